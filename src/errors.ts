@@ -1,0 +1,199 @@
+// The whole error taxonomy. Users branch on `code` (stable across releases), never on message text.
+// Messages say what happened and how to fix it; none ever contains a password.
+
+/** Every stable error code pgnudge throws. Documented in docs/errors.md. */
+export type PgnudgeErrorCode =
+  | 'PGNUDGE_ERR_CONFIG'
+  | 'PGNUDGE_ERR_PROTOCOL'
+  | 'PGNUDGE_ERR_AUTH_FAILED'
+  | 'PGNUDGE_ERR_AUTH_INSECURE'
+  | 'PGNUDGE_ERR_AUTH_UNSUPPORTED'
+  | 'PGNUDGE_ERR_AUTH_SCRAM'
+  | 'PGNUDGE_ERR_CHANNEL_BINDING'
+  | 'PGNUDGE_ERR_TLS'
+  | 'PGNUDGE_ERR_SERVER'
+  | 'PGNUDGE_ERR_REPLICATION_DENIED'
+  | 'PGNUDGE_ERR_WAL_LEVEL'
+  | 'PGNUDGE_ERR_PLUGIN_MISSING'
+  | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
+  | 'PGNUDGE_ERR_CONNECTION'
+  | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
+  | 'PGNUDGE_ERR_LIVENESS_TIMEOUT'
+  | 'PGNUDGE_ERR_DECODE'
+  | 'PGNUDGE_ERR_FEED_CLOSED';
+
+export interface PgnudgeErrorOptions {
+  cause?: unknown;
+}
+
+/** Root of every error pgnudge throws. `retryable` says whether reconnecting may heal it. */
+export class PgnudgeError extends Error {
+  readonly code: PgnudgeErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: PgnudgeErrorCode, message: string, retryable: boolean, options?: PgnudgeErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = retryable;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A bad option, environment variable, connection string or CLI value. `option` names it. */
+export class ConfigError extends PgnudgeError {
+  readonly option: string | undefined;
+
+  constructor(message: string, option?: string, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_CONFIG', message, false, options);
+    this.option = option;
+  }
+}
+
+/** Malformed, oversized or unexpected bytes from the server. The connection is closed. */
+export class ProtocolError extends PgnudgeError {
+  /** The backend message type being read, as its protocol name or code letter, when known. */
+  readonly messageType: string | undefined;
+  /** Byte offset inside the message body where reading failed, when known. */
+  readonly offset: number | undefined;
+
+  constructor(
+    message: string,
+    details: { messageType?: string | undefined; offset?: number | undefined } = {},
+    options?: PgnudgeErrorOptions,
+  ) {
+    // Not retryable: on a first connection a server that speaks garbage is a misconfiguration (a
+    // pooler, a non-PostgreSQL port) to report, not to hammer. Once a feed was live, it retries anyway.
+    super('PGNUDGE_ERR_PROTOCOL', message, false, options);
+    this.messageType = details.messageType;
+    this.offset = details.offset;
+  }
+}
+
+export type AuthenticationErrorCode =
+  | 'PGNUDGE_ERR_AUTH_FAILED'
+  | 'PGNUDGE_ERR_AUTH_INSECURE'
+  | 'PGNUDGE_ERR_AUTH_UNSUPPORTED'
+  | 'PGNUDGE_ERR_AUTH_SCRAM'
+  | 'PGNUDGE_ERR_CHANNEL_BINDING';
+
+/**
+ * Authentication could not complete: the server refused the credentials, the method is unsupported,
+ * a SCRAM check failed, or a password would have crossed an unencrypted link (never sent).
+ */
+export class AuthenticationError extends PgnudgeError {
+  constructor(code: AuthenticationErrorCode, message: string, options?: PgnudgeErrorOptions) {
+    super(code, message, false, options);
+  }
+}
+
+/** The server refused TLS, the handshake failed, or the certificate did not verify. */
+export class TlsError extends PgnudgeError {
+  constructor(message: string, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_TLS', message, false, options);
+  }
+}
+
+export type ServerErrorCode =
+  | 'PGNUDGE_ERR_SERVER'
+  | 'PGNUDGE_ERR_AUTH_FAILED'
+  | 'PGNUDGE_ERR_REPLICATION_DENIED'
+  | 'PGNUDGE_ERR_WAL_LEVEL'
+  | 'PGNUDGE_ERR_PLUGIN_MISSING'
+  | 'PGNUDGE_ERR_UNKNOWN_DATABASE';
+
+/** The fields of an ErrorResponse or NoticeResponse, by their documented names. */
+export interface ServerErrorFields {
+  severity: string;
+  sqlState: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  internalPosition?: string;
+  internalQuery?: string;
+  where?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  dataType?: string;
+  constraint?: string;
+  file?: string;
+  line?: string;
+  routine?: string;
+}
+
+/**
+ * An ErrorResponse from the server. `sqlState` is the SQLSTATE; `code` is pgnudge's classification
+ * (a few causes that a user must fix get their own code, the rest are `PGNUDGE_ERR_SERVER`).
+ */
+export class ServerError extends PgnudgeError {
+  readonly sqlState: string;
+  readonly severity: string;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  readonly fields: Readonly<ServerErrorFields>;
+
+  constructor(
+    fields: ServerErrorFields,
+    classification: { code?: ServerErrorCode; retryable?: boolean; fix?: string } = {},
+    options?: PgnudgeErrorOptions,
+  ) {
+    const fix = classification.fix === undefined ? '' : ` ${classification.fix}`;
+    super(
+      classification.code ?? 'PGNUDGE_ERR_SERVER',
+      `${fields.severity} ${fields.sqlState}: ${fields.message}${fix}`,
+      classification.retryable ?? isRetryableSqlState(fields.sqlState),
+      options,
+    );
+    this.sqlState = fields.sqlState;
+    this.severity = fields.severity;
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.fields = Object.freeze({ ...fields });
+  }
+}
+
+export type ConnectionErrorCode =
+  | 'PGNUDGE_ERR_CONNECTION'
+  | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
+  | 'PGNUDGE_ERR_LIVENESS_TIMEOUT';
+
+/** The link failed: refused, reset, closed, or timed out. Always retryable. */
+export class ConnectionError extends PgnudgeError {
+  constructor(code: ConnectionErrorCode, message: string, options?: PgnudgeErrorOptions) {
+    super(code, message, true, options);
+  }
+}
+
+/** An output plugin's message could not be understood. */
+export class DecodeError extends PgnudgeError {
+  readonly plugin: string;
+  /** Byte offset inside the plugin message where decoding failed. */
+  readonly offset: number | undefined;
+
+  constructor(plugin: string, message: string, offset?: number, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_DECODE', `${plugin}: ${message}`, true, options);
+    this.plugin = plugin;
+    this.offset = offset;
+  }
+}
+
+/** The feed was used after it was closed. */
+export class FeedClosedError extends PgnudgeError {
+  constructor(message = 'the feed is closed; create a new one to watch again') {
+    super('PGNUDGE_ERR_FEED_CLOSED', message, false);
+  }
+}
+
+/**
+ * SQLSTATEs worth a reconnect: connection exceptions (08), insufficient resources (53: too many
+ * connections, all replication slots in use), operator intervention (57: shutdown, starting up,
+ * terminated by administrator), and system errors (58).
+ */
+export function isRetryableSqlState(sqlState: string): boolean {
+  const sqlClass = sqlState.slice(0, 2);
+  return sqlClass === '08' || sqlClass === '53' || sqlClass === '57' || sqlClass === '58';
+}

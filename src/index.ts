@@ -1,0 +1,2 @@
+// The public surface of pgnudge: re-exports only.
+export * from './errors.js';
