@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// The test runner behind `npm test`: compiles, boots one PostgreSQL cluster per selected major, runs the
+// unit suite and one live suite per major concurrently, and closes with one "N passed, N failed" line.
+//   node scripts/test.mjs [all|unit|live] [file filter substring]
+// Variables: PGNUDGE_TEST_PG=15,17 (majors), PGNUDGE_TEST_DSN (external server), CI=true (missing = failure).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const mode = process.argv[2] ?? 'all';
+const filter = process.argv[3];
+if (!['all', 'unit', 'live'].includes(mode)) {
+  console.error(`usage: node scripts/test.mjs [all|unit|live] [filter]; got "${mode}"`);
+  process.exit(2);
+}
+const strict = process.env.CI === 'true';
+
+const build = join(root, 'build');
+rmSync(build, { recursive: true, force: true });
+const tsc = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')],
+  {
+    stdio: 'inherit',
+  },
+);
+if (tsc.status !== 0) {
+  console.error('type check failed: fix the errors above');
+  process.exit(1);
+}
+
+function testFiles(dir) {
+  const full = join(build, 'test', dir);
+  if (!existsSync(full)) return [];
+  const found = [];
+  const walk = (d) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.test.js') && (!filter || path.includes(filter))) found.push(path);
+    }
+  };
+  walk(full);
+  return found.sort();
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'pgnudge-test-'));
+
+/** Runs one node --test process; resolves with its counts parsed from a TAP copy of the report. */
+function runSuite(label, files, env, concurrency) {
+  return new Promise((resolve) => {
+    if (files.length === 0) return resolve({ label, pass: 0, fail: 0, skipped: 0, crashed: false });
+    const tap = join(scratch, `${label}.tap`);
+    const child = spawn(
+      process.execPath,
+      [
+        '--test',
+        `--test-concurrency=${concurrency}`,
+        '--test-timeout=180000',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=tap',
+        `--test-reporter-destination=${tap}`,
+        ...files,
+      ],
+      { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const prefix = (stream, out) => {
+      let rest = '';
+      stream.on('data', (chunk) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) out.write(`[${label}] ${line}\n`);
+      });
+      stream.on('end', () => rest && out.write(`[${label}] ${rest}\n`));
+    };
+    prefix(child.stdout, process.stdout);
+    prefix(child.stderr, process.stderr);
+    child.on('close', (code) => {
+      const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+      const count = (name) => Number(text.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+      const result = {
+        label,
+        pass: count('pass'),
+        fail: count('fail') + count('cancelled'),
+        skipped: count('skipped') + count('todo'),
+        crashed: code !== 0 && count('fail') + count('cancelled') === 0,
+      };
+      resolve(result);
+    });
+  });
+}
+
+const runs = [];
+const problems = [];
+const clusters = [];
+let stopClusters = () => {};
+
+if (mode !== 'live') {
+  runs.push(runSuite('unit', [...testFiles('unit'), ...testFiles('fuzz')], {}, 2));
+}
+
+if (mode !== 'unit') {
+  const liveFiles = testFiles('live');
+  const { Cluster, selectedMajors, serverInstall } = await import(join(build, 'test/support/cluster.js'));
+  stopClusters = () => {
+    for (const cluster of clusters) cluster.stop();
+  };
+  if (process.env.PGNUDGE_TEST_DSN) {
+    runs.push(runSuite('external', liveFiles, {}, 2));
+  } else {
+    const majors = selectedMajors();
+    const booting = majors.map(async (major) => {
+      if (serverInstall(major) === null) {
+        const why = `PostgreSQL ${major} is not installed (README: Testing says how to get it)`;
+        if (strict) problems.push(why);
+        else console.log(`skipping live suite: ${why}`);
+        return;
+      }
+      try {
+        const cluster = await Cluster.start({ major, announce: true });
+        clusters.push(cluster);
+        return runSuite(`pg${major}`, liveFiles, { PGNUDGE_TEST_CLUSTER: JSON.stringify(cluster.info) }, 2);
+      } catch (error) {
+        problems.push(`PostgreSQL ${major} did not start: ${error.message}`);
+      }
+    });
+    runs.push(...booting);
+  }
+}
+
+const results = (await Promise.all(runs)).filter(Boolean);
+stopClusters();
+rmSync(scratch, { recursive: true, force: true });
+
+let pass = 0;
+let fail = 0;
+let skipped = 0;
+console.log('\nsuite results:');
+for (const r of results) {
+  pass += r.pass;
+  fail += r.fail;
+  skipped += r.skipped;
+  console.log(
+    `  ${r.label.padEnd(9)} ${r.pass} passed, ${r.fail} failed, ${r.skipped} skipped${r.crashed ? ' (runner crashed)' : ''}`,
+  );
+  if (r.crashed) problems.push(`suite ${r.label} exited abnormally`);
+}
+for (const problem of problems) console.log(`  problem: ${problem}`);
+console.log(`${pass} passed, ${fail + problems.length} failed, ${skipped} skipped`);
+process.exit(fail + problems.length > 0 ? 1 : 0);
