@@ -1,0 +1,24 @@
+// The contract between an output-plugin decoder and the feed: one row change becomes one sink call.
+// Decoders are pure: bytes in, (schema, table, op) out; no allocation per call beyond what is unavoidable.
+
+/** What happened to a row (or, for `truncate`, to a whole table). */
+export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
+
+/**
+ * Receives each decoded change. `schema` and `table` are the catalog names, unquoted and unescaped.
+ * Decoders hand out the same string objects for repeated relations, so a sink may cache by identity.
+ */
+export type ChangeSink = (schema: string, table: string, op: ChangeOp) => void;
+
+/** The output plugins pgnudge can decode. */
+export type PluginName = 'wal2json' | 'test_decoding';
+
+/**
+ * Decodes one output plugin's messages. `decode` takes the payload of one XLogData message and calls
+ * `sink` once per change it names (zero times for BEGIN, COMMIT and logical messages, several times for
+ * a multi-table TRUNCATE). Malformed input throws `DecodeError` and calls `sink` for nothing.
+ */
+export interface Decoder {
+  readonly plugin: PluginName;
+  decode(data: Uint8Array, sink: ChangeSink): void;
+}

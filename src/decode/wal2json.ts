@@ -1,0 +1,266 @@
+// Decodes wal2json format-version 2 records (one JSON object per XLogData) into changes.
+// Scans bytes for the leading keys only: "action", then "schema" and "table"; row data is never read.
+
+import { DecodeError } from '../errors.js';
+import type { ChangeOp, ChangeSink, Decoder } from './change.js';
+import { BytesCache, decodeUtf8 } from './text.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+const KEY_ACTION = bytesOf('action');
+const KEY_SCHEMA = bytesOf('schema');
+const KEY_TABLE = bytesOf('table');
+
+/**
+ * A decoder for wal2json `"format-version" '2'` output. I/U/D/T records become insert/update/delete/
+ * truncate (wal2json writes one T record per truncated table); M (logical message) and B/C (only sent
+ * with include-transaction) are skipped. Optional keys before "schema" (xid, timestamp, origin, lsn)
+ * are tolerated. Each decoder keeps a small cache of recent names, so give each connection its own.
+ */
+export function createWal2jsonDecoder(): Decoder {
+  return new Wal2jsonDecoder();
+}
+
+class Wal2jsonDecoder implements Decoder {
+  readonly plugin = 'wal2json';
+  // Keyed by the escaped bytes between the quotes, so a hit needs no unescaping at all.
+  readonly #names = new BytesCache<string>(16);
+
+  decode(data: Uint8Array, sink: ChangeSink): void {
+    const length = data.length;
+    let i = skipWhitespace(data, 0);
+    if (data[i] !== OPEN_BRACE) fail('expected "{" to open the record', i);
+    let last = length - 1;
+    while (last > i && isWhitespace(data[last]!)) last--;
+    // A cheap guard against a cut-off record, since the rest of it is never parsed.
+    if (data[last] !== CLOSE_BRACE) fail('expected the record to end with "}"', last);
+
+    let op: ChangeOp | undefined;
+    let schema: string | undefined;
+    let table: string | undefined;
+    i = skipWhitespace(data, i + 1);
+    for (let first = true; ; first = false) {
+      if (data[i] !== QUOTE) fail('expected a key', i);
+      const keyEnd = stringEnd(data, i);
+      const key = data.subarray(i + 1, keyEnd);
+      i = skipWhitespace(data, keyEnd + 1);
+      if (data[i] !== COLON) fail('expected ":" after a key', i);
+      i = skipWhitespace(data, i + 1);
+
+      if (first) {
+        if (!equalBytes(key, KEY_ACTION)) fail('expected "action" as the first key', keyEnd);
+        if (data[i] !== QUOTE) fail('expected a string for "action"', i);
+        const end = stringEnd(data, i);
+        if (end !== i + 2) fail('expected a one-letter action', i);
+        const action = data[i + 1];
+        op = actionOp(action!);
+        // B, C and M carry no table change; their remaining keys do not matter.
+        if (op === undefined) {
+          if (action === 0x42 || action === 0x43 || action === 0x4d) return;
+          fail(`unknown action ${JSON.stringify(String.fromCharCode(action!))}`, i + 1);
+        }
+        i = end + 1;
+      } else if (equalBytes(key, KEY_SCHEMA)) {
+        if (data[i] !== QUOTE) fail('expected a string for "schema"', i);
+        const end = stringEnd(data, i);
+        schema = this.#name(data, i + 1, end);
+        i = end + 1;
+      } else if (equalBytes(key, KEY_TABLE)) {
+        if (data[i] !== QUOTE) fail('expected a string for "table"', i);
+        const end = stringEnd(data, i);
+        table = this.#name(data, i + 1, end);
+        i = end + 1;
+      } else if (equalBytes(key, KEY_ACTION)) {
+        fail('"action" appears twice', keyEnd);
+      } else {
+        i = skipScalar(data, i);
+      }
+
+      if (schema !== undefined && table !== undefined) break;
+      i = skipWhitespace(data, i);
+      if (data[i] !== COMMA) {
+        fail(data[i] === CLOSE_BRACE ? 'the record has no "schema" and "table"' : 'expected ","', i);
+      }
+      i = skipWhitespace(data, i + 1);
+    }
+    sink(schema, table, op!);
+  }
+
+  #name(data: Uint8Array, start: number, end: number): string {
+    const cached = this.#names.get(data, start, end);
+    if (cached !== undefined) return cached;
+    const name = unescapeJson(data, start, end);
+    this.#names.set(data, start, end, name);
+    return name;
+  }
+}
+
+function actionOp(action: number): ChangeOp | undefined {
+  switch (action) {
+    case 0x49: // I
+      return 'insert';
+    case 0x55: // U
+      return 'update';
+    case 0x44: // D
+      return 'delete';
+    case 0x54: // T
+      return 'truncate';
+    default:
+      return undefined;
+  }
+}
+
+/** Index of the quote closing the string whose opening quote is at `start`. */
+function stringEnd(data: Uint8Array, start: number): number {
+  let i = start + 1;
+  for (;;) {
+    if (i >= data.length) fail('unterminated string', start);
+    const byte = data[i]!;
+    if (byte === QUOTE) return i;
+    if (byte === BACKSLASH) {
+      i += 2;
+      continue;
+    }
+    if (byte < 0x20) fail('control character inside a string', i);
+    i++;
+  }
+}
+
+/** Skips a string, number, true, false or null (the only values wal2json puts before "table"). */
+function skipScalar(data: Uint8Array, start: number): number {
+  const byte = data[start];
+  if (byte === QUOTE) return stringEnd(data, start) + 1;
+  let i = start;
+  if (byte === 0x6e || byte === 0x74 || byte === 0x66) {
+    while (i < data.length && data[i]! >= 0x61 && data[i]! <= 0x7a) i++;
+    const word = String.fromCharCode.apply(null, data.subarray(start, i) as unknown as number[]);
+    if (word === 'null' || word === 'true' || word === 'false') return i;
+    fail('unexpected value before "table"', start);
+  }
+  while (i < data.length && isNumberByte(data[i]!)) i++;
+  if (i === start) fail('unexpected value before "table"', start);
+  return i;
+}
+
+/** Decodes the JSON string body `data[start, end)`: escapes as in RFC 8259, everything else raw UTF-8. */
+function unescapeJson(data: Uint8Array, start: number, end: number): string {
+  let out = '';
+  let run = start;
+  let i = start;
+  while (i < end) {
+    if (data[i] !== BACKSLASH) {
+      i++;
+      continue;
+    }
+    out += utf8(data, run, i);
+    const escaped = data[i + 1];
+    let consumed = 2;
+    switch (escaped) {
+      case QUOTE:
+        out += '"';
+        break;
+      case BACKSLASH:
+        out += '\\';
+        break;
+      case 0x2f:
+        out += '/';
+        break;
+      case 0x62:
+        out += '\b';
+        break;
+      case 0x66:
+        out += '\f';
+        break;
+      case 0x6e:
+        out += '\n';
+        break;
+      case 0x72:
+        out += '\r';
+        break;
+      case 0x74:
+        out += '\t';
+        break;
+      case 0x75: {
+        const unit = hex4(data, i + 2, end);
+        consumed = 6;
+        if (unit >= 0xdc00 && unit <= 0xdfff) fail('unpaired low surrogate escape', i);
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          // PostgreSQL names are valid UTF-8, so a high surrogate must be the first half of a pair.
+          if (data[i + 6] !== BACKSLASH || data[i + 7] !== 0x75) fail('unpaired high surrogate escape', i);
+          const low = hex4(data, i + 8, end);
+          if (low < 0xdc00 || low > 0xdfff) fail('unpaired high surrogate escape', i);
+          out += String.fromCharCode(unit, low);
+          consumed = 12;
+        } else {
+          out += String.fromCharCode(unit);
+        }
+        break;
+      }
+      default:
+        fail('invalid escape in a string', i);
+    }
+    i += consumed;
+    run = i;
+  }
+  return out + utf8(data, run, end);
+}
+
+function hex4(data: Uint8Array, start: number, end: number): number {
+  if (start + 4 > end) fail('truncated \\u escape', start);
+  let value = 0;
+  for (let i = start; i < start + 4; i++) {
+    const byte = data[i]!;
+    let digit: number;
+    if (byte >= 0x30 && byte <= 0x39) digit = byte - 0x30;
+    else if (byte >= 0x61 && byte <= 0x66) digit = byte - 0x57;
+    else if (byte >= 0x41 && byte <= 0x46) digit = byte - 0x37;
+    else fail('invalid hex digit in a \\u escape', i);
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+function utf8(data: Uint8Array, start: number, end: number): string {
+  const text = decodeUtf8(data, start, end);
+  if (text === undefined) fail('invalid UTF-8 in a name', start);
+  return text;
+}
+
+function skipWhitespace(data: Uint8Array, start: number): number {
+  let i = start;
+  while (i < data.length && isWhitespace(data[i]!)) i++;
+  return i;
+}
+
+function isWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+function isNumberByte(byte: number): boolean {
+  return (
+    (byte >= 0x30 && byte <= 0x39) ||
+    byte === 0x2d ||
+    byte === 0x2b ||
+    byte === 0x2e ||
+    (byte | 0x20) === 0x65
+  );
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function bytesOf(ascii: string): Uint8Array {
+  return Uint8Array.from(ascii, (c) => c.charCodeAt(0));
+}
+
+function fail(what: string, offset: number): never {
+  throw new DecodeError('wal2json', `${what} (byte ${offset})`, offset);
+}
