@@ -1,0 +1,102 @@
+// The replication commands a feed sends (PostgreSQL "Streaming Replication Protocol"; SPEC R2, R18):
+// every slot name is generated and validated, every option value is an escaped SQL string literal.
+
+import type { PluginName } from '../decode/change.js';
+import { ConfigError } from '../errors.js';
+import { formatWal2jsonAddTables, type TableName } from './tables.js';
+
+const SLOT_PREFIX = 'pgnudge_';
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+const MAX_SLOT_NAME = 63;
+// 32 bits is the least randomness worth calling unique among concurrent feeds on one server.
+const MIN_RANDOM_HEX = 8;
+
+/**
+ * A fresh slot name: `pgnudge_` followed by lowercase hex from `random`, which returns random bytes
+ * (hex-encoded here) or a hex string. At most 63 characters, the server's limit; longer randomness is
+ * cut. Throws RangeError when `random` gives fewer than 8 hex digits or a non-hex string.
+ */
+export function generateSlotName(random: () => Uint8Array | string): string {
+  const value = random();
+  let hex: string;
+  if (typeof value === 'string') {
+    hex = value.toLowerCase();
+    if (!/^[0-9a-f]*$/.test(hex)) throw new RangeError('slot randomness must be a hex string');
+  } else {
+    hex = '';
+    for (const byte of value) hex += byte.toString(16).padStart(2, '0');
+  }
+  if (hex.length < MIN_RANDOM_HEX) {
+    throw new RangeError(`slot randomness must give at least ${MIN_RANDOM_HEX} hex digits`);
+  }
+  return SLOT_PREFIX + hex.slice(0, MAX_SLOT_NAME - SLOT_PREFIX.length);
+}
+
+/**
+ * `CREATE_REPLICATION_SLOT <slot> TEMPORARY LOGICAL <plugin> (SNAPSHOT 'nothing')` (PostgreSQL 15+
+ * syntax): the slot dies with the session (R12) and exports no snapshot, since nothing is replayed (R2).
+ */
+export function formatCreateSlot(slot: string, plugin: PluginName): string {
+  return `CREATE_REPLICATION_SLOT ${checkSlot(slot)} TEMPORARY LOGICAL ${checkPlugin(plugin)} (SNAPSHOT 'nothing')`;
+}
+
+/**
+ * `START_REPLICATION SLOT <slot> LOGICAL 0/0 (<options>)`. For wal2json: format version 2 without
+ * BEGIN/COMMIT records or column types (less work for the walsender, less to send), plus
+ * `add-tables` when `tables` is given, so unwatched tables are filtered on the server (R14).
+ * For test_decoding: skip empty transactions, no xids; its filtering happens in the client, so
+ * `tables` is ignored. `tables` must be null (every table) or non-empty.
+ */
+export function formatStartReplication(
+  slot: string,
+  plugin: PluginName,
+  tables: readonly TableName[] | null,
+): string {
+  if (tables !== null && tables.length === 0) {
+    throw new ConfigError(
+      'tables must name at least one table, or be left out to watch every table',
+      'tables',
+    );
+  }
+  const options: [string, string][] =
+    checkPlugin(plugin) === 'wal2json'
+      ? [
+          ['format-version', '2'],
+          ['include-transaction', 'false'],
+          ['include-types', 'false'],
+        ]
+      : [
+          ['skip-empty-xacts', '1'],
+          ['include-xids', '0'],
+        ];
+  if (plugin === 'wal2json' && tables !== null) options.push(['add-tables', formatWal2jsonAddTables(tables)]);
+  const list = options.map(([name, value]) => `"${name}" ${quoteLiteral(value)}`).join(', ');
+  return `START_REPLICATION SLOT ${checkSlot(slot)} LOGICAL 0/0 (${list})`;
+}
+
+// The replication grammar's string literal: '' stands for ', a backslash is an ordinary character.
+// A NUL would end the Query message early and truncate the command, so it is refused.
+function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new ConfigError('replication option values cannot contain NUL', 'tables');
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function checkSlot(slot: string): string {
+  if (!SLOT_NAME.test(slot)) {
+    throw new ConfigError(
+      `invalid replication slot name ${JSON.stringify(slot)}: use 1 to 63 characters from a-z, 0-9 and _`,
+      'slot',
+    );
+  }
+  return slot;
+}
+
+function checkPlugin(plugin: PluginName): PluginName {
+  if (plugin !== 'wal2json' && plugin !== 'test_decoding') {
+    throw new ConfigError(
+      `unknown output plugin ${JSON.stringify(plugin)}: use wal2json or test_decoding`,
+      'plugin',
+    );
+  }
+  return plugin;
+}
