@@ -1,0 +1,25 @@
+// Time for the feed's pure state machines, injected so tests drive it by hand (test/support/manual-clock).
+// systemClock is the one place in src/feed that touches setTimeout, clearTimeout and Date.now.
+
+/** An opaque timer, only good for passing back to the clock that made it. */
+export type TimerHandle = unknown;
+
+/** Wall time and one-shot timers. */
+export interface Clock {
+  /** Milliseconds since the epoch: stamps `firstSeen`, and measures debounce quiet periods. */
+  now(): number;
+  /** Calls `fn` once, `ms` (≥ 0) milliseconds from now. */
+  setTimer(ms: number, fn: () => void): TimerHandle;
+  /** Cancels a timer; harmless when it already fired or was cleared. */
+  clearTimer(handle: TimerHandle): void;
+}
+
+/**
+ * The real clock. Its timers stay ref'd: an open feed waiting to close a batch must keep the process
+ * alive, and closing a feed clears every timer it set (SPEC R10), so none outlives the feed.
+ */
+export const systemClock: Clock = Object.freeze({
+  now: () => Date.now(),
+  setTimer: (ms: number, fn: () => void): TimerHandle => setTimeout(fn, ms),
+  clearTimer: (handle: TimerHandle): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
+});

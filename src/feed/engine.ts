@@ -1,0 +1,206 @@
+// The batching engine (SPEC R4–R6, R9): coalesces changes, closes batches on debounce / maxBatchWait,
+// queues Resyncs, and hands items to the consumer. Pure: time comes from an injected Clock.
+//
+// Invariants (checked by test/unit/feed/engine*.test.ts):
+// 1. There is one pending batch (possibly empty) and at most one queued Resync.
+// 2. The pending batch is "open" (timers armed, not takeable) or "ready" (closed, takeable, no batch
+//    timers). Ready implies non-empty. While ready, new changes merge into it: a slow consumer costs
+//    one entry per distinct payload, never more (R6).
+// 3. An open batch closes when debounceMs pass with no new change, or maxBatchWaitMs after its first
+//    change, whichever is first (R5). Changes do not touch timers: the debounce timer, when it fires,
+//    re-arms itself for the rest of the quiet period, so a million-row transaction costs no timer work.
+// 4. A Resync drops the pending batch: reloading covers every change that reached the client before
+//    it. So the queued Resync is older than everything in the batch, and take() returns it first.
+// 5. Collapsing Resyncs keeps the reason that must not be lost: connected > reconnected > bridge >
+//    overflow = failsafe, the newest among equals. The first item of a connection stays its
+//    connect Resync (R1), whatever housekeeping Resync lands before the consumer pulls.
+// 6. The batch never holds more than maxPending payloads: the change that would add one more drops
+//    the batch and itself, and queues Resync('overflow') instead (R6).
+// 7. Every change fed is exactly one of: pending, taken in a Batch, or counted in droppedChanges and
+//    followed by a queued or taken Resync.
+// 8. After close() no timer is pending and every call is a no-op (take() returns undefined).
+
+import { ConfigError } from '../errors.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { Coalescer } from './coalescer.js';
+import { Batch, type FeedItem, Resync, type ResyncReason } from './items.js';
+
+/** BatchEngine settings; durations in milliseconds. */
+export interface BatchEngineOptions {
+  readonly clock: Clock;
+  /** Quiet period that closes a batch; 0 closes it on the next timer tick. */
+  readonly debounceMs: number;
+  /** Longest a batch stays open after its first change, however busy the tables. */
+  readonly maxBatchWaitMs: number;
+  /** Most distinct payloads one pending batch may hold before it becomes Resync('overflow'). */
+  readonly maxPending: number;
+  /** Interval of Resync('failsafe'), or null for none. */
+  readonly failsafeMs: number | null;
+  /** Called, synchronously, when take() may have something new. May call take() or close(). */
+  readonly onReadable: () => void;
+}
+
+const RESYNC_RANK: Readonly<Record<ResyncReason, number>> = {
+  connected: 3,
+  reconnected: 2,
+  bridge: 1,
+  overflow: 0,
+  failsafe: 0,
+};
+
+/** Turns a stream of changes and resyncs into the feed's items. One per feed; not reusable after close(). */
+export class BatchEngine {
+  readonly #clock: Clock;
+  readonly #debounceMs: number;
+  readonly #maxBatchWaitMs: number;
+  readonly #maxPending: number;
+  readonly #failsafeMs: number | null;
+  readonly #onReadable: () => void;
+
+  readonly #batch = new Coalescer();
+  #ready = false;
+  #lastChangeMs = 0;
+  #debounceTimer: TimerHandle | undefined;
+  #maxWaitTimer: TimerHandle | undefined;
+  #failsafeTimer: TimerHandle | undefined;
+  #resync: ResyncReason | undefined;
+  #dropped = 0;
+  #closed = false;
+
+  /** Validates the durations (ConfigError naming the option) and starts the failsafe timer, if any. */
+  constructor(options: BatchEngineOptions) {
+    this.#clock = options.clock;
+    this.#debounceMs = checkDuration(options.debounceMs, 'debounce');
+    this.#maxBatchWaitMs = checkDuration(options.maxBatchWaitMs, 'maxBatchWait');
+    if (!Number.isSafeInteger(options.maxPending) || options.maxPending < 1) {
+      throw new ConfigError(`maxPending must be a positive integer, got ${options.maxPending}`, 'maxPending');
+    }
+    this.#maxPending = options.maxPending;
+    if (options.failsafeMs !== null && !(checkDuration(options.failsafeMs, 'failsafe') > 0)) {
+      throw new ConfigError('failsafe must be a positive number of milliseconds, or null', 'failsafe');
+    }
+    this.#failsafeMs = options.failsafeMs;
+    this.#onReadable = options.onReadable;
+    if (this.#failsafeMs !== null) this.#armFailsafe();
+  }
+
+  /** Records `count` (default 1) row changes to `payload` (`schema.table`). */
+  change(payload: string, count = 1): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    if (this.#batch.size >= this.#maxPending && !this.#batch.has(payload)) {
+      this.#dropBatch(count);
+      this.#queueResync('overflow');
+      return;
+    }
+    this.#batch.add(payload, count, now);
+    this.#lastChangeMs = now;
+    if (!this.#ready && this.#debounceTimer === undefined) {
+      this.#debounceTimer = this.#clock.setTimer(this.#debounceMs, this.#onDebounce);
+      this.#maxWaitTimer = this.#clock.setTimer(this.#maxBatchWaitMs, this.#onMaxWait);
+    }
+  }
+
+  /** Drops the pending batch and queues Resync(`reason`), collapsing with one already queued. */
+  resync(reason: ResyncReason): void {
+    if (this.#closed) return;
+    this.#dropBatch(0);
+    this.#queueResync(reason);
+  }
+
+  /** The next item: the queued Resync first, then the closed batch; undefined when neither exists. */
+  take(): FeedItem | undefined {
+    if (this.#resync !== undefined) {
+      const item = new Resync(this.#resync);
+      this.#resync = undefined;
+      return item;
+    }
+    if (!this.#ready) return undefined;
+    this.#ready = false;
+    return new Batch(this.#batch.drain());
+  }
+
+  /** Distinct payloads in the pending batch, open or ready. */
+  get pendingPayloads(): number {
+    return this.#batch.size;
+  }
+
+  /** Changes discarded so far because a Resync (connect, overflow, failsafe) superseded them. */
+  get droppedChanges(): number {
+    return this.#dropped;
+  }
+
+  /** Cancels every timer and forgets everything pending. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#clearBatchTimers();
+    if (this.#failsafeTimer !== undefined) this.#clock.clearTimer(this.#failsafeTimer);
+    this.#failsafeTimer = undefined;
+    this.#batch.clear();
+    this.#ready = false;
+    this.#resync = undefined;
+  }
+
+  readonly #onDebounce = (): void => {
+    this.#debounceTimer = undefined;
+    const remaining = this.#lastChangeMs + this.#debounceMs - this.#clock.now();
+    // A wall clock stepped backwards shows as remaining > debounceMs; closing early is harmless.
+    if (remaining > 0 && remaining <= this.#debounceMs) {
+      this.#debounceTimer = this.#clock.setTimer(remaining, this.#onDebounce);
+    } else {
+      this.#closeBatch();
+    }
+  };
+
+  readonly #onMaxWait = (): void => {
+    this.#maxWaitTimer = undefined;
+    this.#closeBatch();
+  };
+
+  readonly #onFailsafe = (): void => {
+    // Re-arm first: the Resync's onReadable may close the engine, which must clear the new timer.
+    this.#armFailsafe();
+    this.resync('failsafe');
+  };
+
+  #armFailsafe(): void {
+    this.#failsafeTimer = this.#clock.setTimer(this.#failsafeMs!, this.#onFailsafe);
+  }
+
+  #closeBatch(): void {
+    this.#clearBatchTimers();
+    this.#ready = true;
+    this.#onReadable();
+  }
+
+  #dropBatch(alsoDropped: number): void {
+    this.#dropped += this.#batch.changes + alsoDropped;
+    this.#batch.clear();
+    this.#ready = false;
+    this.#clearBatchTimers();
+  }
+
+  #queueResync(reason: ResyncReason): void {
+    const queued = this.#resync;
+    if (queued === undefined) {
+      this.#resync = reason;
+      this.#onReadable();
+    } else if (RESYNC_RANK[reason] >= RESYNC_RANK[queued]) {
+      this.#resync = reason;
+    }
+  }
+
+  #clearBatchTimers(): void {
+    if (this.#debounceTimer !== undefined) this.#clock.clearTimer(this.#debounceTimer);
+    if (this.#maxWaitTimer !== undefined) this.#clock.clearTimer(this.#maxWaitTimer);
+    this.#debounceTimer = undefined;
+    this.#maxWaitTimer = undefined;
+  }
+}
+
+function checkDuration(value: number, option: string): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError(`${option} must be a finite number of milliseconds ≥ 0, got ${value}`, option);
+  }
+  return value;
+}
