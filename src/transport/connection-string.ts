@@ -87,11 +87,15 @@ function isKnownKeyword(keyword: string): boolean {
 
 // A keyword is echoed in an error only when it looks like one: text after a mistyped password value could
 // be the rest of that password.
-function quoteKeyword(keyword: string): string {
+// `secrets` are the password values seen, so that a name that happens to hold one is not echoed either.
+function quoteKeyword(keyword: string, secrets: readonly string[] = []): string {
+  if (secrets.some((secret) => secret !== '' && (secret.includes(keyword) || keyword.includes(secret)))) {
+    return 'a parameter name';
+  }
   return /^[A-Za-z0-9_.-]{1,64}$/.test(keyword) ? `"${keyword}"` : 'a malformed parameter name';
 }
 
-function checkKeyword(keyword: string, where: string): void {
+function checkKeyword(keyword: string, where: string, secrets: readonly string[]): void {
   if (SUPPORTED_KEYWORDS.has(keyword)) return;
   const refused = REFUSED_KEYWORDS[keyword];
   if (refused !== undefined) throw new ConfigError(`${keyword} ${where}: ${refused}`, keyword);
@@ -102,7 +106,7 @@ function checkKeyword(keyword: string, where: string): void {
     );
   }
   throw new ConfigError(
-    `unknown connection parameter ${quoteKeyword(keyword)} ${where}; accepted: ${[...SUPPORTED_KEYWORDS].join(', ')}`,
+    `unknown connection parameter ${quoteKeyword(keyword, secrets)} ${where}; accepted: ${[...SUPPORTED_KEYWORDS].join(', ')}`,
     OPTION,
   );
 }
@@ -128,8 +132,13 @@ export function parseConnectionString(text: string): Record<string, string> {
       OPTION,
     );
   }
+  const { pairs } = scanKeyValue(text, true);
+  const secrets = pairs.filter((pair) => pair.keyword === 'password').map((pair) => pair.value);
   const out: Record<string, string> = {};
-  for (const pair of scanKeyValue(text, true).pairs) out[pair.keyword] = pair.value;
+  for (const pair of pairs) {
+    checkKeyword(pair.keyword, 'in the connection string', secrets);
+    out[pair.keyword] = pair.value;
+  }
   return out;
 }
 
@@ -154,6 +163,7 @@ function scanKeyValue(text: string, strict: boolean): KeyValueScan {
   const pairs: KeyValuePair[] = [];
   let i = 0;
   let afterBarePassword = false;
+  const secrets = () => pairs.filter((pair) => pair.keyword === 'password').map((pair) => pair.value);
   const fail = (pairStart: number, message: string): KeyValueScan => {
     if (strict) throw new ConfigError(message, OPTION);
     return { pairs, failedAt: pairStart };
@@ -174,7 +184,7 @@ function scanKeyValue(text: string, strict: boolean): KeyValueScan {
         pairStart,
         afterBarePassword
           ? suspect()
-          : `missing "=" after ${quoteKeyword(keyword)} in the connection string (key=value pairs, or a postgres:// URL)`,
+          : `missing "=" after ${quoteKeyword(keyword, secrets())} in the connection string (key=value pairs, or a postgres:// URL)`,
       );
     }
     if (keyword === '') return fail(pairStart, 'missing parameter name before "=" in the connection string');
@@ -205,7 +215,7 @@ function scanKeyValue(text: string, strict: boolean): KeyValueScan {
       if (!closed) {
         return fail(
           pairStart,
-          `unterminated quoted value for ${quoteKeyword(keyword)} in the connection string (missing closing ')`,
+          `unterminated quoted value for ${quoteKeyword(keyword, secrets())} in the connection string (missing closing ')`,
         );
       }
     } else {
@@ -215,7 +225,6 @@ function scanKeyValue(text: string, strict: boolean): KeyValueScan {
         if (i < text.length) value += text[i++];
       }
     }
-    if (strict) checkKeyword(keyword, 'in the connection string');
     pairs.push({ keyword, value, valueStart, valueEnd: i, quoted });
     afterBarePassword = keyword === 'password' && !quoted;
   }
@@ -343,6 +352,7 @@ function parseQuery(
   bad: (problem: string, option?: string) => ConfigError,
   decode: (raw: string, part: string) => string,
 ): void {
+  const pairs: [keyword: string, value: string][] = [];
   let afterPassword = false;
   for (const piece of query.split('&')) {
     if (piece === '') continue;
@@ -359,15 +369,20 @@ function parseQuery(
     if (afterPassword && !isKnownKeyword(keyword) && keyword !== 'ssl') {
       throw bad('malformed query parameter after the password (percent-encode & as %26 and = as %3D)');
     }
-    let value = decode(piece.slice(eq + 1), `query parameter ${keyword}`);
+    let value = decode(piece.slice(eq + 1), 'value of a query parameter');
     // JDBC's ssl=true, which libpq also accepts in URLs.
     if (keyword === 'ssl' && value === 'true') {
       keyword = 'sslmode';
       value = 'require';
     }
-    checkKeyword(keyword, 'in the connection URL query');
-    out[keyword] = value;
+    pairs.push([keyword, value]);
     afterPassword = keyword === 'password';
+  }
+  const secrets = pairs.filter(([keyword]) => keyword === 'password').map(([, value]) => value);
+  if (out.password !== undefined) secrets.push(out.password);
+  for (const [keyword, value] of pairs) {
+    checkKeyword(keyword, 'in the connection URL query', secrets);
+    out[keyword] = value;
   }
 }
 

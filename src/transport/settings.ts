@@ -228,18 +228,19 @@ export function resolveConnectionSettings(
   };
 
   // Accepted for libpq compatibility, checked, and otherwise ignored.
-  const gssencmode = oneOf(given('gssencmode'), GSSENC_MODES, 'gssencmode');
-  if (gssencmode === 'require') {
+  const gssencmode = given('gssencmode');
+  if (oneOf(gssencmode, GSSENC_MODES, 'gssencmode') === 'require') {
     throw new ConfigError(
-      'gssencmode "require" cannot be met: pgnudge does not support GSSAPI encryption',
-      'gssencmode',
+      'gssencmode "require" cannot be met: pgnudge does not support GSSAPI encryption; use disable or prefer',
+      gssencmode!.name,
     );
   }
-  const sessionAttrs = oneOf(given('target_session_attrs'), TARGET_SESSION_ATTRS, 'target_session_attrs');
-  if (sessionAttrs !== undefined && sessionAttrs !== 'any') {
+  const sessionAttrs = given('target_session_attrs');
+  const sessionAttrsValue = oneOf(sessionAttrs, TARGET_SESSION_ATTRS, 'target_session_attrs');
+  if (sessionAttrsValue !== undefined && sessionAttrsValue !== 'any') {
     throw new ConfigError(
-      `target_session_attrs "${sessionAttrs}" is not supported by pgnudge (only "any"); name the server to use as host`,
-      'target_session_attrs',
+      `target_session_attrs "${sessionAttrsValue}" is not supported by pgnudge (only "any"); name the server to use as host`,
+      sessionAttrs!.name,
     );
   }
   for (const keyword of ['keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count']) {
