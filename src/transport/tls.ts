@@ -1,0 +1,109 @@
+// TLS for the connection shell: the node:tls options that give each libpq `sslmode` its meaning,
+// and the upgrade of a plain socket after the server accepted an SSLRequest.
+import { readFileSync } from 'node:fs';
+import { isIP, type Socket } from 'node:net';
+import {
+  checkServerIdentity,
+  type TLSSocket,
+  type ConnectionOptions as TlsOptions,
+  connect as tlsConnect,
+} from 'node:tls';
+import { ConfigError, TlsError } from '../errors.js';
+import type { SslMode } from './settings.js';
+
+/** What the TLS layer needs from the resolved connection settings. */
+export interface TlsSettings {
+  sslmode: SslMode;
+  sslrootcert: string | undefined;
+  sslcert: string | undefined;
+  sslkey: string | undefined;
+}
+
+/** The ALPN protocol PostgreSQL 17+ requires for direct TLS (sslnegotiation=direct). */
+export const POSTGRES_ALPN = 'postgresql';
+
+function readPem(path: string, option: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(
+      `${option}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? error})`,
+      option,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * node:tls options for `host` under `settings.sslmode`. As in libpq, `require` verifies the chain when a
+ * root certificate file was given explicitly; `verify-ca` checks the chain only; `verify-full` also the
+ * host name. `sslrootcert=system` trusts the system's CA store.
+ */
+export function tlsOptions(host: string, settings: TlsSettings): TlsOptions {
+  const { sslmode } = settings;
+  const verifyChain =
+    sslmode === 'verify-ca' ||
+    sslmode === 'verify-full' ||
+    (sslmode === 'require' && settings.sslrootcert !== undefined);
+  const options: TlsOptions = { host, rejectUnauthorized: verifyChain };
+  // SNI carries host names only; libpq omits it for IP addresses too.
+  if (isIP(host) === 0) options.servername = host;
+  if (verifyChain && settings.sslrootcert !== undefined && settings.sslrootcert !== 'system') {
+    options.ca = readPem(settings.sslrootcert, 'sslrootcert');
+  }
+  if (verifyChain && sslmode !== 'verify-full') {
+    options.checkServerIdentity = () => undefined;
+  } else if (sslmode === 'verify-full') {
+    options.checkServerIdentity = (name, cert) => checkServerIdentity(name, cert);
+  }
+  if (settings.sslcert !== undefined) options.cert = readPem(settings.sslcert, 'sslcert');
+  if (settings.sslkey !== undefined) options.key = readPem(settings.sslkey, 'sslkey');
+  return options;
+}
+
+/**
+ * Upgrades `socket` to TLS (after the server answered an SSLRequest with `S`, or at once for direct
+ * TLS). Resolves once the handshake completed and the certificate passed the sslmode's checks.
+ */
+export function startTls(
+  socket: Socket,
+  host: string,
+  settings: TlsSettings,
+  direct: boolean,
+): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const options: TlsOptions = { ...tlsOptions(host, settings), socket };
+    if (direct) options.ALPNProtocols = [POSTGRES_ALPN];
+    const secure = tlsConnect(options);
+    const fail = (error: Error) => {
+      secure.destroy();
+      const hint =
+        settings.sslmode === 'verify-full' || settings.sslmode === 'verify-ca'
+          ? ' Check that sslrootcert names the CA that signed the server certificate, and (verify-full) that the host name matches it.'
+          : '';
+      reject(new TlsError(`TLS handshake with ${host} failed: ${error.message}.${hint}`, { cause: error }));
+    };
+    secure.once('error', fail);
+    secure.once('secureConnect', () => {
+      secure.off('error', fail);
+      if (direct && secure.alpnProtocol !== POSTGRES_ALPN) {
+        secure.destroy();
+        reject(
+          new TlsError(
+            `${host} did not negotiate ALPN "${POSTGRES_ALPN}"; direct TLS needs PostgreSQL 17 or newer.`,
+          ),
+        );
+        return;
+      }
+      resolve(secure);
+    });
+  });
+}
+
+/** The DER bytes of the server's leaf certificate, for tls-server-end-point channel binding. */
+export function peerCertificateDer(socket: TLSSocket): Uint8Array | null {
+  const certificate = socket.getPeerX509Certificate?.();
+  return certificate ? new Uint8Array(certificate.raw) : null;
+}
