@@ -1,0 +1,205 @@
+// WalFeed's options: their defaults (SPEC §3) and the validation that turns a bad value into a
+// ConfigError naming the option and the rule, at construction time.
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionOptions } from '../transport/settings.js';
+import { parseTableName, type TableName } from './tables.js';
+
+/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
+export type PluginChoice = 'auto' | 'wal2json' | 'test_decoding';
+
+/** Options of a {@link WalFeed}. Durations are milliseconds. */
+export interface WalFeedOptions extends ConnectionOptions {
+  /** Only these tables (`schema.table`, quoted identifiers allowed) wake the feed. Default: every table. */
+  tables?: readonly string[];
+  /** Output plugin. Default `'auto'`. */
+  plugin?: PluginChoice;
+  /** A batch closes after this many ms without a new change. Default 50. */
+  debounce?: number;
+  /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
+  maxBatchWait?: number;
+  /** Distinct payloads held for a slow consumer before they are dropped for `Resync('overflow')`. Default 10000. */
+  maxPending?: number;
+  /** How often a standby status update is sent (asking for a reply). Default 10000. */
+  statusInterval?: number;
+  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
+  livenessTimeout?: number | null;
+  /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
+  failsafe?: number | null;
+  /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
+  backoff?: { initial?: number; maximum?: number };
+  /** Ends the feed when aborted, like `close()`. */
+  signal?: AbortSignal;
+  /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
+  logger?: Logger;
+}
+
+/** Every option after defaults and validation. */
+export interface ResolvedFeedOptions {
+  tables: TableName[] | null;
+  plugin: PluginChoice;
+  debounceMs: number;
+  maxBatchWaitMs: number;
+  maxPending: number;
+  statusIntervalMs: number;
+  livenessTimeoutMs: number | null;
+  failsafeMs: number | null;
+  backoffInitialMs: number;
+  backoffMaximumMs: number;
+  applicationName: string;
+}
+
+export const DEFAULTS = {
+  debounce: 50,
+  maxBatchWaitFactor: 20,
+  maxPending: 10_000,
+  statusInterval: 10_000,
+  livenessTimeout: 30_000,
+  backoffInitial: 100,
+  backoffMaximum: 5_000,
+  applicationName: 'pgnudge',
+} as const;
+
+/** setTimeout's limit; longer delays would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function duration(name: string, value: unknown, rule: { min: number; fallback: number }): number {
+  if (value === undefined) return rule.fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < rule.min || value > MAX_TIMER_MS) {
+    throw new ConfigError(
+      `${name} must be a number of milliseconds from ${rule.min} to ${MAX_TIMER_MS}; got ${describe(value)}`,
+      name,
+    );
+  }
+  return value;
+}
+
+function optionalDuration(name: string, value: unknown, fallback: number | null, min: number): number | null {
+  if (value === null) return null;
+  if (value === undefined) return fallback;
+  return duration(name, value, { min, fallback: fallback ?? 0 });
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
+  return typeof value;
+}
+
+/** Validates `options` and applies SPEC §3's defaults. Throws ConfigError naming the option and the rule. */
+export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError(`WalFeed options must be an object; got ${describe(options)}`);
+  }
+  const plugin = options.plugin ?? 'auto';
+  if (plugin !== 'auto' && plugin !== 'wal2json' && plugin !== 'test_decoding') {
+    throw new ConfigError(
+      `plugin must be 'auto', 'wal2json' or 'test_decoding'; got ${describe(plugin)}`,
+      'plugin',
+    );
+  }
+  let tables: TableName[] | null = null;
+  if (options.tables !== undefined) {
+    if (!Array.isArray(options.tables)) {
+      throw new ConfigError(
+        `tables must be an array of "schema.table" strings; got ${describe(options.tables)}`,
+        'tables',
+      );
+    }
+    if (options.tables.length === 0) {
+      throw new ConfigError(
+        'tables is empty: omit it to watch every table, or name at least one "schema.table"',
+        'tables',
+      );
+    }
+    tables = options.tables.map((entry: unknown) => {
+      if (typeof entry !== 'string') {
+        throw new ConfigError(
+          `tables entries must be "schema.table" strings; got ${describe(entry)}`,
+          'tables',
+        );
+      }
+      return parseTableName(entry);
+    });
+  }
+  const debounceMs = duration('debounce', options.debounce, { min: 0, fallback: DEFAULTS.debounce });
+  const maxBatchWaitMs = duration('maxBatchWait', options.maxBatchWait, {
+    min: 0,
+    fallback: Math.min(debounceMs * DEFAULTS.maxBatchWaitFactor, MAX_TIMER_MS),
+  });
+  if (maxBatchWaitMs < debounceMs) {
+    throw new ConfigError(
+      `maxBatchWait (${maxBatchWaitMs}) must be at least debounce (${debounceMs}): a batch cannot be capped before it can close`,
+      'maxBatchWait',
+    );
+  }
+  const maxPending = options.maxPending ?? DEFAULTS.maxPending;
+  if (typeof maxPending !== 'number' || !Number.isSafeInteger(maxPending) || maxPending < 1) {
+    throw new ConfigError(
+      `maxPending must be a whole number of distinct payloads, at least 1; got ${describe(maxPending)}`,
+      'maxPending',
+    );
+  }
+  const statusIntervalMs = duration('statusInterval', options.statusInterval, {
+    min: 1,
+    fallback: DEFAULTS.statusInterval,
+  });
+  const livenessTimeoutMs = optionalDuration(
+    'livenessTimeout',
+    options.livenessTimeout,
+    DEFAULTS.livenessTimeout,
+    1,
+  );
+  if (livenessTimeoutMs !== null && livenessTimeoutMs <= statusIntervalMs) {
+    throw new ConfigError(
+      `livenessTimeout (${livenessTimeoutMs}) must exceed statusInterval (${statusIntervalMs}): the server's replies to status updates are what keep a healthy link from looking dead`,
+      'livenessTimeout',
+    );
+  }
+  const failsafeMs = optionalDuration('failsafe', options.failsafe, null, 1);
+  const backoff = options.backoff ?? {};
+  if (typeof backoff !== 'object' || backoff === null) {
+    throw new ConfigError(
+      `backoff must be an object { initial, maximum }; got ${describe(backoff)}`,
+      'backoff',
+    );
+  }
+  const backoffInitialMs = duration('backoff.initial', backoff.initial, {
+    min: 1,
+    fallback: DEFAULTS.backoffInitial,
+  });
+  const backoffMaximumMs = duration('backoff.maximum', backoff.maximum, {
+    min: 1,
+    fallback: Math.max(DEFAULTS.backoffMaximum, backoffInitialMs),
+  });
+  if (backoffMaximumMs < backoffInitialMs) {
+    throw new ConfigError(
+      `backoff.maximum (${backoffMaximumMs}) must be at least backoff.initial (${backoffInitialMs})`,
+      'backoff.maximum',
+    );
+  }
+  const applicationName = options.applicationName ?? DEFAULTS.applicationName;
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new ConfigError(`signal must be an AbortSignal; got ${describe(options.signal)}`, 'signal');
+  }
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null)) {
+    throw new ConfigError(
+      `logger must be a console- or pino-shaped object; got ${describe(options.logger)}`,
+      'logger',
+    );
+  }
+  return {
+    tables,
+    plugin,
+    debounceMs,
+    maxBatchWaitMs,
+    maxPending,
+    statusIntervalMs,
+    livenessTimeoutMs,
+    failsafeMs,
+    backoffInitialMs,
+    backoffMaximumMs,
+    applicationName,
+  };
+}
