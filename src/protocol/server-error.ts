@@ -1,0 +1,89 @@
+// Classifies an ErrorResponse (PG docs Appendix A "PostgreSQL Error Codes") into pgnudge's codes, with the fix a
+// user must apply, so startup and the replication commands report causes the same way (SPEC R11).
+
+import { isRetryableSqlState, ServerError, type ServerErrorCode, type ServerErrorFields } from '../errors.js';
+
+/** pgnudge's reading of an ErrorResponse. */
+export interface ServerErrorClassification {
+  code: ServerErrorCode;
+  retryable: boolean;
+  fix?: string;
+}
+
+/**
+ * Where the error arrived: `startup` (before ReadyForQuery) or `query` (a replication command such as
+ * CREATE_REPLICATION_SLOT or START_REPLICATION).
+ */
+export type ServerErrorContext = 'startup' | 'query';
+
+const REPLICATION_MENTION = /replication|wal sender|walsender/i;
+const MISSING_FILE = /could not access file "([^"]+)"/;
+
+/**
+ * Maps SQLSTATE and message to a code, retryability and a fix sentence. Message texts are matched only
+ * where the SQLSTATE alone is ambiguous; they are the English texts of PostgreSQL 15–18, e.g.
+ * "must be superuser or replication role to start walsender" (15) and "permission denied to start WAL sender" (16+).
+ */
+export function classifyServerError(
+  fields: ServerErrorFields,
+  context: ServerErrorContext,
+): ServerErrorClassification {
+  const { sqlState, message } = fields;
+  const text = `${message}\n${fields.detail ?? ''}`;
+  if ((sqlState === '42501' || sqlState === '28000') && REPLICATION_MENTION.test(text)) {
+    return {
+      code: 'PGNUDGE_ERR_REPLICATION_DENIED',
+      retryable: false,
+      fix:
+        sqlState === '28000'
+          ? 'Add a pg_hba.conf line whose database column is "replication" for this role and host, then reload the server.'
+          : 'Grant the role the REPLICATION attribute: ALTER ROLE <role> WITH REPLICATION;',
+    };
+  }
+  if (sqlState === '28P01' || sqlState === '28000') {
+    return {
+      code: 'PGNUDGE_ERR_AUTH_FAILED',
+      retryable: false,
+      fix: 'Check the user name and password (PGUSER, PGPASSWORD, ~/.pgpass) and the pg_hba.conf entry for this host.',
+    };
+  }
+  if (sqlState === '3D000') {
+    return {
+      code: 'PGNUDGE_ERR_UNKNOWN_DATABASE',
+      retryable: false,
+      fix: 'Create the database or connect to an existing one (dbname / PGDATABASE).',
+    };
+  }
+  if (sqlState === '55000' && /wal_level/.test(message)) {
+    return {
+      code: 'PGNUDGE_ERR_WAL_LEVEL',
+      retryable: false,
+      fix: 'Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.',
+    };
+  }
+  if (context === 'query' && sqlState === '58P01') {
+    const plugin = MISSING_FILE.exec(message)?.[1];
+    if (plugin !== undefined) {
+      return {
+        code: 'PGNUDGE_ERR_PLUGIN_MISSING',
+        retryable: false,
+        fix: `Install the output plugin "${plugin}" on the server (e.g. the postgresql-<major>-wal2json package), or choose plugin test_decoding.`,
+      };
+    }
+  }
+  if (sqlState === '53300' || sqlState === '53400') {
+    // Too many connections, all replication slots in use, max_wal_senders exceeded: a slot frees up when
+    // another session ends, so waiting heals it.
+    return {
+      code: 'PGNUDGE_ERR_SERVER',
+      retryable: true,
+      fix: 'Another session may free a slot soon; otherwise raise max_connections, max_wal_senders or max_replication_slots.',
+    };
+  }
+  return { code: 'PGNUDGE_ERR_SERVER', retryable: isRetryableSqlState(sqlState) };
+}
+
+/** Builds the ServerError for an ErrorResponse, classified by {@link classifyServerError}. */
+export function serverErrorFromFields(fields: ServerErrorFields, context: ServerErrorContext): ServerError {
+  return new ServerError(fields, classifyServerError(fields, context));
+}

@@ -1,0 +1,281 @@
+// The startup and authentication state machine (PG docs §55.2.1 "Start-up", §55.3 "Authentication"): backend
+// messages in, bytes to send out, until ReadyForQuery. No socket: the transport feeds it and writes what it says.
+
+import { AuthenticationError, ProtocolError } from '../errors.js';
+import type { BackendKeyData, BackendMessage } from './backend.js';
+import { encodePasswordMessage, encodeSASLInitialResponse, encodeSASLResponse } from './frontend.js';
+import { md5PasswordMessage } from './md5.js';
+import { chooseSaslMechanism, ScramClient } from './scram.js';
+import { serverErrorFromFields } from './server-error.js';
+import { tlsServerEndPointHash } from './tls-server-end-point.js';
+
+/** How the server authenticated us. */
+export type AuthMethod = 'trust' | 'password' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS';
+
+/** What the transport must do after a message. */
+export type StartupAction =
+  | { type: 'send'; bytes: Buffer }
+  | { type: 'authenticated'; method: AuthMethod }
+  | {
+      type: 'ready';
+      parameters: Map<string, string>;
+      backendKey: BackendKeyData | undefined;
+      authMethod: AuthMethod;
+    };
+
+/** Options for {@link StartupMachine}. */
+export interface StartupMachineOptions {
+  user: string;
+  /** The password, already resolved by the shell; `undefined` when none is configured. Called only when needed. */
+  password: () => string | undefined;
+  /** Whether the link is TLS. Cleartext and MD5 passwords are sent only when true (SPEC R17). */
+  tls: boolean;
+  channelBinding: 'disable' | 'prefer' | 'require';
+  /** The server's leaf certificate (DER) when TLS is in use. */
+  certificateDer: Uint8Array | null;
+  /** SCRAM client nonce, injected by tests. */
+  nonce?: string;
+  /** Cap on the SCRAM iteration count (see ScramClient). */
+  maxScramIterations?: number;
+}
+
+type Phase =
+  | 'authenticating'
+  | 'password-sent'
+  | 'sasl-first'
+  | 'sasl-final'
+  | 'sasl-ok'
+  | 'authenticated'
+  | 'ready'
+  | 'failed';
+
+/**
+ * Drives startup after the StartupMessage was sent: answers authentication requests, enforces the
+ * password and channel-binding policy, collects ParameterStatus and BackendKeyData, and reports `ready`
+ * on ReadyForQuery. Every refusal throws before any password-bearing bytes are produced. After a throw
+ * the machine is dead and further calls throw ProtocolError.
+ */
+export class StartupMachine {
+  readonly #options: StartupMachineOptions;
+  readonly #parameters = new Map<string, string>();
+  #phase: Phase = 'authenticating';
+  #method: AuthMethod = 'trust';
+  #scram: ScramClient | undefined;
+  #backendKey: BackendKeyData | undefined;
+
+  constructor(options: StartupMachineOptions) {
+    this.#options = options;
+  }
+
+  /** Handles one backend message; returns what to do, in order. Throws a PgnudgeError to abort the connection. */
+  receive(message: BackendMessage): StartupAction[] {
+    if (this.#phase === 'failed' || this.#phase === 'ready') {
+      throw new ProtocolError(
+        `startup already ${this.#phase === 'ready' ? 'finished' : 'failed'}; got ${message.type}`,
+        {
+          messageType: message.type,
+        },
+      );
+    }
+    try {
+      return this.#receive(message);
+    } catch (error) {
+      this.#phase = 'failed';
+      throw error;
+    }
+  }
+
+  #receive(message: BackendMessage): StartupAction[] {
+    switch (message.type) {
+      case 'NoticeResponse':
+        return [];
+      case 'ParameterStatus':
+        this.#parameters.set(message.name, message.value);
+        return [];
+      case 'ErrorResponse':
+        throw serverErrorFromFields(message.fields, 'startup');
+      case 'NegotiateProtocolVersion':
+        // We ask for 3.0 with no _pq_ options, so there is nothing to downgrade; libpq accepts it too.
+        if (this.#phase === 'authenticating') {
+          return [];
+        }
+        break;
+      case 'AuthenticationCleartextPassword':
+      case 'AuthenticationMD5Password':
+        if (this.#phase === 'authenticating') {
+          return this.#sendPassword(message);
+        }
+        break;
+      case 'AuthenticationSASL':
+        if (this.#phase === 'authenticating') {
+          return this.#startSasl(message.mechanisms);
+        }
+        break;
+      case 'AuthenticationSASLContinue':
+        if (this.#phase === 'sasl-first') {
+          this.#phase = 'sasl-final';
+          return [{ type: 'send', bytes: encodeSASLResponse(this.#scram!.receiveServerFirst(message.data)) }];
+        }
+        break;
+      case 'AuthenticationSASLFinal':
+        if (this.#phase === 'sasl-final') {
+          this.#scram!.receiveServerFinal(message.data);
+          this.#phase = 'sasl-ok';
+          return [];
+        }
+        break;
+      case 'AuthenticationUnsupported':
+        throw new AuthenticationError(
+          'PGNUDGE_ERR_AUTH_UNSUPPORTED',
+          `the server asked for ${message.name} authentication, which pgnudge does not support. ` +
+            'Use scram-sha-256 for this role in pg_hba.conf.',
+        );
+      case 'AuthenticationOk':
+        return this.#authenticated();
+      case 'BackendKeyData':
+        if (this.#phase === 'authenticated') {
+          this.#backendKey = message;
+          return [];
+        }
+        break;
+      case 'ReadyForQuery':
+        if (this.#phase === 'authenticated') {
+          this.#phase = 'ready';
+          return [
+            {
+              type: 'ready',
+              parameters: this.#parameters,
+              backendKey: this.#backendKey,
+              authMethod: this.#method,
+            },
+          ];
+        }
+        break;
+    }
+    throw new ProtocolError(`unexpected ${message.type} during startup (${this.#phase})`, {
+      messageType: message.type,
+    });
+  }
+
+  #authenticated(): StartupAction[] {
+    if (this.#phase === 'sasl-first' || this.#phase === 'sasl-final') {
+      // Skipping SASLFinal would skip the server's proof: refuse, or a rogue server could accept anyone.
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_AUTH_SCRAM',
+        'SCRAM authentication failed: the server sent AuthenticationOk before proving it knows the password',
+      );
+    }
+    if (this.#phase === 'authenticating') {
+      this.#method = 'trust';
+    } else if (this.#phase !== 'sasl-ok' && this.#phase !== 'password-sent') {
+      throw new ProtocolError(`unexpected AuthenticationOk during startup (${this.#phase})`, {
+        messageType: 'AuthenticationOk',
+      });
+    }
+    if (this.#options.channelBinding === 'require' && this.#method !== 'SCRAM-SHA-256-PLUS') {
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_CHANNEL_BINDING',
+        `channel binding is required, but the server authenticated the client with ${this.#method} and no channel binding. ` +
+          'Use scram-sha-256 in pg_hba.conf over TLS, or relax channel_binding.',
+      );
+    }
+    this.#phase = 'authenticated';
+    return [{ type: 'authenticated', method: this.#method }];
+  }
+
+  #sendPassword(
+    message: Extract<
+      BackendMessage,
+      { type: 'AuthenticationCleartextPassword' | 'AuthenticationMD5Password' }
+    >,
+  ): StartupAction[] {
+    const method = message.type === 'AuthenticationMD5Password' ? 'md5' : 'password';
+    const label = method === 'md5' ? 'an MD5' : 'a cleartext';
+    if (this.#options.channelBinding === 'require') {
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_CHANNEL_BINDING',
+        `channel binding is required, but the server asked for ${label} password, which cannot bind. ` +
+          'Use scram-sha-256 in pg_hba.conf over TLS, or relax channel_binding.',
+      );
+    }
+    if (!this.#options.tls) {
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_AUTH_INSECURE',
+        `the server asked for ${label} password over an unencrypted connection; pgnudge refuses to send it. ` +
+          'Enable TLS (sslmode=require or stricter) or switch the role to SCRAM ' +
+          "(SET password_encryption = 'scram-sha-256', reset the password, use scram-sha-256 in pg_hba.conf).",
+      );
+    }
+    const password = this.#requirePassword(method);
+    const text =
+      message.type === 'AuthenticationMD5Password'
+        ? md5PasswordMessage(this.#options.user, password, message.salt)
+        : password;
+    this.#method = method;
+    this.#phase = 'password-sent';
+    return [{ type: 'send', bytes: encodePasswordMessage(text) }];
+  }
+
+  #startSasl(mechanisms: string[]): StartupAction[] {
+    const { tls, channelBinding, certificateDer } = this.#options;
+    if (!tls && mechanisms.includes('SCRAM-SHA-256-PLUS')) {
+      // A PLUS offer without TLS is impossible from a real server (libpq refuses it the same way).
+      throw new ProtocolError('the server offered SCRAM-SHA-256-PLUS over a connection without TLS', {
+        messageType: 'AuthenticationSASL',
+      });
+    }
+    const bindingData = this.#bindingData(tls, channelBinding, certificateDer);
+    const choice = chooseSaslMechanism(mechanisms, { channelBinding, bindingData });
+    const password = this.#requirePassword(choice.mechanism);
+    this.#scram = new ScramClient({
+      password,
+      mechanism: choice.mechanism,
+      ...(choice.useBinding ? { channelBinding: { type: 'tls-server-end-point', data: bindingData! } } : {}),
+      clientSupportsBinding: bindingData !== null,
+      ...(this.#options.nonce === undefined ? {} : { nonce: this.#options.nonce }),
+      ...(this.#options.maxScramIterations === undefined
+        ? {}
+        : { maxIterations: this.#options.maxScramIterations }),
+    });
+    this.#method = choice.mechanism;
+    this.#phase = 'sasl-first';
+    return [
+      { type: 'send', bytes: encodeSASLInitialResponse(choice.mechanism, this.#scram.clientFirstMessage()) },
+    ];
+  }
+
+  /**
+   * The tls-server-end-point hash, or null when binding is off or impossible. With `prefer`, a certificate
+   * whose hash cannot be determined (Ed25519, RSA-PSS) falls back to plain SCRAM with the honest `n,,`
+   * header; with `require` it is fatal.
+   */
+  #bindingData(
+    tls: boolean,
+    channelBinding: StartupMachineOptions['channelBinding'],
+    certificateDer: Uint8Array | null,
+  ): Uint8Array | null {
+    if (!tls || channelBinding === 'disable' || certificateDer === null) {
+      return null;
+    }
+    try {
+      return tlsServerEndPointHash(certificateDer);
+    } catch (error) {
+      if (channelBinding === 'require') {
+        throw error;
+      }
+      return null;
+    }
+  }
+
+  #requirePassword(method: string): string {
+    const password = this.#options.password();
+    if (password === undefined) {
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_AUTH_FAILED',
+        `the server requires a password (${method}) for user "${this.#options.user}", but none was given. ` +
+          'Set it in the connection string, PGPASSWORD, or ~/.pgpass.',
+      );
+    }
+    return password;
+  }
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ServerErrorFields } from '../../../src/errors.js';
+import { classifyServerError, serverErrorFromFields } from '../../../src/protocol/server-error.js';
+
+const fields = (sqlState: string, message: string, severity = 'FATAL'): ServerErrorFields => ({
+  severity,
+  sqlState,
+  message,
+});
+
+describe('classifyServerError', () => {
+  const cases: [string, ServerErrorFields, 'startup' | 'query', string, boolean][] = [
+    [
+      'bad password',
+      fields('28P01', 'password authentication failed for user "bob"'),
+      'startup',
+      'PGNUDGE_ERR_AUTH_FAILED',
+      false,
+    ],
+    [
+      'unknown role',
+      fields('28000', 'role "bob" does not exist'),
+      'startup',
+      'PGNUDGE_ERR_AUTH_FAILED',
+      false,
+    ],
+    [
+      'no pg_hba entry (normal)',
+      fields('28000', 'no pg_hba.conf entry for host "10.0.0.1", user "bob", database "app", no encryption'),
+      'startup',
+      'PGNUDGE_ERR_AUTH_FAILED',
+      false,
+    ],
+    [
+      'no pg_hba entry for a replication connection',
+      fields(
+        '28000',
+        'no pg_hba.conf entry for replication connection from host "10.0.0.1", user "bob", no encryption',
+      ),
+      'startup',
+      'PGNUDGE_ERR_REPLICATION_DENIED',
+      false,
+    ],
+    [
+      'PG 15 no REPLICATION',
+      fields('42501', 'must be superuser or replication role to start walsender'),
+      'startup',
+      'PGNUDGE_ERR_REPLICATION_DENIED',
+      false,
+    ],
+    [
+      'PG 16+ no REPLICATION',
+      {
+        ...fields('42501', 'permission denied to start WAL sender'),
+        detail: 'Only roles with the REPLICATION attribute may start a WAL sender process.',
+      },
+      'startup',
+      'PGNUDGE_ERR_REPLICATION_DENIED',
+      false,
+    ],
+    [
+      'unknown database',
+      fields('3D000', 'database "nope" does not exist'),
+      'startup',
+      'PGNUDGE_ERR_UNKNOWN_DATABASE',
+      false,
+    ],
+    [
+      'wal_level (PG 15/16)',
+      fields('55000', 'logical decoding requires wal_level >= logical', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_WAL_LEVEL',
+      false,
+    ],
+    [
+      'wal_level (PG 17+)',
+      fields('55000', 'logical decoding requires "wal_level" >= "logical"', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_WAL_LEVEL',
+      false,
+    ],
+    [
+      'missing plugin',
+      fields('58P01', 'could not access file "wal2json": No such file or directory', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_PLUGIN_MISSING',
+      false,
+    ],
+    [
+      'all slots in use',
+      fields('53400', 'all replication slots are in use', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_SERVER',
+      true,
+    ],
+    [
+      'too many connections',
+      fields('53300', 'sorry, too many clients already'),
+      'startup',
+      'PGNUDGE_ERR_SERVER',
+      true,
+    ],
+    [
+      'starting up',
+      fields('57P03', 'the database system is starting up'),
+      'startup',
+      'PGNUDGE_ERR_SERVER',
+      true,
+    ],
+    [
+      'syntax error',
+      fields('42601', 'syntax error at or near "x"', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_SERVER',
+      false,
+    ],
+    [
+      'other 55000',
+      fields('55000', 'replication slot "x" is active for PID 1', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_SERVER',
+      false,
+    ],
+  ];
+  for (const [name, f, context, code, retryable] of cases) {
+    it(`${name} → ${code}${retryable ? ' (retryable)' : ''}`, () => {
+      const c = classifyServerError(f, context);
+      assert.equal(c.code, code);
+      assert.equal(c.retryable, retryable);
+      if (code !== 'PGNUDGE_ERR_SERVER') {
+        assert.ok(c.fix !== undefined && c.fix.length > 10);
+      }
+    });
+  }
+
+  it('names the missing plugin in the fix', () => {
+    const c = classifyServerError(
+      fields('58P01', 'could not access file "wal2json": No such file or directory'),
+      'query',
+    );
+    assert.match(c.fix!, /"wal2json"/);
+  });
+
+  it('builds a ServerError carrying the fix', () => {
+    const e = serverErrorFromFields(fields('3D000', 'database "nope" does not exist'), 'startup');
+    assert.equal(e.code, 'PGNUDGE_ERR_UNKNOWN_DATABASE');
+    assert.equal(e.retryable, false);
+    assert.match(e.message, /^FATAL 3D000: database "nope" does not exist Create the database/);
+  });
+});
