@@ -1,0 +1,241 @@
+// Seeded properties for both decoders: identifiers quoted as each plugin prints them come back
+// byte-identical from both (SPEC R13), and arbitrary or mutated bytes raise only DecodeError.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { ChangeOp, Decoder } from '../../../src/decode/change.js';
+import { createTestDecodingDecoder } from '../../../src/decode/test-decoding.js';
+import { createWal2jsonDecoder } from '../../../src/decode/wal2json.js';
+import { DecodeError } from '../../../src/errors.js';
+
+const SEED = 20240501;
+const RUNS = Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300);
+const settings = { seed: SEED, numRuns: RUNS };
+
+// A sample of keywords that quote_identifier quotes although they are lowercase.
+const KEYWORDS = new Set([
+  'user',
+  'table',
+  'select',
+  'order',
+  'from',
+  'where',
+  'group',
+  'all',
+  'end',
+  'check',
+]);
+
+const tricky = fc.constantFrom(
+  '"',
+  '""',
+  '.',
+  ',',
+  ', ',
+  ':',
+  ': ',
+  ' ',
+  '\\',
+  '/',
+  '\n',
+  '\t',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  'a',
+  'z',
+  '_',
+  '0',
+  '9',
+  'A',
+  'Z',
+  'é',
+  '✓',
+  '😀',
+  '\ufeff',
+  '\u00a0',
+  'INSERT',
+  'TRUNCATE',
+  'table ',
+);
+const identifier = fc
+  .oneof(
+    fc.string({
+      unit: fc.oneof(tricky, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })),
+      minLength: 1,
+      maxLength: 10,
+    }),
+    fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/),
+    fc.constantFrom(...KEYWORDS),
+  )
+  .filter((s) => s.length > 0 && !s.includes('\0'));
+
+const op = fc.constantFrom<ChangeOp>('insert', 'update', 'delete', 'truncate');
+
+/** PostgreSQL's escape_json: the short escapes, \u00xx for other controls, everything else raw. */
+function escapeJsonLikePg(text: string): string {
+  let out = '"';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\f') out += '\\f';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (code < 0x20) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** Another valid JSON spelling: every non-ASCII unit and '/' escaped (surrogate pairs for astral). */
+function escapeJsonAlternative(text: string): string {
+  return JSON.stringify(text).replace(/[\u0080-\uffff/]/g, (ch) =>
+    ch === '/' ? '\\/' : `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`,
+  );
+}
+
+/** quote_identifier, or quote everything as with quote_all_identifiers. */
+function quoteIdentifier(text: string, all: boolean): string {
+  if (!all && /^[a-z_][a-z0-9_]*$/.test(text) && !KEYWORDS.has(text)) return text;
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+const LETTER: Record<ChangeOp, string> = { insert: 'I', update: 'U', delete: 'D', truncate: 'T' };
+
+function wal2jsonRecord(schema: string, table: string, change: ChangeOp, alternative: boolean): string {
+  const quote = alternative ? escapeJsonAlternative : escapeJsonLikePg;
+  const rest = change === 'truncate' ? '' : ',"columns":[{"name":"id","type":"integer","value":1}]';
+  return `{"action":"${LETTER[change]}","schema":${quote(schema)},"table":${quote(table)}${rest}}`;
+}
+
+function testDecodingLine(relations: [string, string][], change: ChangeOp, all: boolean): string {
+  const names = relations.map(([s, t]) => `${quoteIdentifier(s, all)}.${quoteIdentifier(t, all)}`).join(', ');
+  const tail = change === 'truncate' ? ' (no-flags)' : " id[integer]:1 note[text]:'x: y'";
+  return `table ${names}: ${change.toUpperCase()}:${tail}`;
+}
+
+type Row = [string, string, ChangeOp];
+const encoder = new TextEncoder();
+
+function decodeRows(decoder: Decoder, text: string | Uint8Array): Row[] {
+  const rows: Row[] = [];
+  decoder.decode(typeof text === 'string' ? encoder.encode(text) : text, (s, t, o) => rows.push([s, t, o]));
+  return rows;
+}
+
+function onlyDecodeErrors(decoder: Decoder, data: Uint8Array): void {
+  try {
+    decoder.decode(data, (schema, table) => {
+      assert.equal(typeof schema, 'string');
+      assert.equal(typeof table, 'string');
+    });
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+  }
+}
+
+describe('decoder properties', () => {
+  test('both plugins give back the same (schema, table) for any identifiers', () => {
+    // One decoder of each kind for the whole run, so the name caches see every case.
+    const wal2json = createWal2jsonDecoder();
+    const testDecoding = createTestDecodingDecoder();
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(identifier, identifier, op, fc.boolean(), fc.boolean()), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        (changes) => {
+          for (const [schema, table, change, quoteAll, alternative] of changes) {
+            const expected: Row[] = [[schema, table, change]];
+            assert.deepEqual(
+              decodeRows(wal2json, wal2jsonRecord(schema, table, change, alternative)),
+              expected,
+            );
+            assert.deepEqual(
+              decodeRows(testDecoding, testDecodingLine([[schema, table]], change, quoteAll)),
+              expected,
+            );
+          }
+        },
+      ),
+      settings,
+    );
+  });
+
+  test('a multi-table TRUNCATE names every table in order', () => {
+    const testDecoding = createTestDecodingDecoder();
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(identifier, identifier), { minLength: 1, maxLength: 5 }),
+        fc.boolean(),
+        (rels, all) => {
+          const rows = decodeRows(testDecoding, testDecodingLine(rels, 'truncate', all));
+          assert.deepEqual(
+            rows,
+            rels.map(([s, t]) => [s, t, 'truncate']),
+          );
+        },
+      ),
+      settings,
+    );
+  });
+
+  test('arbitrary bytes raise only DecodeError', () => {
+    const decoders = [createWal2jsonDecoder(), createTestDecodingDecoder()];
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (data) => {
+        for (const decoder of decoders) onlyDecodeErrors(decoder, data);
+      }),
+      settings,
+    );
+  });
+
+  test('mutated valid messages raise only DecodeError', () => {
+    const wal2json = createWal2jsonDecoder();
+    const testDecoding = createTestDecodingDecoder();
+    const mutation = fc.record({
+      at: fc.nat(),
+      kind: fc.constantFrom('replace', 'insert', 'delete', 'cut'),
+      byte: fc.constantFrom(0x22, 0x5c, 0x2e, 0x2c, 0x3a, 0x20, 0x7b, 0x7d, 0x00, 0xff, 0xc3, 0x75, 0x61),
+    });
+    fc.assert(
+      fc.property(
+        identifier,
+        identifier,
+        op,
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (s, t, o, mutations) => {
+          const messages: [Decoder, Uint8Array][] = [
+            [wal2json, encoder.encode(wal2jsonRecord(s, t, o, false))],
+            [testDecoding, encoder.encode(testDecodingLine([[s, t]], o, false))],
+          ];
+          for (const [decoder, original] of messages) {
+            let bytes = Array.from(original);
+            for (const { at, kind, byte } of mutations) {
+              const i = bytes.length === 0 ? 0 : at % bytes.length;
+              if (kind === 'replace') bytes[i] = byte;
+              else if (kind === 'insert') bytes.splice(i, 0, byte);
+              else if (kind === 'delete') bytes.splice(i, 1);
+              else bytes = bytes.slice(0, i);
+            }
+            onlyDecodeErrors(decoder, Uint8Array.from(bytes));
+            // The decoder still works after the failure (its cache was not poisoned).
+            assert.deepEqual(
+              decodeRows(
+                decoder,
+                decoder === wal2json ? wal2jsonRecord(s, t, o, false) : testDecodingLine([[s, t]], o, false),
+              ),
+              [[s, t, o]],
+            );
+          }
+        },
+      ),
+      settings,
+    );
+  });
+});
