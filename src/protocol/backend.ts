@@ -124,6 +124,10 @@ const textDecoder = new TextDecoder('utf-8');
  * bytes, or values outside their documented range.
  */
 export function parseBackendMessage(code: number, body: Uint8Array): BackendMessage {
+  // The replication hot path: one CopyData per WAL record, so skip the reader entirely.
+  if (code === BackendCode.CopyData) {
+    return { type: 'CopyData', data: body };
+  }
   const name = backendMessageName(code);
   const reader = new ByteReader(body, name);
   const message = parseBody(code, reader);
@@ -173,8 +177,6 @@ function parseBody(code: number, r: ByteReader): BackendMessage {
     case BackendCode.CopyOutResponse:
     case BackendCode.CopyBothResponse:
       return parseCopyResponse(code, r);
-    case BackendCode.CopyData:
-      return { type: 'CopyData', data: r.rest() };
     case BackendCode.CopyDone:
       return { type: 'CopyDone' };
     case BackendCode.NegotiateProtocolVersion: {

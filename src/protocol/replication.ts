@@ -58,9 +58,15 @@ export function parseReplicationMessage(data: Uint8Array): XLogData | PrimaryKee
     if (data.byteLength < XLOG_DATA_HEADER) {
       throw lengthError('XLogData', `must be at least ${XLOG_DATA_HEADER} bytes, got ${data.byteLength}`);
     }
-    const r = new ByteReader(data, 'XLogData');
-    r.u8();
-    return { type: 'XLogData', walStart: r.u64(), walEnd: r.u64(), sendTime: r.i64(), data: r.rest() };
+    // Length checked above, so a bare DataView is safe here; this runs once per WAL message.
+    const view = new DataView(data.buffer, data.byteOffset, XLOG_DATA_HEADER);
+    return {
+      type: 'XLogData',
+      walStart: view.getBigUint64(1),
+      walEnd: view.getBigUint64(9),
+      sendTime: view.getBigInt64(17),
+      data: data.subarray(XLOG_DATA_HEADER),
+    };
   }
   if (code === ReplicationCode.PrimaryKeepalive) {
     if (data.byteLength !== PRIMARY_KEEPALIVE_LENGTH) {
