@@ -49,7 +49,9 @@ export class BytesCache<T> {
   /** The value cached for exactly `data[start, end)`, if any. */
   get(data: Uint8Array, start: number, end: number): T | undefined {
     const length = end - start;
-    for (const entry of this.#entries) {
+    const entries = this.#entries;
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k];
       if (entry !== undefined && entry.bytes.length === length && equalAt(entry.bytes, data, start)) {
         return entry.value;
       }
@@ -58,14 +60,24 @@ export class BytesCache<T> {
   }
 
   /**
-   * The entry whose bytes appear at `data[start]` and are followed by the byte `terminator`, if any.
-   * Sound only for a grammar whose parse of a cached text depends on nothing past that terminator.
+   * The entry whose bytes appear at `data[start]` and are followed by the byte `terminator` (or
+   * `otherTerminator`), if any. Sound only for a grammar whose parse of a cached text depends on
+   * nothing past that terminator.
    */
-  match(data: Uint8Array, start: number, terminator: number): CacheEntry<T> | undefined {
-    for (const entry of this.#entries) {
+  match(
+    data: Uint8Array,
+    start: number,
+    terminator: number,
+    otherTerminator = terminator,
+  ): CacheEntry<T> | undefined {
+    const entries = this.#entries;
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k];
       if (entry === undefined) continue;
       const end = start + entry.bytes.length;
-      if (end < data.length && data[end] === terminator && equalAt(entry.bytes, data, start)) return entry;
+      const next = data[end];
+      if ((next === terminator || next === otherTerminator) && equalAt(entry.bytes, data, start))
+        return entry;
     }
     return undefined;
   }

@@ -30,6 +30,10 @@ class Wal2jsonDecoder implements Decoder {
   readonly plugin = 'wal2json';
   // Keyed by the escaped bytes between the quotes, so a hit needs no unescaping at all.
   readonly #names = new BytesCache<string>(16);
+  // Keyed by the raw text from the end of "action" to the end of the "table" value; a record of a
+  // recent table skips the key scan entirely. Sound because that text parses the same wherever it is
+  // followed by the "," or "}" that ends the table value.
+  readonly #relations = new BytesCache<{ readonly schema: string; readonly table: string }>(8);
 
   decode(data: Uint8Array, sink: ChangeSink): void {
     const length = data.length;
@@ -43,17 +47,18 @@ class Wal2jsonDecoder implements Decoder {
     let op: ChangeOp | undefined;
     let schema: string | undefined;
     let table: string | undefined;
+    let relationStart = 0;
     i = skipWhitespace(data, i + 1);
     for (let first = true; ; first = false) {
       if (data[i] !== QUOTE) fail('expected a key', i);
+      const keyStart = i + 1;
       const keyEnd = stringEnd(data, i);
-      const key = data.subarray(i + 1, keyEnd);
       i = skipWhitespace(data, keyEnd + 1);
       if (data[i] !== COLON) fail('expected ":" after a key', i);
       i = skipWhitespace(data, i + 1);
 
       if (first) {
-        if (!equalBytes(key, KEY_ACTION)) fail('expected "action" as the first key', keyEnd);
+        if (!equalAt(data, keyStart, keyEnd, KEY_ACTION)) fail('expected "action" as the first key', keyEnd);
         if (data[i] !== QUOTE) fail('expected a string for "action"', i);
         const end = stringEnd(data, i);
         if (end !== i + 2) fail('expected a one-letter action', i);
@@ -65,23 +70,32 @@ class Wal2jsonDecoder implements Decoder {
           fail(`unknown action ${JSON.stringify(String.fromCharCode(action!))}`, i + 1);
         }
         i = end + 1;
-      } else if (equalBytes(key, KEY_SCHEMA)) {
+        const hit = this.#relations.match(data, i, COMMA, CLOSE_BRACE);
+        if (hit !== undefined) {
+          sink(hit.value.schema, hit.value.table, op);
+          return;
+        }
+        relationStart = i;
+      } else if (equalAt(data, keyStart, keyEnd, KEY_SCHEMA)) {
         if (data[i] !== QUOTE) fail('expected a string for "schema"', i);
         const end = stringEnd(data, i);
         schema = this.#name(data, i + 1, end);
         i = end + 1;
-      } else if (equalBytes(key, KEY_TABLE)) {
+      } else if (equalAt(data, keyStart, keyEnd, KEY_TABLE)) {
         if (data[i] !== QUOTE) fail('expected a string for "table"', i);
         const end = stringEnd(data, i);
         table = this.#name(data, i + 1, end);
         i = end + 1;
-      } else if (equalBytes(key, KEY_ACTION)) {
+      } else if (equalAt(data, keyStart, keyEnd, KEY_ACTION)) {
         fail('"action" appears twice', keyEnd);
       } else {
         i = skipScalar(data, i);
       }
 
-      if (schema !== undefined && table !== undefined) break;
+      if (schema !== undefined && table !== undefined) {
+        this.#relations.set(data, relationStart, i, { schema, table });
+        break;
+      }
       i = skipWhitespace(data, i);
       if (data[i] !== COMMA) {
         fail(data[i] === CLOSE_BRACE ? 'the record has no "schema" and "table"' : 'expected ","', i);
@@ -251,9 +265,10 @@ function isNumberByte(byte: number): boolean {
   );
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+// Compares in place: a subarray per key would cost more than the rest of the scan.
+function equalAt(data: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (data[start + i] !== expected[i]) return false;
   return true;
 }
 
