@@ -1,0 +1,112 @@
+// Per-row cost of the plugin decoders (and the engine's intake) on realistic 10-column row messages,
+// as in a 1,000,000-row transaction. Prints rows/s and ns/row; asserts nothing.
+
+import type { Decoder } from '../src/decode/change.js';
+import { createTestDecodingDecoder } from '../src/decode/test-decoding.js';
+import { createWal2jsonDecoder } from '../src/decode/wal2json.js';
+import type { Clock } from '../src/feed/clock.js';
+import { BatchEngine } from '../src/feed/engine.js';
+
+const ROWS = Number(process.env.PGNUDGE_BENCH_ROWS ?? 1_000_000);
+const encoder = new TextEncoder();
+
+const COLUMNS: [name: string, type: string, json: string, text: string][] = [
+  ['id', 'bigint', '1234567', '1234567'],
+  ['customer_id', 'integer', '4242', '4242'],
+  ['status', 'text', '"shipped"', "'shipped'"],
+  ['total', 'numeric(12,2)', '199.95', '199.95'],
+  ['currency', 'character(3)', '"EUR"', "'EUR'"],
+  ['note', 'text', '"leave at the door, ring twice"', "'leave at the door, ring twice'"],
+  ['paid', 'boolean', 'true', 'true'],
+  [
+    'created_at',
+    'timestamp with time zone',
+    '"2024-05-01 10:00:00.123456+00"',
+    "'2024-05-01 10:00:00.123456+00'",
+  ],
+  [
+    'updated_at',
+    'timestamp with time zone',
+    '"2024-05-01 10:05:00.654321+00"',
+    "'2024-05-01 10:05:00.654321+00'",
+  ],
+  ['payload', 'jsonb', '"{\\"sku\\": \\"A-1\\", \\"qty\\": 2}"', '\'{"sku": "A-1", "qty": 2}\''],
+];
+
+function wal2jsonRow(schema: string, table: string): Uint8Array {
+  // As requested by formatStartReplication: format 2, no transaction records, no types.
+  const columns = COLUMNS.map(([name, , json]) => `{"name":"${name}","value":${json}}`).join(',');
+  return encoder.encode(`{"action":"I","schema":"${schema}","table":"${table}","columns":[${columns}]}`);
+}
+
+function testDecodingRow(relation: string): Uint8Array {
+  const columns = COLUMNS.map(([name, type, , text]) => `${name}[${type}]:${text}`).join(' ');
+  return encoder.encode(`table ${relation}: INSERT: ${columns}`);
+}
+
+function measure(label: string, messages: Uint8Array[], decoder: Decoder): void {
+  let sunk = 0;
+  const sink = () => {
+    sunk++;
+  };
+  // Warm up the JIT before timing.
+  for (let i = 0; i < 100_000; i++) decoder.decode(messages[i % messages.length]!, sink);
+  sunk = 0;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < ROWS; i++) decoder.decode(messages[i % messages.length]!, sink);
+  const ns = Number(process.hrtime.bigint() - start);
+  if (sunk !== ROWS) throw new Error(`${label}: ${sunk} changes for ${ROWS} rows`);
+  const bytes = messages[0]!.byteLength;
+  console.log(
+    `${label.padEnd(52)} ${(ns / ROWS).toFixed(1).padStart(7)} ns/row ${Math.round((ROWS * 1e9) / ns)
+      .toLocaleString('en-US')
+      .padStart(12)} rows/s  (${bytes} B/row)`,
+  );
+}
+
+const manyTables = Array.from({ length: 64 }, (_, i) => `t${i}`);
+
+console.log(`decoders, ${ROWS.toLocaleString('en-US')} rows each`);
+measure('wal2json: one table', [wal2jsonRow('public', 'orders')], createWal2jsonDecoder());
+measure('wal2json: odd identifier', [wal2jsonRow('Odd Schema', 'Tab.le ✓ \\"q\\"')], createWal2jsonDecoder());
+measure(
+  'wal2json: 2 tables interleaved',
+  [wal2jsonRow('public', 'orders'), wal2jsonRow('public', 'order_items')],
+  createWal2jsonDecoder(),
+);
+measure(
+  'wal2json: 64 tables round-robin (cache misses)',
+  manyTables.map((t) => wal2jsonRow('public', t)),
+  createWal2jsonDecoder(),
+);
+measure('test_decoding: one table', [testDecodingRow('public.orders')], createTestDecodingDecoder());
+measure(
+  'test_decoding: odd identifier',
+  [testDecodingRow('"Odd Schema"."Tab.le ✓ ""q"""')],
+  createTestDecodingDecoder(),
+);
+measure(
+  'test_decoding: 2 tables interleaved',
+  [testDecodingRow('public.orders'), testDecodingRow('public.order_items')],
+  createTestDecodingDecoder(),
+);
+measure(
+  'test_decoding: 64 tables round-robin (cache misses)',
+  manyTables.map((t) => testDecodingRow(`public.${t}`)),
+  createTestDecodingDecoder(),
+);
+
+// The engine's intake, for scale: change() per row with a real-time clock, no timers firing.
+const clock: Clock = { now: () => Date.now(), setTimer: () => 0, clearTimer: () => undefined };
+const engine = new BatchEngine({
+  clock,
+  debounceMs: 50,
+  maxBatchWaitMs: 1000,
+  maxPending: 10_000,
+  failsafeMs: null,
+  onReadable: () => undefined,
+});
+const start = process.hrtime.bigint();
+for (let i = 0; i < ROWS; i++) engine.change('public.orders');
+const ns = Number(process.hrtime.bigint() - start);
+console.log(`${'engine.change(): one payload'.padEnd(52)} ${(ns / ROWS).toFixed(1).padStart(7)} ns/row`);
