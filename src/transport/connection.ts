@@ -208,6 +208,10 @@ export class PgConnection {
     let rejectAttempt: ((error: PgnudgeError) => void) | undefined;
     const abort = () =>
       rejectAttempt?.(new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} aborted`));
+    // Checked before the timer exists: throwing after it was armed leaked the timer, whose rejection of
+    // `attempt` then surfaced as an unhandled rejection connectTimeoutMs later.
+    if (options.signal?.aborted)
+      throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} aborted`);
     const attempt = new Promise<never>((_, reject) => {
       rejectAttempt = reject;
     });
@@ -221,13 +225,19 @@ export class PgConnection {
         );
       }, settings.connectTimeoutMs);
     }
-    if (options.signal?.aborted)
-      throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} aborted`);
     options.signal?.addEventListener('abort', abort, { once: true });
 
+    // Set once the race below is lost (timeout, abort, failure): `establish` may still be awaiting the
+    // password function or the TCP connect, and must not go on to open a session nobody owns.
+    let abandoned = false;
     const establish = async (): Promise<PgConnection> => {
       const password = await resolvePassword(host.password ?? settings.password);
+      if (abandoned) throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
       socket = await openSocket(host, unix);
+      if (abandoned) {
+        socket.destroy();
+        throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
+      }
       let encrypted = false;
       if (wantTls) {
         const direct = settings.sslnegotiation === 'direct';
@@ -257,6 +267,7 @@ export class PgConnection {
     try {
       return await Promise.race([establish(), attempt]);
     } catch (error) {
+      abandoned = true;
       (connection as PgConnection | null)?.abort();
       (socket as Socket | null)?.destroy();
       throw error instanceof PgnudgeError ? error : connectionLost(target, error as Error);
