@@ -1,0 +1,288 @@
+// Live tests of TLS in the connection shell: every sslmode against the harness server, certificate and host
+// name verification, SCRAM-SHA-256-PLUS, and the hostnossl-rejected role (SPEC §4, R11, R17).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TlsError } from '../../src/errors.js';
+import type { PgConnection } from '../../src/transport/connection.js';
+import { type ClusterInfo, liveCluster } from '../support/cluster.js';
+import { DEADLINE, openConnection, refusal, settingsFor } from '../support/live-connection.js';
+
+let info: ClusterInfo;
+let scratch: string;
+let wrongCa: string;
+
+before(async () => {
+  info = await liveCluster();
+  scratch = mkdtempSync(join(tmpdir(), 'pgnudge-tls-test-'));
+  wrongCa = join(scratch, 'other-ca.crt');
+  // A CA that never signed the server's certificate: verification must fail against it.
+  const made = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=pgnudge unrelated CA',
+      '-keyout',
+      join(scratch, 'other-ca.key'),
+      '-out',
+      wrongCa,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(made.status, 0, `openssl could not make the unrelated CA: ${made.stderr}`);
+});
+
+after(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+/** The skip reason when the server's certificates are not the harness's own. */
+function noHarnessTls(): string | undefined {
+  return info.caFile === null || info.external ? 'external server: its certificates are not ours' : undefined;
+}
+
+/** A bare TCP forwarder listening on `address`, so the server can be reached under another name. */
+async function pipeFrom(
+  address: string,
+  target: { host: string; port: number },
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = netConnect(target);
+    sockets.add(client);
+    sockets.add(upstream);
+    const close = () => {
+      sockets.delete(client);
+      sockets.delete(upstream);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    // server.close waits for open links, so end them first.
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function serverSeesSsl(connection: PgConnection): Promise<string | null | undefined> {
+  const [result] = await connection.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+  return result?.rows[0]?.[0];
+}
+
+describe('connection shell: TLS', () => {
+  test(
+    'verify-full to localhost verifies the chain and host name and uses SCRAM-SHA-256-PLUS',
+    DEADLINE,
+    async (t) => {
+      const skip = noHarnessTls();
+      if (skip) return t.skip(skip);
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.replication, {
+          host: 'localhost',
+          sslmode: 'verify-full',
+          sslrootcert: info.caFile!,
+        }),
+      );
+      assert.equal(connection.tls, true);
+      assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+      assert.equal(await serverSeesSsl(connection), 't');
+      assert.ok(connection.parameters.get('server_version'), 'ParameterStatus server_version arrived');
+      assert.ok(connection.processId > 0, 'BackendKeyData arrived');
+    },
+  );
+
+  test('verify-full to 127.0.0.1 matches the certificate IP SAN', DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, {
+        host: '127.0.0.1',
+        sslmode: 'verify-full',
+        sslrootcert: info.caFile!,
+      }),
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+    assert.equal(await serverSeesSsl(connection), 't');
+  });
+
+  test('verify-full with an unrelated CA fails with TlsError before authenticating', DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const error = await refusal(
+      settingsFor(info, info.roles.replication, {
+        host: 'localhost',
+        sslmode: 'verify-full',
+        sslrootcert: wrongCa,
+      }),
+    );
+    assert.ok(error instanceof TlsError, `expected TlsError, got ${error.name}: ${error.message}`);
+    assert.equal(error.code, 'PGNUDGE_ERR_TLS');
+    assert.equal(error.retryable, false);
+    assert.ok(!error.message.includes(info.roles.replication.password));
+  });
+
+  test('verify-ca with an unrelated CA fails with TlsError too', DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const error = await refusal(
+      settingsFor(info, info.roles.replication, { sslmode: 'verify-ca', sslrootcert: wrongCa }),
+    );
+    assert.equal(error.code, 'PGNUDGE_ERR_TLS');
+  });
+
+  test('verify-ca accepts the right CA', DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, { sslmode: 'verify-ca', sslrootcert: info.caFile! }),
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+  });
+
+  test(
+    'a host name outside the certificate: verify-ca accepts it, verify-full refuses it',
+    DEADLINE,
+    async (t) => {
+      const skip = noHarnessTls();
+      if (skip) return t.skip(skip);
+      // 127.0.0.2 is not in the certificate's SANs; a pipe listening there reaches the same server.
+      const pipe = await pipeFrom('127.0.0.2', { host: info.host, port: info.port }).catch(() => null);
+      if (pipe === null) return t.skip('cannot listen on 127.0.0.2 here');
+      t.after(() => pipe.close());
+      const base = { host: '127.0.0.2', port: pipe.port, sslrootcert: info.caFile! } as const;
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.replication, { ...base, sslmode: 'verify-ca' }),
+      );
+      assert.equal(connection.tls, true);
+      const error = await refusal(
+        settingsFor(info, info.roles.replication, { ...base, sslmode: 'verify-full' }),
+      );
+      assert.ok(error instanceof TlsError, `expected TlsError, got ${error.name}: ${error.message}`);
+      assert.match(error.message, /127\.0\.0\.2/);
+    },
+  );
+
+  test('require without a root certificate encrypts without verifying', DEADLINE, async (t) => {
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, { sslmode: 'require' }),
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+    assert.equal(await serverSeesSsl(connection), 't');
+  });
+
+  test('disable stays in plaintext and uses plain SCRAM-SHA-256', DEADLINE, async (t) => {
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, { sslmode: 'disable' }),
+    );
+    assert.equal(connection.tls, false);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256');
+    assert.equal(await serverSeesSsl(connection), 'f');
+  });
+
+  test('prefer uses TLS when the server offers it', DEADLINE, async (t) => {
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, { sslmode: 'prefer' }),
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(await serverSeesSsl(connection), 't');
+  });
+
+  test('allow starts in plaintext when the server accepts it', DEADLINE, async (t) => {
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, { sslmode: 'allow' }),
+    );
+    assert.equal(connection.tls, false);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256');
+  });
+
+  describe('the role that pg_hba.conf rejects without TLS (hostnossl reject)', () => {
+    test('is refused over plaintext with a typed error', DEADLINE, async (t) => {
+      if (info.external) return t.skip('external server: hba lines are not ours');
+      const error = await refusal(settingsFor(info, info.roles.tlsOnly, { sslmode: 'disable' }));
+      assert.equal(error.name, 'ServerError');
+      assert.equal(error.code, 'PGNUDGE_ERR_AUTH_FAILED');
+      assert.match(error.message, /no encryption/);
+      assert.equal((error as { sqlState?: string }).sqlState, '28000');
+    });
+
+    test('is accepted over TLS (require)', DEADLINE, async (t) => {
+      if (info.external) return t.skip('external server: hba lines are not ours');
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.tlsOnly, { sslmode: 'require' }),
+      );
+      assert.equal(connection.tls, true);
+      assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+    });
+
+    test('sslmode=allow falls back to TLS after the plaintext refusal', DEADLINE, async (t) => {
+      if (info.external) return t.skip('external server: hba lines are not ours');
+      const connection = await openConnection(t, settingsFor(info, info.roles.tlsOnly, { sslmode: 'allow' }));
+      assert.equal(connection.tls, true);
+      assert.equal(await serverSeesSsl(connection), 't');
+    });
+
+    test('sslmode=allow falls back to TLS on a replication connection too', DEADLINE, async (t) => {
+      if (info.external) return t.skip('external server: hba lines are not ours');
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.tlsOnly, { sslmode: 'allow' }),
+        {
+          replication: 'database',
+        },
+      );
+      assert.equal(connection.tls, true);
+      const [result] = await connection.query('IDENTIFY_SYSTEM');
+      assert.equal(result?.rows.length, 1);
+    });
+
+    test('sslmode=prefer uses TLS and is accepted', DEADLINE, async (t) => {
+      if (info.external) return t.skip('external server: hba lines are not ours');
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.tlsOnly, { sslmode: 'prefer' }),
+      );
+      assert.equal(connection.tls, true);
+    });
+  });
+});
