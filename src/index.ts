@@ -1,2 +1,13 @@
 // The public surface of pgnudge: re-exports only.
 export * from './errors.js';
+export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
+export type { PluginChoice, WalFeedOptions } from './feed/options.js';
+export { WalFeed } from './feed/wal-feed.js';
+export type { Logger } from './logger.js';
+export type {
+  ChannelBindingMode,
+  ConnectionOptions,
+  PasswordSource,
+  SslMode,
+  SslNegotiation,
+} from './transport/settings.js';

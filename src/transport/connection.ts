@@ -328,7 +328,7 @@ export class PgConnection {
     return this.#phase === 'closed';
   }
 
-  /** Calls `listener` once when the connection ends for any reason after startup (not after `abort()`). */
+  /** Calls `listener` once when the connection ends for any reason, `abort()` and `end()` included. */
   onClose(listener: (error: PgnudgeError) => void): void {
     this.#closeListeners.push(listener);
   }
@@ -369,7 +369,6 @@ export class PgConnection {
   /** Destroys the socket at once: no goodbye. The server notices and drops temporary slots (R10, R12). */
   abort(): void {
     if (this.#phase === 'closed') return;
-    this.#closeListeners = [];
     this.#fail(
       new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${this.#target} closed by the client`),
     );
@@ -385,12 +384,14 @@ export class PgConnection {
   /** Sends Terminate and closes the socket. */
   async end(): Promise<void> {
     if (this.#phase === 'closed') return;
-    this.#closeListeners = [];
+    this.#fail(
+      new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${this.#target} closed by the client`),
+    );
     await new Promise<void>((resolve) => {
-      this.#socket.end(encodeTerminate(), () => resolve());
       this.#socket.once('close', () => resolve());
+      this.#socket.end(encodeTerminate(), () => resolve());
     });
-    this.abort();
+    this.#socket.destroy();
   }
 
   #enqueue(sql: string, replication: ReplicationHandler | null): Promise<QueryResult[]> {
