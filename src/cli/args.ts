@@ -75,8 +75,37 @@ function milliseconds(
     throw new ConfigError(`--${flag} takes a whole number of milliseconds; got "${text}"`, `--${flag}`);
   }
   const value = Number(text);
+  // Checked here so the message names the flag the user typed, not the library option behind it.
+  if (value > MAX_MS) {
+    throw new ConfigError(`--${flag} must be at most ${MAX_MS} milliseconds; got ${text}`, `--${flag}`);
+  }
   if (allowZeroAsOff && value === 0) return null;
   return value;
+}
+
+/** setTimeout's limit, as the feed options enforce it. */
+const MAX_MS = 2 ** 31 - 1;
+
+/** Whether `name` is a command (own keys only: `toString` or `constructor` is not one). */
+function isCommand(name: string): name is keyof typeof COMMANDS {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/**
+ * One plain line for a node:util parseArgs error. Its messages may span lines and advise `--` (meant
+ * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value.
+ */
+function usageMessage(error: Error, argv: readonly string[]): string {
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(error.message);
+  if (ambiguous) {
+    const flag = ambiguous[1] as string;
+    const next = argv[argv.indexOf(flag) + 1] ?? '';
+    return `${flag} needs a value, but the next argument "${next}" looks like an option`;
+  }
+  return error.message
+    .replace(/\. To specify.*$/s, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\.$/, '');
 }
 
 /** Parses `argv` (without node and the script). Throws ConfigError on any usage error. */
@@ -86,9 +115,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
-      if (!(topic in COMMANDS))
+      if (!isCommand(topic))
         throw new ConfigError(`unknown command "${topic}"; run pgnudge --help`, 'command');
-      return { ...base, command: 'help', topic: topic as CommandName };
+      return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
   }
@@ -99,7 +128,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
       'command',
     );
   }
-  if (!(first in COMMANDS)) {
+  if (!isCommand(first)) {
     throw new ConfigError(
       `unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
@@ -110,17 +139,14 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
 
 function parseWatch(argv: string[]): ParsedCommand {
   const verbosity = countVerbosity(argv);
+  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
   let parsed: ReturnType<typeof parseWatchArgs>;
   try {
-    parsed = parseWatchArgs(argv.filter((arg) => !/^-v+$/.test(arg)));
+    parsed = parseWatchArgs(rest);
   } catch (error) {
-    throw new ConfigError(
-      `${(error as Error).message.replace(/\. To specify.*$/s, '')}; see pgnudge watch --help`,
-      'argv',
-      {
-        cause: error,
-      },
-    );
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge watch --help`, 'argv', {
+      cause: error,
+    });
   }
   const { values } = parsed;
   if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };

@@ -158,7 +158,8 @@ export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions
     );
   }
   const failsafeMs = optionalDuration('failsafe', options.failsafe, null, 1);
-  const backoff = options.backoff ?? {};
+  // Only `undefined` means "defaults": a `null` from JavaScript is a mistake worth naming, not a default.
+  const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
     throw new ConfigError(
       `backoff must be an object { initial, maximum }; got ${describe(backoff)}`,

@@ -1,0 +1,237 @@
+// parseCommandLine (SPEC §5): every `watch` flag, verbosity, help and version, and a ConfigError
+// (exit status 2) with one plain line for every usage error.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MAIN_HELP, parseCommandLine, WATCH_HELP } from '../../../src/cli/args.js';
+import { ConfigError } from '../../../src/errors.js';
+
+const watch = (...flags: string[]) => parseCommandLine(['watch', ...flags]);
+
+/** Asserts a usage error: a ConfigError with a one-line message matching `rule`. */
+function usageError(argv: string[], rule: RegExp, option?: string): void {
+  assert.throws(
+    () => parseCommandLine(argv),
+    (error: unknown) => {
+      assert.ok(
+        error instanceof ConfigError,
+        `${argv.join(' ')}: expected a ConfigError, got ${String(error)}`,
+      );
+      assert.match(error.message, rule);
+      assert.ok(!error.message.includes('\n'), `one line: ${JSON.stringify(error.message)}`);
+      if (option !== undefined) assert.equal(error.option, option);
+      return true;
+    },
+    `${JSON.stringify(argv)} should be a usage error`,
+  );
+}
+
+describe('watch flags', () => {
+  test('no flags: defaults are left to the feed', () => {
+    assert.deepEqual(watch(), { command: 'watch', json: false, verbosity: 0, feed: {} });
+  });
+
+  test('every flag maps to its feed option', () => {
+    const parsed = watch(
+      '--dsn',
+      'postgres://app@db/shop',
+      '--table',
+      'public.orders',
+      '--plugin',
+      'test_decoding',
+      '--debounce',
+      '20',
+      '--max-batch-wait',
+      '400',
+      '--failsafe',
+      '60000',
+      '--status-interval',
+      '5000',
+      '--liveness-timeout',
+      '15000',
+      '--json',
+    );
+    assert.deepEqual(parsed, {
+      command: 'watch',
+      json: true,
+      verbosity: 0,
+      feed: {
+        connectionString: 'postgres://app@db/shop',
+        tables: ['public.orders'],
+        plugin: 'test_decoding',
+        debounce: 20,
+        maxBatchWait: 400,
+        failsafe: 60_000,
+        statusInterval: 5000,
+        livenessTimeout: 15_000,
+      },
+    });
+  });
+
+  test('--flag=value works as well as --flag value', () => {
+    assert.deepEqual(watch('--debounce=5', '--dsn=host=x dbname=y').feed, {
+      debounce: 5,
+      connectionString: 'host=x dbname=y',
+    });
+  });
+
+  test('--table repeats, keeping order and quoting', () => {
+    assert.deepEqual(watch('--table', 'public.a', '--table', '"My Schema"."Orders"', '--table', 'b.c').feed, {
+      tables: ['public.a', '"My Schema"."Orders"', 'b.c'],
+    });
+  });
+
+  test('every --plugin choice', () => {
+    for (const plugin of ['auto', 'wal2json', 'test_decoding']) {
+      assert.equal(watch('--plugin', plugin).feed.plugin, plugin);
+    }
+  });
+
+  test('--debounce 0 is a real zero, not "off"', () => {
+    assert.equal(watch('--debounce', '0').feed.debounce, 0);
+    assert.equal(watch('--max-batch-wait', '0').feed.maxBatchWait, 0);
+  });
+
+  test('--liveness-timeout 0 disables the check (null)', () => {
+    assert.equal(watch('--liveness-timeout', '0').feed.livenessTimeout, null);
+  });
+
+  test('--failsafe 0 is off (null)', () => {
+    assert.equal(watch('--failsafe', '0').feed.failsafe, null);
+  });
+
+  test('options may follow in any order, -v anywhere among them', () => {
+    const parsed = watch('--json', '-v', '--table', 'public.t', '-v');
+    assert.equal(parsed.verbosity, 2);
+    assert.equal(parsed.json, true);
+    assert.deepEqual(parsed.feed.tables, ['public.t']);
+  });
+});
+
+describe('verbosity', () => {
+  const cases: [string[], number][] = [
+    [[], 0],
+    [['-v'], 1],
+    [['-vv'], 2],
+    [['-vvv'], 3],
+    [['-v', '-v'], 2],
+    [['-vv', '-v'], 3],
+    [['-vvvv'], 3],
+    [['-v', '-vv', '-vvv'], 3],
+  ];
+  for (const [flags, level] of cases) {
+    test(`${flags.join(' ') || '(none)'} → ${level}`, () => {
+      assert.equal(watch(...flags).verbosity, level);
+    });
+  }
+});
+
+describe('help and version', () => {
+  test('no arguments, -h, --help and help print the main help', () => {
+    for (const argv of [[], ['-h'], ['--help'], ['help']]) {
+      assert.deepEqual(parseCommandLine(argv), { command: 'help', json: false, verbosity: 0, feed: {} });
+    }
+  });
+
+  test('help watch, watch --help and watch -h ask for watch', () => {
+    for (const argv of [
+      ['help', 'watch'],
+      ['watch', '--help'],
+      ['watch', '-h'],
+      ['watch', '--json', '-h'],
+    ]) {
+      const parsed = parseCommandLine(argv);
+      assert.equal(parsed.command, 'help', argv.join(' '));
+      assert.equal(parsed.topic, 'watch', argv.join(' '));
+    }
+  });
+
+  test('help for an unknown command', () => {
+    usageError(['help', 'frobnicate'], /unknown command "frobnicate"/, 'command');
+    usageError(['help', 'constructor'], /unknown command "constructor"/, 'command');
+  });
+
+  test('--version and -V', () => {
+    assert.equal(parseCommandLine(['--version']).command, 'version');
+    assert.equal(parseCommandLine(['-V']).command, 'version');
+  });
+
+  test('the help texts name every watch flag and the exit statuses', () => {
+    for (const flag of [
+      '--table',
+      '--plugin',
+      '--debounce',
+      '--max-batch-wait',
+      '--failsafe',
+      '--status-interval',
+      '--liveness-timeout',
+      '--json',
+      '--dsn',
+      '-v',
+    ]) {
+      assert.ok(WATCH_HELP.includes(flag), `watch --help mentions ${flag}`);
+    }
+    assert.match(MAIN_HELP, /watch/);
+    assert.match(MAIN_HELP, /0 on a clean end.*1 on a fatal error.*2 on a usage error/s);
+  });
+});
+
+describe('usage errors', () => {
+  test('unknown command, including names every object inherits', () => {
+    usageError(['frobnicate'], /unknown command "frobnicate"; commands: watch/, 'command');
+    usageError(['toString'], /unknown command "toString"/, 'command');
+    usageError(['__proto__'], /unknown command "__proto__"/, 'command');
+  });
+
+  test('an option before the command', () => {
+    usageError(['--json', 'watch'], /"--json" comes before a command/, 'command');
+  });
+
+  test('unknown flags', () => {
+    usageError(['watch', '--bogus'], /Unknown option '--bogus'; see pgnudge watch --help/);
+    usageError(['watch', '-x'], /Unknown option '-x'/);
+    usageError(['watch', '--version'], /Unknown option '--version'/);
+  });
+
+  test('a positional argument', () => {
+    usageError(['watch', 'public.orders'], /Unexpected argument 'public\.orders'/);
+  });
+
+  test('a flag without its value', () => {
+    usageError(['watch', '--debounce'], /'--debounce <value>' argument missing/);
+    usageError(['watch', '--table'], /'--table <value>' argument missing/);
+  });
+
+  test('--json takes no value', () => {
+    usageError(['watch', '--json=yes'], /'--json' does not take an argument/);
+  });
+
+  test('a negative number reads as a missing value, in one line', () => {
+    usageError(
+      ['watch', '--debounce', '-1'],
+      /--debounce needs a value, but the next argument "-1" looks like an option/,
+    );
+  });
+
+  const numberFlags = ['debounce', 'max-batch-wait', 'failsafe', 'status-interval', 'liveness-timeout'];
+  for (const flag of numberFlags) {
+    test(`--${flag} takes a whole number of milliseconds`, () => {
+      for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10', '=-1']) {
+        const argv = bad.startsWith('=') ? ['watch', `--${flag}${bad}`] : ['watch', `--${flag}`, bad];
+        usageError(argv, new RegExp(`--${flag} takes a whole number of milliseconds; got "`), `--${flag}`);
+      }
+      usageError(
+        ['watch', `--${flag}`, '99999999999'],
+        new RegExp(`--${flag} must be at most 2147483647 milliseconds; got 99999999999`),
+        `--${flag}`,
+      );
+    });
+  }
+
+  test('--plugin outside its choices', () => {
+    usageError(
+      ['watch', '--plugin', 'pgoutput'],
+      /--plugin must be auto, wal2json or test_decoding; got "pgoutput"/,
+      '--plugin',
+    );
+  });
+});
