@@ -100,7 +100,7 @@ const clusters = [];
 let stopClusters = () => {};
 
 if (mode !== 'live') {
-  runs.push(runSuite('unit', [...testFiles('unit'), ...testFiles('fuzz')], {}, 2));
+  runs.push(runSuite('unit', [...testFiles('unit'), ...testFiles('fuzz'), ...testFiles('package')], {}, 2));
 }
 
 if (mode !== 'unit') {

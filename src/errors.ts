@@ -22,13 +22,17 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_DECODE'
   | 'PGNUDGE_ERR_FEED_CLOSED';
 
+/** Options every pgnudge error accepts. */
 export interface PgnudgeErrorOptions {
+  /** The underlying error, exposed as the standard `cause`. */
   cause?: unknown;
 }
 
 /** Root of every error pgnudge throws. `retryable` says whether reconnecting may heal it. */
 export class PgnudgeError extends Error {
+  /** Stable identifier of the failure; branch on this, never on the message. */
   readonly code: PgnudgeErrorCode;
+  /** Whether reconnecting may heal the failure (a feed retries these). */
   readonly retryable: boolean;
 
   constructor(code: PgnudgeErrorCode, message: string, retryable: boolean, options?: PgnudgeErrorOptions) {
@@ -37,6 +41,7 @@ export class PgnudgeError extends Error {
     this.retryable = retryable;
   }
 
+  /** The class name (`ConfigError`, `ServerError`, ...), as stack traces show it. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -44,6 +49,7 @@ export class PgnudgeError extends Error {
 
 /** A bad option, environment variable, connection string or CLI value. `option` names it. */
 export class ConfigError extends PgnudgeError {
+  /** The option, keyword, variable or flag that was wrong, when known. */
   readonly option: string | undefined;
 
   constructor(message: string, option?: string, options?: PgnudgeErrorOptions) {
@@ -72,6 +78,7 @@ export class ProtocolError extends PgnudgeError {
   }
 }
 
+/** The codes an {@link AuthenticationError} can carry. */
 export type AuthenticationErrorCode =
   | 'PGNUDGE_ERR_AUTH_FAILED'
   | 'PGNUDGE_ERR_AUTH_INSECURE'
@@ -96,6 +103,7 @@ export class TlsError extends PgnudgeError {
   }
 }
 
+/** pgnudge's classification of an ErrorResponse: the causes a user must fix get their own code. */
 export type ServerErrorCode =
   | 'PGNUDGE_ERR_SERVER'
   | 'PGNUDGE_ERR_AUTH_FAILED'
@@ -130,10 +138,15 @@ export interface ServerErrorFields {
  * (a few causes that a user must fix get their own code, the rest are `PGNUDGE_ERR_SERVER`).
  */
 export class ServerError extends PgnudgeError {
+  /** The server's SQLSTATE, e.g. `42P01`. */
   readonly sqlState: string;
+  /** `ERROR`, `FATAL` or `PANIC` (the non-localized severity when the server sends it). */
   readonly severity: string;
+  /** The server's DETAIL, if any. */
   readonly detail: string | undefined;
+  /** The server's HINT, if any. */
   readonly hint: string | undefined;
+  /** Every field of the ErrorResponse. */
   readonly fields: Readonly<ServerErrorFields>;
 
   constructor(
@@ -156,6 +169,7 @@ export class ServerError extends PgnudgeError {
   }
 }
 
+/** The codes a {@link ConnectionError} can carry. */
 export type ConnectionErrorCode =
   | 'PGNUDGE_ERR_CONNECTION'
   | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
@@ -170,6 +184,7 @@ export class ConnectionError extends PgnudgeError {
 
 /** An output plugin's message could not be understood. */
 export class DecodeError extends PgnudgeError {
+  /** The output plugin whose message failed to decode. */
   readonly plugin: string;
   /** Byte offset inside the plugin message where decoding failed. */
   readonly offset: number | undefined;

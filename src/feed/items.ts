@@ -6,7 +6,9 @@ export type ResyncReason = 'connected' | 'reconnected' | 'overflow' | 'failsafe'
 
 /** Reload everything: the feed cannot say what changed (a (re)connect, an overflow, the failsafe). */
 export class Resync {
+  /** The discriminant: `switch (item.type)` narrows to Resync. */
   readonly type = 'resync';
+  /** Why: `connected`, `reconnected`, `overflow`, `failsafe`, or (fan-out consumers) `bridge`. */
   readonly reason: ResyncReason;
 
   constructor(reason: ResyncReason) {
@@ -44,7 +46,9 @@ export class NudgeEvent {
 
 /** One debounce window's wakeups, one event per payload, in order of first arrival. */
 export class Batch {
+  /** The discriminant: `switch (item.type)` narrows to Batch. */
   readonly type = 'batch';
+  /** One event per table, in order of first arrival; never empty. */
   readonly events: readonly NudgeEvent[];
 
   constructor(events: readonly NudgeEvent[]) {

