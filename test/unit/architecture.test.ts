@@ -1,0 +1,81 @@
+// The folder layout is the architecture: protocol <- decode <- feed <- fanout/cli, transport -> protocol.
+// This test keeps it true: no upward imports, and the sans-io layers touch no socket, timer or process.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { repoPath } from '../support/cluster.js';
+
+const LAYERS = ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout', 'cli'] as const;
+type Layer = (typeof LAYERS)[number];
+
+/** What each layer may import from the others (besides itself). */
+const ALLOWED: Record<Layer, readonly Layer[]> = {
+  errors: [],
+  logger: [],
+  protocol: ['errors'],
+  decode: ['errors'],
+  transport: ['errors', 'logger', 'protocol'],
+  feed: ['errors', 'logger', 'protocol', 'decode', 'transport'],
+  fanout: ['errors', 'logger', 'protocol', 'transport', 'feed'],
+  cli: ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout'],
+};
+
+/** Files of the pure layers that are allowed to touch timers or I/O: the thin shells. */
+const SHELLS = new Set(['feed/wal-feed.ts', 'feed/clock.ts', 'feed/supervisor.ts']);
+const PURE_LAYERS: readonly Layer[] = ['protocol', 'decode', 'feed'];
+const IO_IMPORT =
+  /from ['"](node:)?(net|tls|timers|timers\/promises|dgram|http|https|fs|fs\/promises|child_process|process)['"]/;
+const IO_USE = /\b(setTimeout|setInterval|setImmediate|process\.|Date\.now\(\))/;
+
+function sources(): { path: string; layer: Layer; text: string }[] {
+  const root = repoPath('src');
+  const found: { path: string; layer: Layer; text: string }[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    const path = join(entry.parentPath, entry.name).slice(root.length + 1);
+    const top = path.includes('/') ? path.split('/')[0] : path.replace(/\.ts$/, '');
+    if (top === 'index') continue;
+    assert.ok(
+      (LAYERS as readonly string[]).includes(top as string),
+      `src/${path} is outside the known layers`,
+    );
+    found.push({ path, layer: top as Layer, text: readFileSync(join(root, path), 'utf8') });
+  }
+  return found;
+}
+
+describe('architecture', () => {
+  const files = sources();
+
+  test('no layer imports one above it', () => {
+    for (const file of files) {
+      const depth = file.path.split('/').length - 1;
+      for (const match of file.text.matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g)) {
+        const target = match[1] as string;
+        const resolved = join(file.path, '..', target);
+        const layer = (
+          resolved.includes('/') ? resolved.split('/')[0] : resolved.replace(/\.js$/, '')
+        ) as Layer;
+        if (layer === file.layer || depth === 0) continue;
+        assert.ok(
+          ALLOWED[file.layer].includes(layer),
+          `src/${file.path} imports ${target}: ${file.layer} may not depend on ${layer}`,
+        );
+      }
+    }
+  });
+
+  test('protocol, decode and the feed engine are sans-io (only the shells touch sockets and timers)', () => {
+    let checked = 0;
+    for (const file of files) {
+      if (!PURE_LAYERS.includes(file.layer) || SHELLS.has(file.path)) continue;
+      checked += 1;
+      // Comments may name what the code avoids ("setTimeout's limit"); only code counts.
+      const code = file.text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+      assert.doesNotMatch(code, IO_IMPORT, `src/${file.path} imports an I/O module`);
+      assert.doesNotMatch(code, IO_USE, `src/${file.path} reads a clock, sets a timer or touches process`);
+    }
+    assert.ok(checked >= 20, `checked ${checked} pure files`);
+  });
+});
