@@ -51,7 +51,7 @@ describe('architecture', () => {
   test('no layer imports one above it', () => {
     for (const file of files) {
       const depth = file.path.split('/').length - 1;
-      for (const match of file.text.matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      for (const match of file.text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
         const target = match[1] as string;
         const resolved = join(file.path, '..', target);
         const layer = (
