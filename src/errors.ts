@@ -154,7 +154,12 @@ export class ServerError extends PgnudgeError {
     classification: { code?: ServerErrorCode; retryable?: boolean; fix?: string } = {},
     options?: PgnudgeErrorOptions,
   ) {
-    const fix = classification.fix === undefined ? '' : ` ${classification.fix}`;
+    // Server messages carry no final period ("database "x" does not exist"); add one before the fix
+    // so the cause and the fix read as two sentences.
+    const fix =
+      classification.fix === undefined
+        ? ''
+        : `${/[.!?]$/.test(fields.message) ? '' : '.'} ${classification.fix}`;
     super(
       classification.code ?? 'PGNUDGE_ERR_SERVER',
       `${fields.severity} ${fields.sqlState}: ${fields.message}${fix}`,

@@ -16,6 +16,12 @@ export interface ServerErrorClassification {
  */
 export type ServerErrorContext = 'startup' | 'query';
 
+/** What the client knows about the session that the server's message may not say. */
+export interface SessionFacts {
+  /** The role the client logged in as. */
+  user?: string;
+}
+
 const REPLICATION_MENTION = /replication|wal sender|walsender/i;
 const MISSING_FILE = /could not access file "([^"]+)"/;
 
@@ -27,8 +33,11 @@ const MISSING_FILE = /could not access file "([^"]+)"/;
 export function classifyServerError(
   fields: ServerErrorFields,
   context: ServerErrorContext,
+  session: SessionFacts = {},
 ): ServerErrorClassification {
   const { sqlState, message } = fields;
+  // The server's message does not name the role; the fix should be copy-paste ready when we know it.
+  const role = session.user === undefined ? '<role>' : quoteIdentifier(session.user);
   const text = `${message}\n${fields.detail ?? ''}`;
   if ((sqlState === '42501' || sqlState === '28000') && REPLICATION_MENTION.test(text)) {
     return {
@@ -37,7 +46,7 @@ export function classifyServerError(
       fix:
         sqlState === '28000'
           ? 'Add a pg_hba.conf line whose database column is "replication" for this role and host, then reload the server.'
-          : 'Grant the role the REPLICATION attribute: ALTER ROLE <role> WITH REPLICATION;',
+          : `Grant the role the REPLICATION attribute (as a superuser): ALTER ROLE ${role} WITH REPLICATION;`,
     };
   }
   if (sqlState === '28P01' || sqlState === '28000') {
@@ -84,6 +93,15 @@ export function classifyServerError(
 }
 
 /** Builds the ServerError for an ErrorResponse, classified by {@link classifyServerError}. */
-export function serverErrorFromFields(fields: ServerErrorFields, context: ServerErrorContext): ServerError {
-  return new ServerError(fields, classifyServerError(fields, context));
+export function serverErrorFromFields(
+  fields: ServerErrorFields,
+  context: ServerErrorContext,
+  session: SessionFacts = {},
+): ServerError {
+  return new ServerError(fields, classifyServerError(fields, context, session));
+}
+
+/** SQL's double-quoted identifier, so a fix naming a mixed-case or odd role can be pasted as is. */
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }

@@ -93,7 +93,7 @@ export class StartupMachine {
         this.#parameters.set(message.name, message.value);
         return [];
       case 'ErrorResponse':
-        throw serverErrorFromFields(message.fields, 'startup');
+        throw serverErrorFromFields(message.fields, 'startup', { user: this.#options.user });
       case 'NegotiateProtocolVersion':
         // We ask for 3.0 with no _pq_ options, so there is nothing to downgrade; libpq accepts it too.
         if (this.#phase === 'authenticating') {

@@ -142,10 +142,24 @@ describe('classifyServerError', () => {
     assert.match(c.fix!, /"wal2json"/);
   });
 
+  it('names the role in the REPLICATION fix, quoted so it can be pasted', () => {
+    const denied = fields('42501', 'permission denied to start WAL sender');
+    assert.match(classifyServerError(denied, 'startup').fix!, /ALTER ROLE <role> WITH REPLICATION;/);
+    assert.match(
+      classifyServerError(denied, 'startup', { user: 'App "ro"' }).fix!,
+      /ALTER ROLE "App ""ro""" WITH REPLICATION;/,
+    );
+  });
+
+  it('does not double a period the server already put at the end', () => {
+    const e = serverErrorFromFields(fields('3D000', 'database "nope" does not exist.'), 'startup');
+    assert.match(e.message, /does not exist\. Create the database/);
+  });
+
   it('builds a ServerError carrying the fix', () => {
     const e = serverErrorFromFields(fields('3D000', 'database "nope" does not exist'), 'startup');
     assert.equal(e.code, 'PGNUDGE_ERR_UNKNOWN_DATABASE');
     assert.equal(e.retryable, false);
-    assert.match(e.message, /^FATAL 3D000: database "nope" does not exist Create the database/);
+    assert.match(e.message, /^FATAL 3D000: database "nope" does not exist\. Create the database/);
   });
 });
