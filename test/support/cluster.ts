@@ -401,7 +401,13 @@ export class Cluster {
       ...spawnAs,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    child.stderr?.on('data', (chunk: Buffer) => appendFileSync(log, chunk));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      // stop() removes the directory while the server may still be writing its last lines; those are
+      // lost on purpose rather than crashing the process with ENOENT.
+      try {
+        appendFileSync(log, chunk);
+      } catch {}
+    });
     this.#child = child;
     let exited: string | null = null;
     child.once('exit', (code, signal) => {
