@@ -28,11 +28,23 @@ function stderrLogger(verbosity: number): Logger {
   return logger;
 }
 
+/**
+ * The package's version. package.json is two levels above dist/cli/main.js, but three above the
+ * test build's build/src/cli/main.js, so look in both and take the one that is ours.
+ */
 function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === 'pgnudge' && typeof manifest.version === 'string') return manifest.version;
+    } catch {
+      // Not there in this layout; try the next.
+    }
+  }
+  throw new PgnudgeError('PGNUDGE_ERR_CONFIG', 'cannot find the package.json of pgnudge', false);
 }
 
 /** Prints an error as one or two plain lines: the cause (with its fix) and the stable code. */
