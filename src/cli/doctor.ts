@@ -406,11 +406,7 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
 
   if (facts.connectionError || !facts.connection) {
     const failure = facts.connectionError ?? { code: 'PGNUDGE_ERR_CONNECTION', message: 'no session' };
-    fail(
-      'connection',
-      failure.message,
-      fixes.connection(failure, facts.target),
-    );
+    fail('connection', failure.message, fixes.connection(failure, facts.target));
     return { ok: false, plugin: null, checks, platform, target: facts.target };
   }
   pass('connection', `connected to ${facts.target} ${authDetail(facts)}`);
@@ -503,7 +499,7 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
   }
 
   // plugins, by temporary slot
-  const plugin = evaluatePlugins(facts, fixes, { pass, fail, skip }, walLevel);
+  const plugin = evaluatePlugins(facts, fixes, { pass, fail, skip }, walLevel, checks);
 
   // direct connection, as far as it can be told
   const hint = poolerHint(facts);
@@ -520,7 +516,7 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
         : '';
     pass(
       'direct_connection',
-      `${facts.identifySystem ? 'IDENTIFY_SYSTEM answered' : 'the replication session opened'}: a walsender, no transaction pooler in between${through}`,
+      `${facts.identifySystem ? 'IDENTIFY_SYSTEM answered' : 'the replication session opened'}: replication works on this connection, so no transaction pooler is in the way${through}`,
     );
   } else if (hint) {
     fail('direct_connection', `${hint}; a feed cannot run through it`, fixes.direct());
@@ -549,16 +545,25 @@ function evaluatePlugins(
   fixes: ReturnType<typeof platformFixes>,
   record: Recorders,
   walLevel: string | undefined,
+  earlier: readonly DoctorCheck[],
 ): PluginName | null {
   const probes = facts.plugins;
+  // A cause already reported above gets a pointer, not the same fix again.
+  const reported = (name: CheckName, fix: string) =>
+    earlier.some((check) => check.name === name && !check.ok && !check.skipped)
+      ? `Fix ${name} (above); then this check can pass.`
+      : fix;
   const worked = (plugin: PluginName) => probes[plugin]?.ok === true;
   const blocked = (failure: Failure): { why: string; fix: string } | undefined => {
     if (failure.code === 'PGNUDGE_ERR_WAL_LEVEL' || (walLevel !== undefined && walLevel !== 'logical'))
-      return { why: 'logical decoding is blocked: wal_level is not logical', fix: fixes.walLevel() };
+      return {
+        why: 'logical decoding is blocked: wal_level is not logical',
+        fix: reported('wal_level', fixes.walLevel()),
+      };
     if (failure.sqlState === '53400' || /replication slots are in use/i.test(failure.message))
       return {
         why: 'logical decoding is blocked: no free replication slot',
-        fix: fixes.maxSetting('max_replication_slots'),
+        fix: reported('replication_slots', fixes.maxSetting('max_replication_slots')),
       };
     if (failure.code === 'TIMEOUT')
       return {

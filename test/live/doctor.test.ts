@@ -1,0 +1,274 @@
+// `pgnudge doctor` against real servers (SPEC §5): the shared logical cluster (ready: exit 0, the plugin
+// it would use, nothing left behind; a role without REPLICATION, a wrong password, a closed port: exit 1
+// with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
+// role too, both).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  Cluster,
+  type ClusterInfo,
+  liveCluster,
+  type Role,
+  repoPath,
+  runSql,
+  scratchDatabase,
+} from '../support/cluster.js';
+import { slotsIn } from '../support/feed-probe.js';
+import { withDeadline } from '../support/wait.js';
+
+let info: ClusterInfo;
+let db: { name: string; drop(): Promise<void> };
+const home = mkdtempSync(join(tmpdir(), 'pgnudge-doctor-home-'));
+before(async () => {
+  info = await liveCluster();
+  db = await scratchDatabase(info, 'doctor');
+});
+after(async () => {
+  await db?.drop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI to its end, with a deadline; no PG* variable of the runner leaks in. */
+function doctor(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
+  const child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), 'doctor', ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const done = new Promise<Outcome>((resolve) => {
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return withDeadline(done, 60_000, `pgnudge doctor ${args.join(' ')}`).catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+}
+
+/** key=value DSN for `role` on `cluster` (verified TLS when the cluster has a CA), password apart. */
+function dsn(cluster: ClusterInfo, role: Role, database: string, port = cluster.port): string {
+  const tls = cluster.caFile ? ` sslmode=verify-full sslrootcert='${cluster.caFile}'` : ' sslmode=prefer';
+  return `host=${cluster.host} port=${port} user=${role.user} dbname=${database}${tls}`;
+}
+
+interface JsonReport {
+  ok: boolean;
+  plugin: string | null;
+  platform: string;
+  checks: { name: string; ok: boolean; detail: string; fix: string | null; skipped?: boolean }[];
+}
+
+function parseReport(outcome: Outcome): JsonReport {
+  const lines = outcome.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `--json prints exactly one document: ${outcome.stdout}`);
+  return JSON.parse(lines[0] as string) as JsonReport;
+}
+
+function checkOf(report: JsonReport, name: string) {
+  const found = report.checks.find((c) => c.name === name);
+  assert.ok(found, `check ${name} missing: ${JSON.stringify(report)}`);
+  return found;
+}
+
+function assertNoStack(outcome: Outcome): void {
+  assert.doesNotMatch(outcome.stdout + outcome.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  assert.doesNotMatch(outcome.stdout + outcome.stderr, /unexpected failure/);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
+  test('a REPLICATION role: exit 0, the JSON document, the plugin a feed would use, no slot left', async () => {
+    const role = info.roles.replication;
+    const outcome = await doctor(['--json', '--dsn', dsn(info, role, db.name)], {
+      PGPASSWORD: role.password,
+    });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 0, `${outcome.stdout}\n${outcome.stderr}`);
+    const report = parseReport(outcome);
+    assert.deepEqual(Object.keys(report), ['ok', 'plugin', 'checks', 'platform']);
+    assert.equal(report.ok, true);
+    assert.equal(report.platform, 'self-managed');
+    const expected = info.plugins.includes('wal2json') ? 'wal2json' : 'test_decoding';
+    if (info.major === 15 && !info.external) assert.equal(expected, 'wal2json', 'PostgreSQL 15 has wal2json');
+    assert.equal(report.plugin, expected);
+    for (const name of [
+      'connection',
+      'server_version',
+      'replication',
+      'wal_level',
+      'replication_slots',
+      'wal_senders',
+      'plugin_test_decoding',
+      'direct_connection',
+    ]) {
+      assert.equal(checkOf(report, name).ok, true, `${name}: ${checkOf(report, name).detail}`);
+    }
+    assert.equal(checkOf(report, 'plugin_wal2json').ok, expected === 'wal2json');
+    if (expected !== 'wal2json') {
+      assert.match(checkOf(report, 'plugin_wal2json').detail, /not installed/);
+      assert.match(checkOf(report, 'plugin_wal2json').fix ?? '', /test_decoding/);
+    }
+    if (info.caFile)
+      assert.match(checkOf(report, 'connection').detail, /over TLS, authenticated with SCRAM-SHA-256-PLUS/);
+    for (const c of report.checks) assert.equal(typeof c.detail, 'string');
+    // Temporary slots, dropped before exit: nothing of doctor's remains in this database.
+    assert.deepEqual(await slotsIn(info, db.name), []);
+    const mine = await runSql(
+      info,
+      `SELECT slot_name FROM pg_replication_slots WHERE NOT temporary OR active_pid IN (SELECT pid FROM pg_stat_activity WHERE usename = '${role.user}' AND application_name = 'pgnudge doctor')`,
+    );
+    assert.deepEqual(mine, []);
+  });
+
+  test('human output: ✓ lines, the verdict, and never the password', async () => {
+    const role = info.roles.replication;
+    const outcome = await doctor(['--dsn', `${dsn(info, role, db.name)} password=${role.password}`]);
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 0, outcome.stdout);
+    assert.match(outcome.stdout, /^✓ connection +connected to /m);
+    assert.match(outcome.stdout, /^✓ wal_level +wal_level = logical$/m);
+    assert.match(outcome.stdout, /^OK: a feed can run here, with (wal2json|test_decoding)\.$/m);
+    assert.ok(!outcome.stdout.includes(role.password), 'the password is never printed');
+    assert.deepEqual(await slotsIn(info, db.name), []);
+  });
+
+  test('a role without REPLICATION: exit 1, naming REPLICATION with the ALTER ROLE fix', async () => {
+    const role = info.roles.login;
+    const outcome = await doctor(['--json', '--dsn', dsn(info, role, db.name)], {
+      PGPASSWORD: role.password,
+    });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 1, outcome.stdout);
+    const report = parseReport(outcome);
+    assert.equal(report.ok, false);
+    assert.equal(report.plugin, null);
+    const replication = checkOf(report, 'replication');
+    assert.equal(replication.ok, false);
+    assert.match(replication.detail, /neither REPLICATION nor SUPERUSER/);
+    assert.match(replication.fix ?? '', new RegExp(`ALTER ROLE ${role.user} REPLICATION;`));
+    // The ordinary session it fell back to still read the rest.
+    assert.equal(checkOf(report, 'connection').ok, true);
+    assert.equal(checkOf(report, 'wal_level').ok, true);
+    assert.equal(checkOf(report, 'replication_slots').ok, true);
+    assert.deepEqual(
+      report.checks.filter((c) => !c.ok && !c.skipped).map((c) => c.name),
+      ['replication'],
+    );
+    const human = await doctor(['--dsn', dsn(info, role, db.name)], { PGPASSWORD: role.password });
+    assert.equal(human.code, 1);
+    assert.match(human.stdout, /^✗ replication +role nudge_login has neither REPLICATION nor SUPERUSER/m);
+    assert.match(human.stdout, /^ {6}ALTER ROLE nudge_login REPLICATION;$/m);
+  });
+
+  test('a wrong password: exit 1 with a clean message and its fix', async () => {
+    const role = info.roles.replication;
+    const outcome = await doctor(['--dsn', dsn(info, role, db.name)], { PGPASSWORD: 'not-the-password' });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 1, outcome.stdout);
+    assert.match(outcome.stdout, /^✗ connection +password authentication failed for user "nudge_repl"$/m);
+    assert.match(outcome.stdout, /PGPASSWORD/);
+    assert.ok(!outcome.stdout.includes('not-the-password'));
+    const json = parseReport(
+      await doctor(['--json', '--dsn', dsn(info, role, db.name)], { PGPASSWORD: 'not-the-password' }),
+    );
+    assert.equal(json.ok, false);
+    assert.deepEqual(
+      json.checks.map((c) => [c.name, c.ok]),
+      [['connection', false]],
+    );
+  });
+
+  test('an unreachable port: exit 1, a failed connection check with a fix', async () => {
+    const port = await freePort();
+    const outcome = await doctor(['--json', '--dsn', dsn(info, info.roles.replication, db.name, port)], {
+      PGPASSWORD: 'x',
+    });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 1);
+    const report = parseReport(outcome);
+    const connection = checkOf(report, 'connection');
+    assert.equal(connection.ok, false);
+    assert.match(connection.detail, /ECONNREFUSED/);
+    assert.match(connection.fix ?? '', /listen_addresses/);
+  });
+
+  test('a usage error exits 2', async () => {
+    const outcome = await doctor(['--bogus']);
+    assert.equal(outcome.code, 2);
+    assert.match(outcome.stderr, /Unknown option '--bogus'; see pgnudge doctor --help/);
+    assertNoStack(outcome);
+  });
+});
+
+describe('pgnudge doctor on a wal_level=replica cluster', { timeout: 180_000 }, () => {
+  let cluster: Cluster | undefined;
+  let skip: string | undefined;
+  before(async () => {
+    if (info.external) {
+      skip = 'needs a cluster of our own';
+      return;
+    }
+    cluster = await Cluster.start({ major: info.major, walLevel: 'replica' });
+  });
+  after(() => cluster?.stop());
+
+  test('a REPLICATION role: exit 1 naming wal_level with its fix; decoding is "blocked", not missing', async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const role = cluster.info.roles.replication;
+    const outcome = await doctor(['--json', '--dsn', dsn(cluster.info, role, 'postgres')], {
+      PGPASSWORD: role.password,
+    });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 1, outcome.stdout);
+    const report = parseReport(outcome);
+    assert.equal(report.ok, false);
+    const walLevel = checkOf(report, 'wal_level');
+    assert.equal(walLevel.ok, false);
+    assert.match(walLevel.detail, /wal_level = replica/);
+    assert.match(walLevel.fix ?? '', /ALTER SYSTEM SET wal_level = logical;/);
+    assert.equal(checkOf(report, 'replication').ok, true);
+    assert.match(checkOf(report, 'plugin_test_decoding').detail, /blocked: wal_level/);
+    assert.deepEqual(await slotsIn(cluster.info, 'postgres'), []);
+  });
+
+  test('a role without REPLICATION as well: both are named', async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const role = cluster.info.roles.login;
+    const outcome = await doctor(['--dsn', dsn(cluster.info, role, 'postgres')], {
+      PGPASSWORD: role.password,
+    });
+    assertNoStack(outcome);
+    assert.equal(outcome.code, 1, outcome.stdout);
+    assert.match(outcome.stdout, /^✗ replication +role nudge_login has neither REPLICATION nor SUPERUSER/m);
+    assert.match(outcome.stdout, /^✗ wal_level +wal_level = replica/m);
+    assert.match(outcome.stdout, /ALTER ROLE nudge_login REPLICATION;/);
+    assert.match(outcome.stdout, /ALTER SYSTEM SET wal_level = logical;/);
+  });
+});

@@ -1,0 +1,505 @@
+// pgnudge doctor's pure core (SPEC §5): facts in, checks with platform-tuned fixes out, and the two
+// output formats. The live side is test/live/doctor.test.ts.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type DoctorCheck,
+  type DoctorFacts,
+  type DoctorReport,
+  detectPlatform,
+  evaluateDoctor,
+  type Failure,
+  formatDoctorHuman,
+  formatDoctorJson,
+  type Platform,
+  platformFixes,
+  quoteIdent,
+} from '../../../src/cli/doctor.js';
+
+/** A server where everything is right; each test breaks one thing. */
+function facts(over: Partial<DoctorFacts> = {}): DoctorFacts {
+  return {
+    target: 'app@db.example.com:5432/shop',
+    host: 'db.example.com',
+    port: 5432,
+    user: 'app',
+    connection: { tls: true, authMethod: 'SCRAM-SHA-256-PLUS' },
+    replicationSession: true,
+    serverVersion: '17.2',
+    serverVersionNum: 170002,
+    versionString: 'PostgreSQL 17.2 on x86_64-pc-linux-gnu, compiled by gcc, 64-bit',
+    rolReplication: true,
+    rolSuper: false,
+    platformRoles: [],
+    memberOf: [],
+    settings: { wal_level: 'logical', max_replication_slots: '10', max_wal_senders: '10' },
+    auroraFunction: false,
+    usedReplicationSlots: 2,
+    usedWalSenders: 1,
+    identifySystem: true,
+    serverPort: 5432,
+    plugins: { wal2json: { ok: true }, test_decoding: { ok: true } },
+    ...over,
+  };
+}
+
+function check(report: DoctorReport, name: string): DoctorCheck {
+  const found = report.checks.find((c) => c.name === name);
+  assert.ok(found, `no check named ${name} in ${report.checks.map((c) => c.name).join(', ')}`);
+  return found;
+}
+
+function failed(report: DoctorReport): string[] {
+  return report.checks.filter((c) => !c.ok && !c.skipped).map((c) => c.name);
+}
+
+const denied = (sqlState: string, message: string) => ({
+  code: 'PGNUDGE_ERR_REPLICATION_DENIED',
+  sqlState,
+  message,
+});
+const walLevelError = {
+  code: 'PGNUDGE_ERR_WAL_LEVEL',
+  sqlState: '55000',
+  message: 'logical decoding requires "wal_level" >= "logical"',
+};
+const wal2jsonMissing = {
+  code: 'PGNUDGE_ERR_PLUGIN_MISSING',
+  sqlState: '58P01',
+  message: 'could not access file "wal2json": No such file or directory',
+};
+
+describe('evaluateDoctor', () => {
+  test('a healthy server: every check passes, in order, and wal2json is chosen', () => {
+    const report = evaluateDoctor(facts());
+    assert.equal(report.ok, true);
+    assert.equal(report.plugin, 'wal2json');
+    assert.equal(report.platform, 'self-managed');
+    assert.deepEqual(
+      report.checks.map((c) => c.name),
+      [
+        'connection',
+        'server_version',
+        'replication',
+        'wal_level',
+        'replication_slots',
+        'wal_senders',
+        'plugin_wal2json',
+        'plugin_test_decoding',
+        'direct_connection',
+      ],
+    );
+    for (const c of report.checks) {
+      assert.equal(c.ok, true, `${c.name}: ${c.detail}`);
+      assert.equal(c.fix, null);
+    }
+    assert.match(check(report, 'connection').detail, /over TLS, authenticated with SCRAM-SHA-256-PLUS/);
+    assert.match(check(report, 'replication_slots').detail, /8 of max_replication_slots = 10 free/);
+    assert.match(check(report, 'wal_senders').detail, /9 of max_wal_senders = 10 free/);
+  });
+
+  test('wal2json not installed but test_decoding works: still ok, with test_decoding', () => {
+    const report = evaluateDoctor(
+      facts({ plugins: { wal2json: { ok: false, failure: wal2jsonMissing }, test_decoding: { ok: true } } }),
+    );
+    assert.equal(report.ok, true);
+    assert.equal(report.plugin, 'test_decoding');
+    const w = check(report, 'plugin_wal2json');
+    assert.equal(w.ok, false);
+    assert.match(w.detail, /not installed/);
+    assert.match(w.fix ?? '', /postgresql-<major>-wal2json/);
+    assert.match(w.fix ?? '', /falls back to test_decoding/);
+  });
+
+  test('wal_level = replica: named with its fix, and the plugins are "blocked", not "not installed"', () => {
+    const report = evaluateDoctor(
+      facts({
+        settings: { wal_level: 'replica', max_replication_slots: '10', max_wal_senders: '10' },
+        plugins: {
+          wal2json: { ok: false, failure: walLevelError },
+          test_decoding: { ok: false, failure: walLevelError },
+        },
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.equal(report.plugin, null);
+    assert.deepEqual(failed(report), ['wal_level', 'plugin_wal2json', 'plugin_test_decoding']);
+    const w = check(report, 'wal_level');
+    assert.match(w.detail, /wal_level = replica/);
+    assert.match(w.fix ?? '', /ALTER SYSTEM SET wal_level = logical;/);
+    assert.match(w.fix ?? '', /restart/);
+    for (const name of ['plugin_wal2json', 'plugin_test_decoding']) {
+      assert.match(check(report, name).detail, /logical decoding is blocked: wal_level/);
+      assert.equal(check(report, name).fix, 'Fix wal_level (above); then this check can pass.');
+      assert.doesNotMatch(check(report, name).detail, /not installed/);
+    }
+  });
+
+  test('a wal_level error with wal_level unreadable: the plugin check carries the full fix', () => {
+    const report = evaluateDoctor(
+      facts({
+        settings: { max_replication_slots: '10', max_wal_senders: '10' },
+        plugins: {
+          wal2json: { ok: false, failure: walLevelError },
+          test_decoding: { ok: false, failure: walLevelError },
+        },
+      }),
+    );
+    assert.equal(check(report, 'wal_level').skipped, true);
+    assert.match(check(report, 'plugin_test_decoding').fix ?? '', /ALTER SYSTEM SET wal_level = logical;/);
+  });
+
+  test('wal2json missing and decoding blocked: each plugin gets its own cause', () => {
+    const report = evaluateDoctor(
+      facts({
+        settings: { wal_level: 'replica', max_replication_slots: '10', max_wal_senders: '10' },
+        plugins: {
+          wal2json: { ok: false, failure: wal2jsonMissing },
+          test_decoding: { ok: false, failure: walLevelError },
+        },
+      }),
+    );
+    assert.match(check(report, 'plugin_wal2json').detail, /not installed/);
+    assert.match(check(report, 'plugin_test_decoding').detail, /blocked/);
+  });
+
+  test('no free slot blocks decoding: the fix raises max_replication_slots', () => {
+    const full = {
+      code: 'PGNUDGE_ERR_SERVER',
+      sqlState: '53400',
+      message: 'all replication slots are in use',
+    };
+    const report = evaluateDoctor(
+      facts({
+        usedReplicationSlots: 10,
+        plugins: { wal2json: { ok: false, failure: full }, test_decoding: { ok: false, failure: full } },
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.deepEqual(failed(report), ['replication_slots', 'plugin_wal2json', 'plugin_test_decoding']);
+    assert.match(
+      check(report, 'replication_slots').fix ?? '',
+      /ALTER SYSTEM SET max_replication_slots = <n>;/,
+    );
+    assert.match(check(report, 'replication_slots').fix ?? '', /pg_drop_replication_slot/);
+    assert.match(check(report, 'plugin_wal2json').detail, /no free replication slot/);
+  });
+
+  test('a slot that waits on a long transaction is named, with how to find it', () => {
+    const report = evaluateDoctor(
+      facts({
+        plugins: {
+          wal2json: {
+            ok: false,
+            failure: { code: 'TIMEOUT', message: 'creating a slot waited more than 30000 ms' },
+          },
+        },
+        probeAbort: 'not probed: the previous probe timed out',
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.match(check(report, 'plugin_wal2json').fix ?? '', /pg_stat_activity/);
+    assert.equal(check(report, 'plugin_test_decoding').skipped, true);
+  });
+
+  test('a role without REPLICATION: named, with the ALTER ROLE fix; plugins could not be probed', () => {
+    const report = evaluateDoctor(
+      facts({
+        user: 'nudge_login',
+        replicationSession: false,
+        replicationStartupError: denied('42501', 'permission denied to start WAL sender'),
+        rolReplication: false,
+        identifySystem: false,
+        plugins: {},
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.equal(report.plugin, null);
+    assert.deepEqual(failed(report), ['replication']);
+    const r = check(report, 'replication');
+    assert.match(r.detail, /role nudge_login has neither REPLICATION nor SUPERUSER/);
+    assert.match(r.fix ?? '', /ALTER ROLE nudge_login REPLICATION;/);
+    assert.equal(check(report, 'plugin_wal2json').skipped, true);
+    assert.match(check(report, 'plugin_wal2json').detail, /needs a replication session/);
+    assert.equal(check(report, 'direct_connection').skipped, true);
+  });
+
+  test('REPLICATION and wal_level both wrong: both are named', () => {
+    const report = evaluateDoctor(
+      facts({
+        replicationSession: false,
+        replicationStartupError: denied('42501', 'permission denied to start WAL sender'),
+        rolReplication: false,
+        settings: { wal_level: 'replica', max_replication_slots: '10', max_wal_senders: '10' },
+        plugins: {},
+      }),
+    );
+    assert.deepEqual(failed(report), ['replication', 'wal_level']);
+  });
+
+  test('REPLICATION granted but no pg_hba.conf replication line: the hba fix', () => {
+    const report = evaluateDoctor(
+      facts({
+        replicationSession: false,
+        replicationStartupError: denied(
+          '28000',
+          'no pg_hba.conf entry for replication connection from host "10.0.0.5", user "app", no encryption',
+        ),
+        rolReplication: true,
+        plugins: {},
+      }),
+    );
+    const r = check(report, 'replication');
+    assert.equal(r.ok, false);
+    assert.match(r.fix ?? '', /host {2}replication {2}app {2}<client-ip>\/32 {2}scram-sha-256/);
+    assert.match(r.fix ?? '', /pg_reload_conf/);
+  });
+
+  test('on RDS, membership of rds_replication is what counts', () => {
+    const report = evaluateDoctor(
+      facts({
+        host: 'mydb.abc123.eu-west-1.rds.amazonaws.com',
+        rolReplication: false,
+        platformRoles: ['rds_replication', 'rds_superuser'],
+        memberOf: ['rds_replication'],
+      }),
+    );
+    assert.equal(report.platform, 'rds');
+    assert.equal(report.ok, true);
+    assert.match(check(report, 'replication').detail, /member of rds_replication/);
+  });
+
+  test('too many WAL senders at startup: wal_senders fails, the role is not blamed', () => {
+    const report = evaluateDoctor(
+      facts({
+        replicationSession: false,
+        replicationStartupError: {
+          code: 'PGNUDGE_ERR_SERVER',
+          sqlState: '53300',
+          message: 'number of requested standby connections exceeds "max_wal_senders" (currently 10)',
+        },
+        plugins: {},
+      }),
+    );
+    assert.deepEqual(failed(report), ['wal_senders']);
+    assert.match(check(report, 'wal_senders').fix ?? '', /max_wal_senders/);
+    assert.equal(check(report, 'replication').ok, true);
+  });
+
+  test('a pooler that refuses replication startup fails direct_connection', () => {
+    const report = evaluateDoctor(
+      facts({
+        port: 6432,
+        replicationSession: false,
+        replicationStartupError: {
+          code: 'PGNUDGE_ERR_SERVER',
+          sqlState: '08P01',
+          message: 'unsupported startup parameter: replication',
+        },
+        plugins: {},
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.deepEqual(failed(report), ['direct_connection']);
+    assert.match(check(report, 'direct_connection').fix ?? '', /not PgBouncer/);
+  });
+
+  test("a pooler's host name is named even when the role cannot replicate", () => {
+    const report = evaluateDoctor(
+      facts({
+        host: 'aws-0-eu-central-1.pooler.supabase.com',
+        port: 6543,
+        replicationSession: false,
+        replicationStartupError: denied('42501', 'permission denied to start WAL sender'),
+        rolReplication: false,
+        platformRoles: ['supabase_admin'],
+        plugins: {},
+      }),
+    );
+    assert.equal(report.platform, 'supabase');
+    const d = check(report, 'direct_connection');
+    assert.equal(d.ok, false);
+    assert.match(d.detail, /Supabase's connection pooler/);
+    assert.match(d.fix ?? '', /db\.<project-ref>\.supabase\.co:5432/);
+  });
+
+  test('a replication session through a port mapping passes, and says so', () => {
+    const report = evaluateDoctor(facts({ port: 15432 }));
+    assert.equal(check(report, 'direct_connection').ok, true);
+    assert.match(check(report, 'direct_connection').detail, /listens on port 5432, you connected to 15432/);
+  });
+
+  test('PostgreSQL 14 is too old', () => {
+    const report = evaluateDoctor(facts({ serverVersion: '14.11', serverVersionNum: 140011 }));
+    assert.equal(report.ok, false);
+    assert.match(check(report, 'server_version').detail, /14\.11 is older than 15/);
+    assert.match(check(report, 'server_version').fix ?? '', /pg_upgrade/);
+  });
+
+  test('a connection failure is the only check, with a fix for its cause', () => {
+    const cases: [Failure, RegExp][] = [
+      [
+        {
+          code: 'PGNUDGE_ERR_AUTH_FAILED',
+          sqlState: '28P01',
+          message: 'password authentication failed for user "app"',
+        },
+        /PGPASSWORD/,
+      ],
+      [
+        {
+          code: 'PGNUDGE_ERR_AUTH_FAILED',
+          sqlState: '28000',
+          message: 'no pg_hba.conf entry for host "10.0.0.5"',
+        },
+        /host {2}all {2}app {2}<client-ip>\/32 {2}scram-sha-256/,
+      ],
+      [
+        { code: 'PGNUDGE_ERR_CONNECTION', message: 'cannot connect to db.example.com:5432: ECONNREFUSED' },
+        /listen_addresses/,
+      ],
+      [{ code: 'PGNUDGE_ERR_CONNECT_TIMEOUT', message: 'took longer than 10000 ms' }, /firewall/],
+      [{ code: 'PGNUDGE_ERR_AUTH_INSECURE', message: 'refused to send an MD5 password' }, /scram-sha-256/],
+      [{ code: 'PGNUDGE_ERR_TLS', message: 'certificate verify failed' }, /sslrootcert/],
+      [{ code: 'PGNUDGE_ERR_UNKNOWN_DATABASE', message: 'database "shop" does not exist' }, /PGDATABASE/],
+    ];
+    for (const [connectionError, fix] of cases) {
+      const base = facts();
+      delete base.connection;
+      const report = evaluateDoctor({ ...base, connectionError, replicationSession: false });
+      assert.equal(report.ok, false);
+      assert.equal(report.checks.length, 1);
+      const c = check(report, 'connection');
+      assert.equal(c.detail, connectionError.message);
+      assert.match(c.fix ?? '', fix, connectionError.code);
+    }
+  });
+});
+
+describe('detectPlatform', () => {
+  const cases: [string, Partial<DoctorFacts>, Platform][] = [
+    ['rds.* settings', { settings: { 'rds.logical_replication': 'off' } }, 'rds'],
+    ['the rds_superuser role', { platformRoles: ['rds_superuser'] }, 'rds'],
+    ['an RDS host name', { host: 'db1.c9akciq32.us-east-1.rds.amazonaws.com' }, 'rds'],
+    ['aurora_version()', { auroraFunction: true, platformRoles: ['rds_superuser'] }, 'aurora'],
+    ['an Aurora cluster endpoint', { host: 'shop.cluster-c9akciq32.us-east-1.rds.amazonaws.com' }, 'aurora'],
+    ['azure.* settings', { settings: { 'azure.extensions': '' } }, 'azure'],
+    ['an Azure host name', { host: 'shop.postgres.database.azure.com' }, 'azure'],
+    ['cloudsql.* settings', { settings: { 'cloudsql.logical_decoding': 'off' } }, 'cloudsql'],
+    ['the cloudsqlsuperuser role', { platformRoles: ['cloudsqlsuperuser'] }, 'cloudsql'],
+    ['the supabase_admin role', { platformRoles: ['supabase_admin'] }, 'supabase'],
+    ['a Supabase host name', { host: 'db.abcdefgh.supabase.co' }, 'supabase'],
+    ['neon.* settings', { settings: { 'neon.timeline_id': 'x' } }, 'neon'],
+    ['a Neon host name', { host: 'ep-cool-darkness-123456.us-east-2.aws.neon.tech' }, 'neon'],
+    ['nothing special', {}, 'self-managed'],
+  ];
+  for (const [what, over, platform] of cases) {
+    test(`${what} → ${platform}`, () => {
+      assert.equal(detectPlatform(facts(over)), platform);
+    });
+  }
+});
+
+describe('platform fixes', () => {
+  const expected: Record<Platform, { walLevel: RegExp[]; replication: RegExp }> = {
+    rds: {
+      walLevel: [/rds\.logical_replication/, /aws rds modify-db-parameter-group/, /reboot-db-instance/],
+      replication: /GRANT rds_replication TO app;/,
+    },
+    aurora: {
+      walLevel: [/modify-db-cluster-parameter-group/, /rds\.logical_replication/, /reboot/],
+      replication: /GRANT rds_replication TO app;/,
+    },
+    azure: {
+      walLevel: [
+        /az postgres flexible-server parameter set .*\n?.*--name wal_level --value logical/,
+        /az postgres flexible-server restart/,
+      ],
+      replication: /ALTER ROLE app WITH REPLICATION;/,
+    },
+    cloudsql: {
+      walLevel: [/gcloud sql instances patch <instance> --database-flags=cloudsql\.logical_decoding=on/],
+      replication: /ALTER USER app WITH REPLICATION;/,
+    },
+    supabase: { walLevel: [/wal_level = logical/], replication: /ALTER ROLE app WITH REPLICATION;/ },
+    neon: { walLevel: [/Logical Replication → Enable/], replication: /ALTER ROLE app WITH REPLICATION;/ },
+    'self-managed': {
+      walLevel: [/ALTER SYSTEM SET wal_level = logical;/, /restart/],
+      replication: /ALTER ROLE app REPLICATION;/,
+    },
+  };
+  for (const [platform, want] of Object.entries(expected) as [Platform, (typeof expected)[Platform]][]) {
+    test(`${platform}: wal_level, REPLICATION, slots, senders, wal2json, direct`, () => {
+      const fixes = platformFixes(platform, 'app');
+      for (const pattern of want.walLevel) assert.match(fixes.walLevel(), pattern);
+      assert.match(fixes.replication(), want.replication);
+      assert.match(fixes.maxSetting('max_replication_slots'), /max_replication_slots/);
+      assert.match(fixes.maxSetting('max_wal_senders'), /max_wal_senders/);
+      assert.match(fixes.wal2json(false), /test_decoding/);
+      assert.match(fixes.direct(), /pooler/);
+      assert.match(fixes.version(), /15 or later/);
+    });
+  }
+
+  test('a role name that needs quoting is quoted in every fix', () => {
+    assert.equal(quoteIdent('app'), 'app');
+    assert.equal(quoteIdent('App User'), '"App User"');
+    assert.equal(quoteIdent('we"ird'), '"we""ird"');
+    assert.match(
+      platformFixes('self-managed', 'App User').replication(),
+      /ALTER ROLE "App User" REPLICATION;/,
+    );
+    assert.match(platformFixes('rds', 'App').replication(), /GRANT rds_replication TO "App";/);
+  });
+});
+
+describe('output', () => {
+  test('--json is one document: ok, plugin, checks of {name, ok, detail, fix}, platform', () => {
+    const report = evaluateDoctor(
+      facts({
+        replicationSession: false,
+        replicationStartupError: denied('42501', 'permission denied to start WAL sender'),
+        rolReplication: false,
+        plugins: {},
+      }),
+    );
+    const text = formatDoctorJson(report);
+    assert.doesNotMatch(text, /\n/);
+    const doc = JSON.parse(text);
+    assert.deepEqual(Object.keys(doc), ['ok', 'plugin', 'checks', 'platform']);
+    assert.equal(doc.ok, false);
+    assert.equal(doc.plugin, null);
+    assert.equal(doc.platform, 'self-managed');
+    for (const c of doc.checks) {
+      assert.deepEqual(Object.keys(c).slice(0, 4), ['name', 'ok', 'detail', 'fix']);
+      assert.equal(typeof c.ok, 'boolean');
+      assert.equal(typeof c.detail, 'string');
+      assert.ok(c.fix === null || typeof c.fix === 'string');
+    }
+    const skipped = doc.checks.find((c: { name: string }) => c.name === 'plugin_wal2json');
+    assert.equal(skipped.skipped, true);
+  });
+
+  test('human output: ✓ and ✗ lines, the fix indented under the failure, and a verdict', () => {
+    const text = formatDoctorHuman(
+      evaluateDoctor(
+        facts({ settings: { wal_level: 'replica', max_replication_slots: '10', max_wal_senders: '10' } }),
+      ),
+    );
+    const lines = text.split('\n');
+    assert.match(
+      lines[0] ?? '',
+      /^pgnudge doctor: app@db\.example\.com:5432\/shop \(self-managed PostgreSQL\)$/,
+    );
+    assert.ok(lines.some((line) => /^✓ connection {2,}connected to/.test(line)));
+    const index = lines.findIndex((line) => line.startsWith('✗ wal_level'));
+    assert.ok(index > 0, text);
+    assert.match(lines[index + 1] ?? '', /^ {4}As a superuser:/);
+    assert.match(lines[index + 2] ?? '', /^ {4} {2}ALTER SYSTEM SET wal_level = logical;/);
+    assert.match(lines[lines.length - 1] ?? '', /^NOT READY/);
+  });
+
+  test('human output says which plugin a ready server will use', () => {
+    assert.match(formatDoctorHuman(evaluateDoctor(facts())), /OK: a feed can run here, with wal2json\.$/);
+  });
+});
