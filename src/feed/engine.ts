@@ -84,8 +84,11 @@ export class BatchEngine {
     if (this.#failsafeMs !== null) this.#armFailsafe();
   }
 
-  /** Records `count` (default 1) row changes to `payload` (`schema.table`). */
-  change(payload: string, count = 1): void {
+  /**
+   * Records `count` (default 1) row changes to `payload` (`schema.table`). `firstSeenMs` (default now)
+   * stamps a new entry: a fan-out listener passes the time the bridge first saw the change.
+   */
+  change(payload: string, count = 1, firstSeenMs?: number): void {
     if (this.#closed) return;
     const now = this.#clock.now();
     if (this.#batch.size >= this.#maxPending && !this.#batch.has(payload)) {
@@ -93,7 +96,7 @@ export class BatchEngine {
       this.#queueResync('overflow');
       return;
     }
-    this.#batch.add(payload, count, now);
+    this.#batch.add(payload, count, firstSeenMs ?? now);
     this.#lastChangeMs = now;
     if (!this.#ready && this.#debounceTimer === undefined) {
       this.#debounceTimer = this.#clock.setTimer(this.#debounceMs, this.#onDebounce);

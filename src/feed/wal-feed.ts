@@ -1,34 +1,26 @@
-// WalFeed: the supervisor that keeps one walsender session streaming into the BatchEngine, and the
-// AsyncIterable the consumer pulls from. The only feed file that awaits I/O (SPEC §3, R1–R16).
+// WalFeed: one walsender session streaming from a TEMPORARY slot into the BatchEngine; reconnecting and
+// the AsyncIterable shell come from EngineFeed and Supervisor (SPEC §3, R1–R16).
 import type { ChangeOp, Decoder } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
-import { ConnectionError, FeedClosedError, PgnudgeError } from '../errors.js';
-import { type BoundLogger, bindLogger } from '../logger.js';
+import { PgnudgeError } from '../errors.js';
+import { bindLogger } from '../logger.js';
 import { formatLsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget, resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
-import { Backoff } from './backoff.js';
-import { type Clock, systemClock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
-import { BatchEngine } from './engine.js';
+import { FeedCore } from './feed-core.js';
+import type { FeedInternals } from './internals.js';
 import type { FeedItem } from './items.js';
 import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
+import { startLinkTimers } from './supervisor.js';
 import { TableFilter } from './tables.js';
 
-/** Consecutive failures after which one ERROR is logged (each failure is a WARNING). */
-const LOUD_AFTER_FAILURES = 5;
-
-/** Test seams: a controllable clock and randomness. Not part of the public contract. */
-export interface FeedInternals {
-  clock?: Clock;
-  random?: () => number;
-  env?: Record<string, string | undefined>;
-}
-
 type Plugin = 'wal2json' | 'test_decoding';
+
+export type { FeedInternals } from './internals.js';
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -36,54 +28,25 @@ type Plugin = 'wal2json' | 'test_decoding';
  * iteration (`break`, `close()`, the `signal`, `await using`) destroys the socket and every timer.
  */
 export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
+  readonly #core: FeedCore;
   readonly #options: ResolvedFeedOptions;
   readonly #settings: ConnectionSettings;
-  readonly #log: BoundLogger;
-  readonly #clock: Clock;
-  readonly #engine: BatchEngine;
-  readonly #backoff: Backoff;
   readonly #filter: TableFilter | null;
-  readonly #signal: AbortSignal | undefined;
-  #started = false;
-  #closed = false;
-  #error: PgnudgeError | null = null;
-  #wake: (() => void) | null = null;
-  #connection: PgConnection | null = null;
   #resolvedPlugin: Plugin | null = null;
   #slotName: string | null = null;
-  #everLive = false;
-  #sleepTimer: unknown = null;
-  #sleepDone: (() => void) | null = null;
-  #onAbort = () => void this.close();
 
   constructor(options: WalFeedOptions = {}, internals: FeedInternals = {}) {
-    this.#options = resolveFeedOptions(options);
+    const resolved = resolveFeedOptions(options);
+    const log = bindLogger(options.logger);
+    this.#core = new FeedCore('WalFeed', resolved, log, options.signal, internals, () => this.#session());
+    this.#options = resolved;
     const env = internals.env ?? process.env;
-    this.#log = bindLogger(options.logger);
-    const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, this.#log));
+    const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));
     this.#settings = {
       ...settings,
       applicationName: settings.applicationName ?? this.#options.applicationName,
     };
-    this.#clock = internals.clock ?? systemClock;
-    const random = internals.random ?? Math.random;
-    this.#backoff = new Backoff({
-      initialMs: this.#options.backoffInitialMs,
-      maximumMs: this.#options.backoffMaximumMs,
-      random,
-    });
     this.#filter = this.#options.tables ? new TableFilter(this.#options.tables) : null;
-    this.#engine = new BatchEngine({
-      clock: this.#clock,
-      debounceMs: this.#options.debounceMs,
-      maxBatchWaitMs: this.#options.maxBatchWaitMs,
-      maxPending: this.#options.maxPending,
-      failsafeMs: this.#options.failsafeMs,
-      onReadable: () => this.#notify(),
-    });
-    this.#signal = options.signal;
-    if (this.#signal?.aborted) this.#closed = true;
-    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** The plugin in use once a slot was created (after `auto` resolved), else null. */
@@ -101,119 +64,36 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
     return describeTarget(this.#settings);
   }
 
+  /** One connection's life: connect, create the slot, stream until the link fails. Always throws. */
   /** Whether the feed has ended. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#core.closed;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<FeedItem> {
-    if (this.#started) {
-      throw new FeedClosedError('a WalFeed can be iterated once; create another feed for a second consumer');
-    }
-    this.#started = true;
-    if (!this.#closed) void this.#supervise();
-    return {
-      next: () => this.#next(),
-      return: async () => {
-        await this.close();
-        return { done: true, value: undefined };
-      },
-    };
+    return this.#core.iterator();
   }
 
   /** Ends the feed: destroys the socket and every timer. Idempotent; pending `next()` calls end. */
-  async close(): Promise<void> {
-    if (this.#closed && this.#connection === null) return;
-    this.#closed = true;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#engine.close();
-    this.#connection?.abort();
-    this.#connection = null;
-    this.#cancelSleep();
-    this.#notify();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    await this.#core.close();
   }
 
-  async #next(): Promise<IteratorResult<FeedItem>> {
-    for (;;) {
-      if (this.#error) {
-        const error = this.#error;
-        this.#error = null;
-        await this.close();
-        throw error;
-      }
-      if (this.#closed) return { done: true, value: undefined };
-      const item = this.#engine.take();
-      if (item !== undefined) return { done: false, value: item };
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
-  }
-
-  async #supervise(): Promise<void> {
-    let failures = 0;
-    while (!this.#closed) {
-      try {
-        await this.#session(() => {
-          failures = 0;
-        });
-      } catch (error) {
-        if (this.#closed) return;
-        const failure =
-          error instanceof PgnudgeError
-            ? error
-            : new PgnudgeError(
-                'PGNUDGE_ERR_PROTOCOL',
-                `internal error: ${(error as Error)?.stack ?? error}`,
-                false,
-                {
-                  cause: error,
-                },
-              );
-        if (!this.#everLive && !failure.retryable) {
-          this.#error = failure;
-          this.#notify();
-          return;
-        }
-        failures += 1;
-        const delay = this.#backoff.next();
-        const message = `${failure.message} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${failures})`;
-        if (failures === LOUD_AFTER_FAILURES)
-          this.#log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
-        else this.#log.warn(message);
-        await this.#sleep(delay);
-      }
-    }
-  }
-
-  /** One connection's life: connect, create the slot, stream until the link fails. Always throws. */
-  async #session(onLive: () => void): Promise<never> {
+  async #session(): Promise<never> {
+    const { clock, engine, log, supervisor } = this.#core;
     const connection = await PgConnection.connect(this.#settings, {
       replication: 'database',
-      logger: this.#log,
-      ...(this.#signal ? { signal: this.#signal } : {}),
+      logger: log,
+      signal: supervisor.signal,
     });
-    if (this.#closed) {
-      connection.abort();
-      throw new FeedClosedError();
-    }
-    this.#connection = connection;
-    const ended = new Promise<never>((_, reject) => connection.onClose(reject));
-    // Without a reader the rejection of `ended` would be unhandled when the session fails earlier.
-    ended.catch(() => {});
+    const ended = supervisor.attach(connection);
     let stopTimers = () => {};
     try {
-      this.#log.info(
+      log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
       );
       const plugin = await this.#createSlot(connection);
@@ -227,17 +107,19 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
         ended,
       ]);
       // R1: the Resync goes out only now that the server answered with CopyBothResponse.
-      this.#engine.resync(this.#everLive ? 'reconnected' : 'connected');
-      this.#everLive = true;
-      this.#backoff.reset();
-      onLive();
-      this.#log.info(`streaming from slot ${this.#slotName} (${plugin})`);
-      stopTimers = this.#startTimers(connection, stream);
+      engine.resync(supervisor.everLive ? 'reconnected' : 'connected');
+      supervisor.live();
+      log.info(`streaming from slot ${this.#slotName} (${plugin})`);
+      // R8: the status update asks for a reply, which is what keeps a healthy link from looking dead.
+      stopTimers = startLinkTimers(clock, connection, {
+        pingIntervalMs: this.#options.statusIntervalMs,
+        livenessTimeoutMs: this.#options.livenessTimeoutMs,
+        ping: () => stream.sendStatus(true),
+      });
       return await ended;
     } finally {
       stopTimers();
-      connection.abort();
-      if (this.#connection === connection) this.#connection = null;
+      supervisor.release(connection);
       this.#slotName = null;
     }
   }
@@ -256,7 +138,7 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
         await connection.query(formatCreateSlot(slot, plugin));
         this.#slotName = slot;
         if (choice === 'auto' && this.#resolvedPlugin === null && plugin !== candidates[0]) {
-          this.#log.warn(`wal2json is not installed on the server; using test_decoding (R15)`);
+          this.#core.log.warn(`wal2json is not installed on the server; using test_decoding (R15)`);
         }
         this.#resolvedPlugin = plugin;
         return plugin;
@@ -269,9 +151,8 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
   }
 
   #streamState(connection: PgConnection, decoder: Decoder) {
-    const engine = this.#engine;
+    const { engine, log } = this.#core;
     const filter = this.#filter;
-    const log = this.#log;
     const debug = log.enabled('debug');
     let lastSchema = '';
     let lastTable = '';
@@ -305,63 +186,5 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
       },
     };
     return state;
-  }
-
-  /** The status timer (R8) and the liveness check, both independent of the consumer. */
-  #startTimers(connection: PgConnection, stream: { sendStatus(replyRequested: boolean): void }): () => void {
-    const clock = this.#clock;
-    let statusTimer: unknown = null;
-    let livenessTimer: unknown = null;
-    const { statusIntervalMs, livenessTimeoutMs } = this.#options;
-    const status = () => {
-      stream.sendStatus(true);
-      statusTimer = clock.setTimer(statusIntervalMs, status);
-    };
-    statusTimer = clock.setTimer(statusIntervalMs, status);
-    if (livenessTimeoutMs !== null) {
-      // Compare byte counters rather than timestamping every chunk on the hot path.
-      let seenBytes = connection.bytesReceived;
-      let seenAt = clock.now();
-      const period = Math.max(1, Math.min(statusIntervalMs, Math.floor(livenessTimeoutMs / 4)));
-      const check = () => {
-        const now = clock.now();
-        if (connection.bytesReceived !== seenBytes) {
-          seenBytes = connection.bytesReceived;
-          seenAt = now;
-        } else if (now - seenAt > livenessTimeoutMs) {
-          livenessTimer = null;
-          connection.fail(
-            new ConnectionError(
-              'PGNUDGE_ERR_LIVENESS_TIMEOUT',
-              `no data from ${connection.target} for ${now - seenAt} ms (livenessTimeout ${livenessTimeoutMs} ms); the link is dead`,
-            ),
-          );
-          return;
-        }
-        livenessTimer = clock.setTimer(period, check);
-      };
-      livenessTimer = clock.setTimer(period, check);
-    }
-    return () => {
-      if (statusTimer !== null) clock.clearTimer(statusTimer);
-      if (livenessTimer !== null) clock.clearTimer(livenessTimer);
-      statusTimer = livenessTimer = null;
-    };
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#sleepDone = resolve;
-      this.#sleepTimer = this.#clock.setTimer(ms, () => this.#cancelSleep());
-    });
-  }
-
-  #cancelSleep(): void {
-    if (this.#sleepTimer !== null) this.#clock.clearTimer(this.#sleepTimer);
-    this.#sleepTimer = null;
-    const done = this.#sleepDone;
-    this.#sleepDone = null;
-    done?.();
   }
 }
