@@ -1,5 +1,7 @@
 // The public surface of pgnudge: re-exports only.
 export * from './errors.js';
+export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
+export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
 export type { PluginChoice, WalFeedOptions } from './feed/options.js';
 export { WalFeed } from './feed/wal-feed.js';

@@ -1,0 +1,238 @@
+// NotifyBridge: republishes one WalFeed on a NOTIFY channel (SPEC §6). Any number may run; the one
+// holding the channel's session advisory lock is active and alone opens a feed (and so a slot).
+import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
+import { Backoff } from '../feed/backoff.js';
+import { type Clock, systemClock } from '../feed/clock.js';
+import type { FeedInternals } from '../feed/internals.js';
+import type { FeedItem } from '../feed/items.js';
+import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from '../feed/options.js';
+import { Supervisor, startLinkTimers } from '../feed/supervisor.js';
+import { WalFeed } from '../feed/wal-feed.js';
+import { type BoundLogger, bindLogger } from '../logger.js';
+import { PgConnection } from '../transport/connection.js';
+import { type ConnectionSettings, resolveConnectionSettings } from '../transport/settings.js';
+import { nodeSettingsIo } from '../transport/settings-io.js';
+import { bridgeLockKey, formatNotify, validateChannel } from './channel.js';
+import { DEFAULT_HEARTBEAT_INTERVAL, WireEncoder } from './wire.js';
+
+/** Options of a {@link NotifyBridge}: the feed's, plus the channel. Durations are milliseconds. */
+export interface NotifyBridgeOptions extends WalFeedOptions {
+  /** The NOTIFY channel (1–63 bytes; used exactly, case included). */
+  channel: string;
+  /** How often the active bridge sends a heartbeat. Default 1000. */
+  heartbeatInterval?: number;
+  /** How often a standby tries to take the lock. Default 500. */
+  lockPollInterval?: number;
+}
+
+function positive(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw new ConfigError(`${name} must be a positive number of milliseconds; got ${String(value)}`, name);
+  }
+  return value;
+}
+
+/**
+ * Runs one WalFeed while it holds the channel's advisory lock and NOTIFYs every item, as versioned
+ * JSON (docs/fanout.md), through a second, ordinary connection. A standby polls for the lock and takes
+ * over when the active bridge's session ends; each activation has a fresh bridge id.
+ */
+export class NotifyBridge implements AsyncDisposable {
+  readonly #feedOptions: WalFeedOptions;
+  readonly #options: ResolvedFeedOptions;
+  readonly #settings: ConnectionSettings;
+  readonly #channel: string;
+  readonly #lockKey: bigint;
+  readonly #heartbeatMs: number;
+  readonly #pollMs: number;
+  readonly #log: BoundLogger;
+  readonly #clock: Clock;
+  readonly #internals: FeedInternals;
+  readonly #supervisor: Supervisor;
+  readonly #signal: AbortSignal | undefined;
+  #feed: WalFeed | null = null;
+  #bridgeId: string | null = null;
+  #run: Promise<void> | null = null;
+  #settle: { resolve(): void; reject(error: PgnudgeError): void } | null = null;
+  #onAbort = () => void this.close();
+
+  constructor(options: NotifyBridgeOptions, internals: FeedInternals = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError('NotifyBridge options must be an object with a channel');
+    }
+    const { channel, heartbeatInterval, lockPollInterval, signal, ...feedOptions } = options;
+    this.#channel = validateChannel(channel);
+    this.#lockKey = bridgeLockKey(this.#channel);
+    this.#heartbeatMs = positive('heartbeatInterval', heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL);
+    this.#pollMs = positive('lockPollInterval', lockPollInterval, 500);
+    // Validated now, so a bad feed option fails here rather than once this bridge becomes active.
+    this.#options = resolveFeedOptions(feedOptions);
+    this.#feedOptions = feedOptions;
+    this.#log = bindLogger(options.logger);
+    this.#clock = internals.clock ?? systemClock;
+    this.#internals = internals;
+    const env = internals.env ?? process.env;
+    const settings = resolveConnectionSettings(feedOptions, env, nodeSettingsIo(env, this.#log));
+    this.#settings = {
+      ...settings,
+      applicationName: settings.applicationName ?? `${this.#options.applicationName} bridge`,
+    };
+    this.#supervisor = new Supervisor({
+      clock: this.#clock,
+      backoff: new Backoff({
+        initialMs: this.#options.backoffInitialMs,
+        maximumMs: this.#options.backoffMaximumMs,
+        random: internals.random ?? Math.random,
+      }),
+      log: this.#log,
+      session: () => this.#session(),
+      onFatal: (error) => this.#settle?.reject(error),
+    });
+    this.#signal = signal;
+    if (signal?.aborted) this.#supervisor.close();
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** The channel this bridge publishes on. */
+  get channel(): string {
+    return this.#channel;
+  }
+
+  /** Whether this bridge holds the lock and runs the feed. */
+  get active(): boolean {
+    return this.#bridgeId !== null;
+  }
+
+  /** The id consumers see while this bridge is active (fresh per activation), else null. */
+  get bridgeId(): string | null {
+    return this.#bridgeId;
+  }
+
+  /**
+   * Runs until `close()` or the signal (resolves), or until an error that retrying cannot heal
+   * (rejects, R11). Calling it again returns the same promise.
+   */
+  run(): Promise<void> {
+    this.#run ??= new Promise<void>((resolve, reject) => {
+      this.#settle = { resolve, reject };
+      if (this.#supervisor.closed) resolve();
+      else this.#supervisor.start();
+    });
+    return this.#run;
+  }
+
+  /** Stops: closes the feed and the connection (which releases the lock). Idempotent. */
+  async close(): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#supervisor.close();
+    await this.#feed?.close();
+    this.#settle?.resolve();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #session(): Promise<never> {
+    const connection = await PgConnection.connect(this.#settings, {
+      replication: 'off',
+      logger: this.#log,
+      signal: this.#supervisor.signal,
+    });
+    const ended = this.#supervisor.attach(connection);
+    const stopLink = startLinkTimers(this.#clock, connection, {
+      pingIntervalMs: this.#options.statusIntervalMs,
+      livenessTimeoutMs: this.#options.livenessTimeoutMs,
+      ping: () => void connection.query('SELECT 1').catch(() => {}),
+    });
+    let heartbeat: unknown = null;
+    try {
+      this.#log.info(`connected to ${connection.target}; electing the active bridge of "${this.#channel}"`);
+      await this.#elect(connection, ended);
+      const bridgeId = randomId();
+      const wire = new WireEncoder(bridgeId);
+      const publish = (payloads: string[]) => connection.query(formatNotify(this.#channel, payloads));
+      this.#bridgeId = bridgeId;
+      this.#log.info(`active on channel "${this.#channel}" as bridge ${bridgeId}`);
+      const feed = new WalFeed(this.#feedOptions, this.#internals);
+      this.#feed = feed;
+      if (this.#supervisor.closed) await feed.close();
+      const beat = () => {
+        // A failed heartbeat (a full notification queue) means consumers may miss messages: start over.
+        publish(wire.heartbeat()).catch((error) => connection.fail(asConnectionError(error)));
+        heartbeat = this.#clock.setTimer(this.#heartbeatMs, beat);
+      };
+      const pump = async (): Promise<never> => {
+        const items = feed[Symbol.asyncIterator]();
+        for (;;) {
+          let next: IteratorResult<FeedItem>;
+          try {
+            next = await items.next();
+          } catch (error) {
+            // The feed retries all it can by itself; what it throws, retrying cannot heal (R11).
+            this.#supervisor.fail(error as PgnudgeError);
+            throw error;
+          }
+          if (next.done) throw new FeedClosedError();
+          const item = next.value;
+          await publish(
+            item.type === 'resync'
+              ? wire.resync(item.reason)
+              : wire.batch(item.events.map((e) => [e.payload, e.count, e.firstSeen.getTime()] as const)),
+          );
+          // Heartbeats start once the feed's connect Resync went out: from then on the bridge is useful.
+          if (heartbeat === null) heartbeat = this.#clock.setTimer(this.#heartbeatMs, beat);
+        }
+      };
+      const pumping = pump();
+      // When the connection ends first, the pump ends later (the feed closes): that rejection is expected.
+      pumping.catch(() => {});
+      return await Promise.race([pumping, ended]);
+    } finally {
+      stopLink();
+      if (heartbeat !== null) this.#clock.clearTimer(heartbeat);
+      await this.#feed?.close();
+      this.#feed = null;
+      if (this.#bridgeId !== null) this.#log.info(`bridge ${this.#bridgeId} is no longer active`);
+      this.#bridgeId = null;
+      this.#supervisor.release(connection);
+    }
+  }
+
+  /** Returns once this session holds the channel's lock, polling as a standby until then. */
+  async #elect(connection: PgConnection, ended: Promise<never>): Promise<void> {
+    let announced = false;
+    for (;;) {
+      const [result] = await Promise.race([
+        connection.query(`SELECT pg_try_advisory_lock(${this.#lockKey})`),
+        ended,
+      ]);
+      this.#supervisor.live();
+      if (result?.rows[0]?.[0] === 't') return;
+      if (!announced) {
+        this.#log.info(
+          `standby: another bridge is active on "${this.#channel}"; polling every ${this.#pollMs} ms`,
+        );
+        announced = true;
+      }
+      await Promise.race([this.#supervisor.sleep(this.#pollMs), ended]);
+      if (this.#supervisor.closed) throw new FeedClosedError();
+    }
+  }
+}
+
+function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join(
+    '',
+  );
+}
+
+function asConnectionError(error: unknown): ConnectionError {
+  if (error instanceof ConnectionError) return error;
+  return new ConnectionError(
+    'PGNUDGE_ERR_CONNECTION',
+    `publishing on the channel failed: ${(error as Error)?.message ?? error}`,
+    { cause: error },
+  );
+}

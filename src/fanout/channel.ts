@@ -1,0 +1,77 @@
+// The NOTIFY channel name and everything that puts text into fan-out SQL: identifier and literal
+// quoting (so no channel name or payload can change a statement, as R18 asks of replication commands)
+// and the advisory-lock key that elects one active bridge per channel (SPEC §6). Pure.
+import { createHash } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+
+/** PostgreSQL's NAMEDATALEN − 1: a longer identifier would be silently truncated by the server. */
+export const MAX_CHANNEL_BYTES = 63;
+
+const encoder = new TextEncoder();
+
+/**
+ * Checks a channel name: any text of 1 to 63 UTF-8 bytes without NUL. It is always quoted, so case,
+ * spaces and dots are kept exactly (`LISTEN "Orders.v1"` and `pg_notify('Orders.v1', …)` agree).
+ * Throws ConfigError naming the `channel` option.
+ */
+export function validateChannel(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ConfigError(
+      `channel must be a non-empty string naming the NOTIFY channel; got ${typeof name === 'string' ? '""' : typeof name}`,
+      'channel',
+    );
+  }
+  if (name.includes('\0')) throw new ConfigError('channel must not contain a NUL character', 'channel');
+  const bytes = encoder.encode(name).length;
+  if (bytes > MAX_CHANNEL_BYTES) {
+    throw new ConfigError(
+      `channel must be at most ${MAX_CHANNEL_BYTES} bytes (PostgreSQL would truncate it); "${name}" is ${bytes}`,
+      'channel',
+    );
+  }
+  return name;
+}
+
+/** `"name"` with inner double quotes doubled: an identifier that means exactly `name`. */
+export function quoteIdentifier(name: string): string {
+  refuseNul(name);
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * A string literal that means exactly `text`: single quotes doubled, and when a backslash occurs, the
+ * `E'…'` form with backslashes doubled, which reads the same whatever standard_conforming_strings says
+ * (as libpq's PQescapeLiteral does). NUL cannot be sent in a query and is refused.
+ */
+export function quoteLiteral(text: string): string {
+  refuseNul(text);
+  const quoted = text.replaceAll("'", "''");
+  return text.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
+/** `SELECT pg_notify('<channel>', '<payload>')` for every payload, as one simple-protocol query string. */
+export function formatNotify(channel: string, payloads: readonly string[]): string {
+  const target = quoteLiteral(channel);
+  return payloads.map((payload) => `SELECT pg_notify(${target}, ${quoteLiteral(payload)});`).join('');
+}
+
+/** `LISTEN "<channel>"`. */
+export function formatListen(channel: string): string {
+  return `LISTEN ${quoteIdentifier(channel)}`;
+}
+
+/**
+ * The session advisory-lock key that elects the active bridge of `channel`: the first 8 bytes of
+ * SHA-256("pgnudge bridge\0" + channel) as a signed bigint, so channels do not collide with each other
+ * (and are unlikely to collide with an application's own keys).
+ */
+export function bridgeLockKey(channel: string): bigint {
+  const digest = createHash('sha256').update(`pgnudge bridge\0${channel}`).digest();
+  return digest.readBigInt64BE(0);
+}
+
+function refuseNul(text: string): void {
+  if (text.includes('\0')) {
+    throw new ConfigError('text sent to PostgreSQL must not contain a NUL character', 'channel');
+  }
+}

@@ -1,0 +1,296 @@
+// Fan-out over NOTIFY against a real server (SPEC §6): `pgnudge bridge` processes republish one feed,
+// NotifyFeed consumers and `pgnudge listen` LISTEN with a plain LOGIN role. Failover, splitting,
+// hostile payloads, and zero slots left behind.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import pg from 'pg';
+import { Batch, type FeedItem, NotifyFeed } from '../../src/index.js';
+import {
+  type ClusterInfo,
+  liveCluster,
+  type Role,
+  repoPath,
+  runSql,
+  scratchDatabase,
+} from '../support/cluster.js';
+import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { waitFor } from '../support/wait.js';
+
+const TEST = { timeout: 120_000 } as const;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+let info: ClusterInfo;
+let db: { name: string; drop(): Promise<void> };
+let home: string;
+let channelCount = 0;
+
+before(async () => {
+  info = await liveCluster();
+  db = await scratchDatabase(info, 'fanout');
+  home = mkdtempSync(join(tmpdir(), 'pgnudge-fanout-home-'));
+  await runSql(info, 'CREATE TABLE public.t (id serial PRIMARY KEY, v int)', db.name);
+});
+
+after(async () => {
+  await db?.drop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+const sql = (text: string) => runSql(info, text, db.name);
+
+/** A fresh channel per test, with a space and mixed case: it must be quoted everywhere. */
+function channel(): string {
+  channelCount += 1;
+  return `Fan Out ${channelCount} ${process.pid}`;
+}
+
+function dsn(role: Role): string {
+  const url = new URL(`postgres://${info.host}:${info.port}/${encodeURIComponent(db.name)}`);
+  url.username = role.user;
+  url.password = role.password;
+  if (info.caFile) {
+    url.searchParams.set('sslmode', 'verify-full');
+    url.searchParams.set('sslrootcert', info.caFile);
+  }
+  return url.toString();
+}
+
+/** A `pgnudge` child process of the built CLI, killed when the test ends. */
+class Cli {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(t: TestContext, args: string[]) {
+    this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    t.after(() => {
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    });
+  }
+
+  lines(): string[] {
+    const lines = this.stdout.split('\n');
+    lines.pop();
+    return lines;
+  }
+
+  /** Waits until stderr matches `pattern` (the bridge logs its role at -v). */
+  async logged(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode}: ${this.stderr}`);
+        return pattern.test(this.stderr);
+      },
+      { timeoutMs, what: `${what} (stderr: ${this.stderr.slice(-600)})` },
+    );
+  }
+}
+
+function startBridge(t: TestContext, name: string): Cli {
+  return new Cli(t, [
+    'bridge',
+    '--channel',
+    name,
+    '--dsn',
+    dsn(info.roles.replication),
+    '--debounce',
+    '5',
+    '-v',
+  ]);
+}
+
+function consumer(t: TestContext, name: string): { feed: NotifyFeed; probe: FeedProbe } {
+  const feed = new NotifyFeed({
+    ...feedConnection(info, db.name, info.roles.login),
+    channel: name,
+    debounce: 5,
+  });
+  const probe = new FeedProbe(feed);
+  t.after(() => feed.close());
+  return { feed, probe };
+}
+
+const isBatch = (item: FeedItem): item is Batch => item instanceof Batch;
+
+describe('fan-out over NOTIFY', TEST, () => {
+  test(
+    'listen --json prints the shapes of watch, and NotifyFeed survives malformed payloads',
+    TEST,
+    async (t) => {
+      const name = channel();
+      const { probe } = consumer(t, name);
+      await probe.resync('connected');
+      const listen = new Cli(t, [
+        'listen',
+        '--channel',
+        name,
+        '--json',
+        '--dsn',
+        dsn(info.roles.login),
+        '--debounce',
+        '5',
+      ]);
+      await waitFor(() => listen.lines().length > 0, { timeoutMs: 20_000, what: 'the listen Resync line' });
+      assert.deepEqual(JSON.parse(listen.lines()[0] as string), { type: 'resync', reason: 'connected' });
+
+      const bridge = startBridge(t, name);
+      await bridge.logged(/active on channel/, 'the bridge to become active');
+      // The bridge's feed starts with Resync('connected'), which consumers receive as Resync('bridge').
+      await probe.resync('bridge');
+      await waitFor(() => listen.lines().some((line) => line.includes('"bridge"')), {
+        timeoutMs: 20_000,
+        what: 'listen to print the bridge resync',
+      });
+
+      let mark = probe.mark();
+      await sql('INSERT INTO t (v) VALUES (1)');
+      await probe.counted('public.t', 1, mark);
+      const batchLine = await waitFor(() => listen.lines().find((line) => line.includes('"batch"')), {
+        timeoutMs: 20_000,
+        what: 'a batch line from listen',
+      });
+      const batch = JSON.parse(batchLine) as { type: string; events: Record<string, unknown>[] };
+      assert.equal(batch.type, 'batch');
+      assert.deepEqual(Object.keys(batch.events[0] ?? {}), ['payload', 'count', 'firstSeen']);
+      assert.equal(batch.events[0]?.payload, 'public.t');
+      assert.equal(batch.events[0]?.count, 1);
+      assert.match(String(batch.events[0]?.firstSeen), ISO_UTC);
+
+      // Anyone who may NOTIFY on the channel can cause refetches, and nothing worse.
+      mark = probe.mark();
+      const quoted = name.replaceAll("'", "''");
+      for (const junk of [
+        'garbage',
+        '{"v":2,"k":"hb"}',
+        '{"v":1,"b":"evil","q":0,"k":"batch","p":0,"n":1,"e":[["x",1]]}',
+        '[]',
+      ]) {
+        await sql(`SELECT pg_notify('${quoted}', '${junk.replaceAll("'", "''")}')`);
+      }
+      await probe.resync('bridge', mark);
+      mark = probe.mark();
+      await sql('INSERT INTO t (v) VALUES (2), (3)');
+      await probe.counted('public.t', 2, mark);
+      assert.equal(probe.error, undefined);
+      assert.equal(probe.done, false);
+      for (const line of listen.lines()) {
+        const item = JSON.parse(line) as { type: string };
+        assert.ok(item.type === 'resync' || item.type === 'batch', line);
+      }
+
+      bridge.child.kill('SIGTERM');
+      listen.child.kill('SIGINT');
+      assert.deepEqual(await bridge.exited, { code: 0, signal: null }, bridge.stderr);
+      assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
+      await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+    },
+  );
+
+  test(
+    'a change to 300 long-named tables in one transaction is split across messages and arrives whole',
+    TEST,
+    async (t) => {
+      const name = channel();
+      const tables = Array.from(
+        { length: 300 },
+        (_, i) => `wide_✓_${String(i).padStart(3, '0')}_${'x'.repeat(40)}`,
+      );
+      await sql(tables.map((table) => `CREATE TABLE "${table}" (id int);`).join('\n'));
+      const raw = new pg.Client({
+        host: info.host,
+        port: info.port,
+        user: info.superuser.user,
+        password: info.superuser.password,
+        database: db.name,
+      });
+      await raw.connect();
+      t.after(() => raw.end().catch(() => {}));
+      const payloads: string[] = [];
+      raw.on('notification', (message) => payloads.push(message.payload ?? ''));
+      await raw.query(`LISTEN "${name.replaceAll('"', '""')}"`);
+      const { probe } = consumer(t, name);
+      await probe.resync('connected');
+      const bridge = startBridge(t, name);
+      await probe.resync('bridge');
+      const mark = probe.mark();
+      await sql(`BEGIN; ${tables.map((table) => `INSERT INTO "${table}" VALUES (1);`).join(' ')} COMMIT;`);
+      await waitFor(() => tables.every((table) => probe.count(`public.${table}`, mark) === 1), {
+        timeoutMs: 30_000,
+        what: `all 300 tables (have ${probe.payloads(mark).length})`,
+      });
+      const batches = probe.items.slice(mark).filter(isBatch);
+      assert.equal(batches.length, 1, 'the consumer reassembled one batch');
+      const parts = payloads.map((text) => JSON.parse(text) as { k: string; n?: number });
+      assert.ok(
+        parts.some((part) => part.k === 'batch' && (part.n ?? 0) > 1),
+        'the batch was split',
+      );
+      for (const text of payloads)
+        assert.ok(Buffer.byteLength(text) < 8000, `${Buffer.byteLength(text)} bytes`);
+      bridge.child.kill('SIGTERM');
+      assert.equal((await bridge.exited).code, 0);
+    },
+  );
+
+  test(
+    'two bridges and 50 consumers: a write reaches all; SIGKILL of the active bridge fails over with a Resync',
+    TEST,
+    async (t) => {
+      if (info.major !== 15 && info.major !== 18) {
+        return t.skip(
+          'the 50-consumer failover runs on PostgreSQL 15 and 18 only, to spare the shared 2-core runner',
+        );
+      }
+      const name = channel();
+      const consumers = Array.from({ length: 50 }, () => consumer(t, name));
+      await Promise.all(consumers.map(({ probe }) => probe.resync('connected', 0, 30_000)));
+      const first = startBridge(t, name);
+      await first.logged(/active on channel/, 'the first bridge to become active');
+      const second = startBridge(t, name);
+      await second.logged(/standby/, 'the second bridge to wait as a standby');
+      await Promise.all(consumers.map(({ probe }) => probe.resync('bridge', 0, 30_000)));
+
+      let marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (10)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 1, marks[i], 30_000)));
+      const ids = new Set(consumers.map(({ feed }) => feed.bridgeId));
+      assert.equal(ids.size, 1);
+
+      marks = consumers.map(({ probe }) => probe.mark());
+      const killedAt = Date.now();
+      first.child.kill('SIGKILL');
+      await second.logged(/active on channel/, 'the standby to take over', 30_000);
+      await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
+      t.diagnostic(`every consumer resynced ${Date.now() - killedAt} ms after the SIGKILL`);
+      assert.equal(new Set(consumers.map(({ feed }) => feed.bridgeId)).size, 1);
+      assert.ok(!ids.has(consumers[0]?.feed.bridgeId ?? null), 'consumers follow the new bridge id');
+
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (11), (12), (13)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 3, marks[i], 30_000)));
+      for (const { probe } of consumers) assert.equal(probe.error, undefined);
+
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0, second.stderr);
+      await Promise.all(consumers.map(({ feed }) => feed.close()));
+      await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+    },
+  );
+});

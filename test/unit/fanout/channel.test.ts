@@ -1,0 +1,77 @@
+// Channel validation, quoting and the bridge election key: no channel name or payload can change SQL.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../../../src/errors.js';
+import {
+  bridgeLockKey,
+  formatListen,
+  formatNotify,
+  quoteIdentifier,
+  quoteLiteral,
+  validateChannel,
+} from '../../../src/fanout/channel.js';
+
+describe('validateChannel', () => {
+  test('accepts any 1-63 byte name, case, spaces, quotes and dots included', () => {
+    for (const name of [
+      'pgnudge',
+      'Orders.v1',
+      'with space',
+      'a"b',
+      "it's",
+      'x'.repeat(63),
+      'ü'.repeat(31),
+    ]) {
+      assert.equal(validateChannel(name), name);
+    }
+  });
+
+  test('refuses empty, non-string, NUL and names longer than 63 bytes (PostgreSQL would truncate them)', () => {
+    const bad: [unknown, RegExp][] = [
+      ['', /non-empty/],
+      [undefined, /non-empty/],
+      [42, /non-empty/],
+      ['a\0b', /NUL/],
+      ['x'.repeat(64), /at most 63 bytes/],
+      ['ü'.repeat(32), /at most 63 bytes.*is 64/],
+    ];
+    for (const [name, message] of bad) {
+      assert.throws(
+        () => validateChannel(name),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+        String(name),
+      );
+    }
+  });
+});
+
+describe('quoting', () => {
+  test('identifiers double their quotes; LISTEN always quotes', () => {
+    assert.equal(quoteIdentifier('Orders'), '"Orders"');
+    assert.equal(quoteIdentifier('a"b'), '"a""b"');
+    assert.equal(formatListen('x"; DROP TABLE t; --'), 'LISTEN "x""; DROP TABLE t; --"');
+  });
+
+  test('literals double single quotes, and use E-strings with doubled backslashes when needed', () => {
+    assert.equal(quoteLiteral("it's"), "'it''s'");
+    assert.equal(quoteLiteral('{"a":"b\\"c"}'), `E'{"a":"b\\\\"c"}'`);
+    assert.equal(quoteLiteral("\\'"), "E'\\\\'''");
+    assert.throws(() => quoteLiteral('a\0'), ConfigError);
+  });
+
+  test('formatNotify sends each payload as its own pg_notify in one query string', () => {
+    assert.equal(
+      formatNotify("c'h", ['{"v":1}', "x'y"]),
+      `SELECT pg_notify('c''h', '{"v":1}');SELECT pg_notify('c''h', 'x''y');`,
+    );
+  });
+});
+
+describe('bridgeLockKey', () => {
+  test('is a stable signed 64-bit key per channel, distinct across channels', () => {
+    const key = bridgeLockKey('pgnudge');
+    assert.equal(key, bridgeLockKey('pgnudge'));
+    assert.notEqual(key, bridgeLockKey('Pgnudge'));
+    assert.ok(key >= -(2n ** 63n) && key < 2n ** 63n);
+  });
+});
