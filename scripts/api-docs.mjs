@@ -65,6 +65,7 @@ function kindOf(declaration) {
 
 const sections = [];
 const exports = checker.getExportsOfModule(moduleSymbol).sort((a, b) => a.name.localeCompare(b.name));
+const exportedNames = new Set(exports.map((exported) => exported.name));
 for (const exported of exports) {
   const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
   const declaration = symbol.declarations?.[0];
@@ -89,8 +90,12 @@ for (const exported of exports) {
       const memberDeclaration = member.declarations?.[0];
       if (!memberDeclaration || !isPublicMember(memberDeclaration)) continue;
       const owner = memberDeclaration.parent;
-      // Inherited members are documented on the class that declares them.
-      if (kind === 'class' && owner !== declaration) continue;
+      // Inherited members are documented on the class that declares them, when that class is exported;
+      // a private base's members (FeedShell's close(), closed, ...) are listed on each public subclass.
+      if (kind === 'class' && owner !== declaration) {
+        const ours = owner.getSourceFile().fileName.startsWith(join(root, 'src'));
+        if (!ours || exportedNames.has(owner.name?.text)) continue;
+      }
       const memberDoc = docOf(member);
       if (!memberDoc && kind === 'class') undocumented.push(`${exported.name}.${member.name}`);
       members.push({ name: member.name, text: signatureText(memberDeclaration), doc: memberDoc });

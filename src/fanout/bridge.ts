@@ -130,6 +130,7 @@ export class NotifyBridge implements AsyncDisposable {
     this.#settle?.resolve();
   }
 
+  /** The same as `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -2,8 +2,8 @@
 // bridge's channel and yields the same Resync | Batch contract as WalFeed, with its own debounce.
 import { ConfigError } from '../errors.js';
 import { FeedCore } from '../feed/feed-core.js';
+import { FeedShell } from '../feed/feed-shell.js';
 import type { FeedInternals } from '../feed/internals.js';
-import type { FeedItem } from '../feed/items.js';
 import { resolveFeedOptions, type WalFeedOptions } from '../feed/options.js';
 import { startLinkTimers } from '../feed/supervisor.js';
 import { bindLogger } from '../logger.js';
@@ -30,7 +30,7 @@ export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plug
  * LISTEN is active (`reconnected` after a reconnect), `Resync('bridge')` when the bridge resyncs, is
  * replaced, comes back, or a message is lost or malformed, and `Batch`es as the bridge reports changes.
  */
-export class NotifyFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
+export class NotifyFeed extends FeedShell {
   readonly #core: FeedCore;
   readonly #settings: ConnectionSettings;
   readonly #channel: string;
@@ -58,7 +58,12 @@ export class NotifyFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
       );
     }
     const log = bindLogger(options.logger);
-    this.#core = new FeedCore('NotifyFeed', resolved, log, options.signal, internals, () => this.#session());
+    // The core calls the session only once iterated, long after `self` is set.
+    let self: NotifyFeed | null = null;
+    const core = new FeedCore('NotifyFeed', resolved, log, options.signal, internals, () => self!.#session());
+    super(core);
+    self = this;
+    this.#core = core;
     this.#channel = checkedChannel;
     this.#heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.#statusIntervalMs = resolved.statusIntervalMs;
@@ -89,24 +94,6 @@ export class NotifyFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
   /** Where the feed connects, without the password. */
   get target(): string {
     return describeTarget(this.#settings);
-  }
-
-  /** Whether the feed has ended. */
-  get closed(): boolean {
-    return this.#core.closed;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<FeedItem> {
-    return this.#core.iterator();
-  }
-
-  /** Ends the feed: destroys the socket and every timer. Idempotent; pending `next()` calls end. */
-  close(): Promise<void> {
-    return this.#core.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.#core.close();
   }
 
   async #session(): Promise<never> {

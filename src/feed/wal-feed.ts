@@ -12,8 +12,8 @@ import { type ConnectionSettings, describeTarget, resolveConnectionSettings } fr
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { FeedCore } from './feed-core.js';
+import { FeedShell } from './feed-shell.js';
 import type { FeedInternals } from './internals.js';
-import type { FeedItem } from './items.js';
 import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
 import { startLinkTimers } from './supervisor.js';
 import { TableFilter } from './tables.js';
@@ -27,7 +27,7 @@ export type { FeedInternals } from './internals.js';
  * of every connection is a `Resync`; after it, `Batch`es name the tables that changed. Ending the
  * iteration (`break`, `close()`, the `signal`, `await using`) destroys the socket and every timer.
  */
-export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
+export class WalFeed extends FeedShell {
   readonly #core: FeedCore;
   readonly #options: ResolvedFeedOptions;
   readonly #settings: ConnectionSettings;
@@ -38,7 +38,12 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
   constructor(options: WalFeedOptions = {}, internals: FeedInternals = {}) {
     const resolved = resolveFeedOptions(options);
     const log = bindLogger(options.logger);
-    this.#core = new FeedCore('WalFeed', resolved, log, options.signal, internals, () => this.#session());
+    // The core calls the session only once iterated, long after `self` is set.
+    let self: WalFeed | null = null;
+    const core = new FeedCore('WalFeed', resolved, log, options.signal, internals, () => self!.#session());
+    super(core);
+    self = this;
+    this.#core = core;
     this.#options = resolved;
     const env = internals.env ?? process.env;
     const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));
@@ -65,24 +70,6 @@ export class WalFeed implements AsyncIterable<FeedItem>, AsyncDisposable {
   }
 
   /** One connection's life: connect, create the slot, stream until the link fails. Always throws. */
-  /** Whether the feed has ended. */
-  get closed(): boolean {
-    return this.#core.closed;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<FeedItem> {
-    return this.#core.iterator();
-  }
-
-  /** Ends the feed: destroys the socket and every timer. Idempotent; pending `next()` calls end. */
-  close(): Promise<void> {
-    return this.#core.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.#core.close();
-  }
-
   async #session(): Promise<never> {
     const { clock, engine, log, supervisor } = this.#core;
     const connection = await PgConnection.connect(this.#settings, {

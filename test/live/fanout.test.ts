@@ -2,21 +2,14 @@
 // NotifyFeed consumers and `pgnudge listen` LISTEN with a plain LOGIN role. Failover, splitting,
 // hostile payloads, and zero slots left behind.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import pg from 'pg';
 import { Batch, type FeedItem, NotifyFeed } from '../../src/index.js';
-import {
-  type ClusterInfo,
-  liveCluster,
-  type Role,
-  repoPath,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
+import { CliProcess, connectionUrl } from '../support/cli-process.js';
+import { type ClusterInfo, liveCluster, type Role, runSql, scratchDatabase } from '../support/cluster.js';
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
 import { waitFor } from '../support/wait.js';
 
@@ -49,71 +42,15 @@ function channel(): string {
 }
 
 function dsn(role: Role): string {
-  const url = new URL(`postgres://${info.host}:${info.port}/${encodeURIComponent(db.name)}`);
-  url.username = role.user;
-  url.password = role.password;
-  if (info.caFile) {
-    url.searchParams.set('sslmode', 'verify-full');
-    url.searchParams.set('sslrootcert', info.caFile);
-  }
-  return url.toString();
+  return connectionUrl(info, db.name, role);
 }
 
-/** A `pgnudge` child process of the built CLI, killed when the test ends. */
-class Cli {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(t: TestContext, args: string[]) {
-    this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-    t.after(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    });
-  }
-
-  lines(): string[] {
-    const lines = this.stdout.split('\n');
-    lines.pop();
-    return lines;
-  }
-
-  /** Waits until stderr matches `pattern` (the bridge logs its role at -v). */
-  async logged(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<void> {
-    await waitFor(
-      () => {
-        if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode}: ${this.stderr}`);
-        return pattern.test(this.stderr);
-      },
-      { timeoutMs, what: `${what} (stderr: ${this.stderr.slice(-600)})` },
-    );
-  }
+function cli(t: TestContext, args: string[]): CliProcess {
+  return new CliProcess(args, { home, after: (fn) => t.after(fn) });
 }
 
-function startBridge(t: TestContext, name: string): Cli {
-  return new Cli(t, [
-    'bridge',
-    '--channel',
-    name,
-    '--dsn',
-    dsn(info.roles.replication),
-    '--debounce',
-    '5',
-    '-v',
-  ]);
+function startBridge(t: TestContext, name: string): CliProcess {
+  return cli(t, ['bridge', '--channel', name, '--dsn', dsn(info.roles.replication), '--debounce', '5', '-v']);
 }
 
 function consumer(t: TestContext, name: string): { feed: NotifyFeed; probe: FeedProbe } {
@@ -137,7 +74,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       const name = channel();
       const { probe } = consumer(t, name);
       await probe.resync('connected');
-      const listen = new Cli(t, [
+      const listen = cli(t, [
         'listen',
         '--channel',
         name,

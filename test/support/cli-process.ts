@@ -1,0 +1,65 @@
+// A `pgnudge` child process of the built CLI for live tests and benches: its output so far, waits on
+// it with deadlines, and a SIGKILL when the test ends. Also the connection URL it is given.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type ClusterInfo, type Role, repoPath } from './cluster.js';
+import { waitFor } from './wait.js';
+
+/** A postgres:// URL for `role` on `database`, over verified TLS when the harness owns the certificates. */
+export function connectionUrl(info: ClusterInfo, database: string, role: Role): string {
+  const url = new URL(`postgres://${info.host}:${info.port}/${encodeURIComponent(database)}`);
+  url.username = role.user;
+  url.password = role.password;
+  if (info.caFile) {
+    url.searchParams.set('sslmode', 'verify-full');
+    url.searchParams.set('sslrootcert', info.caFile);
+  }
+  return url.toString();
+}
+
+/** `node build/src/cli/main.js ...args` with only PATH and `home` as its environment. */
+export class CliProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], options: { home: string; after?: (fn: () => void) => void }) {
+    this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: options.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    options.after?.(() => this.kill('SIGKILL'));
+  }
+
+  /** Sends `signal` unless the process already ended. */
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Complete stdout lines so far. */
+  lines(): string[] {
+    const lines = this.stdout.split('\n');
+    lines.pop();
+    return lines;
+  }
+
+  /** Waits until stderr matches `pattern`; fails early if the process exits. */
+  async logged(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode}: ${this.stderr}`);
+        return pattern.test(this.stderr);
+      },
+      { timeoutMs, what: `${what} (stderr: ${this.stderr.slice(-600)})` },
+    );
+  }
+}

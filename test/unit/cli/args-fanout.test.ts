@@ -1,0 +1,78 @@
+// parseCommandLine for the fan-out commands (SPEC §5, §6): `bridge` takes watch's options plus a
+// required --channel; `listen` takes --channel, --json, --debounce, --max-batch-wait and --dsn.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  BRIDGE_HELP,
+  COMMAND_HELP,
+  LISTEN_HELP,
+  MAIN_HELP,
+  parseCommandLine,
+} from '../../../src/cli/args.js';
+import { ConfigError } from '../../../src/errors.js';
+
+function usageError(argv: string[], rule: RegExp): void {
+  assert.throws(
+    () => parseCommandLine(argv),
+    (error: unknown) =>
+      error instanceof ConfigError && rule.test(error.message) && !error.message.includes('\n'),
+    JSON.stringify(argv),
+  );
+}
+
+describe('bridge and listen', () => {
+  test('bridge takes the channel and every watch option', () => {
+    assert.deepEqual(
+      parseCommandLine([
+        'bridge',
+        '--channel',
+        'My Channel',
+        '--dsn',
+        'host=db',
+        '--table',
+        'public.orders',
+        '--debounce',
+        '10',
+        '-vv',
+      ]),
+      {
+        command: 'bridge',
+        json: false,
+        verbosity: 2,
+        channel: 'My Channel',
+        feed: { connectionString: 'host=db', tables: ['public.orders'], debounce: 10 },
+      },
+    );
+  });
+
+  test('listen takes the channel, --json and the debounce flags', () => {
+    assert.deepEqual(
+      parseCommandLine(['listen', '--channel', 'c', '--json', '--debounce', '0', '--max-batch-wait', '5']),
+      { command: 'listen', json: true, verbosity: 0, channel: 'c', feed: { debounce: 0, maxBatchWait: 5 } },
+    );
+  });
+
+  test('--channel is required by both, and belongs to neither watch nor listen-only flags', () => {
+    usageError(['bridge'], /pgnudge bridge needs --channel/);
+    usageError(['listen', '--json'], /pgnudge listen needs --channel/);
+    usageError(['listen', '--channel', ''], /needs --channel/);
+    usageError(['watch', '--channel', 'c'], /--channel belongs to pgnudge bridge and pgnudge listen/);
+    usageError(['listen', '--channel', 'c', '--table', 'public.t'], /table.*see pgnudge listen --help/);
+    usageError(['listen', '--channel', 'c', '--debounce', 'soon'], /--debounce takes a whole number/);
+  });
+
+  test('help lists both, and each has its own page', () => {
+    assert.match(MAIN_HELP, /^ {2}bridge /m);
+    assert.match(MAIN_HELP, /^ {2}listen /m);
+    assert.equal(COMMAND_HELP.bridge, BRIDGE_HELP);
+    assert.equal(COMMAND_HELP.listen, LISTEN_HELP);
+    assert.deepEqual(parseCommandLine(['bridge', '--help']), {
+      command: 'help',
+      topic: 'bridge',
+      json: false,
+      verbosity: 0,
+      feed: {},
+    });
+    assert.equal(parseCommandLine(['help', 'listen']).topic, 'listen');
+  });
+});
