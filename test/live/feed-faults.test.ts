@@ -1,0 +1,612 @@
+// WalFeed under faults, on the shared cluster of each major: reconnect on a fresh slot (R7), liveness on a
+// dead link (R8), retryable first connections (R11), zero footprint however the client ends (R12), and
+// ending that leaves nothing running (R10). Dedicated-cluster faults live in feed-dedicated.test.ts.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { FeedClosedError, type FeedItem, Resync, WalFeed, type WalFeedOptions } from '../../src/index.js';
+import { type ClusterInfo, liveCluster, repoPath, runSql, scratchDatabase } from '../support/cluster.js';
+import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, withDeadline } from '../support/wait.js';
+
+let info: ClusterInfo;
+let db: { name: string; drop(): Promise<void> };
+before(async () => {
+  info = await liveCluster();
+  db = await scratchDatabase(info, 'faults');
+  await runSql(info, 'CREATE TABLE public.ticks (id serial PRIMARY KEY, note text)', db.name);
+});
+after(async () => {
+  await db?.drop();
+});
+
+const TICKS = 'public.ticks';
+const write = (note: string, database = db.name) =>
+  runSql(info, `INSERT INTO ticks (note) VALUES ('${note}')`, database);
+
+/** Log lines a feed wrote, by level, so tests can wait for its warnings. */
+class LogCapture {
+  readonly lines: { level: string; message: string }[] = [];
+  readonly logger = {
+    info: (message: string) => this.lines.push({ level: 'info', message }),
+    warn: (message: string) => this.lines.push({ level: 'warn', message }),
+    error: (message: string) => this.lines.push({ level: 'error', message }),
+  };
+
+  /** Warnings and errors (a failure is logged as one or the other) at or after index `from`. */
+  failures(from = 0): string[] {
+    return this.lines
+      .slice(from)
+      .filter((line) => line.level !== 'info')
+      .map((line) => line.message);
+  }
+
+  mark(): number {
+    return this.lines.length;
+  }
+
+  async failure(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
+    return waitFor(() => this.failures(from).find((line) => pattern.test(line)), {
+      timeoutMs,
+      what: `a logged failure matching ${pattern} (have ${JSON.stringify(this.failures(from))})`,
+    });
+  }
+}
+
+/** A feed with a short debounce and a captured log, closed when the test ends. */
+function openFeed(t: TestContext, options: WalFeedOptions = {}) {
+  const log = new LogCapture();
+  const feed = new WalFeed({
+    ...feedConnection(info, db.name),
+    debounce: 5,
+    backoff: { initial: 50, maximum: 500 },
+    logger: log.logger,
+    ...options,
+  });
+  const probe = new FeedProbe(feed);
+  t.after(() => feed.close());
+  return { feed, probe, log };
+}
+
+/** Index just after `item` in the probe, for waits that look only at what came later. */
+function after_(probe: FeedProbe, item: FeedItem): number {
+  const index = probe.items.indexOf(item);
+  assert.ok(index >= 0, 'the item is in the probe');
+  return index + 1;
+}
+
+async function activePid(slot: string): Promise<number | null> {
+  const [row] = await runSql<{ active_pid: number | null }>(
+    info,
+    `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+  );
+  return row?.active_pid ?? null;
+}
+
+async function slotExists(slot: string): Promise<boolean> {
+  const rows = await runSql(info, `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${slot}'`);
+  return rows.length > 0;
+}
+
+/** Waits until `database` holds no replication slot at all (the server noticed every session is gone). */
+async function noSlotsIn(database: string, timeoutMs = 30_000): Promise<void> {
+  let last: string[] = [];
+  await waitFor(
+    async () => {
+      last = await slotsIn(info, database);
+      return last.length === 0;
+    },
+    { timeoutMs, intervalMs: 100, what: `no replication slot in ${database} (still: ${last.join(', ')})` },
+  );
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+/**
+ * A forwarder on a fixed port that can disappear (connection refused) and come back on the same port,
+ * or cut its links silently: the client is reset while the server keeps an open, mute socket, so the
+ * server learns of the loss only from its own wal_sender_timeout.
+ */
+class Gate {
+  readonly port: number;
+  readonly #target: { host: string; port: number };
+  readonly #links = new Set<{ client: Socket; server: Socket; cut: boolean }>();
+  readonly #held = new Set<Socket>();
+  #server: Server | null = null;
+  accepted = 0;
+
+  private constructor(port: number, target: { host: string; port: number }) {
+    this.port = port;
+    this.#target = target;
+  }
+
+  static async open(target: { host: string; port: number }): Promise<Gate> {
+    const gate = new Gate(await freePort(), target);
+    await gate.up();
+    return gate;
+  }
+
+  async up(): Promise<void> {
+    if (this.#server) return;
+    const server = createServer((client) => this.#accept(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+  }
+
+  /** Stops listening and closes every link: new connections are refused until `up()`. */
+  async down(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    for (const link of this.#links) {
+      link.client.destroy();
+      link.server.destroy();
+    }
+    this.#links.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Resets every client; each server socket stays open and is read but never answered or closed. */
+  cut(): void {
+    for (const link of this.#links) {
+      link.cut = true;
+      this.#held.add(link.server);
+      link.server.once('close', () => this.#held.delete(link.server));
+      link.client.resetAndDestroy();
+    }
+    this.#links.clear();
+  }
+
+  /** Server sockets kept open by `cut()` that the server has not closed yet. */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+    for (const socket of this.#held) socket.destroy();
+    this.#held.clear();
+  }
+
+  #accept(client: Socket): void {
+    this.accepted += 1;
+    const server = tcpConnect(this.#target);
+    const link = { client, server, cut: false };
+    this.#links.add(link);
+    client.on('data', (chunk: Buffer) => {
+      if (!link.cut) server.write(chunk);
+    });
+    server.on('data', (chunk: Buffer) => {
+      if (!link.cut) client.write(chunk);
+    });
+    const close = () => {
+      if (link.cut) return;
+      this.#links.delete(link);
+      client.destroy();
+      server.destroy();
+    };
+    for (const socket of [client, server]) {
+      socket.on('close', close);
+      socket.on('error', close);
+    }
+  }
+}
+
+/** Resolves with a child's exit code and signal. */
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Collects a child's stdout and stderr as text. */
+function capture(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return { stdout: () => stdout, stderr: () => stderr };
+}
+
+/** A libpq key=value DSN for the replication role on `database`, TLS verified like feedConnection. */
+function keyValueDsn(database: string): string {
+  const options = feedConnection(info, database);
+  const quote = (value: string | number) =>
+    `'${String(value).replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  const pairs: [string, string | number | undefined][] = [
+    ['host', options.host],
+    ['port', options.port],
+    ['user', options.user],
+    ['password', options.password as string],
+    ['dbname', options.database],
+    ['sslmode', options.sslmode],
+    ['sslrootcert', options.sslrootcert],
+  ];
+  return pairs
+    .filter((pair): pair is [string, string | number] => pair[1] !== undefined)
+    .map(([key, value]) => `${key}=${quote(value)}`)
+    .join(' ');
+}
+
+describe('reconnect (R7)', { timeout: 120_000 }, () => {
+  test('pg_terminate_backend: Resync(reconnected) on a fresh slot, the old slot gone, later writes arrive', {
+    timeout: 60_000,
+  }, async (t) => {
+    const { feed, probe, log } = openFeed(t);
+    await probe.resync('connected');
+    const oldSlot = feed.slotName;
+    assert.ok(oldSlot);
+    const pid = await waitFor(() => activePid(oldSlot), { what: `an active_pid for ${oldSlot}` });
+    const from = probe.mark();
+    const [terminated] = await runSql<{ ok: boolean }>(info, `SELECT pg_terminate_backend(${pid}) AS ok`);
+    assert.deepEqual(terminated, { ok: true });
+    const resync = await probe.resync('reconnected', from, 30_000);
+    assert.ok(resync instanceof Resync);
+    assert.ok(log.failures().length >= 1, 'the lost connection was logged');
+    const newSlot = feed.slotName;
+    assert.ok(newSlot);
+    assert.notEqual(newSlot, oldSlot, 'reconnect creates a fresh slot, never resumes the old one');
+    await waitFor(async () => !(await slotExists(oldSlot)), { what: `old slot ${oldSlot} to be dropped` });
+    assert.ok(await slotExists(newSlot));
+    const mark = after_(probe, resync);
+    await write('after terminate');
+    await probe.counted(TICKS, 1, mark);
+  });
+
+  test('a TCP reset: Resync(reconnected) on a fresh slot and later writes arrive', {
+    timeout: 60_000,
+  }, async (t) => {
+    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+    t.after(() => proxy.close());
+    const { feed, probe, log } = openFeed(t, { host: proxy.host, port: proxy.port, sslmode: 'disable' });
+    await probe.resync('connected');
+    const oldSlot = feed.slotName;
+    const from = probe.mark();
+    const logged = log.mark();
+    proxy.reset();
+    const resync = await probe.resync('reconnected', from, 30_000);
+    assert.ok(log.failures(logged).length >= 1, 'the reset was logged as a failure');
+    assert.ok(proxy.accepted >= 2, 'the feed reconnected through the proxy');
+    assert.notEqual(feed.slotName, oldSlot);
+    const mark = after_(probe, resync);
+    await write('after reset');
+    await probe.counted(TICKS, 1, mark);
+  });
+
+  test('a blackholed link: liveness warning, abort, reconnect, writes arrive again (R8)', {
+    timeout: 60_000,
+  }, async (t) => {
+    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+    t.after(() => proxy.close());
+    const { feed, probe, log } = openFeed(t, {
+      host: proxy.host,
+      port: proxy.port,
+      sslmode: 'disable',
+      statusInterval: 100,
+      livenessTimeout: 1000,
+      // A reconnect that races the blackhole loses its startup bytes; a short connect timeout retries it.
+      connectTimeout: 3000,
+    });
+    await probe.resync('connected');
+    const oldSlot = feed.slotName;
+    const from = probe.mark();
+    const logged = log.mark();
+    proxy.blackhole();
+    const warning = await log.failure(/PGNUDGE_ERR_LIVENESS_TIMEOUT/, logged, 20_000);
+    assert.match(warning, /livenessTimeout 1000 ms/);
+    proxy.restore();
+    const resync = await probe.resync('reconnected', from, 30_000);
+    assert.ok(probe.error === undefined);
+    assert.notEqual(feed.slotName, oldSlot);
+    const mark = after_(probe, resync);
+    await write('after blackhole');
+    await probe.counted(TICKS, 1, mark);
+  });
+
+  test('a server that stops listening: retried with warnings and backoff, recovered when it returns', {
+    timeout: 60_000,
+  }, async (t) => {
+    const gate = await Gate.open({ host: info.host, port: info.port });
+    t.after(() => gate.close());
+    const { probe, log } = openFeed(t, {
+      host: '127.0.0.1',
+      port: gate.port,
+      sslmode: 'disable',
+      backoff: { initial: 20, maximum: 200 },
+    });
+    await probe.resync('connected');
+    const from = probe.mark();
+    const logged = log.mark();
+    await gate.down();
+    // Several consecutive refused attempts, each logged with its growing attempt number.
+    await log.failure(/attempt 3\)/, logged, 20_000);
+    const refused = log.failures(logged);
+    assert.ok(refused.length >= 3);
+    assert.ok(
+      refused.slice(1).every((line) => /PGNUDGE_ERR_CONNECTION/.test(line)),
+      `refused attempts are connection errors: ${refused.join(' | ')}`,
+    );
+    assert.ok(!probe.items.slice(from).some((item) => item.type === 'resync'));
+    assert.equal(probe.error, undefined, 'a live feed never fails on a refused connection');
+    await gate.up();
+    const resync = await probe.resync('reconnected', from, 30_000);
+    const mark = after_(probe, resync);
+    await write('after outage');
+    await probe.counted(TICKS, 1, mark);
+  });
+
+  test('a first connection that is refused is retried, not failed, and connects when the server appears (R11)', {
+    timeout: 60_000,
+  }, async (t) => {
+    const gate = await Gate.open({ host: info.host, port: info.port });
+    t.after(() => gate.close());
+    await gate.down();
+    const { probe, log } = openFeed(t, {
+      host: '127.0.0.1',
+      port: gate.port,
+      sslmode: 'disable',
+      backoff: { initial: 20, maximum: 200 },
+    });
+    await log.failure(/attempt 2\)/);
+    assert.equal(probe.items.length, 0);
+    assert.equal(probe.error, undefined);
+    await gate.up();
+    const resync = await probe.resync('connected', 0, 30_000);
+    assert.equal(probe.items[0], resync, 'the first item is Resync(connected)');
+    const mark = after_(probe, resync);
+    await write('after first connect');
+    await probe.counted(TICKS, 1, mark);
+  });
+});
+
+describe('zero footprint (R12)', { timeout: 180_000 }, () => {
+  /** A database of its own, so "no slot in it" speaks only of this test's feed. */
+  async function ownDatabase(t: TestContext) {
+    const own = await scratchDatabase(info, 'footprint');
+    t.after(() => own.drop());
+    return own.name;
+  }
+
+  test('a reset link, then close(): no slot remains once the server notices', {
+    timeout: 60_000,
+  }, async (t) => {
+    const database = await ownDatabase(t);
+    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+    t.after(() => proxy.close());
+    const { feed, probe } = openFeed(t, {
+      ...feedConnection(info, database),
+      host: proxy.host,
+      port: proxy.port,
+      sslmode: 'disable',
+    });
+    await probe.resync('connected');
+    assert.deepEqual(await slotsIn(info, database), [feed.slotName]);
+    proxy.reset();
+    await feed.close();
+    await noSlotsIn(database);
+  });
+
+  test('a silent network cut: the server drops the slot once wal_sender_timeout notices', {
+    timeout: 60_000,
+  }, async (t) => {
+    const database = await ownDatabase(t);
+    const gate = await Gate.open({ host: info.host, port: info.port });
+    t.after(() => gate.close());
+    const { feed, probe } = openFeed(t, {
+      ...feedConnection(info, database),
+      host: '127.0.0.1',
+      port: gate.port,
+      sslmode: 'disable',
+    });
+    await probe.resync('connected');
+    const slot = feed.slotName;
+    assert.deepEqual(await slotsIn(info, database), [slot]);
+    // The client end dies with an RST; the server end stays open and mute, so no FIN ever reaches the
+    // server: only its wal_sender_timeout (5 s in the harness) can end the session.
+    gate.cut();
+    await feed.close();
+    assert.equal(gate.held, 1, 'the server side of the link is still open');
+    await noSlotsIn(database, 45_000);
+  });
+
+  test('SIGKILL of a `pgnudge watch` process leaves no slot', { timeout: 60_000 }, async (t) => {
+    const database = await ownDatabase(t);
+    const child = spawn(
+      process.execPath,
+      [repoPath('build/src/cli/main.js'), 'watch', '--json', '--dsn', keyValueDsn(database)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const output = capture(child);
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`watch exited early: ${output.stderr()}`);
+        return output.stdout().includes('{"type":"resync","reason":"connected"}');
+      },
+      { timeoutMs: 20_000, what: `the connected Resync line (stderr: ${output.stderr()})` },
+    );
+    const slots = await waitFor(
+      async () => {
+        const found = await slotsIn(info, database);
+        return found.length === 1 ? found : false;
+      },
+      { what: 'the watch process slot' },
+    );
+    assert.equal(slots.length, 1);
+    child.kill('SIGKILL');
+    assert.deepEqual(await withDeadline(exited(child), 10_000, 'the killed child to exit'), {
+      code: null,
+      signal: 'SIGKILL',
+    });
+    await noSlotsIn(database);
+  });
+});
+
+/**
+ * Runs a feed in a child process that closes it on SIGUSR2 and otherwise just returns from its
+ * script: the child exits on its own only if close() left no socket or timer behind (R10).
+ */
+function feedChild(options: Record<string, unknown>): ChildProcess {
+  const index = pathToFileURL(repoPath('build/src/index.js')).href;
+  const script = `
+    import { WalFeed } from ${JSON.stringify(index)};
+    const say = (line) => process.stdout.write(line + '\\n');
+    const feed = new WalFeed({
+      ...${JSON.stringify(options)},
+      logger: { warn: (m) => say('WARN ' + m), error: (m) => say('WARN ' + m) },
+    });
+    process.on('SIGUSR2', () => {
+      say('CLOSING');
+      feed.close().then(() => say('CLOSED'));
+    });
+    const iterator = feed[Symbol.asyncIterator]();
+    iterator.next().then(
+      (result) => say('NEXT ' + JSON.stringify(result)),
+      (error) => say('ERROR ' + error.code),
+    );
+    say('STARTED');
+  `;
+  return spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+describe('ending (R10)', { timeout: 120_000 }, () => {
+  test('close() during a backoff sleep returns at once and ends a pending next()', {
+    timeout: 60_000,
+  }, async (t) => {
+    const port = await freePort();
+    const { feed, probe, log } = openFeed(t, {
+      host: '127.0.0.1',
+      port,
+      sslmode: 'disable',
+      backoff: { initial: 600_000, maximum: 600_000 },
+    });
+    // openFeed's probe already iterates; a second iteration is refused while the feed runs.
+    assert.throws(
+      () => feed[Symbol.asyncIterator](),
+      (error: unknown) => error instanceof FeedClosedError && error.code === 'PGNUDGE_ERR_FEED_CLOSED',
+    );
+    await log.failure(/reconnecting in \d+ ms \(attempt 1\)/);
+    await withDeadline(feed.close(), 5_000, 'close() during a ten-minute backoff');
+    assert.equal(feed.closed, true);
+    await waitFor(() => probe.done, { what: 'the pending next() to end' });
+    assert.equal(probe.error, undefined);
+    assert.equal(probe.items.length, 0);
+  });
+
+  test('a process whose feed is closed during a backoff sleep exits on its own', {
+    timeout: 60_000,
+  }, async (t) => {
+    const port = await freePort();
+    const child = feedChild({
+      host: '127.0.0.1',
+      port,
+      user: 'nobody',
+      sslmode: 'disable',
+      backoff: { initial: 600_000, maximum: 600_000 },
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const output = capture(child);
+    await waitFor(() => output.stdout().includes('WARN '), {
+      timeoutMs: 20_000,
+      what: `the child's first failure (stderr: ${output.stderr()})`,
+    });
+    child.kill('SIGUSR2');
+    const end = await withDeadline(
+      exited(child),
+      20_000,
+      `the child to exit by itself after close() (stdout: ${output.stdout()})`,
+    );
+    assert.deepEqual(end, { code: 0, signal: null }, `${output.stdout()}\n${output.stderr()}`);
+    assert.match(output.stdout(), /^CLOSED$/m);
+    assert.match(output.stdout(), /^NEXT \{"done":true\}$/m);
+  });
+
+  test('a process whose feed is closed while a connect hangs exits on its own', {
+    timeout: 60_000,
+  }, async (t) => {
+    // A server that accepts and never says a word: the feed's startup waits on it.
+    const sockets = new Set<Socket>();
+    const mute = createServer((socket) => {
+      sockets.add(socket);
+      // Read (and drop) what arrives, so the client's FIN is seen and 'close' fires.
+      socket.resume();
+      socket.on('error', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
+    });
+    const address = mute.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const child = feedChild({
+      host: '127.0.0.1',
+      port: address.port,
+      user: 'nobody',
+      sslmode: 'disable',
+      connectTimeout: 600_000,
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const output = capture(child);
+    await waitFor(() => sockets.size === 1, { timeoutMs: 20_000, what: 'the child to connect' });
+    child.kill('SIGUSR2');
+    const end = await withDeadline(
+      exited(child),
+      20_000,
+      `the child to exit by itself after close() mid-connect (stdout: ${output.stdout()})`,
+    );
+    assert.deepEqual(end, { code: 0, signal: null }, `${output.stdout()}\n${output.stderr()}`);
+    assert.match(output.stdout(), /^CLOSED$/m);
+    assert.match(output.stdout(), /^NEXT \{"done":true\}$/m);
+    await waitFor(() => sockets.size === 0, { what: 'the hanging socket to be closed' });
+  });
+
+  test('after close() another iteration throws FeedClosedError', { timeout: 60_000 }, async () => {
+    const feed = new WalFeed({ ...feedConnection(info, db.name), debounce: 5 });
+    let first: FeedItem | undefined;
+    for await (const item of feed) {
+      first = item;
+      await feed.close();
+    }
+    assert.ok(first instanceof Resync);
+    assert.equal(feed.closed, true);
+    assert.throws(
+      () => feed[Symbol.asyncIterator](),
+      (error: unknown) => error instanceof FeedClosedError && error.code === 'PGNUDGE_ERR_FEED_CLOSED',
+    );
+    await assert.rejects(
+      async () => {
+        for await (const _ of feed) assert.fail('a closed feed yielded an item');
+      },
+      (error: unknown) => error instanceof FeedClosedError,
+    );
+  });
+});
