@@ -73,11 +73,7 @@ export class NotifyBridge implements AsyncDisposable {
     this.#clock = internals.clock ?? systemClock;
     this.#internals = internals;
     const env = internals.env ?? process.env;
-    const settings = resolveConnectionSettings(feedOptions, env, nodeSettingsIo(env, this.#log));
-    this.#settings = {
-      ...settings,
-      applicationName: settings.applicationName ?? `${this.#options.applicationName} bridge`,
-    };
+    this.#settings = resolveConnectionSettings(feedOptions, env, nodeSettingsIo(env, this.#log));
     this.#supervisor = new Supervisor({
       clock: this.#clock,
       backoff: new Backoff({

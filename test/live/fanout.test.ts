@@ -187,6 +187,46 @@ describe('fan-out over NOTIFY', TEST, () => {
   );
 
   test(
+    'sessions ended by the server recover: the listener with Resync(reconnected), the bridge with a new id',
+    TEST,
+    async (t) => {
+      const name = channel();
+      const { feed, probe } = consumer(t, name);
+      await probe.resync('connected');
+      const bridge = startBridge(t, name);
+      await probe.resync('bridge');
+      await waitFor(() => feed.bridgeId, { what: 'the consumer to hear the bridge' });
+      const firstId = feed.bridgeId;
+
+      let mark = probe.mark();
+      await sql(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = '${info.roles.login.user}' AND application_name = 'pgnudge'`,
+      );
+      await probe.resync('reconnected', mark);
+      mark = probe.mark();
+      await sql('INSERT INTO t (v) VALUES (20)');
+      await probe.counted('public.t', 1, mark);
+
+      // The session holding the bridge's advisory lock ends: the bridge must stop its feed and re-elect.
+      mark = probe.mark();
+      await sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+      await probe.resync('bridge', mark);
+      await waitFor(() => feed.bridgeId !== null && feed.bridgeId !== firstId, {
+        what: 'a new bridge id after the bridge re-elected itself',
+      });
+      mark = probe.mark();
+      await sql('INSERT INTO t (v) VALUES (21)');
+      await probe.counted('public.t', 1, mark);
+      assert.equal(probe.error, undefined);
+      bridge.kill('SIGTERM');
+      assert.equal((await bridge.exited).code, 0, bridge.stderr);
+      await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+    },
+  );
+
+  test(
     'two bridges and 50 consumers: a write reaches all; SIGKILL of the active bridge fails over with a Resync',
     TEST,
     async (t) => {
