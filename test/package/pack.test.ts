@@ -43,7 +43,14 @@ after(() => {
 describe('the published package', { timeout: 120_000 }, () => {
   test('holds what a user needs and nothing else', () => {
     const paths = packed.files.map((file) => file.path).sort();
-    for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) {
+    for (const required of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+    ]) {
       assert.ok(paths.includes(required), `${required} is missing from the tarball`);
     }
     const stray = paths.filter(
@@ -65,13 +72,21 @@ describe('the published package', { timeout: 120_000 }, () => {
   test('imports as ESM and, on Node >= 20.19, through require()', () => {
     const esm = run(
       process.execPath,
-      ['--input-type=module', '-e', "const m = await import('pgnudge'); console.log(typeof m.WalFeed, typeof m.PgnudgeError, typeof m.Resync)"],
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('pgnudge'); console.log(typeof m.WalFeed, typeof m.PgnudgeError, typeof m.Resync)",
+      ],
       consumer,
     );
     assert.equal(esm.stdout.trim(), 'function function function', esm.stderr);
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     if (major > 20 || (major === 20 && minor >= 19)) {
-      const cjs = run(process.execPath, ['--input-type=commonjs', '-e', "console.log(typeof require('pgnudge').WalFeed)"], consumer);
+      const cjs = run(
+        process.execPath,
+        ['--input-type=commonjs', '-e', "console.log(typeof require('pgnudge').WalFeed)"],
+        consumer,
+      );
       assert.equal(cjs.stdout.trim(), 'function', cjs.stderr);
     }
   });
@@ -114,7 +129,9 @@ export async function consume(signal: AbortSignal): Promise<number> {
             noEmit: true,
             exactOptionalPropertyTypes: true,
             noUncheckedIndexedAccess: true,
-            types: [],
+            // A Node library's users have @types/node; nothing else may be needed.
+            types: ['node'],
+            typeRoots: [repoPath('node_modules/@types')],
             skipLibCheck: false,
           },
           files: ['index.ts'],
@@ -128,7 +145,18 @@ export async function consume(signal: AbortSignal): Promise<number> {
   }
 
   test('types resolve for every entry point (arethetypeswrong)', () => {
-    const attw = run(process.execPath, [repoPath('node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'table-flipped'], consumer);
+    const attw = run(
+      process.execPath,
+      [
+        repoPath('node_modules/@arethetypeswrong/cli/dist/index.js'),
+        tarball,
+        '--profile',
+        'esm-only',
+        '--format',
+        'table-flipped',
+      ],
+      consumer,
+    );
     assert.equal(attw.status, 0, `${attw.stdout}${attw.stderr}`);
   });
 
