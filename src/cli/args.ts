@@ -362,7 +362,13 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
     }
     return { command, json: values.json ?? false, verbosity, feed };
   }
-  return { command, json: values.json ?? false, verbosity, feed, channel: requireChannel(values.channel, command) };
+  return {
+    command,
+    json: values.json ?? false,
+    verbosity,
+    feed,
+    channel: requireChannel(values.channel, command),
+  };
 }
 
 function parseWatchArgs(argv: string[]) {

@@ -11,6 +11,7 @@ import { TlsError } from '../../src/errors.js';
 import type { PgConnection } from '../../src/transport/connection.js';
 import { type ClusterInfo, liveCluster } from '../support/cluster.js';
 import { DEADLINE, openConnection, refusal, settingsFor } from '../support/live-connection.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 let info: ClusterInfo;
 let scratch: string;
@@ -284,5 +285,53 @@ describe('connection shell: TLS', () => {
       );
       assert.equal(connection.tls, true);
     });
+  });
+});
+
+describe('direct TLS (sslnegotiation=direct)', () => {
+  test(
+    'on PostgreSQL 17+ the first byte on the wire is a TLS handshake, not an SSLRequest',
+    DEADLINE,
+    async (t) => {
+      const skip =
+        noHarnessTls() ?? (info.major < 17 ? `PostgreSQL ${info.major} has no direct TLS` : undefined);
+      if (skip) return t.skip(skip);
+      const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+      t.after(() => proxy.close());
+      const connection = await openConnection(
+        t,
+        settingsFor(info, info.roles.replication, {
+          host: 'localhost',
+          port: proxy.port,
+          sslmode: 'verify-full',
+          sslrootcert: info.caFile!,
+          sslnegotiation: 'direct',
+        }),
+      );
+      assert.equal(connection.tls, true);
+      assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+      assert.equal(await serverSeesSsl(connection), 't');
+      // 0x16 is a TLS handshake record; an SSLRequest would start with its length, 00 00 00 08.
+      assert.equal(proxy.clientBytes()[0], 0x16);
+    },
+  );
+
+  test('before PostgreSQL 17 direct TLS fails with a typed error instead of hanging', DEADLINE, async (t) => {
+    const skip =
+      noHarnessTls() ?? (info.major >= 17 ? `PostgreSQL ${info.major} supports direct TLS` : undefined);
+    if (skip) return t.skip(skip);
+    const error = await refusal(
+      settingsFor(info, info.roles.replication, {
+        host: 'localhost',
+        sslmode: 'verify-full',
+        sslrootcert: info.caFile!,
+        sslnegotiation: 'direct',
+        connectTimeout: 5_000,
+      }),
+    );
+    assert.ok(
+      ['PGNUDGE_ERR_TLS', 'PGNUDGE_ERR_CONNECTION'].includes(error.code),
+      `${error.code}: ${error.message}`,
+    );
   });
 });
