@@ -1,6 +1,6 @@
 // Command-line parsing for `pgnudge`: argv in, a command with its options out. Pure: no I/O, so every
 // flag and every usage error is unit-tested. Usage errors are ConfigErrors (exit status 2).
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import type { PluginChoice, WalFeedOptions } from '../feed/options.js';
 
@@ -224,43 +224,72 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   return parseWatch(rest);
 }
 
-function parseListen(argv: string[]): ParsedCommand {
+/** A command's flag definitions, as node:util's parseArgs takes them. */
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every command's parser shares, so `--help` and `-h` mean the same everywhere. */
+const COMMON_FLAGS = { help: { type: 'boolean', short: 'h' } } as const satisfies FlagOptions;
+
+/** The flags of `watch` and `bridge` (bridge adds --channel). */
+const FEED_FLAGS = {
+  dsn: { type: 'string' },
+  table: { type: 'string', multiple: true },
+  plugin: { type: 'string' },
+  debounce: { type: 'string' },
+  'max-batch-wait': { type: 'string' },
+  failsafe: { type: 'string' },
+  'status-interval': { type: 'string' },
+  'liveness-timeout': { type: 'string' },
+  channel: { type: 'string' },
+  json: { type: 'boolean' },
+} as const satisfies FlagOptions;
+
+/**
+ * Parses one command's flags strictly. `-v`, `-vv`, `-vvv` are counted apart (node's parser cannot
+ * count them), and a parser error becomes one plain ConfigError line that points at the command's help.
+ */
+function parseFlags<const T extends FlagOptions>(command: CommandName, argv: readonly string[], options: T) {
   const verbosity = countVerbosity(argv);
   const rest = argv.filter((arg) => !/^-v+$/.test(arg));
-  let values: {
-    dsn?: string | undefined;
-    channel?: string | undefined;
-    debounce?: string | undefined;
-    'max-batch-wait'?: string | undefined;
-    json?: boolean | undefined;
-    help?: boolean | undefined;
-  };
   try {
-    ({ values } = parseArgs({
+    const config = {
       args: rest,
       strict: true,
       allowPositionals: false,
-      options: {
-        dsn: { type: 'string' },
-        channel: { type: 'string' },
-        debounce: { type: 'string' },
-        'max-batch-wait': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+      options: { ...options, ...COMMON_FLAGS },
+    } as const;
+    const { values } = parseArgs(config);
+    return { values, verbosity };
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge listen --help`, 'argv', {
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
       cause: error,
     });
   }
-  if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
-  const feed: WalFeedOptions = {};
-  if (values.dsn !== undefined) feed.connectionString = values.dsn;
+}
+
+/** --debounce and --max-batch-wait, which every consuming command takes. */
+function applyBatchFlags(
+  feed: WalFeedOptions,
+  values: { debounce?: string | undefined; 'max-batch-wait'?: string | undefined },
+): void {
   const debounce = milliseconds('debounce', values.debounce);
   if (debounce != null) feed.debounce = debounce;
   const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
   if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+}
+
+function parseListen(argv: string[]): ParsedCommand {
+  const { values, verbosity } = parseFlags('listen', argv, {
+    dsn: { type: 'string' },
+    channel: { type: 'string' },
+    debounce: { type: 'string' },
+    'max-batch-wait': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
+  const feed: WalFeedOptions = {};
+  if (values.dsn !== undefined) feed.connectionString = values.dsn;
+  applyBatchFlags(feed, values);
   const channel = requireChannel(values.channel, 'listen');
   return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
 }
@@ -276,25 +305,10 @@ function requireChannel(channel: string | undefined, command: string): string {
 }
 
 function parseDoctor(argv: string[]): ParsedCommand {
-  const verbosity = countVerbosity(argv);
-  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
-  let values: { dsn?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        dsn: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge doctor --help`, 'argv', {
-      cause: error,
-    });
-  }
+  const { values, verbosity } = parseFlags('doctor', argv, {
+    dsn: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -302,37 +316,13 @@ function parseDoctor(argv: string[]): ParsedCommand {
 }
 
 function parseDemo(argv: string[]): ParsedCommand {
-  const verbosity = countVerbosity(argv);
-  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
-  let values: { help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      strict: true,
-      allowPositionals: false,
-      options: { help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge demo --help`, 'argv', {
-      cause: error,
-    });
-  }
+  const { values, verbosity } = parseFlags('demo', argv, {});
   if (values.help) return { command: 'help', topic: 'demo', json: false, verbosity, feed: {} };
   return { command: 'demo', json: false, verbosity, feed: {} };
 }
 
 function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
-  const verbosity = countVerbosity(argv);
-  const rest = argv.filter((arg) => !/^-v+$/.test(arg));
-  let parsed: ReturnType<typeof parseWatchArgs>;
-  try {
-    parsed = parseWatchArgs(rest);
-  } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
-      cause: error,
-    });
-  }
-  const { values } = parsed;
+  const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
   if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -346,10 +336,7 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
     }
     feed.plugin = values.plugin as PluginChoice;
   }
-  const debounce = milliseconds('debounce', values.debounce);
-  if (debounce != null) feed.debounce = debounce;
-  const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
-  if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+  applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
   if (failsafe !== undefined) feed.failsafe = failsafe;
   const statusInterval = milliseconds('status-interval', values['status-interval']);
@@ -369,27 +356,6 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
     feed,
     channel: requireChannel(values.channel, command),
   };
-}
-
-function parseWatchArgs(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      dsn: { type: 'string' },
-      table: { type: 'string', multiple: true },
-      plugin: { type: 'string' },
-      debounce: { type: 'string' },
-      'max-batch-wait': { type: 'string' },
-      failsafe: { type: 'string' },
-      'status-interval': { type: 'string' },
-      'liveness-timeout': { type: 'string' },
-      channel: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 /** `-v` = info, `-vv` = debug, `-vvv` = trace; repeated flags add up. */
