@@ -299,6 +299,20 @@ export function platformFixes(platform: Platform, role: string) {
       }
       return [`${PLATFORM_NAMES[platform]} normally provides wal2json.`, fallback].join('\n');
     },
+    untrustedPlugin(plugin: PluginName, otherWorks: boolean): string {
+      const fallback = otherWorks
+        ? 'Optional: pgnudge falls back to test_decoding (plugin auto).'
+        : 'Or use a plugin the server already trusts.';
+      const how =
+        platform === 'self-managed'
+          ? [
+              'As a superuser, add it to the trusted output plugins and reload:',
+              `  ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ${plugin}';`,
+              '  SELECT pg_reload_conf();',
+            ]
+          : [`Add ${plugin} to the output_plugin_libraries parameter of ${PLATFORM_NAMES[platform]}.`];
+      return [...how, fallback].join('\n');
+    },
     testDecoding(): string {
       return platform === 'self-managed'
         ? 'test_decoding ships with PostgreSQL (contrib); install your distribution’s contrib package for this major.'
@@ -590,8 +604,16 @@ function evaluatePlugins(
       continue;
     }
     const failure = probe.failure;
-    const missing = failure.code === 'PGNUDGE_ERR_PLUGIN_MISSING' || failure.sqlState === '58P01';
     const other: PluginName = plugin === 'wal2json' ? 'test_decoding' : 'wal2json';
+    if (failure.sqlState === '42501' && /output plugin/.test(failure.message)) {
+      record.fail(
+        name,
+        `${plugin} is installed but not trusted for REPLICATION roles (${failure.message})`,
+        fixes.untrustedPlugin(plugin, worked(other)),
+      );
+      continue;
+    }
+    const missing = failure.code === 'PGNUDGE_ERR_PLUGIN_MISSING' || failure.sqlState === '58P01';
     if (missing) {
       record.fail(
         name,

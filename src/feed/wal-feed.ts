@@ -119,19 +119,23 @@ export class WalFeed extends FeedShell {
           ? [this.#resolvedPlugin]
           : ['wal2json', 'test_decoding']
         : [choice];
+    let unusable = '';
     for (const plugin of candidates) {
       const slot = generateSlotName(() => crypto.getRandomValues(new Uint8Array(8)));
       try {
         await connection.query(formatCreateSlot(slot, plugin));
         this.#slotName = slot;
         if (choice === 'auto' && this.#resolvedPlugin === null && plugin !== candidates[0]) {
-          this.#core.log.warn(`wal2json is not installed on the server; using test_decoding (R15)`);
+          this.#core.log.warn(
+            `wal2json is not usable on the server (${unusable}); using test_decoding (R15)`,
+          );
         }
         this.#resolvedPlugin = plugin;
         return plugin;
       } catch (error) {
         const missing = error instanceof PgnudgeError && error.code === 'PGNUDGE_ERR_PLUGIN_MISSING';
         if (!missing || plugin === candidates[candidates.length - 1]) throw error;
+        unusable = error.message;
       }
     }
     throw new Error('unreachable: no plugin candidates');

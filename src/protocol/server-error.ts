@@ -24,6 +24,7 @@ export interface SessionFacts {
 
 const REPLICATION_MENTION = /replication|wal sender|walsender/i;
 const MISSING_FILE = /could not access file "([^"]+)"/;
+const UNTRUSTED_PLUGIN = /library "([^"]+)" may not be used as an output plugin/;
 
 /**
  * Maps SQLSTATE and message to a code, retryability and a fix sentence. Message texts are matched only
@@ -39,6 +40,17 @@ export function classifyServerError(
   // The server's message does not name the role; the fix should be copy-paste ready when we know it.
   const role = session.user === undefined ? '<role>' : quoteIdentifier(session.user);
   const text = `${message}\n${fields.detail ?? ''}`;
+  // Newer minor releases (e.g. 15.20) let REPLICATION roles load only the output plugins named in
+  // output_plugin_libraries (default 'pgoutput, test_decoding'): installed, but not trusted. To a feed
+  // that is the same as missing (auto falls back to test_decoding); the fix is a setting, not a package.
+  const untrusted = sqlState === '42501' ? UNTRUSTED_PLUGIN.exec(message)?.[1] : undefined;
+  if (untrusted !== undefined) {
+    return {
+      code: 'PGNUDGE_ERR_PLUGIN_MISSING',
+      retryable: false,
+      fix: `A superuser can trust it: add ${untrusted} to output_plugin_libraries (e.g. ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ${untrusted}'; SELECT pg_reload_conf();), or choose plugin test_decoding.`,
+    };
+  }
   if ((sqlState === '42501' || sqlState === '28000') && REPLICATION_MENTION.test(text)) {
     return {
       code: 'PGNUDGE_ERR_REPLICATION_DENIED',

@@ -1,7 +1,6 @@
 // Live tests of TLS in the connection shell: every sslmode against the harness server, certificate and host
 // name verification, SCRAM-SHA-256-PLUS, and the hostnossl-rejected role (SPEC §4, R11, R17).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TlsError } from '../../src/errors.js';
 import type { PgConnection } from '../../src/transport/connection.js';
-import { type ClusterInfo, liveCluster } from '../support/cluster.js';
+import { type ClusterInfo, liveCluster, makeCa } from '../support/cluster.js';
 import { DEADLINE, openConnection, refusal, settingsFor } from '../support/live-connection.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -20,33 +19,8 @@ let wrongCa: string;
 before(async () => {
   info = await liveCluster();
   scratch = mkdtempSync(join(tmpdir(), 'pgnudge-tls-test-'));
-  wrongCa = join(scratch, 'other-ca.crt');
-  // A CA that never signed the server's certificate: verification must fail against it.
-  const made = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=pgnudge unrelated CA',
-      '-keyout',
-      join(scratch, 'other-ca.key'),
-      '-out',
-      wrongCa,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    { encoding: 'utf8' },
-  );
-  assert.equal(made.status, 0, `openssl could not make the unrelated CA: ${made.stderr}`);
+  // A CA that never signed the server's certificate: verification must refuse the server.
+  wrongCa = makeCa(scratch, 'other-ca', 'pgnudge unrelated CA').cert;
 });
 
 after(() => {

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   Cluster,
   type ClusterInfo,
+  freePort,
   liveCluster,
   type Role,
   repoPath,
@@ -90,17 +90,6 @@ function checkOf(report: JsonReport, name: string) {
 function assertNoStack(outcome: Outcome): void {
   assert.doesNotMatch(outcome.stdout + outcome.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   assert.doesNotMatch(outcome.stdout + outcome.stderr, /unexpected failure/);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
 }
 
 describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {

@@ -3,14 +3,19 @@
 // between), and a failure that retrying can heal is retried and logged instead, also on the first
 // connection. (wal_level = replica is covered by feed-wal-level tests on a dedicated cluster.)
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { PgnudgeError, type PgnudgeErrorCode, WalFeed, type WalFeedOptions } from '../../src/index.js';
-import { type ClusterInfo, liveCluster, type Role, scratchDatabase } from '../support/cluster.js';
+import {
+  type ClusterInfo,
+  freePort,
+  liveCluster,
+  makeCa,
+  type Role,
+  scratchDatabase,
+} from '../support/cluster.js';
 import { feedConnection } from '../support/feed-probe.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
@@ -27,33 +32,8 @@ before(async () => {
   info = await liveCluster();
   db = await scratchDatabase(info, 'feed_errors');
   scratch = mkdtempSync(join(tmpdir(), 'pgnudge-feed-errors-'));
-  wrongCa = join(scratch, 'unrelated-ca.crt');
-  // A CA that never signed the server's certificate, so verify-full must refuse the server.
-  const made = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=pgnudge unrelated CA',
-      '-keyout',
-      join(scratch, 'unrelated-ca.key'),
-      '-out',
-      wrongCa,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    { encoding: 'utf8' },
-  );
-  assert.equal(made.status, 0, `openssl could not make the unrelated CA: ${made.stderr}`);
+  // A CA that never signed the server's certificate: verification must refuse the server.
+  wrongCa = makeCa(scratch, 'unrelated-ca', 'pgnudge unrelated CA').cert;
 });
 
 after(async () => {
@@ -246,15 +226,3 @@ describe('R11: a cause retrying can heal is retried and logged on the first conn
     });
   });
 });
-
-/** A TCP port on 127.0.0.1 with nothing listening (bound once by us, then released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
-}

@@ -7,7 +7,14 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { FeedClosedError, type FeedItem, Resync, WalFeed, type WalFeedOptions } from '../../src/index.js';
-import { type ClusterInfo, liveCluster, repoPath, runSql, scratchDatabase } from '../support/cluster.js';
+import {
+  type ClusterInfo,
+  freePort,
+  liveCluster,
+  repoPath,
+  runSql,
+  scratchDatabase,
+} from '../support/cluster.js';
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor, withDeadline } from '../support/wait.js';
@@ -101,17 +108,6 @@ async function noSlotsIn(database: string, timeoutMs = 30_000): Promise<void> {
     },
     { timeoutMs, intervalMs: 100, what: `no replication slot in ${database} (still: ${last.join(', ')})` },
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
 }
 
 /**

@@ -138,7 +138,14 @@ function reachableBin(bin: string, lib: string, owner: { uid: number; gid: numbe
   return { bin: join(copy, 'bin'), lib: join(copy, 'lib', 'postgresql') };
 }
 
-async function freePort(): Promise<number> {
+/** Whether this server build has the configuration parameter `name` (settings come and go across minors). */
+function knowsSetting(bin: string, name: string, spawnAs: { uid?: number; gid?: number }): boolean {
+  const described = spawnSync(join(bin, 'postgres'), ['--describe-config'], { encoding: 'utf8', ...spawnAs });
+  return described.status === 0 && described.stdout.split('\n').some((line) => line.startsWith(`${name}\t`));
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now (bound by us, then released). */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -160,38 +167,40 @@ function run(command: string, args: string[], options: { uid?: number; gid?: num
   return result.stdout;
 }
 
+/** A self-signed CA (`<dir>/<name>.crt` and `.key`); tests use a second one as a CA that signed nothing. */
+export function makeCa(dir: string, name = 'ca', subject = 'pgnudge test CA'): { cert: string; key: string } {
+  const ca = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.crt`) };
+  run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${subject}`,
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.cert,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  return ca;
+}
+
 function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const ca = { key: join(dir, 'ca.key'), cert: join(dir, 'ca.crt') };
+  const ca = makeCa(dir);
   const server = {
     key: join(dir, 'server.key'),
     csr: join(dir, 'server.csr'),
     cert: join(dir, 'server.crt'),
   };
   const ext = join(dir, 'server.ext');
-  run(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=pgnudge test CA',
-    ].concat([
-      '-keyout',
-      ca.key,
-      '-out',
-      ca.cert,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]),
-  );
   run('openssl', [
     'req',
     '-newkey',
@@ -349,6 +358,11 @@ export class Cluster {
         log_connections: 'off',
         ...options.settings,
       };
+      // Newer minors (e.g. 15.20) trust only the output plugins named here for REPLICATION roles; the
+      // tests exercise wal2json, so the harness trusts it wherever the setting exists.
+      if (knowsSetting(bin, 'output_plugin_libraries', spawnAs)) {
+        conf.output_plugin_libraries = "'pgoutput, test_decoding, wal2json'";
+      }
       appendFileSync(
         join(dataDir, 'postgresql.conf'),
         `\n# pgnudge test harness\n${Object.entries(conf)

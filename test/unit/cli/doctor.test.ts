@@ -436,6 +436,7 @@ describe('platform fixes', () => {
       assert.match(fixes.maxSetting('max_replication_slots'), /max_replication_slots/);
       assert.match(fixes.maxSetting('max_wal_senders'), /max_wal_senders/);
       assert.match(fixes.wal2json(false), /test_decoding/);
+      assert.match(fixes.untrustedPlugin('wal2json', true), /output_plugin_libraries/);
       assert.match(fixes.direct(), /pooler/);
       assert.match(fixes.version(), /15 or later/);
     });

@@ -88,6 +88,13 @@ describe('classifyServerError', () => {
       false,
     ],
     [
+      'plugin installed but not in output_plugin_libraries (15.20+)',
+      fields('42501', 'library "wal2json" may not be used as an output plugin', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_PLUGIN_MISSING',
+      false,
+    ],
+    [
       'all slots in use',
       fields('53400', 'all replication slots are in use', 'ERROR'),
       'query',
@@ -140,6 +147,14 @@ describe('classifyServerError', () => {
       'query',
     );
     assert.match(c.fix!, /"wal2json"/);
+  });
+
+  it('tells how to trust a plugin that output_plugin_libraries leaves out', () => {
+    const c = classifyServerError(
+      fields('42501', 'library "wal2json" may not be used as an output plugin'),
+      'query',
+    );
+    assert.match(c.fix!, /output_plugin_libraries = 'pgoutput, test_decoding, wal2json'/);
   });
 
   it('names the role in the REPLICATION fix, quoted so it can be pasted', () => {
