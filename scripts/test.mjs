@@ -48,6 +48,8 @@ function testFiles(dir) {
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'pgnudge-test-'));
+// Also on Ctrl-C: the cluster module turns signals into process.exit, which runs this.
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs one node --test process; resolves with its counts parsed from a TAP copy of the report. */
 function runSuite(label, files, env, concurrency) {

@@ -303,6 +303,8 @@ export class Cluster {
     if (install === null)
       throw new Error(`PostgreSQL ${options.major} is not installed (see README: Testing)`);
     const root = mkdtempSync(join(tmpdir(), `pgnudge-pg${options.major}-`));
+    // Until the cluster is registered, a signal must still remove what initdb wrote.
+    bootingRoots.add(root);
     const owner = serverUser();
     try {
       const { bin, lib } = reachableBin(install.bin, install.lib, owner, root);
@@ -392,6 +394,7 @@ export class Cluster {
       };
       const cluster = new Cluster(info, root, bin, owner);
       liveClusters.add(cluster);
+      bootingRoots.delete(root);
       await cluster.#launch();
       await cluster.#provision();
       if (options.announce) {
@@ -401,6 +404,7 @@ export class Cluster {
       }
       return cluster;
     } catch (error) {
+      bootingRoots.delete(root);
       rmSync(root, { recursive: true, force: true });
       throw error;
     }
@@ -519,6 +523,7 @@ export class Cluster {
 }
 
 const liveClusters = new Set<Cluster>();
+const bootingRoots = new Set<string>();
 let exitHookInstalled = false;
 
 /** Makes sure no postgres process or temp dir outlives this process, however it ends. */
@@ -527,6 +532,7 @@ export function installExitHook(): void {
   exitHookInstalled = true;
   const stopAll = () => {
     for (const cluster of [...liveClusters]) cluster.stop();
+    for (const root of bootingRoots) rmSync(root, { recursive: true, force: true });
   };
   process.on('exit', stopAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
