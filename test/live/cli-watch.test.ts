@@ -3,21 +3,14 @@
 // PG* variables as the connection source, exit 1 with a plain cause-and-fix for each R11 cause, and
 // exit 2 for usage errors.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import {
-  type ClusterInfo,
-  liveCluster,
-  type Role,
-  repoPath,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
+import { CliProcess } from '../support/cli-process.js';
+import { type ClusterInfo, liveCluster, type Role, runSql, scratchDatabase } from '../support/cluster.js';
 import { slotsIn } from '../support/feed-probe.js';
-import { waitFor, withDeadline } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 
 const TEST = { timeout: 60_000 } as const;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -79,58 +72,10 @@ function urlDsn(role: Role = info.roles.replication): string {
   return url.toString();
 }
 
-/** A running `pgnudge` child: its output so far and its exit. */
-class Cli {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
+/** A `pgnudge` child for one test, killed when the test ends. */
+class Cli extends CliProcess {
   constructor(t: TestContext, args: string[], env: Record<string, string> = {}) {
-    // Nothing of the runner's environment leaks in (no PG* variables); PATH only for good manners.
-    this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-    t.after(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    });
-  }
-
-  /** Complete stdout lines so far. */
-  lines(): string[] {
-    const lines = this.stdout.split('\n');
-    lines.pop();
-    return lines;
-  }
-
-  /** Waits for a complete stdout line at or after index `from` matching `predicate`. */
-  line(predicate: (line: string) => boolean, what: string, from = 0, timeoutMs = 20_000): Promise<string> {
-    return waitFor(
-      () => {
-        if (this.child.exitCode !== null) {
-          throw new Error(`pgnudge exited with ${this.child.exitCode}; stderr: ${this.stderr}`);
-        }
-        return this.lines().slice(from).find(predicate);
-      },
-      { timeoutMs, what: `${what} on stdout (stdout so far: ${JSON.stringify(this.stdout)})` },
-    );
-  }
-
-  /** The exit status, within a deadline. */
-  async status(timeoutMs = 15_000): Promise<number | null> {
-    const { code, signal } = await withDeadline(this.exited, timeoutMs, 'pgnudge to exit');
-    assert.equal(signal, null, `pgnudge was killed by ${signal}; stderr: ${this.stderr}`);
-    return code;
+    super(args, { home, env, after: (fn) => t.after(fn) });
   }
 }
 

@@ -2,10 +2,10 @@
 // run (on the newest selected major's suite), not once per major. Ctrl-C (or SIGTERM) must end with
 // exit 0, no temp dir and no postgres process of it left.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { liveCluster, repoPath, selectedMajors, serverInstall } from '../support/cluster.js';
+import { CliProcess } from '../support/cli-process.js';
+import { liveCluster, selectedMajors, serverInstall } from '../support/cluster.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 /** The suite this file runs in: the newest selected major that is installed. */
@@ -14,46 +14,6 @@ async function skipReason(): Promise<string | undefined> {
   const newest = Math.max(...selectedMajors().filter((major) => serverInstall(major) !== null));
   if (info.major !== newest) return `runs once, on the PostgreSQL ${newest} suite`;
   return undefined;
-}
-
-class Demo {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor() {
-    this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), 'demo'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-  }
-
-  line(pattern: RegExp, what: string, timeoutMs = 60_000): Promise<RegExpExecArray> {
-    return waitFor(
-      () => {
-        if (this.child.exitCode !== null) throw new Error(`demo exited with ${this.child.exitCode}`);
-        return pattern.exec(this.stdout) ?? undefined;
-      },
-      {
-        timeoutMs,
-        what: `${what} (stdout: ${JSON.stringify(this.stdout)}, stderr: ${JSON.stringify(this.stderr)})`,
-      },
-    );
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
 }
 
 /** Processes whose parent is `pid` (the postmaster's backends and auxiliary processes). */
@@ -82,16 +42,16 @@ function alive(pid: number): boolean {
 }
 
 async function runUntil(signal: 'SIGINT' | 'SIGTERM', waitForBatch: boolean): Promise<void> {
-  const demo = new Demo();
+  const demo = new CliProcess(['demo'], { home: process.env.HOME ?? '/tmp' });
   try {
-    const server = await demo.line(/ in (\/\S+)\n/, 'the server line');
+    const server = await demo.match(/ in (\/\S+)\n/, 'the server line', 60_000);
     const dir = server[1] as string;
-    const pid = Number((await demo.line(/pid (\d+)/, 'the postmaster pid'))[1]);
+    const pid = Number((await demo.match(/pid (\d+)/, 'the postmaster pid', 60_000))[1]);
     assert.ok(existsSync(dir), 'the temp dir exists while the demo runs');
-    await demo.line(/^\S+ resync +connected\b/m, 'a Resync line');
+    await demo.match(/^\S+ resync +connected\b/m, 'a Resync line', 60_000);
     if (waitForBatch) {
-      await demo.line(/^\S+ batch +public\.(orders|stations) ×\d+/m, 'a Batch line');
-      await demo.line(/↳ /, 'an explanation');
+      await demo.match(/^\S+ batch +public\.(orders|stations) ×\d+/m, 'a Batch line', 60_000);
+      await demo.match(/↳ /, 'an explanation', 60_000);
     }
     const processes = [pid, ...childrenOf(pid)];
     assert.ok(processes.length > 1, 'the postmaster has children (backends, walsender)');
@@ -106,7 +66,7 @@ async function runUntil(signal: 'SIGINT' | 'SIGTERM', waitForBatch: boolean): Pr
     assert.match(demo.stdout, /done: the server is stopped and .* is removed/);
     assert.doesNotMatch(demo.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   } finally {
-    demo.kill();
+    demo.kill('SIGKILL');
   }
 }
 

@@ -1,8 +1,10 @@
 // A `pgnudge` child process of the built CLI for live tests and benches: its output so far, waits on
 // it with deadlines, and a SIGKILL when the test ends. Also the connection URL it is given.
+
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type ClusterInfo, type Role, repoPath } from './cluster.js';
-import { waitFor } from './wait.js';
+import { waitFor, withDeadline } from './wait.js';
 
 /** A postgres:// URL for `role` on `database`, over verified TLS when the harness owns the certificates. */
 export function connectionUrl(info: ClusterInfo, database: string, role: Role): string {
@@ -16,16 +18,20 @@ export function connectionUrl(info: ClusterInfo, database: string, role: Role): 
   return url.toString();
 }
 
-/** `node build/src/cli/main.js ...args` with only PATH and `home` as its environment. */
+/** `node build/src/cli/main.js ...args` with only PATH, `home` and `env` as its environment. */
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], options: { home: string; after?: (fn: () => void) => void }) {
+  constructor(
+    args: string[],
+    options: { home: string; env?: Record<string, string>; after?: (fn: () => void) => void },
+  ) {
+    // Nothing of the runner's environment leaks in (no PG* variables); PATH only for good manners.
     this.child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: options.home },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: options.home, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -50,6 +56,40 @@ export class CliProcess {
     const lines = this.stdout.split('\n');
     lines.pop();
     return lines;
+  }
+
+  /** Waits for a complete stdout line at or after index `from` matching `predicate`. */
+  line(predicate: (line: string) => boolean, what: string, from = 0, timeoutMs = 20_000): Promise<string> {
+    return waitFor(
+      () => {
+        if (this.child.exitCode !== null) {
+          throw new Error(`pgnudge exited with ${this.child.exitCode}; stderr: ${this.stderr}`);
+        }
+        return this.lines().slice(from).find(predicate);
+      },
+      { timeoutMs, what: `${what} on stdout (stdout so far: ${JSON.stringify(this.stdout)})` },
+    );
+  }
+
+  /** Waits until stdout matches `pattern` anywhere and returns the match. */
+  match(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpExecArray> {
+    return waitFor(
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`pgnudge exited with ${this.child.exitCode}`);
+        return pattern.exec(this.stdout) ?? undefined;
+      },
+      {
+        timeoutMs,
+        what: `${what} (stdout: ${JSON.stringify(this.stdout)}, stderr: ${JSON.stringify(this.stderr)})`,
+      },
+    );
+  }
+
+  /** The exit status, within a deadline; being killed by a signal is a failure. */
+  async status(timeoutMs = 15_000): Promise<number | null> {
+    const { code, signal } = await withDeadline(this.exited, timeoutMs, 'pgnudge to exit');
+    assert.equal(signal, null, `pgnudge was killed by ${signal}; stderr: ${this.stderr}`);
+    return code;
   }
 
   /** Waits until stderr matches `pattern`; fails early if the process exits. */
