@@ -426,13 +426,6 @@ function fromPasswordFile(
 ): string | undefined {
   const path = passfile?.value ?? (io.homedir === '' ? undefined : join(io.homedir, '.pgpass'));
   if (path === undefined) return undefined;
-  if (io.isPrivate !== undefined && !io.isPrivate(path)) {
-    io.warn?.(
-      `password file "${path}" has group or world access, or is not a regular file, so it is ignored; ` +
-        'permissions should be u=rw (0600) or less',
-    );
-    return undefined;
-  }
   let text: string | undefined;
   try {
     text = io.readFile(path);
@@ -440,7 +433,15 @@ function fromPasswordFile(
     // libpq silently skips a password file it cannot open.
     text = undefined;
   }
+  // A missing file is the common case and says nothing; only a file that exists can be too open.
   if (text === undefined) return undefined;
+  if (io.isPrivate !== undefined && !io.isPrivate(path)) {
+    io.warn?.(
+      `password file "${path}" has group or world access, or is not a regular file, so it is ignored; ` +
+        'permissions should be u=rw (0600) or less',
+    );
+    return undefined;
+  }
   const found = targets.map((target) =>
     lookupPgpass(text, { hosts: pgpassHostNames(target.host), port: target.port, database, user }),
   );

@@ -619,6 +619,12 @@ describe('password file', () => {
     assert.match(warnings[0]!, /0600/);
     assert.ok(!warnings[0]!.includes('pw:'));
   });
+  test('a missing file is silent, whatever the permission hook says (the usual case)', () => {
+    const warnings: string[] = [];
+    const io = fakeIo({}, { isPrivate: () => false, warn: (m) => warnings.push(m) });
+    assert.equal(resolve({}, {}, io).password, undefined);
+    assert.deepEqual(warnings, []);
+  });
   test('a private file is used', () => {
     const io = fakeIo({ [pgpass]: '*:*:*:*:pw' }, { isPrivate: () => true });
     assert.equal(resolve({}, {}, io).password, 'pw');
