@@ -20,6 +20,16 @@ export function formatHumanLine(item: FeedItem, now: Date): string {
   if (item.type === 'resync') {
     return `${time} resync  ${item.reason} (${RESYNC_MEANING[item.reason] ?? 'reload everything'})`;
   }
-  const events = item.events.map((event) => `${event.payload} ×${event.count}`).join(', ');
+  const events = item.events.map((event) => `${printable(event.payload)} ×${event.count}`).join(', ');
   return `${time} batch   ${events}`;
+}
+
+// Control characters, and the line and paragraph separators, in a table name would otherwise reach the
+// terminal raw: a name holding an escape sequence could rewrite what the reader sees, and a newline could
+// forge a line. They print as JavaScript escapes; everything else, quotes and non-ASCII included, as is.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** `payload` made safe for a terminal; identical to the payload when it holds nothing unprintable. */
+function printable(payload: string): string {
+  return payload.replace(UNPRINTABLE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

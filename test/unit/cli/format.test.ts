@@ -71,6 +71,25 @@ describe('formatHumanLine', () => {
     assert.equal(formatHumanLine(batch, at), '10:20:30.456 batch   public.orders ×50, public.stations ×1');
   });
 
+  test('control characters in a name are escaped, so a name cannot forge a line or steer the terminal', () => {
+    const batch = new Batch([
+      new NudgeEvent('public.a\nb', 1, at),
+      new NudgeEvent('public.\u001b[2Jx', 2, at),
+      new NudgeEvent('public.\u2028\u007f\u009b', 3, at),
+    ]);
+    const line = formatHumanLine(batch, at);
+    assert.equal(
+      line,
+      '10:20:30.456 batch   public.a\\u000ab ×1, public.\\u001b[2Jx ×2, public.\\u2028\\u007f\\u009b ×3',
+    );
+    assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  });
+
+  test('quotes, dots and non-ASCII print as they are', () => {
+    const batch = new Batch([new NudgeEvent('Odd Schema.Tab.le ✓ "q"', 1, at)]);
+    assert.equal(formatHumanLine(batch, at), '10:20:30.456 batch   Odd Schema.Tab.le ✓ "q" ×1');
+  });
+
   test('the time is UTC', () => {
     assert.ok(
       formatHumanLine(new Resync('failsafe'), new Date('2024-01-01T23:59:59.001Z')).startsWith(
