@@ -9,7 +9,10 @@ import { chooseSaslMechanism, ScramClient } from './scram.js';
 import { serverErrorFromFields } from './server-error.js';
 import { tlsServerEndPointHash } from './tls-server-end-point.js';
 
-/** How the server authenticated us. */
+/**
+ * How the server authenticated us. `'trust'` means it asked for no password at all: hba `trust`, `peer`,
+ * or `cert` (the TLS client certificate was the proof).
+ */
 export type AuthMethod = 'trust' | 'password' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS';
 
 /** What the transport must do after a message. */

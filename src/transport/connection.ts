@@ -27,15 +27,14 @@ import {
   type XLogData,
 } from '../protocol/replication.js';
 import { classifyServerError } from '../protocol/server-error.js';
-import { StartupMachine } from '../protocol/startup.js';
+import { type AuthMethod, StartupMachine } from '../protocol/startup.js';
 import { type ConnectionSettings, type ConnectionTarget, describeTarget } from './settings.js';
 import { peerCertificateDer, startTls } from './tls.js';
 
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
 
-/** How the session authenticated, as reported to users (doctor, logs, tests). */
-export type AuthMethod = 'trust' | 'password' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS';
+export type { AuthMethod } from '../protocol/startup.js';
 
 export interface ConnectOptions {
   replication: ReplicationMode;

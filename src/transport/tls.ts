@@ -1,9 +1,10 @@
 // TLS for the connection shell: the node:tls options that give each libpq `sslmode` its meaning,
 // and the upgrade of a plain socket after the server accepted an SSLRequest.
-import { readFileSync } from 'node:fs';
+import { readFileSync, type Stats, statSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import {
   checkServerIdentity,
+  createSecureContext,
   type TLSSocket,
   type ConnectionOptions as TlsOptions,
   connect as tlsConnect,
@@ -58,9 +59,67 @@ export function tlsOptions(host: string, settings: TlsSettings): TlsOptions {
   } else if (sslmode === 'verify-full') {
     options.checkServerIdentity = (name, cert) => checkServerIdentity(name, cert);
   }
-  if (settings.sslcert !== undefined) options.cert = readPem(settings.sslcert, 'sslcert');
-  if (settings.sslkey !== undefined) options.key = readPem(settings.sslkey, 'sslkey');
+  if (settings.sslcert !== undefined || settings.sslkey !== undefined) {
+    Object.assign(options, clientCertificate(settings.sslcert, settings.sslkey));
+  }
   return options;
+}
+
+/**
+ * The client certificate and its key, checked before any connection: a missing half, or a key that does
+ * not match the certificate, is a configuration mistake that no retry can heal, so it must not surface
+ * as a lost connection mid-handshake.
+ */
+function clientCertificate(
+  certPath: string | undefined,
+  keyPath: string | undefined,
+): { cert: Buffer; key: Buffer } {
+  if (certPath === undefined) {
+    throw new ConfigError('sslkey is set but sslcert is not: give both, or neither', 'sslcert');
+  }
+  if (keyPath === undefined) {
+    throw new ConfigError('sslcert is set but sslkey is not: give both, or neither', 'sslkey');
+  }
+  const cert = readPem(certPath, 'sslcert');
+  refuseExposedKey(keyPath);
+  const key = readPem(keyPath, 'sslkey');
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(
+      `sslkey: "${keyPath}" cannot be used with the certificate "${certPath}" (${reason}); ` +
+        'check that the key belongs to the certificate and is not encrypted',
+      'sslkey',
+      { cause: error },
+    );
+  }
+  return { cert, key };
+}
+
+/**
+ * libpq's rule for the client's private key: a key others can read is treated as compromised and refused,
+ * so a user who moves from psql to pgnudge gets the same answer. Root-owned keys may be group-readable
+ * (0640), for keys shared with a service group.
+ */
+function refuseExposedKey(path: string): void {
+  let stat: Stats;
+  try {
+    stat = statSync(path);
+  } catch {
+    return; // readPem reports the missing file with its reason.
+  }
+  if (!stat.isFile()) return;
+  const ownedByRoot = stat.uid === 0;
+  const allowed = ownedByRoot ? 0o640 : 0o600;
+  if ((stat.mode & 0o777 & ~allowed) !== 0) {
+    const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+    throw new ConfigError(
+      `sslkey: "${path}" has mode ${mode}, readable by others; ` +
+        `run chmod ${ownedByRoot ? '0640' : '0600'} "${path}" (libpq refuses it too)`,
+      'sslkey',
+    );
+  }
 }
 
 /**

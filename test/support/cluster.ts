@@ -55,6 +55,11 @@ export interface ClusterInfo {
     /** LOGIN REPLICATION (SCRAM) rejected by a `hostnossl` line: reachable only over TLS. */
     tlsOnly: Role;
   };
+  /**
+   * LOGIN REPLICATION without a password whose hba method is `cert`: it authenticates with the client
+   * certificate (CN = user, signed by the run's CA) and nothing else. Null for an external server.
+   */
+  certRole: { user: string; certFile: string; keyFile: string } | null;
   /** True when the cluster is someone else's server (PGNUDGE_TEST_DSN): hba-dependent tests skip. */
   external: boolean;
   walLevel: string;
@@ -193,30 +198,36 @@ export function makeCa(dir: string, name = 'ca', subject = 'pgnudge test CA'): {
   return ca;
 }
 
-function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const ca = makeCa(dir);
-  const server = {
-    key: join(dir, 'server.key'),
-    csr: join(dir, 'server.csr'),
-    cert: join(dir, 'server.crt'),
+/** The role that logs in with a client certificate only (hba method `cert`). */
+const CERT_ROLE = 'nudge_cert';
+
+/** A key and a certificate for `cn` signed by `ca`, with the given extended key usage. */
+function signedCertificate(
+  dir: string,
+  name: string,
+  cn: string,
+  ca: { cert: string; key: string },
+  extensions: string,
+): { cert: string; key: string } {
+  const files = {
+    key: join(dir, `${name}.key`),
+    csr: join(dir, `${name}.csr`),
+    cert: join(dir, `${name}.crt`),
   };
-  const ext = join(dir, 'server.ext');
+  const ext = join(dir, `${name}.ext`);
   run('openssl', [
     'req',
     '-newkey',
     'rsa:2048',
     '-nodes',
     '-subj',
-    '/CN=localhost',
+    `/CN=${cn}`,
     '-keyout',
-    server.key,
+    files.key,
     '-out',
-    server.csr,
+    files.csr,
   ]);
-  writeFileSync(
-    ext,
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
+  writeFileSync(ext, extensions);
   run('openssl', [
     'x509',
     '-req',
@@ -224,20 +235,46 @@ function makeCertificates(dir: string): { caFile: string; certFile: string; keyF
     '-days',
     '2',
     '-in',
-    server.csr,
+    files.csr,
     '-CA',
     ca.cert,
     '-CAkey',
     ca.key,
     '-CAcreateserial',
     '-out',
-    server.cert,
+    files.cert,
     '-extfile',
     ext,
   ]);
-  chmodSync(server.key, 0o600);
-  return { caFile: ca.cert, certFile: server.cert, keyFile: server.key };
+  // libpq (and pgnudge) refuse a private key that others can read.
+  chmodSync(files.key, 0o600);
+  return { cert: files.cert, key: files.key };
 }
+
+function makeCertificates(dir: string): {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  client: { cert: string; key: string };
+} {
+  const ca = makeCa(dir);
+  const server = signedCertificate(
+    dir,
+    'server',
+    'localhost',
+    ca,
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  const client = signedCertificate(
+    dir,
+    'client',
+    CERT_ROLE,
+    ca,
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+  );
+  return { caFile: ca.cert, certFile: server.cert, keyFile: server.key, client };
+}
+
 
 const ROLE_NAMES = {
   replication: 'nudge_repl',
@@ -256,6 +293,10 @@ function hbaLines(): string {
     'local     all          all                            scram-sha-256',
     `hostnossl all          ${r.tlsOnly}   127.0.0.1/32   reject`,
     `hostnossl replication  ${r.tlsOnly}   127.0.0.1/32   reject`,
+    `hostssl   all          ${CERT_ROLE}     127.0.0.1/32   cert`,
+    `hostssl   replication  ${CERT_ROLE}     127.0.0.1/32   cert`,
+    `host      all          ${CERT_ROLE}     127.0.0.1/32   reject`,
+    `host      replication  ${CERT_ROLE}     127.0.0.1/32   reject`,
     `host      all          ${r.cleartext} 127.0.0.1/32   password`,
     `host      replication  ${r.cleartext} 127.0.0.1/32   password`,
     `host      all          ${r.md5}       127.0.0.1/32   md5`,
@@ -389,6 +430,7 @@ export class Cluster {
         plugins: listPlugins(lib),
         superuser: { user: 'postgres', password: superPassword },
         roles,
+        certRole: { user: CERT_ROLE, certFile: certs.client.cert, keyFile: certs.client.key },
         external: false,
         walLevel: String(conf.wal_level),
       };
@@ -461,6 +503,7 @@ export class Cluster {
       CREATE ROLE ${r.tlsOnly.user} LOGIN REPLICATION PASSWORD ${quote(r.tlsOnly.password)};
       SET password_encryption = 'md5';
       CREATE ROLE ${r.md5.user} LOGIN REPLICATION PASSWORD ${quote(r.md5.password)};
+      CREATE ROLE ${CERT_ROLE} LOGIN REPLICATION;
     `);
   }
 
@@ -610,6 +653,7 @@ async function externalCluster(dsn: string): Promise<ClusterInfo> {
     plugins: [],
     superuser,
     roles,
+    certRole: null,
     external: true,
     walLevel: '',
   };
