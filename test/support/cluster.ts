@@ -275,7 +275,6 @@ function makeCertificates(dir: string): {
   return { caFile: ca.cert, certFile: server.cert, keyFile: server.key, client };
 }
 
-
 const ROLE_NAMES = {
   replication: 'nudge_repl',
   cleartext: 'nudge_cleartext',
@@ -676,7 +675,8 @@ async function externalCluster(dsn: string): Promise<ClusterInfo> {
     const repl = key === 'login' ? 'NOREPLICATION' : 'REPLICATION';
     await runSql(
       info,
-      `DO $$ BEGIN CREATE ROLE ${role.user} LOGIN ${repl} PASSWORD '${role.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+      // A role left by an earlier run, or by another harness, gets this run's attributes and password.
+      `DO $$ BEGIN CREATE ROLE ${role.user} LOGIN ${repl} PASSWORD '${role.password}'; EXCEPTION WHEN duplicate_object THEN ALTER ROLE ${role.user} LOGIN ${repl} PASSWORD '${role.password}'; END $$`,
     );
   }
   return info;
