@@ -468,6 +468,24 @@ describe('validation', () => {
       'connectionString',
       /must be a string/,
     ],
+    // Refused at construction: in the startup message a NUL would end the value early.
+    ['NUL in user', { user: 'a\0b' }, {}, 'user', /^user contains a NUL character/],
+    ['NUL in database', { database: 'a\0b' }, {}, 'database', /^database contains a NUL character/],
+    [
+      'NUL in applicationName',
+      { applicationName: 'dash\0board' },
+      {},
+      'applicationName',
+      /^applicationName contains a NUL character/,
+    ],
+    ['NUL in sslrootcert', { sslrootcert: '/ca\0.pem' }, {}, 'sslrootcert', /NUL character/],
+    [
+      'NUL in password, which is not shown',
+      { password: 's3cret\0pw' },
+      {},
+      'password',
+      /^password contains a NUL character, which PostgreSQL cannot accept$/,
+    ],
     [
       'unknown keyword via resolve',
       { connectionString: 'colour=blue' },
