@@ -2,12 +2,16 @@
 // The test runner behind `npm test`: compiles, boots one PostgreSQL cluster per selected major, runs the
 // unit suite and one live suite per major concurrently, and closes with one "N passed, N failed" line.
 //   node scripts/test.mjs [all|unit|live] [file filter substring]
-// Variables: PGNUDGE_TEST_PG=15,17 (majors), PGNUDGE_TEST_DSN (external server), CI=true (missing = failure).
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// Variables: PGNUDGE_TEST_PG=15,17 (majors), PGNUDGE_TEST_DSN (external server), CI=true (missing = failure),
+// PGNUDGE_TEST_EXIT_GRACE_MS / PGNUDGE_TEST_EXIT_LIMIT_MS (scripts/test-guard.mjs). Every test process runs
+// under scripts/test-guard.mjs: an unhandled rejection, an uncaught exception, or a file that keeps the
+// event loop alive past the grace limit after its tests ended is a "problem" line and fails the run.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeExits, runSuite } from './test-suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mode = process.argv[2] ?? 'all';
@@ -51,48 +55,16 @@ const scratch = mkdtempSync(join(tmpdir(), 'pgnudge-test-'));
 // Also on Ctrl-C: the cluster module turns signals into process.exit, which runs this.
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
-/** Runs one node --test process; resolves with its counts parsed from a TAP copy of the report. */
-function runSuite(label, files, env, concurrency) {
-  return new Promise((resolve) => {
-    if (files.length === 0) return resolve({ label, pass: 0, fail: 0, skipped: 0, crashed: false });
-    const tap = join(scratch, `${label}.tap`);
-    const child = spawn(
-      process.execPath,
-      [
-        '--test',
-        `--test-concurrency=${concurrency}`,
-        '--test-timeout=180000',
-        '--test-reporter=spec',
-        '--test-reporter-destination=stdout',
-        '--test-reporter=tap',
-        `--test-reporter-destination=${tap}`,
-        ...files,
-      ],
-      { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const prefix = (stream, out) => {
-      let rest = '';
-      stream.on('data', (chunk) => {
-        const lines = (rest + chunk).split('\n');
-        rest = lines.pop() ?? '';
-        for (const line of lines) out.write(`[${label}] ${line}\n`);
-      });
-      stream.on('end', () => rest && out.write(`[${label}] ${rest}\n`));
-    };
-    prefix(child.stdout, process.stdout);
-    prefix(child.stderr, process.stderr);
-    child.on('close', (code) => {
-      const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
-      const count = (name) => Number(text.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
-      const result = {
-        label,
-        pass: count('pass'),
-        fail: count('fail') + count('cancelled'),
-        skipped: count('skipped') + count('todo'),
-        crashed: code !== 0 && count('fail') + count('cancelled') === 0,
-      };
-      resolve(result);
-    });
+function suite(label, files, env, concurrency) {
+  return runSuite({
+    label,
+    files,
+    env,
+    concurrency,
+    scratch,
+    cwd: root,
+    out: process.stdout,
+    err: process.stderr,
   });
 }
 
@@ -102,7 +74,7 @@ const clusters = [];
 let stopClusters = () => {};
 
 if (mode !== 'live') {
-  runs.push(runSuite('unit', [...testFiles('unit'), ...testFiles('fuzz'), ...testFiles('package')], {}, 2));
+  runs.push(suite('unit', [...testFiles('unit'), ...testFiles('fuzz'), ...testFiles('package')], {}, 2));
 }
 
 if (mode !== 'unit') {
@@ -112,7 +84,7 @@ if (mode !== 'unit') {
     for (const cluster of clusters) cluster.stop();
   };
   if (process.env.PGNUDGE_TEST_DSN) {
-    runs.push(runSuite('external', liveFiles, {}, 2));
+    runs.push(suite('external', liveFiles, {}, 2));
   } else {
     const majors = selectedMajors();
     const booting = majors.map(async (major) => {
@@ -125,7 +97,7 @@ if (mode !== 'unit') {
       try {
         const cluster = await Cluster.start({ major, announce: true });
         clusters.push(cluster);
-        return runSuite(`pg${major}`, liveFiles, { PGNUDGE_TEST_CLUSTER: JSON.stringify(cluster.info) }, 2);
+        return suite(`pg${major}`, liveFiles, { PGNUDGE_TEST_CLUSTER: JSON.stringify(cluster.info) }, 2);
       } catch (error) {
         problems.push(`PostgreSQL ${major} did not start: ${error.message}`);
       }
@@ -149,7 +121,9 @@ for (const r of results) {
   console.log(
     `  ${r.label.padEnd(9)} ${r.pass} passed, ${r.fail} failed, ${r.skipped} skipped${r.crashed ? ' (runner crashed)' : ''}`,
   );
+  console.log(`  ${''.padEnd(9)} ${describeExits(r.exits)}`);
   if (r.crashed) problems.push(`suite ${r.label} exited abnormally`);
+  problems.push(...r.problems);
 }
 for (const problem of problems) console.log(`  problem: ${problem}`);
 console.log(`${pass} passed, ${fail + problems.length} failed, ${skipped} skipped`);

@@ -66,8 +66,9 @@ export class NotifyBridge implements AsyncDisposable {
     this.#lockKey = bridgeLockKey(this.#channel);
     this.#heartbeatMs = positive('heartbeatInterval', heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL);
     this.#pollMs = positive('lockPollInterval', lockPollInterval, 500);
-    // Validated now, so a bad feed option fails here rather than once this bridge becomes active.
-    this.#options = resolveFeedOptions(feedOptions);
+    // Validated now, so a bad feed option fails here rather than once this bridge becomes active
+    // (the signal too: it is used below, and is not the inner feed's).
+    this.#options = resolveFeedOptions(signal === undefined ? feedOptions : { ...feedOptions, signal });
     this.#feedOptions = feedOptions;
     this.#log = bindLogger(options.logger);
     this.#clock = internals.clock ?? systemClock;

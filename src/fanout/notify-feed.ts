@@ -47,13 +47,15 @@ export class NotifyFeed extends FeedShell {
     const resolved = resolveFeedOptions(rest);
     const checkedChannel = validateChannel(channel);
     const heartbeatTimeoutMs = heartbeatTimeout ?? 3 * DEFAULT_HEARTBEAT_INTERVAL;
+    // Capped like every duration: beyond setTimeout's limit the silence check would fire every 1 ms.
     if (
       typeof heartbeatTimeoutMs !== 'number' ||
       !Number.isFinite(heartbeatTimeoutMs) ||
-      heartbeatTimeoutMs < 1
+      heartbeatTimeoutMs < 1 ||
+      heartbeatTimeoutMs > 2 ** 31 - 1
     ) {
       throw new ConfigError(
-        `heartbeatTimeout must be a positive number of milliseconds; got ${heartbeatTimeout}`,
+        `heartbeatTimeout must be a number of milliseconds from 1 to 2147483647; got ${typeof heartbeatTimeout === 'object' ? 'an object' : String(heartbeatTimeout)}`,
         'heartbeatTimeout',
       );
     }

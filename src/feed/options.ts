@@ -92,7 +92,8 @@ export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError(`WalFeed options must be an object; got ${describe(options)}`);
   }
-  const plugin = options.plugin ?? 'auto';
+  // Only `undefined` means "the default", here and below: a `null` from JavaScript is named as a mistake.
+  const plugin = options.plugin === undefined ? 'auto' : options.plugin;
   if (plugin !== 'auto' && plugin !== 'wal2json' && plugin !== 'test_decoding') {
     throw new ConfigError(
       `plugin must be 'auto', 'wal2json' or 'test_decoding'; got ${describe(plugin)}`,
@@ -134,7 +135,7 @@ export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions
       'maxBatchWait',
     );
   }
-  const maxPending = options.maxPending ?? DEFAULTS.maxPending;
+  const maxPending = options.maxPending === undefined ? DEFAULTS.maxPending : options.maxPending;
   if (typeof maxPending !== 'number' || !Number.isSafeInteger(maxPending) || maxPending < 1) {
     throw new ConfigError(
       `maxPending must be a whole number of distinct payloads, at least 1; got ${describe(maxPending)}`,
@@ -158,7 +159,6 @@ export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions
     );
   }
   const failsafeMs = optionalDuration('failsafe', options.failsafe, null, 1);
-  // Only `undefined` means "defaults": a `null` from JavaScript is a mistake worth naming, not a default.
   const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
     throw new ConfigError(

@@ -217,6 +217,13 @@ export function resolveConnectionSettings(
       if (value !== undefined && typeof value !== 'string') {
         throw new ConfigError(`${optionName} must be a string, not ${typeof value}`, optionName);
       }
+      // Refused here, before any connection; at the socket it would only surface mid-handshake.
+      if (value?.includes('\0')) {
+        throw new ConfigError(
+          `${optionName} contains a NUL character, which PostgreSQL cannot accept`,
+          optionName,
+        );
+      }
       if (nonEmpty(value) !== undefined) return { value: value!, name: optionName, from: 'option' };
     }
     const fromString = nonEmpty(parsed[keyword]);
@@ -413,6 +420,10 @@ function resolvePassword(option: unknown, given: Given | undefined): PasswordSou
       `password must be a string or a function returning one, not ${typeof option}`,
       'password',
     );
+  }
+  // The value is never shown: it is a secret.
+  if (typeof option === 'string' && option.includes('\0')) {
+    throw new ConfigError('password contains a NUL character, which PostgreSQL cannot accept', 'password');
   }
   return nonEmpty(option) ?? given?.value;
 }

@@ -117,7 +117,7 @@ describe('resolveFeedOptions validation', () => {
   });
 
   test('plugin', () => {
-    for (const bad of ['pgoutput', 'WAL2JSON', '', 1]) {
+    for (const bad of ['pgoutput', 'WAL2JSON', '', 1, null]) {
       throwsConfig(() => resolve({ plugin: bad }), 'plugin', /'auto', 'wal2json' or 'test_decoding'/);
     }
   });
@@ -204,7 +204,7 @@ describe('resolveFeedOptions validation', () => {
   });
 
   test('maxPending: a whole number, at least 1', () => {
-    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10', 2 ** 53]) {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10', 2 ** 53, null]) {
       throwsConfig(
         () => resolve({ maxPending: bad }),
         'maxPending',
@@ -295,6 +295,19 @@ describe('new WalFeed() validates at construction, before any connection', () =>
     throwsConfig(() => construct({ host: 'x', sslmode: 'nope' }), 'sslmode', /is not one of/);
   });
 
+  test('applicationName: a string without NUL', () => {
+    throwsConfig(() => construct({ applicationName: 42 }), 'applicationName', /must be a string, not number/);
+    throwsConfig(() => construct({ applicationName: null }), 'applicationName', /must be a string/);
+    throwsConfig(() => construct({ applicationName: 'a\0b' }), 'applicationName', /contains a NUL character/);
+    // Quotes, newlines and SQL are plain text in a startup parameter: accepted.
+    construct({ applicationName: 'it\'s "q"\n; DROP TABLE x; --' });
+  });
+
+  test('user and database: strings without NUL', () => {
+    throwsConfig(() => construct({ user: 7 }), 'user', /must be a string/);
+    throwsConfig(() => construct({ database: 'a\0b' }), 'database', /contains a NUL character/);
+  });
+
   test('an unknown keyword in a key=value DSN', () => {
     throwsConfig(
       () => construct({ connectionString: 'host=x bogus=1' }),
@@ -317,5 +330,23 @@ describe('new WalFeed() validates at construction, before any connection', () =>
       () => construct({ connectionString: 'postgres://u:s3cretpw@h/db?sslmode=bogus' }),
       (error: unknown) => error instanceof ConfigError && !error.message.includes('s3cretpw'),
     );
+  });
+
+  test('no error shows a password, whichever option is wrong', () => {
+    const secret = 's3cretpw';
+    for (const options of [
+      { password: secret, debounce: -1 },
+      { password: `${secret}\0`, host: 'x' },
+      { password: secret, tables: ['nodot'] },
+      { connectionString: `password=${secret} port=0` },
+      { connectionString: `postgres://u:${secret}@h/db`, statusInterval: 5000, livenessTimeout: 1 },
+      { connectionString: `password='${secret}`, host: 'x' },
+    ]) {
+      assert.throws(
+        () => construct(options),
+        (error: unknown) => error instanceof ConfigError && !error.message.includes(secret),
+        JSON.stringify(options),
+      );
+    }
   });
 });

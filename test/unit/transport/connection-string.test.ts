@@ -31,6 +31,15 @@ const keyValueCases: [name: string, text: string, expected: Record<string, strin
   ['IPv6 host', 'host=::1', { host: '::1' }],
   ['unicode value', 'application_name=Grüße', { application_name: 'Grüße' }],
   ['quoted value adjacent to next pair', "password='x'port=1", { password: 'x', port: '1' }],
+  ['tab and newline separate pairs', 'host=h\tport=1\ndbname=d', { host: 'h', port: '1', dbname: 'd' }],
+  ['quoted value holding = and spaces', "application_name='a = b'", { application_name: 'a = b' }],
+  ['backslash before an ordinary character in quotes is dropped', "password='a\\b'", { password: 'ab' }],
+  [
+    'Unix socket directory as host',
+    'host=/var/run/postgresql port=5433',
+    { host: '/var/run/postgresql', port: '5433' },
+  ],
+  ['quoted empty value before another pair', "password='' host=h", { password: '', host: 'h' }],
   [
     'accepted-and-ignored keywords',
     'keepalives=1 gssencmode=disable',
@@ -94,6 +103,33 @@ const urlCases: [name: string, text: string, expected: Record<string, string>][]
     { host: 'h', dbname: 'db', sslmode: 'disable' },
   ],
   ['percent-encoded query key', 'postgres://h?connect%5Ftimeout=5', { host: 'h', connect_timeout: '5' }],
+  [
+    'a raw space in the path stays in the dbname, as libpq does',
+    'postgres://h/db x',
+    { host: 'h', dbname: 'db x' },
+  ],
+  [
+    'no fragment: # stays in the dbname, as libpq does',
+    'postgres://h/db#frag',
+    { host: 'h', dbname: 'db#frag' },
+  ],
+  ['trailing comma: an empty (default) last host', 'postgres://a,/db', { host: 'a,', dbname: 'db' }],
+  ['port without host', 'postgres://:5433/db', { port: '5433', dbname: 'db' }],
+  ['empty user and password', 'postgres://:@h', { password: '', host: 'h' }],
+  ['%25 decodes to a percent sign', 'postgres://u:100%25@h', { user: 'u', password: '100%', host: 'h' }],
+  ['query port overrides netloc port', 'postgres://h:1/db?port=2', { host: 'h', port: '2', dbname: 'db' }],
+  ['only query parameters', 'postgres://?dbname=d&user=u', { dbname: 'd', user: 'u' }],
+  [
+    'duplicate query keys: last wins',
+    'postgres://h?sslmode=disable&sslmode=require',
+    { host: 'h', sslmode: 'require' },
+  ],
+  ['percent-encoded socket dir in the query', 'postgres:///db?host=%2Ftmp', { host: '/tmp', dbname: 'db' }],
+  [
+    'IPv6 hosts, only the first with a port',
+    'postgres://[::1]:5432,[::2]/db',
+    { host: '::1,::2', port: '5432,', dbname: 'db' },
+  ],
   [
     '@ in the query is not userinfo',
     'postgres://h/db?application_name=a@b',
@@ -163,6 +199,15 @@ const rejected: [name: string, text: string, option: string, messagePart: RegExp
     /unsupported connection URL scheme/,
   ],
   ['NUL character', 'host=a\0b', 'connectionString', /NUL/],
+  ['garbage after a quoted value', "password='x'garbage", 'connectionString', /missing "=" after "garbage"/],
+  ['empty query parameter name', 'postgres://h?=x', 'connectionString', /a malformed parameter name/],
+  [
+    "ssl=1 is not JDBC's ssl=true",
+    'postgres://h?ssl=1',
+    'connectionString',
+    /unknown connection parameter "ssl"/,
+  ],
+  ['trailing text without =', 'host=h port=1 trailing', 'connectionString', /missing "=" after "trailing"/],
 ];
 
 describe('parseConnectionString: key=value', () => {

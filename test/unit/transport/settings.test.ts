@@ -468,6 +468,42 @@ describe('validation', () => {
       'connectionString',
       /must be a string/,
     ],
+    // Refused at construction: in the startup message a NUL would end the value early.
+    ['NUL in user', { user: 'a\0b' }, {}, 'user', /^user contains a NUL character/],
+    ['NUL in database', { database: 'a\0b' }, {}, 'database', /^database contains a NUL character/],
+    [
+      'NUL in applicationName',
+      { applicationName: 'dash\0board' },
+      {},
+      'applicationName',
+      /^applicationName contains a NUL character/,
+    ],
+    ['NUL in sslrootcert', { sslrootcert: '/ca\0.pem' }, {}, 'sslrootcert', /NUL character/],
+    [
+      'NUL in password, which is not shown',
+      { password: 's3cret\0pw' },
+      {},
+      'password',
+      /^password contains a NUL character, which PostgreSQL cannot accept$/,
+    ],
+    ['URL port not a number', { connectionString: 'postgres://h:5x/db' }, {}, 'port', /port "5x"/],
+    ['URL port 65536', { connectionString: 'postgresql://h:65536/db' }, {}, 'port', /not a port number/],
+    [
+      'URL query ports for fewer hosts',
+      { connectionString: 'postgres://a,b,c/db?port=1,2' },
+      {},
+      'port',
+      /lists 2 ports for 3 hosts/,
+    ],
+    ['two ports for one host', { connectionString: 'port=1,2' }, {}, 'port', /lists 2 ports for 1 hosts/],
+    ['quoted host with a space', { connectionString: "host='a b'" }, {}, 'host', /"a b" is not a host name/],
+    [
+      'URL connect_timeout not a number',
+      { connectionString: 'postgres://h?connect_timeout=abc' },
+      {},
+      'connect_timeout',
+      /not a non-negative whole number of seconds/,
+    ],
     [
       'unknown keyword via resolve',
       { connectionString: 'colour=blue' },
@@ -494,6 +530,29 @@ describe('validation', () => {
   });
   test('ssl=true in a URL means require', () =>
     assert.equal(resolve({ connectionString: 'postgres://h?ssl=true' }).sslmode, 'require'));
+});
+
+describe('no error from a bad connection string shows its password', () => {
+  const secret = 'S3cr3tPw';
+  const texts = [
+    `postgres://u:${secret}@h:badport/db`,
+    `postgres://u:${secret}@h/db?sslmode=bogus`,
+    `postgres://u:${secret}@a,b,c/db?port=1,2`,
+    `postgres://u:${secret}@h/db?target_session_attrs=read-write`,
+    `password=${secret} sslmode=bogus`,
+    `password=${secret} host='a b'`,
+    `password='${secret}' hostaddr=db.example`,
+    `password=${secret} channel_binding=require sslmode=disable`,
+    `password=${secret} connect_timeout=-1`,
+  ];
+  for (const text of texts) {
+    test(text, () => {
+      assert.throws(
+        () => resolve({ connectionString: text }),
+        (error: unknown) => error instanceof ConfigError && !error.message.includes(secret),
+      );
+    });
+  }
 });
 
 describe('connect timeout', () => {
