@@ -5,7 +5,13 @@ import { Backoff } from '../feed/backoff.js';
 import { type Clock, systemClock } from '../feed/clock.js';
 import type { FeedInternals } from '../feed/internals.js';
 import type { FeedItem } from '../feed/items.js';
-import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from '../feed/options.js';
+import {
+  FEED_OPTION_NAMES,
+  type ResolvedFeedOptions,
+  refuseUnknownOptions,
+  resolveFeedOptions,
+  type WalFeedOptions,
+} from '../feed/options.js';
 import { Supervisor, startLinkTimers } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { type BoundLogger, bindLogger } from '../logger.js';
@@ -24,6 +30,15 @@ export interface NotifyBridgeOptions extends WalFeedOptions {
   /** How often a standby tries to take the lock. Default 500. */
   lockPollInterval?: number;
 }
+
+const BRIDGE_OPTION_NAMES: readonly string[] = [
+  ...FEED_OPTION_NAMES,
+  ...Object.keys({
+    channel: true,
+    heartbeatInterval: true,
+    lockPollInterval: true,
+  } satisfies Record<Exclude<keyof NotifyBridgeOptions, keyof WalFeedOptions>, true>),
+];
 
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -61,6 +76,7 @@ export class NotifyBridge implements AsyncDisposable {
     if (typeof options !== 'object' || options === null) {
       throw new ConfigError('NotifyBridge options must be an object with a channel');
     }
+    refuseUnknownOptions(options, BRIDGE_OPTION_NAMES, 'NotifyBridge');
     const { channel, heartbeatInterval, lockPollInterval, signal, ...feedOptions } = options;
     this.#channel = validateChannel(channel);
     this.#lockKey = bridgeLockKey(this.#channel);
@@ -68,7 +84,10 @@ export class NotifyBridge implements AsyncDisposable {
     this.#pollMs = positive('lockPollInterval', lockPollInterval, 500);
     // Validated now, so a bad feed option fails here rather than once this bridge becomes active
     // (the signal too: it is used below, and is not the inner feed's).
-    this.#options = resolveFeedOptions(signal === undefined ? feedOptions : { ...feedOptions, signal });
+    this.#options = resolveFeedOptions(
+      signal === undefined ? feedOptions : { ...feedOptions, signal },
+      'NotifyBridge',
+    );
     this.#feedOptions = feedOptions;
     this.#log = bindLogger(options.logger);
     this.#clock = internals.clock ?? systemClock;

@@ -4,7 +4,12 @@ import { ConfigError } from '../errors.js';
 import { FeedCore } from '../feed/feed-core.js';
 import { FeedShell } from '../feed/feed-shell.js';
 import type { FeedInternals } from '../feed/internals.js';
-import { resolveFeedOptions, type WalFeedOptions } from '../feed/options.js';
+import {
+  FEED_OPTION_NAMES,
+  refuseUnknownOptions,
+  resolveFeedOptions,
+  type WalFeedOptions,
+} from '../feed/options.js';
 import { startLinkTimers } from '../feed/supervisor.js';
 import { bindLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
@@ -25,6 +30,15 @@ export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plug
   heartbeatTimeout?: number;
 }
 
+/** WalFeed's options less `tables` and `plugin` (the bridge decides both), plus the channel's own. */
+const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
+  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin'),
+  ...Object.keys({
+    channel: true,
+    heartbeatTimeout: true,
+  } satisfies Record<Exclude<keyof NotifyFeedOptions, keyof WalFeedOptions>, true>),
+];
+
 /**
  * A change feed fed by a {@link NotifyBridge} over LISTEN/NOTIFY. Yields `Resync('connected')` once
  * LISTEN is active (`reconnected` after a reconnect), `Resync('bridge')` when the bridge resyncs, is
@@ -43,8 +57,9 @@ export class NotifyFeed extends FeedShell {
     if (typeof options !== 'object' || options === null) {
       throw new ConfigError('NotifyFeed options must be an object with a channel');
     }
+    refuseUnknownOptions(options, NOTIFY_FEED_OPTION_NAMES, 'NotifyFeed');
     const { channel, heartbeatTimeout, ...rest } = options;
-    const resolved = resolveFeedOptions(rest);
+    const resolved = resolveFeedOptions(rest, 'NotifyFeed');
     const checkedChannel = validateChannel(channel);
     const heartbeatTimeoutMs = heartbeatTimeout ?? 3 * DEFAULT_HEARTBEAT_INTERVAL;
     // Capped like every duration: beyond setTimeout's limit the silence check would fire every 1 ms.

@@ -2,7 +2,7 @@
 // ConfigError naming the option and the rule, at construction time.
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ConnectionOptions } from '../transport/settings.js';
+import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
@@ -32,6 +32,68 @@ export interface WalFeedOptions extends ConnectionOptions {
   signal?: AbortSignal;
   /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
   logger?: Logger;
+}
+
+/** Every {@link WalFeedOptions} key, connection options included. */
+export const FEED_OPTION_NAMES: readonly string[] = [
+  ...CONNECTION_OPTION_NAMES,
+  ...Object.keys({
+    tables: true,
+    plugin: true,
+    debounce: true,
+    maxBatchWait: true,
+    maxPending: true,
+    statusInterval: true,
+    livenessTimeout: true,
+    failsafe: true,
+    backoff: true,
+    signal: true,
+    logger: true,
+  } satisfies Record<Exclude<keyof WalFeedOptions, keyof ConnectionOptions>, true>),
+];
+
+/**
+ * Refuses a key that `accepted` does not hold. TypeScript catches a misspelled option at compile time;
+ * JavaScript callers and options built at run time get the same answer here instead of a silently
+ * ignored setting (a `debounse: 0` that leaves the 50 ms default in place).
+ */
+export function refuseUnknownOptions(options: object, accepted: readonly string[], owner: string): void {
+  for (const [key, value] of Object.entries(options)) {
+    // `undefined` means "not set" everywhere in these options, so a spread that carries one is harmless.
+    if (value === undefined || accepted.includes(key)) continue;
+    const near = closest(key, accepted);
+    throw new ConfigError(
+      `${owner} has no option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
+      key,
+    );
+  }
+}
+
+/** The accepted name nearest to `key` (case-insensitive edit distance at most 2), if any. */
+function closest(key: string, accepted: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of accepted) {
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** Every option after defaults and validation. */
@@ -88,10 +150,15 @@ function describe(value: unknown): string {
 }
 
 /** Validates `options` and applies SPEC §3's defaults. Throws ConfigError naming the option and the rule. */
-export function resolveFeedOptions(options: WalFeedOptions): ResolvedFeedOptions {
+export function resolveFeedOptions(
+  options: WalFeedOptions,
+  owner = 'WalFeed',
+  accepted: readonly string[] = FEED_OPTION_NAMES,
+): ResolvedFeedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError(`WalFeed options must be an object; got ${describe(options)}`);
+    throw new ConfigError(`${owner} options must be an object; got ${describe(options)}`);
   }
+  refuseUnknownOptions(options, accepted, owner);
   // Only `undefined` means "the default", here and below: a `null` from JavaScript is named as a mistake.
   const plugin = options.plugin === undefined ? 'auto' : options.plugin;
   if (plugin !== 'auto' && plugin !== 'wal2json' && plugin !== 'test_decoding') {

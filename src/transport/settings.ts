@@ -62,6 +62,25 @@ export interface ConnectionOptions {
   passfile?: string;
 }
 
+/** Every {@link ConnectionOptions} key; `satisfies` keeps the list complete when an option is added. */
+export const CONNECTION_OPTION_NAMES: readonly string[] = Object.keys({
+  connectionString: true,
+  host: true,
+  port: true,
+  user: true,
+  password: true,
+  database: true,
+  sslmode: true,
+  sslrootcert: true,
+  sslcert: true,
+  sslkey: true,
+  sslnegotiation: true,
+  channelBinding: true,
+  connectTimeout: true,
+  applicationName: true,
+  passfile: true,
+} satisfies Record<keyof ConnectionOptions, true>);
+
 /** One server to try, in order. */
 export interface ConnectionTarget {
   /** Host name or IP address, or a Unix socket directory when it starts with '/' (see {@link unixSocketPath}). */

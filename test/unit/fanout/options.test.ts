@@ -122,3 +122,32 @@ describe('NotifyFeed heartbeatTimeout', () => {
     throwsConfig(() => feed({ channel: 'c', heartbeatTimeout: {} }), 'heartbeatTimeout', /got an object$/);
   });
 });
+
+describe('unknown option names', () => {
+  test('NotifyBridge names a misspelled option with its likely meaning, its own options included', () => {
+    throwsConfig(
+      () => bridge({ channel: 'c', heartbeatIntervl: 10 }),
+      'heartbeatIntervl',
+      /^NotifyBridge has no option "heartbeatIntervl"; did you mean "heartbeatInterval"\?$/,
+    );
+    throwsConfig(() => bridge({ chanel: 'c' }), 'chanel', /did you mean "channel"/);
+  });
+
+  test('NotifyFeed names a misspelled option, and refuses tables and plugin, which the bridge decides', () => {
+    throwsConfig(
+      () => feed({ channel: 'c', heartbeatTimeot: 10 }),
+      'heartbeatTimeot',
+      /did you mean "heartbeatTimeout"/,
+    );
+    throwsConfig(
+      () => feed({ channel: 'c', tables: ['public.t'] }),
+      'tables',
+      /^NotifyFeed has no option "tables"/,
+    );
+    throwsConfig(
+      () => feed({ channel: 'c', plugin: 'wal2json' }),
+      'plugin',
+      /^NotifyFeed has no option "plugin"/,
+    );
+  });
+});

@@ -350,3 +350,67 @@ describe('new WalFeed() validates at construction, before any connection', () =>
     }
   });
 });
+
+describe('unknown option names', () => {
+  test('a misspelled option is named, with the option it was probably meant to be', () => {
+    throwsConfig(
+      () => resolve({ debounse: 0 }),
+      'debounse',
+      /^WalFeed has no option "debounse"; did you mean "debounce"\?$/,
+    );
+    throwsConfig(() => resolve({ SSLMode: 'require' }), 'SSLMode', /did you mean "sslmode"\?/);
+    throwsConfig(
+      () => resolve({ livenesTimeout: 60_000 }),
+      'livenesTimeout',
+      /did you mean "livenessTimeout"\?/,
+    );
+  });
+
+  test('a name near nothing gets no guess', () => {
+    throwsConfig(() => resolve({ retries: 3 }), 'retries', /^WalFeed has no option "retries"$/);
+  });
+
+  test('new WalFeed refuses it before connecting', () => {
+    throwsConfig(
+      () => new WalFeed({ tabels: ['public.t'] } as unknown as WalFeedOptions),
+      'tabels',
+      /did you mean "tables"/,
+    );
+  });
+
+  test('a key whose value is undefined is "not set", as everywhere in these options', () => {
+    assert.equal(resolve({ unheardOf: undefined, debounce: undefined }).debounceMs, 50);
+  });
+
+  test('every documented option is accepted', () => {
+    const every: Required<WalFeedOptions> = {
+      connectionString: 'postgres://u@h/d',
+      host: 'h',
+      port: 5432,
+      user: 'u',
+      password: 'p',
+      database: 'd',
+      sslmode: 'require',
+      sslrootcert: '/ca.crt',
+      sslcert: '/c.crt',
+      sslkey: '/c.key',
+      sslnegotiation: 'postgres',
+      channelBinding: 'prefer',
+      connectTimeout: 1000,
+      applicationName: 'app',
+      passfile: '/p',
+      tables: ['public.t'],
+      plugin: 'auto',
+      debounce: 10,
+      maxBatchWait: 100,
+      maxPending: 5,
+      statusInterval: 1000,
+      livenessTimeout: 5000,
+      failsafe: 60_000,
+      backoff: { initial: 10, maximum: 100 },
+      signal: new AbortController().signal,
+      logger: console,
+    };
+    assert.doesNotThrow(() => resolveFeedOptions(every));
+  });
+});
