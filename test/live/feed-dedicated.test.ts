@@ -1,6 +1,7 @@
 // WalFeed faults that need a cluster of their own, booted for this file on the runner's major: a server
-// crash and restart (R7, R12), no free replication slot (R11, retryable), wal_level=replica (R11, fatal on
-// the first connection, retried once live). Two boots per major: one logical cluster reused, one replica.
+// crash and restart (R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
+// (R11, retryable), wal_level=replica (R11, fatal on the first connection, retried once live). Two boots
+// per major: one logical cluster reused, one replica.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, type TestContext, test } from 'node:test';
@@ -86,6 +87,31 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await waitFor(async () => (await slotsIn(live.info, db.name)).length === 0, {
       what: 'the closed feed slot to go',
     });
+  });
+
+  test('a fast shutdown ends the stream as a lost connection, not a protocol error, and the feed comes back', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const live = cluster;
+    const { probe, failures } = openFeed(t);
+    await probe.resync('connected', 0, 30_000);
+    const from = probe.mark();
+    const logged = failures.length;
+    // The walsender of an orderly shutdown sends its last keepalive, waits for the reply, then ends the
+    // stream with a bare CommandComplete (no CopyDone): the chaos test saw that logged as a protocol error.
+    await live.restart('fast');
+    const ended = await waitForFailure(failures, /./, logged, 30_000);
+    assert.match(ended, /ended the replication stream \(PGNUDGE_ERR_CONNECTION\)/);
+    assert.deepEqual(
+      failures.slice(logged).filter((line) => /PGNUDGE_ERR_PROTOCOL/.test(line)),
+      [],
+      'no failure is reported as a protocol violation',
+    );
+    const resync = await probe.resync('reconnected', from, 45_000);
+    const mark = probe.items.indexOf(resync) + 1;
+    await live.sql("INSERT INTO ticks (note) VALUES ('after a fast restart')", db.name);
+    await probe.counted('public.ticks', 1, mark);
   });
 
   test('no free replication slot: a new feed retries with backoff and connects once a slot frees (R11)', {
