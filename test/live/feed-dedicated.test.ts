@@ -114,6 +114,50 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await probe.counted('public.ticks', 1, mark);
   });
 
+  test('a long-running transaction holds up slot creation: reported past livenessTimeout, never abandoned, so no walsender piles up', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const live = cluster;
+    await waitFor(async () => (await slotsIn(live.info, db.name)).length === 0, {
+      what: 'no slot left over from earlier tests',
+    });
+    // A transaction with an xid: the server creates a logical slot only once it has ended.
+    const long = live.client(db.name);
+    await long.connect();
+    t.after(() => long.end().catch(() => {}));
+    await long.query("BEGIN; INSERT INTO ticks (note) VALUES ('long-running')");
+    const { probe, failures } = openFeed(t, { statusInterval: 100, livenessTimeout: 500 });
+    await waitForFailure(
+      failures,
+      /CREATE_REPLICATION_SLOT .* has waited 500 ms.*long-running transaction/,
+      0,
+    );
+    // Giving up and retrying would leave each attempt's walsender blocked on the server. Once the
+    // creation has waited three livenessTimeouts, exactly one walsender is there, still creating.
+    const creating = await waitFor(
+      async () => {
+        const rows = await live.sql<{ n: string; waited: boolean }>(
+          "SELECT count(*) AS n, bool_and(now() - query_start > interval '1.5 s') AS waited FROM pg_stat_activity WHERE backend_type = 'walsender' AND query LIKE 'CREATE_REPLICATION_SLOT%'",
+        );
+        return rows[0]?.waited ? rows[0] : false;
+      },
+      { timeoutMs: 20_000, what: 'the slot creation to have waited 1.5 s' },
+    );
+    assert.equal(creating.n, '1');
+    assert.deepEqual(
+      failures.filter((line) => /reconnecting/.test(line)),
+      [],
+      'the slot creation was not abandoned',
+    );
+    await long.query('COMMIT');
+    const resync = await probe.resync('connected', 0, 30_000);
+    assert.equal(probe.items[0], resync);
+    const mark = probe.mark();
+    await live.sql("INSERT INTO ticks (note) VALUES ('after the long transaction')", db.name);
+    await probe.counted('public.ticks', 1, mark);
+  });
+
   test('no free replication slot: a new feed retries with backoff and connects once a slot frees (R11)', {
     timeout: 60_000,
   }, async (t) => {
