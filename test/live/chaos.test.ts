@@ -306,7 +306,10 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
     if (index < 0) return rng.pick(FAULTS.filter((kind) => kind !== 'blackhole'));
     return queue.splice(index, 1)[0] as FaultKind;
   };
-  while (performance.now() < chaosEnds) {
+  const injectedEveryKind = () =>
+    FAULTS.every((kind) => injector.faults.some((fault) => fault.kind === kind));
+  // Past the deadline only to finish the first round, so a slow machine still sees every kind once.
+  while (performance.now() < chaosEnds || !injectedEveryKind()) {
     await pace(rng.int(1000, 3000), new AbortController().signal);
     const fault = await injector.inject(nextFault(false));
     // Now and then the next fault lands while the feed is still reconnecting, so faults also hit the
@@ -388,9 +391,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
     result.commitsChecked > SECONDS * 5,
     `the writer kept writing (${result.commitsChecked} commits)`,
   );
-  for (const kind of FAULTS) {
-    if (SECONDS >= 30) assert.ok((result.faultsByKind[kind] ?? 0) > 0, `at least one ${kind} fault`);
-  }
+  assert.ok(injectedEveryKind(), `every kind of fault was injected: ${JSON.stringify(result.faultsByKind)}`);
   const unseen = injector.faults.filter((fault) => fault.note?.includes('NOT seen dead'));
   assert.deepEqual(unseen, [], 'every blackholed link was seen dead by the feed');
 });
