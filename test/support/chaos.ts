@@ -145,6 +145,8 @@ export interface Figures {
   /** Worst ms from a fault to the first item after it, and to the first Resync after it. */
   worstFirstItemAfterFaultMs: number | null;
   worstResyncAfterFaultMs: number | null;
+  /** Worst ms from a fault to the first Resync after it, by kind of fault. */
+  worstResyncByKind: Record<string, number | null>;
   /** Commit → covering item: the worst and the 50th/99th percentiles. */
   worstCoverMs: number | null;
   p50CoverMs: number | null;
@@ -188,6 +190,14 @@ export function figures(run: {
     batches: run.items.filter((item) => item.type === 'batch').length,
     worstFirstItemAfterFaultMs: round(worst(recovered.map((r) => r.firstItemMs))),
     worstResyncAfterFaultMs: round(worst(recovered.map((r) => r.resyncMs))),
+    worstResyncByKind: Object.fromEntries(
+      [...new Set(run.faults.map((fault) => fault.kind))]
+        .sort()
+        .map((kind) => [
+          kind,
+          round(worst(recovered.filter((r) => r.fault.kind === kind).map((r) => r.resyncMs))),
+        ]),
+    ),
     worstCoverMs: round(worst(delays)),
     p50CoverMs: round(percentile(delays, 50)),
     p99CoverMs: round(percentile(delays, 99)),
@@ -195,6 +205,15 @@ export function figures(run: {
 }
 
 const ms = (value: number) => `${(value / 1000).toFixed(3)} s`;
+
+/** The fault timeline, one line per fault with its note. */
+export function describeFaults(faults: readonly FaultRecord[]): string {
+  if (faults.length === 0) return 'no faults injected';
+  return [
+    'fault timeline:',
+    ...faults.map((f) => `  ${ms(f.stamp.at)} ${f.kind}${f.note ? ` (${f.note})` : ''}`),
+  ].join('\n');
+}
 
 /**
  * Why the oracle failed, for the assertion message: the first few uncovered commits, the fault timeline,
@@ -212,10 +231,7 @@ export function explainUncovered(
       `  ${commit.table} committed at ${ms(commit.done.at)} (seq ${commit.done.seq})${inFlight ? ' (a Batch naming it arrived while its COMMIT was in flight)' : ''}`,
     );
   }
-  lines.push(faults.length === 0 ? 'no faults injected' : 'fault timeline:');
-  for (const fault of faults) {
-    lines.push(`  ${ms(fault.stamp.at)} ${fault.kind}${fault.note ? ` (${fault.note})` : ''}`);
-  }
+  lines.push(describeFaults(faults));
   const first = uncovered[0];
   if (first) {
     const around = [...items]

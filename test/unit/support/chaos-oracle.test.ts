@@ -138,6 +138,7 @@ describe('recoveries and figures', () => {
     assert.equal(result.batches, 2);
     assert.equal(result.worstFirstItemAfterFaultMs, 40);
     assert.equal(result.worstResyncAfterFaultMs, 40);
+    assert.deepEqual(result.worstResyncByKind, { reset: 40, terminate: 10 });
     assert.equal(result.worstCoverMs, 30);
     assert.equal(result.p50CoverMs, 10);
   });
