@@ -218,7 +218,7 @@ class Injector {
       const holding = this.#timeline.stamp();
       await pace(holdMs, new AbortController().signal);
       const refused = this.#log.since(holding.seq, /53400/).length;
-      return `${held} slot(s) held for ${holdMs} ms after ${terminated} walsender(s) terminated; ${grabbed ? 'took the freed slot' : 'the feed took the freed slot first'}; the feed was refused ${refused} time(s)`;
+      return `${held} slot(s) held for ${holdMs} ms after ${terminated} walsender(s) terminated; ${grabbed ? 'took the freed slot' : terminated === 0 ? 'no walsender to free one' : 'the feed took the freed slot first'}; the feed was refused ${refused} time(s)`;
     } finally {
       await sessions[0]?.query(`SELECT pg_drop_replication_slot('${persistent}')`).catch(() => {});
       await Promise.all(sessions.map((client) => client.end().catch(() => {})));
