@@ -3,7 +3,7 @@
 import type { ChangeOp, Decoder } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
-import { PgnudgeError } from '../errors.js';
+import { ConnectionError, PgnudgeError } from '../errors.js';
 import { bindLogger } from '../logger.js';
 import { formatLsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
@@ -79,13 +79,41 @@ export class WalFeed extends FeedShell {
     });
     const ended = supervisor.attach(connection);
     let stopTimers = () => {};
+    // R8 before the stream is live, where no status update can ask for a reply. CREATE_REPLICATION_SLOT
+    // legitimately waits, silent, for every running transaction to end; giving up on it would leave its
+    // walsender (and a slot) blocked on the server until they do, one more per retry. So past
+    // livenessTimeout it is only reported. START_REPLICATION is answered at once, so a silent wait there
+    // is a dead link: without this deadline the feed would wait forever.
+    const limitMs = this.#options.livenessTimeoutMs;
+    let handshake: unknown = null;
+    const arm = (onSilence: (ms: number) => void) => {
+      if (handshake !== null) clock.clearTimer(handshake);
+      handshake = limitMs === null ? null : clock.setTimer(limitMs, () => onSilence(limitMs));
+    };
+    const disarm = () => {
+      if (handshake !== null) clock.clearTimer(handshake);
+      handshake = null;
+    };
     try {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
       );
+      arm((ms) =>
+        log.warn(
+          `CREATE_REPLICATION_SLOT on ${connection.target} has waited ${ms} ms: the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity); still waiting`,
+        ),
+      );
       const plugin = await this.#createSlot(connection);
       const decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
       const stream = this.#streamState(connection, decoder);
+      arm((ms) =>
+        connection.fail(
+          new ConnectionError(
+            'PGNUDGE_ERR_LIVENESS_TIMEOUT',
+            `no answer to START_REPLICATION from ${connection.target} in ${ms} ms (livenessTimeout ${ms} ms); the link is dead`,
+          ),
+        ),
+      );
       await Promise.race([
         connection.startReplication(
           formatStartReplication(this.#slotName!, plugin, this.#options.tables),
@@ -93,6 +121,7 @@ export class WalFeed extends FeedShell {
         ),
         ended,
       ]);
+      disarm();
       // R1: the Resync goes out only now that the server answered with CopyBothResponse.
       engine.resync(supervisor.everLive ? 'reconnected' : 'connected');
       supervisor.live();
@@ -105,6 +134,7 @@ export class WalFeed extends FeedShell {
       });
       return await ended;
     } finally {
+      disarm();
       stopTimers();
       supervisor.release(connection);
       this.#slotName = null;

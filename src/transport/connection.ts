@@ -469,7 +469,12 @@ export class PgConnection {
     } else if (message.type === 'ErrorResponse') {
       // An error outside a query (e.g. FATAL 57P01 from pg_terminate_backend) ends the session.
       this.fail(new ServerError(message.fields, classifyServerError(message.fields, 'query')));
-    } else if (this.#phase === 'replication' && message.type === 'CopyDone') {
+    } else if (
+      this.#phase === 'replication' &&
+      (message.type === 'CopyDone' || message.type === 'CommandComplete')
+    ) {
+      // A walsender ends the stream with CopyDone, or, when the server shuts down (fast or smart), with a
+      // bare CommandComplete and an exit (WalSndDone): either way the server ended it, not a broken peer.
       this.fail(
         new ConnectionError('PGNUDGE_ERR_CONNECTION', `${this.#target} ended the replication stream`),
       );

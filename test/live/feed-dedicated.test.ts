@@ -1,6 +1,7 @@
 // WalFeed faults that need a cluster of their own, booted for this file on the runner's major: a server
-// crash and restart (R7, R12), no free replication slot (R11, retryable), wal_level=replica (R11, fatal on
-// the first connection, retried once live). Two boots per major: one logical cluster reused, one replica.
+// crash and restart (R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
+// (R11, retryable), wal_level=replica (R11, fatal on the first connection, retried once live). Two boots
+// per major: one logical cluster reused, one replica.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, type TestContext, test } from 'node:test';
@@ -86,6 +87,75 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await waitFor(async () => (await slotsIn(live.info, db.name)).length === 0, {
       what: 'the closed feed slot to go',
     });
+  });
+
+  test('a fast shutdown ends the stream as a lost connection, not a protocol error, and the feed comes back', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const live = cluster;
+    const { probe, failures } = openFeed(t);
+    await probe.resync('connected', 0, 30_000);
+    const from = probe.mark();
+    const logged = failures.length;
+    // The walsender of an orderly shutdown sends its last keepalive, waits for the reply, then ends the
+    // stream with a bare CommandComplete (no CopyDone): the chaos test saw that logged as a protocol error.
+    await live.restart('fast');
+    const ended = await waitForFailure(failures, /./, logged, 30_000);
+    assert.match(ended, /ended the replication stream \(PGNUDGE_ERR_CONNECTION\)/);
+    assert.deepEqual(
+      failures.slice(logged).filter((line) => /PGNUDGE_ERR_PROTOCOL/.test(line)),
+      [],
+      'no failure is reported as a protocol violation',
+    );
+    const resync = await probe.resync('reconnected', from, 45_000);
+    const mark = probe.items.indexOf(resync) + 1;
+    await live.sql("INSERT INTO ticks (note) VALUES ('after a fast restart')", db.name);
+    await probe.counted('public.ticks', 1, mark);
+  });
+
+  test('a long-running transaction holds up slot creation: reported past livenessTimeout, never abandoned, so no walsender piles up', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const live = cluster;
+    await waitFor(async () => (await slotsIn(live.info, db.name)).length === 0, {
+      what: 'no slot left over from earlier tests',
+    });
+    // A transaction with an xid: the server creates a logical slot only once it has ended.
+    const long = live.client(db.name);
+    await long.connect();
+    t.after(() => long.end().catch(() => {}));
+    await long.query("BEGIN; INSERT INTO ticks (note) VALUES ('long-running')");
+    const { probe, failures } = openFeed(t, { statusInterval: 100, livenessTimeout: 500 });
+    await waitForFailure(
+      failures,
+      /CREATE_REPLICATION_SLOT .* has waited 500 ms.*long-running transaction/,
+      0,
+    );
+    // Giving up and retrying would leave each attempt's walsender blocked on the server. Once the
+    // creation has waited three livenessTimeouts, exactly one walsender is there, still creating.
+    const creating = await waitFor(
+      async () => {
+        const rows = await live.sql<{ n: string; waited: boolean }>(
+          "SELECT count(*) AS n, bool_and(now() - query_start > interval '1.5 s') AS waited FROM pg_stat_activity WHERE backend_type = 'walsender' AND query LIKE 'CREATE_REPLICATION_SLOT%'",
+        );
+        return rows[0]?.waited ? rows[0] : false;
+      },
+      { timeoutMs: 20_000, what: 'the slot creation to have waited 1.5 s' },
+    );
+    assert.equal(creating.n, '1');
+    assert.deepEqual(
+      failures.filter((line) => /reconnecting/.test(line)),
+      [],
+      'the slot creation was not abandoned',
+    );
+    await long.query('COMMIT');
+    const resync = await probe.resync('connected', 0, 30_000);
+    assert.equal(probe.items[0], resync);
+    const mark = probe.mark();
+    await live.sql("INSERT INTO ticks (note) VALUES ('after the long transaction')", db.name);
+    await probe.counted('public.ticks', 1, mark);
   });
 
   test('no free replication slot: a new feed retries with backoff and connects once a slot frees (R11)', {

@@ -318,6 +318,36 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await probe.counted(TICKS, 1, mark);
   });
 
+  test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (R8)', {
+    timeout: 60_000,
+  }, async (t) => {
+    // Found by the chaos test: no status update can be sent before the stream is live, so a reply lost
+    // here left the feed waiting forever. (CREATE_REPLICATION_SLOT is not bounded on purpose; see
+    // feed-dedicated.test.ts, a long-running transaction.)
+    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+    t.after(() => proxy.close());
+    const { probe, log } = openFeed(t, {
+      host: proxy.host,
+      port: proxy.port,
+      sslmode: 'disable',
+      statusInterval: 100,
+      livenessTimeout: 1000,
+      connectTimeout: 3000,
+    });
+    await probe.resync('connected');
+    const from = probe.mark();
+    const logged = log.mark();
+    proxy.blackholeOn('START_REPLICATION');
+    proxy.reset();
+    const warning = await log.failure(/PGNUDGE_ERR_LIVENESS_TIMEOUT/, logged, 20_000);
+    assert.match(warning, /no answer to START_REPLICATION .* in 1000 ms/);
+    proxy.restore();
+    const resync = await probe.resync('reconnected', from, 30_000);
+    const mark = after_(probe, resync);
+    await write('after a link cut at START_REPLICATION');
+    await probe.counted(TICKS, 1, mark);
+  });
+
   test('a server that stops listening: retried with warnings and backoff, recovered when it returns', {
     timeout: 60_000,
   }, async (t) => {

@@ -13,6 +13,7 @@ export class TcpProxy {
   readonly #pairs = new Set<Pair>();
   readonly #sent: Buffer[] = [];
   #blackholed = false;
+  #trigger: string | null = null;
   /** Connections accepted so far. */
   accepted = 0;
 
@@ -50,6 +51,10 @@ export class TcpProxy {
     this.#pairs.add(pair);
     client.on('data', (chunk: Buffer) => {
       this.#sent.push(chunk);
+      if (this.#trigger !== null && chunk.includes(this.#trigger)) {
+        this.#trigger = null;
+        this.#blackholed = true;
+      }
       if (!this.#blackholed) server.write(chunk);
     });
     server.on('data', (chunk: Buffer) => {
@@ -76,9 +81,18 @@ export class TcpProxy {
     this.#blackholed = true;
   }
 
+  /**
+   * Blackholes the link the moment a client sends bytes containing `text` (plaintext links only), that
+   * chunk included: a link that dies at one exact step of a handshake.
+   */
+  blackholeOn(text: string): void {
+    this.#trigger = text;
+  }
+
   /** Forwards again (new traffic only; what was swallowed stays lost). */
   restore(): void {
     this.#blackholed = false;
+    this.#trigger = null;
   }
 
   /** Resets every open connection (RST to the client), as a crashed middlebox would. */
