@@ -86,6 +86,15 @@ export class WalFeed extends FeedShell {
       const plugin = await this.#createSlot(connection);
       const decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
       const stream = this.#streamState(connection, decoder);
+      // R8 from START_REPLICATION on, so a server that never answers it is a dead link too. (Not during
+      // CREATE_REPLICATION_SLOT: the server is silent there for as long as older transactions run.)
+      // Pings go out only once streaming; the status update asks for a reply, which is what keeps a
+      // healthy link from looking dead.
+      stopTimers = startLinkTimers(clock, connection, {
+        pingIntervalMs: this.#options.statusIntervalMs,
+        livenessTimeoutMs: this.#options.livenessTimeoutMs,
+        ping: () => stream.sendStatus(true),
+      });
       await Promise.race([
         connection.startReplication(
           formatStartReplication(this.#slotName!, plugin, this.#options.tables),
@@ -97,12 +106,6 @@ export class WalFeed extends FeedShell {
       engine.resync(supervisor.everLive ? 'reconnected' : 'connected');
       supervisor.live();
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
-      // R8: the status update asks for a reply, which is what keeps a healthy link from looking dead.
-      stopTimers = startLinkTimers(clock, connection, {
-        pingIntervalMs: this.#options.statusIntervalMs,
-        livenessTimeoutMs: this.#options.livenessTimeoutMs,
-        ping: () => stream.sendStatus(true),
-      });
       return await ended;
     } finally {
       stopTimers();

@@ -527,4 +527,37 @@ describe('hostile server: replication on a WalFeed', () => {
       await fake.close();
     }
   });
+
+  // CREATE_REPLICATION_SLOT is left out on purpose: a real server is silent there for as long as
+  // older transactions run, so silence cannot tell a dead link from a busy server (see the issue 8 report).
+  for (const stage of ['START_REPLICATION'] as const) {
+    test(
+      `silence after ${stage}: the liveness timeout ends the attempt and the feed retries`,
+      TEST,
+      async () => {
+        let armed = true;
+        const fake = await HostileServer.start({
+          query: (_session, sql) => {
+            if (!sql.startsWith(stage) || !armed) return walsenderAnswer(sql);
+            armed = false;
+            return 'silence';
+          },
+        });
+        const { lines, logger } = recordingLogger();
+        const feed = feedFor(fake, 'test_decoding', logger);
+        const probe = new FeedProbe(feed);
+        try {
+          const warning = await waitFor(() => lines.find((line) => line.level === 'warn'), {
+            timeoutMs: CASE_DEADLINE_MS,
+            what: `the silent ${stage} to end`,
+          });
+          assert.match(warning.message, /PGNUDGE_ERR_LIVENESS_TIMEOUT/);
+          await probe.resync('connected', 0, CASE_DEADLINE_MS);
+        } finally {
+          await feed.close();
+          await fake.close();
+        }
+      },
+    );
+  }
 });
