@@ -507,7 +507,16 @@ export class PgConnection {
         pending.current = { tag: '', fields: message.fields.map((field) => field.name), rows: [] };
         return;
       case 'DataRow':
-        if (pending.current === null) pending.current = { tag: '', fields: [], rows: [] };
+        // Rows must match the RowDescription they follow: callers index into them by position.
+        if (pending.current === null) {
+          throw new ProtocolError('DataRow before RowDescription', { messageType: 'DataRow' });
+        }
+        if (message.values.length !== pending.current.fields.length) {
+          throw new ProtocolError(
+            `DataRow has ${message.values.length} columns, RowDescription ${pending.current.fields.length}`,
+            { messageType: 'DataRow' },
+          );
+        }
         pending.current.rows.push(message.values);
         return;
       case 'CommandComplete':
@@ -536,12 +545,19 @@ export class PgConnection {
           messageType: message.type,
         });
       case 'ReadyForQuery': {
+        // Without CommandComplete a result would be dropped silently; after an error it is expected.
+        if (pending.current !== null && pending.error === null) {
+          throw new ProtocolError('ReadyForQuery before CommandComplete', { messageType: 'ReadyForQuery' });
+        }
+        if (pending.replication !== null && pending.error === null) {
+          throw new ProtocolError('the server finished the replication command without streaming', {
+            messageType: 'ReadyForQuery',
+          });
+        }
         this.#pending = null;
         this.#phase = 'idle';
         if (pending.error) pending.reject(pending.error);
-        else if (pending.replication) {
-          pending.reject(new ProtocolError('the server finished the replication command without streaming'));
-        } else pending.resolve(pending.results);
+        else pending.resolve(pending.results);
         this.#startNext();
         return;
       }
@@ -560,7 +576,8 @@ export class PgConnection {
     this.#startup = null;
     const pending = this.#pending;
     this.#pending = null;
-    pending?.reject(error);
+    // A FATAL ErrorResponse and then the close: the server's reason says more than "lost".
+    pending?.reject(pending.error ?? error);
     const queued = this.#queue;
     this.#queue = [];
     for (const waiting of queued) waiting.reject(error);

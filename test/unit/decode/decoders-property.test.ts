@@ -1,5 +1,6 @@
 // Seeded properties for both decoders: identifiers quoted as each plugin prints them come back
 // byte-identical from both (SPEC R13), and arbitrary or mutated bytes raise only DecodeError.
+// PGNUDGE_FUZZ_RUNS / PGNUDGE_FUZZ_SEED as in test/support/fuzz.ts; a failure prints how to keep it.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -8,10 +9,12 @@ import type { ChangeOp, Decoder } from '../../../src/decode/change.js';
 import { createTestDecodingDecoder } from '../../../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../../../src/decode/wal2json.js';
 import { DecodeError } from '../../../src/errors.js';
+import { assertProperty, fuzzParams } from '../../support/fuzz.js';
 
-const SEED = 20240501;
-const RUNS = Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300);
-const settings = { seed: SEED, numRuns: RUNS };
+const settings = fuzzParams(10_000);
+console.log(
+  `# decoder fuzz seed ${settings.seed}, ${settings.numRuns} runs per property (replay with PGNUDGE_FUZZ_SEED=${settings.seed})`,
+);
 
 // A sample of keywords that quote_identifier quotes although they are lowercase.
 const KEYWORDS = new Set([
@@ -127,6 +130,16 @@ function decodeRows(decoder: Decoder, text: string | Uint8Array): Row[] {
   return rows;
 }
 
+/** What `data` decodes to: its rows, or the name of the typed error (anything else is thrown). */
+function outcome(decoder: Decoder, data: Uint8Array): Row[] | string {
+  try {
+    return decodeRows(decoder, data);
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+    return `${error.name} at ${error.offset}`;
+  }
+}
+
 function onlyDecodeErrors(decoder: Decoder, data: Uint8Array): void {
   try {
     decoder.decode(data, (schema, table) => {
@@ -143,7 +156,7 @@ describe('decoder properties', () => {
     // One decoder of each kind for the whole run, so the name caches see every case.
     const wal2json = createWal2jsonDecoder();
     const testDecoding = createTestDecodingDecoder();
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.array(fc.tuple(identifier, identifier, op, fc.boolean(), fc.boolean()), {
           minLength: 1,
@@ -164,12 +177,22 @@ describe('decoder properties', () => {
         },
       ),
       settings,
+      ([changes]) => [
+        {
+          target: 'wal2json',
+          inputs: changes.map(([s, t, o, , alt]) => encoder.encode(wal2jsonRecord(s, t, o, alt))),
+        },
+        {
+          target: 'test_decoding',
+          inputs: changes.map(([s, t, o, all]) => encoder.encode(testDecodingLine([[s, t]], o, all))),
+        },
+      ],
     );
   });
 
   test('a multi-table TRUNCATE names every table in order', () => {
     const testDecoding = createTestDecodingDecoder();
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.array(fc.tuple(identifier, identifier), { minLength: 1, maxLength: 5 }),
         fc.boolean(),
@@ -182,60 +205,76 @@ describe('decoder properties', () => {
         },
       ),
       settings,
+      ([rels, all]) => ({
+        target: 'test_decoding',
+        inputs: [encoder.encode(testDecodingLine(rels, 'truncate', all))],
+      }),
     );
   });
 
   test('arbitrary bytes raise only DecodeError', () => {
     const decoders = [createWal2jsonDecoder(), createTestDecodingDecoder()];
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 256 }), (data) => {
         for (const decoder of decoders) onlyDecodeErrors(decoder, data);
       }),
       settings,
+      ([data]) => [
+        { target: 'wal2json', inputs: [data] },
+        { target: 'test_decoding', inputs: [data] },
+      ],
     );
   });
 
-  test('mutated valid messages raise only DecodeError', () => {
-    const wal2json = createWal2jsonDecoder();
-    const testDecoding = createTestDecodingDecoder();
+  test('mutated valid messages raise only DecodeError, and a warm cache decodes them as a cold one', () => {
+    // One decoder of each kind for the whole run: its name caches hold earlier cases' relations, and
+    // must never change what a message decodes to (compared with a fresh decoder on every case).
+    const warm = { wal2json: createWal2jsonDecoder(), test_decoding: createTestDecodingDecoder() };
+    const cold = { wal2json: createWal2jsonDecoder, test_decoding: createTestDecodingDecoder };
     const mutation = fc.record({
       at: fc.nat(),
       kind: fc.constantFrom('replace', 'insert', 'delete', 'cut'),
       byte: fc.constantFrom(0x22, 0x5c, 0x2e, 0x2c, 0x3a, 0x20, 0x7b, 0x7d, 0x00, 0xff, 0xc3, 0x75, 0x61),
     });
-    fc.assert(
+    type Mutation = { at: number; kind: string; byte: number };
+    const originals = (s: string, t: string, o: ChangeOp) =>
+      [
+        ['wal2json', wal2jsonRecord(s, t, o, false)],
+        ['test_decoding', testDecodingLine([[s, t]], o, false)],
+      ] as const;
+    const mutate = (text: string, mutations: Mutation[]) => {
+      let bytes = Array.from(encoder.encode(text));
+      for (const { at, kind, byte } of mutations) {
+        const i = bytes.length === 0 ? 0 : at % bytes.length;
+        if (kind === 'replace') bytes[i] = byte;
+        else if (kind === 'insert') bytes.splice(i, 0, byte);
+        else if (kind === 'delete') bytes.splice(i, 1);
+        else bytes = bytes.slice(0, i);
+      }
+      return Uint8Array.from(bytes);
+    };
+    assertProperty(
       fc.property(
         identifier,
         identifier,
         op,
         fc.array(mutation, { minLength: 1, maxLength: 4 }),
         (s, t, o, mutations) => {
-          const messages: [Decoder, Uint8Array][] = [
-            [wal2json, encoder.encode(wal2jsonRecord(s, t, o, false))],
-            [testDecoding, encoder.encode(testDecodingLine([[s, t]], o, false))],
-          ];
-          for (const [decoder, original] of messages) {
-            let bytes = Array.from(original);
-            for (const { at, kind, byte } of mutations) {
-              const i = bytes.length === 0 ? 0 : at % bytes.length;
-              if (kind === 'replace') bytes[i] = byte;
-              else if (kind === 'insert') bytes.splice(i, 0, byte);
-              else if (kind === 'delete') bytes.splice(i, 1);
-              else bytes = bytes.slice(0, i);
-            }
-            onlyDecodeErrors(decoder, Uint8Array.from(bytes));
+          for (const [plugin, original] of originals(s, t, o)) {
+            const bytes = mutate(original, mutations);
+            const decoder = warm[plugin];
+            assert.deepEqual(outcome(decoder, bytes), outcome(cold[plugin](), bytes));
             // The decoder still works after the failure (its cache was not poisoned).
-            assert.deepEqual(
-              decodeRows(
-                decoder,
-                decoder === wal2json ? wal2jsonRecord(s, t, o, false) : testDecodingLine([[s, t]], o, false),
-              ),
-              [[s, t, o]],
-            );
+            assert.deepEqual(decodeRows(decoder, original), [[s, t, o]]);
           }
         },
       ),
       settings,
+      ([s, t, o, mutations]) =>
+        originals(s, t, o).map(([plugin, original]) => ({
+          target: plugin,
+          inputs: [mutate(original, mutations), encoder.encode(original)],
+        })),
     );
   });
 });

@@ -1,5 +1,6 @@
 // Seeded property tests: chunking invariance, encode → decode round trips, hostile input.
-// PGNUDGE_FUZZ_RUNS sets the number of runs, PGNUDGE_FUZZ_SEED replays another seed.
+// PGNUDGE_FUZZ_RUNS sets the number of runs, PGNUDGE_FUZZ_SEED replays another seed; a failure prints
+// how to keep its counterexample as a fixture (test/fixtures/fuzz, replayed by test/unit/fuzz).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,11 +14,12 @@ import { formatLsn, parseLsn } from '../../../src/protocol/lsn.js';
 import { encodeStandbyStatusUpdate, parseReplicationMessage } from '../../../src/protocol/replication.js';
 import { ScramClient, tlsServerEndPointHash } from '../../../src/protocol/scram.js';
 import { cstr, errorFieldsBody, frame, i16, i32, readFixture, toHex, xlogData } from '../../support/bytes.js';
+import { assertProperty, fuzzParams } from '../../support/fuzz.js';
 
-const seed = Number(process.env.PGNUDGE_FUZZ_SEED ?? 5_432_018);
-const numRuns = Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300);
-const params = { seed, numRuns };
-console.log(`# fuzz seed ${seed}, ${numRuns} runs (replay with PGNUDGE_FUZZ_SEED=${seed})`);
+const params = fuzzParams(5000);
+console.log(
+  `# fuzz seed ${params.seed}, ${params.numRuns} runs per property (replay with PGNUDGE_FUZZ_SEED=${params.seed})`,
+);
 
 /** Runs `fn`; any throw other than a PgnudgeError fails the property. */
 function onlyPgnudgeErrors(fn: () => unknown): void {
@@ -48,6 +50,17 @@ function decodeAll(chunks: Uint8Array[], maxFrameLength?: number): Frame[] {
   return frames;
 }
 
+/** Cuts `body` to `cut` (modulo its length + 1), then overwrites bytes at the `flips` positions. */
+function mutate(body: Uint8Array, cut: number, flips: [number, number][]): Buffer {
+  const mutated = Buffer.from(body.subarray(0, cut % (body.byteLength + 1)));
+  for (const [at, value] of flips) {
+    if (mutated.byteLength > 0) {
+      mutated[at % mutated.byteLength] = value;
+    }
+  }
+  return mutated;
+}
+
 function splitAt(stream: Uint8Array, cuts: number[]): Uint8Array[] {
   const points = [...new Set(cuts.map((c) => c % (stream.byteLength + 1)))].sort((a, b) => a - b);
   const chunks: Uint8Array[] = [];
@@ -61,7 +74,7 @@ function splitAt(stream: Uint8Array, cuts: number[]): Uint8Array[] {
 
 describe('fuzz: FrameDecoder', () => {
   it('chunking invariance: any split of a valid stream gives the same frames', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.array(anyFrame, { maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 40 }),
@@ -75,11 +88,15 @@ describe('fuzz: FrameDecoder', () => {
         },
       ),
       params,
+      ([frames, cuts]) => ({
+        target: 'frame-decoder',
+        inputs: splitAt(Buffer.concat(frames.map((f) => frame(f.code, f.body))), cuts),
+      }),
     );
   });
 
   it('random bytes: only ProtocolError, and nothing buffered beyond what was received', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.uint8Array({ maxLength: 2000 }),
         fc.array(fc.nat(), { maxLength: 20 }),
@@ -99,11 +116,12 @@ describe('fuzz: FrameDecoder', () => {
         },
       ),
       params,
+      ([bytes, cuts]) => ({ target: 'frame-decoder', inputs: splitAt(bytes, cuts) }),
     );
   });
 
   it('oversized lengths are refused at the header whatever follows', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.integer({ min: 0x3fff_ffff + 1, max: 0x7fff_ffff }),
         fc.uint8Array({ maxLength: 50 }),
@@ -116,13 +134,17 @@ describe('fuzz: FrameDecoder', () => {
         },
       ),
       params,
+      ([length, tail]) => ({
+        target: 'frame-decoder',
+        inputs: [Buffer.concat([Buffer.of(0x64), i32(length), tail])],
+      }),
     );
   });
 });
 
 describe('fuzz: round trips', () => {
   it('frontend frames decode back to their code and body', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 500 }), fc.string({ maxLength: 100 }), (payload, sql) => {
         const clean = sql.replaceAll('\0', '');
         const [copy, query, sasl] = decodeAll([
@@ -147,7 +169,7 @@ describe('fuzz: round trips', () => {
   const i64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 
   it('XLogData built to the documented layout parses back', () => {
-    fc.assert(
+    assertProperty(
       fc.property(u64, u64, i64, fc.uint8Array({ maxLength: 200 }), (walStart, walEnd, sendTime, data) => {
         const m = parseReplicationMessage(xlogData(walStart, walEnd, sendTime, data));
         assert.ok(m.type === 'XLogData');
@@ -161,7 +183,7 @@ describe('fuzz: round trips', () => {
   });
 
   it('StandbyStatusUpdate encodes to the documented layout', () => {
-    fc.assert(
+    assertProperty(
       fc.property(u64, u64, u64, i64, fc.boolean(), (write, flush, apply, sendTime, replyRequested) => {
         const out = encodeStandbyStatusUpdate({ write, flush, apply, sendTime, replyRequested });
         const [f] = decodeAll([out]);
@@ -184,7 +206,7 @@ describe('fuzz: round trips', () => {
   });
 
   it('LSN format → parse', () => {
-    fc.assert(
+    assertProperty(
       fc.property(u64, (lsn) => {
         assert.equal(parseLsn(formatLsn(lsn)), lsn);
       }),
@@ -194,7 +216,7 @@ describe('fuzz: round trips', () => {
 
   it('DataRow, ParameterStatus and ErrorResponse built from values parse back', () => {
     const text = fc.string({ maxLength: 40 }).map((s) => s.replaceAll('\0', ''));
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(fc.option(text), { maxLength: 10 }), text, text, (values, name, message) => {
         const row = Buffer.concat([
           i16(values.length),
@@ -224,7 +246,7 @@ describe('fuzz: round trips', () => {
 
 describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
   it('parseBackendMessage on random bodies for every code (and unknown codes)', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.oneof(fc.constantFrom(...codes), fc.integer({ min: 0, max: 255 })),
         fc.uint8Array({ maxLength: 300 }),
@@ -233,6 +255,7 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
         },
       ),
       params,
+      ([code, body]) => ({ target: 'backend-message', inputs: [Buffer.concat([Buffer.of(code), body])] }),
     );
   });
 
@@ -246,36 +269,35 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
       [BackendCode.NegotiateProtocolVersion, Buffer.concat([i32(0), i32(1), cstr('_pq_.x')])],
       [BackendCode.BackendKeyData, Buffer.concat([i32(1), i32(2)])],
     ];
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.constantFrom(...valid),
         fc.nat(),
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
         ([code, body], cut, flips) => {
-          const mutated = Buffer.from(body.subarray(0, cut % (body.byteLength + 1)));
-          for (const [at, value] of flips) {
-            if (mutated.byteLength > 0) {
-              mutated[at % mutated.byteLength] = value;
-            }
-          }
-          onlyPgnudgeErrors(() => parseBackendMessage(code, mutated));
+          onlyPgnudgeErrors(() => parseBackendMessage(code, mutate(body, cut, flips)));
         },
       ),
       params,
+      ([[code, body], cut, flips]) => ({
+        target: 'backend-message',
+        inputs: [Buffer.concat([Buffer.of(code), mutate(body, cut, flips)])],
+      }),
     );
   });
 
   it('parseReplicationMessage on random payloads', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.constantFrom(0x77, 0x6b, 0x72, 0x00), fc.uint8Array({ maxLength: 60 }), (code, rest) => {
         onlyPgnudgeErrors(() => parseReplicationMessage(Buffer.concat([Buffer.of(code), rest])));
       }),
       params,
+      ([code, rest]) => ({ target: 'replication-message', inputs: [Buffer.concat([Buffer.of(code), rest])] }),
     );
   });
 
   it('parseLsn on random text', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.string({ maxLength: 30 }), (text) => {
         onlyPgnudgeErrors(() => parseLsn(text));
       }),
@@ -289,7 +311,7 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
       fc.string({ maxLength: 30 }),
       fc.constantFrom(`r=${nonce}xyz`, 's=QUJD', 'i=1', 'i=99999999999', 'v=QUJD', 'e=x', 's=', 'r=', ','),
     );
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(attr, { maxLength: 5 }), fc.array(attr, { maxLength: 3 }), (first, final) => {
         const client = new ScramClient({
           password: 'p',
@@ -309,18 +331,12 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
 
   it('tlsServerEndPointHash on mutated and truncated certificates', () => {
     const cert = readFixture('tls-server-end-point/ecdsa-sha384.der');
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.nat(),
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
         (cut, flips) => {
-          const mutated = Buffer.from(cert.subarray(0, cut % (cert.byteLength + 1)));
-          for (const [at, value] of flips) {
-            if (mutated.byteLength > 0) {
-              mutated[at % mutated.byteLength] = value;
-            }
-          }
-          onlyPgnudgeErrors(() => tlsServerEndPointHash(mutated));
+          onlyPgnudgeErrors(() => tlsServerEndPointHash(mutate(cert, cut, flips)));
         },
       ),
       params,
