@@ -34,6 +34,9 @@ import { peerCertificateDer, startTls } from './tls.js';
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
 
+/** Idle time before the first keepalive probe; the kernel's interval and count do the rest. */
+const KEEPALIVE_IDLE_MS = 10_000;
+
 export type { AuthMethod } from '../protocol/startup.js';
 
 export interface ConnectOptions {
@@ -143,6 +146,10 @@ export class PgConnection {
       options.maxFrameLength === undefined ? {} : { maxFrameLength: options.maxFrameLength },
     );
     socket.setNoDelay(true);
+    // TCP keepalive, as libpq enables by default: the one silence no application timer may end is
+    // CREATE_REPLICATION_SLOT waiting for older transactions, and a peer or route that died meanwhile is
+    // then found by the kernel's probes (the server's kernel answers them however long it waits).
+    socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     // readSslResponse paused the socket so no byte is lost between listeners.
     socket.resume();
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
