@@ -222,7 +222,9 @@ function medianOf(reps: Rep[], key: keyof ContenderFigures): number | null {
 async function main(): Promise<void> {
   const loadAtStart = loadAverage();
   const started = nowMs();
-  const cluster = await Cluster.start({ major: pickMajor() });
+  // PostgreSQL's default replication timeout instead of the test harness's 5 s: a contender that falls
+  // behind on the bulk transaction should be measured, not cut off.
+  const cluster = await Cluster.start({ major: pickMajor(), settings: { wal_sender_timeout: "'60s'" } });
   const db = await scratchDatabase(cluster.info, 'bench_compare');
   const admin = pgClient(cluster.info, db.name);
   const writer = pgClient(cluster.info, db.name);
@@ -231,12 +233,14 @@ async function main(): Promise<void> {
   try {
     const info = cluster.info;
     for (const table of TABLES) {
-      const name = table.split('.')[1];
       await admin.query(
         `CREATE TABLE ${table} (id bigint, updated_at timestamptz NOT NULL DEFAULT now());
-         CREATE INDEX ${name}_updated_at ON ${table} (updated_at);
          GRANT SELECT ON ${table} TO PUBLIC`,
       );
+      // Polling's status quo indexes updated_at. The bulk table goes without, so that its transaction's
+      // WAL is the rows alone, which is what every decoding contender has to read (the poll of it is a
+      // sequential scan once a second instead).
+      if (table !== BULK) await admin.query(`CREATE INDEX ON ${table} (updated_at)`);
     }
     const session: Session = { info, database: db.name, admin, writer };
     const selected = CONTENDERS.filter((c) => !ONLY || ONLY.includes(c.name));
