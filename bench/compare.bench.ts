@@ -258,19 +258,26 @@ async function main(): Promise<void> {
         if (runs === undefined) continue;
         const profile = PROFILE_DIR !== undefined && rep === 0 && contender.name.startsWith('pgnudge');
         if (profile) mkdirSync(PROFILE_DIR!, { recursive: true });
-        const full = await runOnce(session, contender, { debounceMs: 0, latencyOnly: false, profile });
-        runs.full.push(full);
-        console.log(`rep ${rep + 1}/${REPS} ${contender.name}: ${JSON.stringify(full, round)}`);
-        if (contender.name.startsWith('pgnudge')) {
-          const debounced = await runOnce(session, contender, {
-            debounceMs: DEFAULT_DEBOUNCE_MS,
-            latencyOnly: true,
-            profile: false,
-          });
-          runs.debounced.push(debounced);
-          console.log(
-            `rep ${rep + 1}/${REPS} ${contender.name} debounce ${DEFAULT_DEBOUNCE_MS}: ${JSON.stringify(debounced, round)}`,
-          );
+        try {
+          const full = await runOnce(session, contender, { debounceMs: 0, latencyOnly: false, profile });
+          runs.full.push(full);
+          console.log(`rep ${rep + 1}/${REPS} ${contender.name}: ${JSON.stringify(full, round)}`);
+          if (contender.name.startsWith('pgnudge')) {
+            const debounced = await runOnce(session, contender, {
+              debounceMs: DEFAULT_DEBOUNCE_MS,
+              latencyOnly: true,
+              profile: false,
+            });
+            runs.debounced.push(debounced);
+            console.log(
+              `rep ${rep + 1}/${REPS} ${contender.name} debounce ${DEFAULT_DEBOUNCE_MS}: ${JSON.stringify(debounced, round)}`,
+            );
+          }
+        } catch (error) {
+          // One broken contender must not cost the whole run: it reports null with the reason.
+          console.error(`${contender.name} failed: ${(error as Error)?.stack ?? error}`);
+          skipped.set(contender.name, `failed: ${String((error as Error)?.message ?? error).slice(0, 300)}`);
+          reps.delete(contender.name);
         }
       }
     }
