@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The runner behind `npm run bench`: compiles with tsc (tsconfig.json → build/), then runs every
-// build/bench/*.bench.js in turn, each in its own node process so one bench's heap never skews the next.
+// build/bench/*.bench.js in turn, each in its own node process so one bench's heap never skews the next,
+// the comparison (bench/compare.bench.ts → bench/results/latest.json) last.
 //   node scripts/bench.mjs [name filter substring]
 // Benches print their figures and assert nothing; a bench that crashes makes the exit status 1.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const filter = process.argv[2];
+// The comparison with the other tools runs last, so its table is what a run ends with.
+const LAST = 'compare.bench.js';
 
 const tsc = spawnSync(
   process.execPath,
@@ -25,7 +28,7 @@ const dir = join(root, 'build', 'bench');
 const benches = existsSync(dir)
   ? readdirSync(dir)
       .filter((name) => name.endsWith('.bench.js') && (!filter || name.includes(filter)))
-      .sort()
+      .sort((a, b) => Number(a === LAST) - Number(b === LAST) || a.localeCompare(b))
   : [];
 if (benches.length === 0) {
   console.error(`no bench matches ${filter ? `"${filter}"` : 'build/bench/*.bench.js'}`);
