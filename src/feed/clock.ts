@@ -20,6 +20,18 @@ export interface Clock {
  */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
-  setTimer: (ms: number, fn: () => void): TimerHandle => setTimeout(fn, ms),
-  clearTimer: (handle: TimerHandle): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimer: (ms: number, fn: () => void): TimerHandle =>
+    ms <= 0 ? new ImmediateTimer(setImmediate(fn)) : setTimeout(fn, ms),
+  clearTimer: (handle: TimerHandle): void => {
+    if (handle instanceof ImmediateTimer) clearImmediate(handle.immediate);
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
 });
+
+/**
+ * A 0 ms timer. setTimeout would round it up to 1 ms, a floor under every debounce-0 wakeup; setImmediate
+ * runs once the I/O in hand is processed, so a batch still gathers every change of the chunk just read.
+ */
+class ImmediateTimer {
+  constructor(readonly immediate: ReturnType<typeof setImmediate>) {}
+}
