@@ -20,7 +20,11 @@ export interface WalFeedOptions extends ConnectionOptions {
   maxBatchWait?: number;
   /** Distinct payloads held for a slow consumer before they are dropped for `Resync('overflow')`. Default 10000. */
   maxPending?: number;
-  /** How often a standby status update is sent (asking for a reply). Default 10000. */
+  /**
+   * How often a standby status update is sent (asking for a reply). Default 10000. A WalFeed shortens it
+   * to a quarter of the server's `wal_sender_timeout` when that is shorter, so a session that lags behind
+   * the stream is never ended as silent.
+   */
   statusInterval?: number;
   /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
   livenessTimeout?: number | null;

@@ -3,7 +3,7 @@
 import type { ChangeOp, Decoder } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
-import { ConnectionError, PgnudgeError } from '../errors.js';
+import { ConnectionError, PgnudgeError, ServerError } from '../errors.js';
 import { bindLogger } from '../logger.js';
 import { formatLsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
@@ -15,6 +15,7 @@ import { FeedCore } from './feed-core.js';
 import { FeedShell } from './feed-shell.js';
 import type { FeedInternals } from './internals.js';
 import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
+import { parseServerDuration, statusCadence } from './status-cadence.js';
 import { startLinkTimers } from './supervisor.js';
 import { TableFilter } from './tables.js';
 
@@ -98,6 +99,15 @@ export class WalFeed extends FeedShell {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
       );
+      const dead = (command: string) => (ms: number) =>
+        connection.fail(
+          new ConnectionError(
+            'PGNUDGE_ERR_LIVENESS_TIMEOUT',
+            `no answer to ${command} from ${connection.target} in ${ms} ms (livenessTimeout ${ms} ms); the link is dead`,
+          ),
+        );
+      arm(dead('SHOW wal_sender_timeout'));
+      const statusIntervalMs = await this.#statusInterval(connection, ended);
       arm((ms) =>
         log.warn(
           `CREATE_REPLICATION_SLOT on ${connection.target} has waited ${ms} ms: the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity); still waiting`,
@@ -106,14 +116,7 @@ export class WalFeed extends FeedShell {
       const plugin = await this.#createSlot(connection);
       const decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
       const stream = this.#streamState(connection, decoder);
-      arm((ms) =>
-        connection.fail(
-          new ConnectionError(
-            'PGNUDGE_ERR_LIVENESS_TIMEOUT',
-            `no answer to START_REPLICATION from ${connection.target} in ${ms} ms (livenessTimeout ${ms} ms); the link is dead`,
-          ),
-        ),
-      );
+      arm(dead('START_REPLICATION'));
       await Promise.race([
         connection.startReplication(
           formatStartReplication(this.#slotName!, plugin, this.#options.tables),
@@ -128,7 +131,7 @@ export class WalFeed extends FeedShell {
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
       // R8: the status update asks for a reply, which is what keeps a healthy link from looking dead.
       stopTimers = startLinkTimers(clock, connection, {
-        pingIntervalMs: this.#options.statusIntervalMs,
+        pingIntervalMs: statusIntervalMs,
         livenessTimeoutMs: this.#options.livenessTimeoutMs,
         ping: () => stream.sendStatus(true),
       });
@@ -139,6 +142,32 @@ export class WalFeed extends FeedShell {
       supervisor.release(connection);
       this.#slotName = null;
     }
+  }
+
+  /**
+   * The status cadence for this session: statusInterval, shortened to fit the server's
+   * wal_sender_timeout (see status-cadence.ts). A server that cannot say keeps the configured one.
+   */
+  async #statusInterval(connection: PgConnection, ended: Promise<never>): Promise<number> {
+    const configured = this.#options.statusIntervalMs;
+    const { log } = this.#core;
+    let text: string | null | undefined;
+    try {
+      const [result] = await Promise.race([connection.query('SHOW wal_sender_timeout'), ended]);
+      text = result?.rows[0]?.[0];
+    } catch (error) {
+      if (!(error instanceof ServerError)) throw error;
+      log.debug(`SHOW wal_sender_timeout failed (${error.message}); status every ${configured} ms`);
+      return configured;
+    }
+    const timeoutMs = typeof text === 'string' ? parseServerDuration(text) : null;
+    const cadence = statusCadence(configured, timeoutMs);
+    if (cadence !== configured) {
+      log.info(
+        `the server's wal_sender_timeout is ${text}: status updates every ${cadence} ms instead of statusInterval ${configured} ms, so a session that lags behind the stream is not taken for a dead one`,
+      );
+    }
+    return cadence;
   }
 
   async #createSlot(connection: PgConnection): Promise<Plugin> {

@@ -318,6 +318,73 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await probe.counted(TICKS, 1, mark);
   });
 
+  test('a client that reads nothing for longer than wal_sender_timeout keeps its session: status updates fit the server (R8)', {
+    timeout: 60_000,
+  }, async (t) => {
+    // Found by the bulk test on a loaded CI machine: the walsender's keepalive waits behind the
+    // backlog, so a lagging client answered it too late and lost the rest of a large transaction.
+    const [row] = await runSql<{ setting: string }>(
+      info,
+      "SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout'",
+    );
+    const timeoutMs = Number(row?.setting);
+    if (!(timeoutMs > 0 && timeoutMs <= 10_000)) {
+      return t.skip(
+        `wal_sender_timeout is ${timeoutMs} ms here; holding the link past it would take too long`,
+      );
+    }
+    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+    t.after(() => proxy.close());
+    // The default statusInterval (10 s) exceeds the harness's wal_sender_timeout (5 s): the cap is on test.
+    const { feed, probe, log } = openFeed(t, { host: proxy.host, port: proxy.port, sslmode: 'disable' });
+    await probe.resync('connected');
+    const cadence = log.lines.find(
+      (line) => line.level === 'info' && /wal_sender_timeout/.test(line.message),
+    );
+    assert.ok(
+      cadence,
+      `the feed says how it fits the server's wal_sender_timeout: ${JSON.stringify(log.lines)}`,
+    );
+    assert.match(cadence.message, new RegExp(`status updates every ${Math.floor(timeoutMs / 4)} ms`));
+    const slot = feed.slotName!;
+    const pid = await activePid(slot);
+    assert.ok(pid !== null, 'the slot is active');
+    const from = probe.mark();
+    const logged = log.mark();
+
+    proxy.holdDownstream();
+    const heldAt = Date.now();
+    await write('while held');
+    // The condition that matters: the server still hears from the same walsender's client well past
+    // the moment it would have ended a session that only answered keepalives.
+    const outcome = await waitFor(
+      async () => {
+        const [row] = await runSql<{ heard: boolean }>(
+          info,
+          `SELECT reply_time > now() - interval '${timeoutMs} milliseconds' AS heard FROM pg_stat_replication WHERE pid = ${pid}`,
+        );
+        if (!row) return 'ended';
+        return Date.now() - heldAt > timeoutMs + 1_000 && row.heard && 'heard';
+      },
+      {
+        timeoutMs: timeoutMs + 15_000,
+        intervalMs: 250,
+        what: `status updates from the held client past ${timeoutMs} ms`,
+      },
+    );
+    assert.equal(outcome, 'heard', `the walsender ${pid} ended while its client could not read`);
+    proxy.releaseDownstream();
+
+    await probe.counted(TICKS, 1, from, 15_000);
+    assert.deepEqual(
+      probe.items.slice(from).filter((item) => item.type === 'resync'),
+      [],
+      'no reconnect: the session outlived the hold',
+    );
+    assert.equal(feed.slotName, slot);
+    assert.deepEqual(log.failures(logged), []);
+  });
+
   test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (R8)', {
     timeout: 60_000,
   }, async (t) => {

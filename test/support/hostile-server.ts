@@ -297,7 +297,8 @@ export function copyData(payload: Uint8Array): Buffer {
 
 /**
  * A walsender's answer to the commands a feed sends: CREATE_REPLICATION_SLOT returns its row,
- * START_REPLICATION switches to CopyBoth; anything else completes empty.
+ * START_REPLICATION switches to CopyBoth, SHOW wal_sender_timeout gives the default; anything else
+ * completes empty.
  */
 export function walsenderAnswer(sql: string): Reply {
   if (sql.startsWith('CREATE_REPLICATION_SLOT')) {
@@ -310,6 +311,9 @@ export function walsenderAnswer(sql: string): Reply {
     ];
   }
   if (sql.startsWith('START_REPLICATION')) return copyBothResponse();
+  if (sql === 'SHOW wal_sender_timeout') {
+    return [rowDescription('wal_sender_timeout'), dataRow('1min'), commandComplete('SHOW'), readyForQuery()];
+  }
   return [commandComplete('SELECT 0'), readyForQuery()];
 }
 

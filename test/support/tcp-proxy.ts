@@ -13,6 +13,7 @@ export class TcpProxy {
   readonly #pairs = new Set<Pair>();
   readonly #sent: Buffer[] = [];
   #blackholed = false;
+  #held = false;
   #trigger: string | null = null;
   /** Connections accepted so far. */
   accepted = 0;
@@ -49,6 +50,7 @@ export class TcpProxy {
     const server = netConnect(target);
     const pair = { client, server };
     this.#pairs.add(pair);
+    if (this.#held) server.pause();
     client.on('data', (chunk: Buffer) => {
       this.#sent.push(chunk);
       if (this.#trigger !== null && chunk.includes(this.#trigger)) {
@@ -87,6 +89,21 @@ export class TcpProxy {
    */
   blackholeOn(text: string): void {
     this.#trigger = text;
+  }
+
+  /**
+   * Stops reading from the server while the client's bytes still go through: what the server sends
+   * waits in the kernel's buffers, as it does for a client that lags behind the stream.
+   */
+  holdDownstream(): void {
+    this.#held = true;
+    for (const pair of this.#pairs) pair.server.pause();
+  }
+
+  /** Delivers what the server sent while held, and forwards as usual again. */
+  releaseDownstream(): void {
+    this.#held = false;
+    for (const pair of this.#pairs) pair.server.resume();
   }
 
   /** Forwards again (new traffic only; what was swallowed stays lost). */
