@@ -52,7 +52,13 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       const payload = `public.${table}`;
       await runSql(info, `CREATE TABLE public.${table} (id int)`, db.name);
 
-      const feed = new WalFeed({ ...feedConnection(info, db.name), plugin });
+      // Warnings say why a drain went wrong (a reconnect loses the rest of the transaction, by design).
+      const warnings: string[] = [];
+      const logger = {
+        warn: (line: string) => warnings.push(line),
+        error: (line: string) => warnings.push(line),
+      };
+      const feed = new WalFeed({ ...feedConnection(info, db.name), plugin, logger });
       const probe = new FeedProbe(feed);
       t.after(() => feed.close());
       await probe.resync('connected', 0, 30_000);
@@ -67,7 +73,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       t.after(() => clearInterval(sampler));
 
       await runSql(info, `INSERT INTO public.${table} SELECT g FROM generate_series(1, ${ROWS}) g`, db.name);
-      await drained(probe, payload, ROWS, from);
+      await drained(probe, payload, ROWS, from, warnings);
       clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
 
@@ -102,7 +108,13 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
 }
 
 /** Waits until `rows` changes are counted; fails fast, naming the count, when progress stops. */
-async function drained(probe: FeedProbe, payload: string, rows: number, from: number): Promise<void> {
+async function drained(
+  probe: FeedProbe,
+  payload: string,
+  rows: number,
+  from: number,
+  warnings: readonly string[],
+): Promise<void> {
   const started = Date.now();
   let last = -1;
   let lastProgress = started;
@@ -110,6 +122,12 @@ async function drained(probe: FeedProbe, payload: string, rows: number, from: nu
     if (probe.error) throw probe.error;
     const have = probe.count(payload, from);
     if (have >= rows) return;
+    const resync = probe.items.slice(from).find((item) => item.type === 'resync');
+    if (resync) {
+      throw new Error(
+        `Resync(${resync.reason}) at ${have} of ${rows} changes: the rest of the transaction cannot arrive; warnings: ${warnings.join(' | ') || 'none'}`,
+      );
+    }
     const now = Date.now();
     if (have !== last) {
       last = have;
@@ -118,9 +136,13 @@ async function drained(probe: FeedProbe, payload: string, rows: number, from: nu
     // Nothing arrives until the walsender has decoded up to the COMMIT, which on a loaded machine can
     // trail the INSERT by a long way; a stall is silence once the stream has started.
     if (have > 0 && now - lastProgress > STALL_MS)
-      throw new Error(`drain stalled at ${have} of ${rows} changes (no progress for ${STALL_MS} ms)`);
+      throw new Error(
+        `drain stalled at ${have} of ${rows} changes (no progress for ${STALL_MS} ms); warnings: ${warnings.join(' | ') || 'none'}`,
+      );
     if (now - started > DRAIN_DEADLINE_MS)
-      throw new Error(`drain too slow: ${have} of ${rows} changes after ${DRAIN_DEADLINE_MS} ms`);
+      throw new Error(
+        `drain too slow: ${have} of ${rows} changes after ${DRAIN_DEADLINE_MS} ms; warnings: ${warnings.join(' | ') || 'none'}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
