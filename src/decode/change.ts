@@ -21,4 +21,10 @@ export type PluginName = 'wal2json' | 'test_decoding';
 export interface Decoder {
   readonly plugin: PluginName;
   decode(data: Uint8Array, sink: ChangeSink): void;
+  /**
+   * Reads a server notice sent inside the stream (its message text) and calls `sink` for each change
+   * it stands for; a notice that stands for none calls nothing. For plugins that skip a change with a
+   * WARNING instead of writing it.
+   */
+  notice?(message: string, sink: ChangeSink): void;
 }

@@ -4,6 +4,7 @@
 import { DecodeError } from '../errors.js';
 import type { ChangeOp, ChangeSink, Decoder } from './change.js';
 import { BytesCache, decodeUtf8 } from './text.js';
+import { skippedChanges } from './wal2json-notice.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -103,6 +104,11 @@ class Wal2jsonDecoder implements Decoder {
       i = skipWhitespace(data, i + 1);
     }
     sink(schema, table, op!);
+  }
+
+  /** wal2json's warning for an UPDATE or DELETE it could not write: see wal2json-notice.ts. */
+  notice(message: string, sink: ChangeSink): void {
+    for (const change of skippedChanges(message)) sink(change.schema, change.table, change.op);
   }
 
   #name(data: Uint8Array, start: number, end: number): string {

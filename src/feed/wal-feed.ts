@@ -3,7 +3,7 @@
 import type { ChangeOp, Decoder } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
-import { ConnectionError, PgnudgeError, ServerError } from '../errors.js';
+import { ConnectionError, PgnudgeError, ServerError, type ServerErrorFields } from '../errors.js';
 import { bindLogger } from '../logger.js';
 import { formatLsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
@@ -218,11 +218,27 @@ export class WalFeed extends FeedShell {
       if (debug) log.debug(`${op} ${lastPayload}`);
       engine.change(lastPayload);
     };
+    // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
+    // since the server logs that WARNING for every such row.
+    const skippedNamed = new Set<string>();
+    const skipped = (schema: string, table: string, op: ChangeOp) => {
+      sink(schema, table, op);
+      if (filter !== null && !filter.matches(schema, table)) return;
+      const payload = `${schema}.${table}`;
+      if (skippedNamed.has(payload)) return;
+      skippedNamed.add(payload);
+      log.info(
+        `wal2json does not write UPDATE or DELETE rows of ${payload}, which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
+      );
+    };
     const state = {
       confirmed: 0n,
       xlogData(message: XLogData) {
         if (message.walEnd > state.confirmed) state.confirmed = message.walEnd;
         decoder.decode(message.data, sink);
+      },
+      notice(fields: ServerErrorFields) {
+        decoder.notice?.(fields.message, skipped);
       },
       keepalive(message: PrimaryKeepalive) {
         if (message.walEnd > state.confirmed) state.confirmed = message.walEnd;

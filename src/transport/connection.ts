@@ -8,6 +8,7 @@ import {
   PgnudgeError,
   ProtocolError,
   ServerError,
+  type ServerErrorFields,
   TlsError,
 } from '../errors.js';
 import { type BoundLogger, bindLogger } from '../logger.js';
@@ -59,6 +60,11 @@ export interface QueryResult {
 export interface ReplicationHandler {
   xlogData(message: XLogData): void;
   keepalive(message: PrimaryKeepalive): void;
+  /**
+   * A NoticeResponse in the stream, in order with the CopyData around it: an output plugin's WARNING
+   * can stand for a change it did not write (wal2json and a table without a replica identity).
+   */
+  notice?(fields: ServerErrorFields): void;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */
@@ -459,6 +465,7 @@ export class PgConnection {
     switch (message.type) {
       case 'NoticeResponse':
         this.#log.debug(`server notice: ${message.fields.severity} ${message.fields.message}`);
+        if (this.#phase === 'replication') this.#replication?.notice?.(message.fields);
         return;
       case 'ParameterStatus':
         this.parameters.set(message.name, message.value);

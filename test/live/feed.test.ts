@@ -132,6 +132,46 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.equal(probe.count(payload), 7);
     });
 
+    test('UPDATE and DELETE of tables without a replica identity nudge too, counted as with any table (R3)', async (t) => {
+      if (skip) return t.skip(skip);
+      // wal2json writes no record for these rows, only a WARNING that names the table (raw, so a name
+      // holding "." is ambiguous: the filter keeps the one reading that is watched).
+      const schema = `p"."q_${plugin}`;
+      const tables = {
+        [`public.nopk_${plugin}`]: `public.nopk_${plugin}`,
+        [`public.nothing_${plugin}`]: `public.nothing_${plugin}`,
+        [`"${schema.replaceAll('"', '""')}".r`]: `${schema}.r`,
+      };
+      await sql(
+        `CREATE TABLE public.nopk_${plugin} (id int, v int);
+         CREATE TABLE public.nothing_${plugin} (id int PRIMARY KEY, v int);
+         ALTER TABLE public.nothing_${plugin} REPLICA IDENTITY NOTHING;
+         CREATE SCHEMA "${schema.replaceAll('"', '""')}";
+         CREATE TABLE "${schema.replaceAll('"', '""')}".r (id int, v int);`,
+      );
+      const { probe } = openFeed(t, { plugin, tables: Object.keys(tables) });
+      await probe.resync('connected');
+      const steps: [string, number][] = [
+        ['INSERT INTO %s VALUES (1, 1), (2, 2)', 2],
+        ['UPDATE %s SET v = v + 1', 4],
+        ['DELETE FROM %s WHERE id = 1', 5],
+      ];
+      for (const [statement, total] of steps) {
+        await sql(
+          Object.keys(tables)
+            .map((table) => `${statement.replace('%s', table)};`)
+            .join(' '),
+        );
+        for (const payload of Object.values(tables)) await probe.counted(payload, total);
+      }
+      await sql(`INSERT INTO public.nopk_${plugin} VALUES (9, 9)`);
+      await probe.counted(`public.nopk_${plugin}`, 6);
+      for (const payload of Object.values(tables)) {
+        assert.equal(probe.count(payload), payload === `public.nopk_${plugin}` ? 6 : 5, payload);
+      }
+      assert.deepEqual(probe.payloads().sort(), Object.values(tables).sort());
+    });
+
     test('identifiers arrive unquoted and byte-identical, and a filter matches by real identity (R13, R14)', async (t) => {
       if (skip) return t.skip(skip);
       const { probe } = openFeed(t, { plugin, tables: [ODD, '"a.b"."c"', 'public."user"'] });
