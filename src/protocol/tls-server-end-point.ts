@@ -25,11 +25,19 @@ const HASH_BY_SIGNATURE_OID: ReadonlyMap<string, 'sha256' | 'sha384' | 'sha512'>
   ['2.16.840.1.101.3.4.3.2', 'sha256'], // dsa-with-sha256
 ]);
 
+/** Signatures without a single hash for the binding (RFC 5929 defines none; libpq refuses them too), named in errors. */
+const UNHASHED_SIGNATURE_NAMES: ReadonlyMap<string, string> = new Map([
+  ['1.3.101.112', 'Ed25519'],
+  ['1.3.101.113', 'Ed448'],
+  ['1.2.840.113549.1.1.10', 'RSA-PSS'],
+]);
+
 function bindingError(reason: string): AuthenticationError {
   return new AuthenticationError(
     'PGNUDGE_ERR_CHANNEL_BINDING',
-    `cannot determine the certificate's hash algorithm for channel binding: ${reason}. ` +
-      'Use a server certificate signed with RSA or ECDSA, or set channel_binding=disable.',
+    `channel binding is impossible: pgnudge cannot determine the certificate's hash algorithm (${reason}). ` +
+      'Use a server certificate signed with RSA or ECDSA and a SHA-2 hash (sha256WithRSAEncryption, ' +
+      "ecdsa-with-SHA256, ...), or set channelBinding: 'disable' (channel_binding=disable) to connect without it.",
   );
 }
 
@@ -122,7 +130,8 @@ export function tlsServerEndPointHash(certificateDer: Uint8Array): Uint8Array {
   const dotted = decodeOid(certificateDer.subarray(oid.start, oid.end));
   const hash = HASH_BY_SIGNATURE_OID.get(dotted);
   if (hash === undefined) {
-    throw bindingError(`unsupported signature algorithm ${dotted}`);
+    const name = UNHASHED_SIGNATURE_NAMES.get(dotted);
+    throw bindingError(`unsupported signature algorithm ${dotted}${name === undefined ? '' : ` (${name})`}`);
   }
   return new Uint8Array(createHash(hash).update(certificateDer).digest());
 }
