@@ -367,7 +367,11 @@ export function platformFixes(platform: Platform, role: string) {
             'and use scram-sha-256 in its pg_hba.conf line.',
           ].join('\n');
         case 'PGNUDGE_ERR_CHANNEL_BINDING':
-          return 'The server did not offer SCRAM-SHA-256-PLUS over TLS; drop channel_binding=require, or enable TLS with SCRAM on the server.';
+          return [
+            'Either the server did not offer SCRAM-SHA-256-PLUS over TLS (drop channel_binding=require, or enable',
+            'TLS with SCRAM on the server), or it did and its certificate has no channel-binding hash (Ed25519,',
+            'Ed448, RSA-PSS): use a certificate signed with RSA or ECDSA and SHA-2, or set channel_binding=disable.',
+          ].join('\n');
         case 'PGNUDGE_ERR_TLS':
           return platform === 'rds' || platform === 'aurora'
             ? 'Check sslmode and sslrootcert: for verify-full use the RDS CA bundle (global-bundle.pem) as sslrootcert.'

@@ -203,9 +203,10 @@ export interface SaslChoice {
 }
 
 /**
- * Picks the SASL mechanism as libpq does: SCRAM-SHA-256-PLUS when offered, binding data is available and
- * channel binding is not disabled; else SCRAM-SHA-256. `require` fails closed (PGNUDGE_ERR_CHANNEL_BINDING)
- * without PLUS or binding data; no known mechanism is PGNUDGE_ERR_AUTH_UNSUPPORTED.
+ * Picks the SASL mechanism as libpq does: SCRAM-SHA-256-PLUS when offered and channel binding is not
+ * disabled; else SCRAM-SHA-256. A PLUS offer without binding data fails closed (PGNUDGE_ERR_CHANNEL_BINDING)
+ * with `prefer` as with `require`, and `require` also fails without a PLUS offer; no known mechanism is
+ * PGNUDGE_ERR_AUTH_UNSUPPORTED.
  */
 export function chooseSaslMechanism(
   offered: readonly string[],
@@ -229,7 +230,17 @@ export function chooseSaslMechanism(
     }
     return { mechanism: 'SCRAM-SHA-256-PLUS', useBinding: true };
   }
-  if (plus && options.channelBinding === 'prefer' && options.bindingData !== null) {
+  if (plus && options.channelBinding === 'prefer') {
+    // libpq takes a PLUS offer whenever binding is not disabled. Without binding data, plain SCRAM would be
+    // a downgrade a man in the middle could force, so `prefer` fails closed here too.
+    if (options.bindingData === null) {
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_CHANNEL_BINDING',
+        'the server offered SCRAM-SHA-256-PLUS, but there is no channel binding data for its certificate; ' +
+          'pgnudge does not fall back to unbound SCRAM. Use a server certificate signed with RSA or ECDSA and a ' +
+          "SHA-2 hash, or set channelBinding: 'disable' (channel_binding=disable).",
+      );
+    }
     return { mechanism: 'SCRAM-SHA-256-PLUS', useBinding: true };
   }
   if (offered.includes('SCRAM-SHA-256')) {

@@ -227,14 +227,17 @@ export class StartupMachine {
         messageType: 'AuthenticationSASL',
       });
     }
-    const bindingData = this.#bindingData(tls, channelBinding, certificateDer);
+    const plusOffered = mechanisms.includes('SCRAM-SHA-256-PLUS');
+    const bindingData = this.#bindingData(tls, channelBinding, certificateDer, plusOffered);
     const choice = chooseSaslMechanism(mechanisms, { channelBinding, bindingData });
     const password = this.#requirePassword(choice.mechanism);
     this.#scram = new ScramClient({
       password,
       mechanism: choice.mechanism,
       ...(choice.useBinding ? { channelBinding: { type: 'tls-server-end-point', data: bindingData! } } : {}),
-      clientSupportsBinding: bindingData !== null,
+      // Over TLS the client supports binding whatever the certificate, so a plain SCRAM exchange says `y,,`
+      // (libpq does the same): `n,,` over TLS would let a stripped PLUS offer go unnoticed by the server.
+      clientSupportsBinding: tls && channelBinding !== 'disable',
       ...(this.#options.nonce === undefined ? {} : { nonce: this.#options.nonce }),
       ...(this.#options.maxScramIterations === undefined
         ? {}
@@ -248,25 +251,47 @@ export class StartupMachine {
   }
 
   /**
-   * The tls-server-end-point hash, or null when binding is off or impossible. With `prefer`, a certificate
-   * whose hash cannot be determined (Ed25519, RSA-PSS) falls back to plain SCRAM with the honest `n,,`
-   * header; with `require` it is fatal.
+   * The tls-server-end-point hash, or null when binding is off or not needed. Like libpq, a PLUS offer over
+   * TLS is taken whenever channel binding is not disabled: when the certificate's hash cannot be determined
+   * (Ed25519, Ed448, RSA-PSS, unknown signature), that is fatal with `prefer` as with `require`. Falling
+   * back to plain SCRAM would let a man in the middle holding such a certificate strip the binding.
    */
   #bindingData(
     tls: boolean,
     channelBinding: StartupMachineOptions['channelBinding'],
     certificateDer: Uint8Array | null,
+    plusOffered: boolean,
   ): Uint8Array | null {
-    if (!tls || channelBinding === 'disable' || certificateDer === null) {
+    if (!tls || channelBinding === 'disable') {
       return null;
+    }
+    if (channelBinding === 'prefer' && !plusOffered) {
+      // Nothing to bind to; the `y,,` header tells the server that we could have.
+      return null;
+    }
+    if (certificateDer === null) {
+      if (channelBinding === 'require') {
+        return null; // chooseSaslMechanism explains the missing certificate.
+      }
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_CHANNEL_BINDING',
+        'the server offered SCRAM-SHA-256-PLUS, but no TLS server certificate is available to bind to; ' +
+          "pgnudge does not fall back to unbound SCRAM. Set channelBinding: 'disable' (channel_binding=disable) " +
+          'to connect without channel binding.',
+      );
     }
     try {
       return tlsServerEndPointHash(certificateDer);
     } catch (error) {
-      if (channelBinding === 'require') {
+      if (channelBinding === 'require' || !(error instanceof AuthenticationError)) {
         throw error;
       }
-      return null;
+      throw new AuthenticationError(
+        'PGNUDGE_ERR_CHANNEL_BINDING',
+        'the server offered SCRAM-SHA-256-PLUS and pgnudge does not fall back to unbound SCRAM, which a man in ' +
+          `the middle holding such a certificate could force; ${error.message}`,
+        { cause: error },
+      );
     }
   }
 

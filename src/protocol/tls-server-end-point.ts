@@ -1,5 +1,5 @@
 // Channel binding data of type tls-server-end-point (RFC 5929 §4.1), used by SCRAM-SHA-256-PLUS
-// (PG docs §55.3.2 "SASL Authentication"): the server certificate hashed with its signature's hash, SHA-256 at least.
+// (PG docs §55.3.2 "SASL Authentication"): the server certificate hashed with its signature's hash (MD5 and SHA-1 raised to SHA-256).
 
 import { createHash } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
@@ -7,29 +7,40 @@ import { AuthenticationError } from '../errors.js';
 const SEQUENCE = 0x30;
 const OBJECT_IDENTIFIER = 0x06;
 
-/** Signature algorithm OID → hash for the binding. MD5 and SHA-1 (and SHA-224) are raised to SHA-256 by RFC 5929. */
-const HASH_BY_SIGNATURE_OID: ReadonlyMap<string, 'sha256' | 'sha384' | 'sha512'> = new Map([
+/**
+ * Signature algorithm OID → hash for the binding. RFC 5929 §4.1 raises only MD5 and SHA-1 to SHA-256; every
+ * other hash (SHA-224 included) is used as is, as PostgreSQL's backend does (EVP_get_digestbynid).
+ */
+const HASH_BY_SIGNATURE_OID: ReadonlyMap<string, 'sha224' | 'sha256' | 'sha384' | 'sha512'> = new Map([
   ['1.2.840.113549.1.1.4', 'sha256'], // md5WithRSAEncryption
   ['1.2.840.113549.1.1.5', 'sha256'], // sha1WithRSAEncryption
-  ['1.2.840.113549.1.1.14', 'sha256'], // sha224WithRSAEncryption
+  ['1.2.840.113549.1.1.14', 'sha224'], // sha224WithRSAEncryption
   ['1.2.840.113549.1.1.11', 'sha256'], // sha256WithRSAEncryption
   ['1.2.840.113549.1.1.12', 'sha384'], // sha384WithRSAEncryption
   ['1.2.840.113549.1.1.13', 'sha512'], // sha512WithRSAEncryption
   ['1.2.840.10045.4.1', 'sha256'], // ecdsa-with-SHA1
-  ['1.2.840.10045.4.3.1', 'sha256'], // ecdsa-with-SHA224
+  ['1.2.840.10045.4.3.1', 'sha224'], // ecdsa-with-SHA224
   ['1.2.840.10045.4.3.2', 'sha256'], // ecdsa-with-SHA256
   ['1.2.840.10045.4.3.3', 'sha384'], // ecdsa-with-SHA384
   ['1.2.840.10045.4.3.4', 'sha512'], // ecdsa-with-SHA512
   ['1.2.840.10040.4.3', 'sha256'], // dsa-with-sha1
-  ['2.16.840.1.101.3.4.3.1', 'sha256'], // dsa-with-sha224
+  ['2.16.840.1.101.3.4.3.1', 'sha224'], // dsa-with-sha224
   ['2.16.840.1.101.3.4.3.2', 'sha256'], // dsa-with-sha256
+]);
+
+/** Signatures without a single hash for the binding (RFC 5929 defines none; libpq refuses them too), named in errors. */
+const UNHASHED_SIGNATURE_NAMES: ReadonlyMap<string, string> = new Map([
+  ['1.3.101.112', 'Ed25519'],
+  ['1.3.101.113', 'Ed448'],
+  ['1.2.840.113549.1.1.10', 'RSA-PSS'],
 ]);
 
 function bindingError(reason: string): AuthenticationError {
   return new AuthenticationError(
     'PGNUDGE_ERR_CHANNEL_BINDING',
-    `cannot determine the certificate's hash algorithm for channel binding: ${reason}. ` +
-      'Use a server certificate signed with RSA or ECDSA, or set channel_binding=disable.',
+    `channel binding is impossible: pgnudge cannot determine the certificate's hash algorithm (${reason}). ` +
+      'Use a server certificate signed with RSA or ECDSA and a SHA-2 hash (sha256WithRSAEncryption, ' +
+      "ecdsa-with-SHA256, ...), or set channelBinding: 'disable' (channel_binding=disable) to connect without it.",
   );
 }
 
@@ -105,7 +116,7 @@ function decodeOid(bytes: Uint8Array): string {
 
 /**
  * Returns the tls-server-end-point binding data for a DER certificate: its hash with SHA-256 when it is
- * signed with MD5, SHA-1, SHA-224 or SHA-256, else with the signature's own hash (SHA-384, SHA-512).
+ * signed with MD5 or SHA-1, else with the signature's own hash (SHA-224, SHA-256, SHA-384, SHA-512).
  * Throws AuthenticationError PGNUDGE_ERR_CHANNEL_BINDING when the hash cannot be determined (Ed25519,
  * Ed448, RSA-PSS, unknown OIDs, malformed DER), like libpq.
  */
@@ -122,7 +133,8 @@ export function tlsServerEndPointHash(certificateDer: Uint8Array): Uint8Array {
   const dotted = decodeOid(certificateDer.subarray(oid.start, oid.end));
   const hash = HASH_BY_SIGNATURE_OID.get(dotted);
   if (hash === undefined) {
-    throw bindingError(`unsupported signature algorithm ${dotted}`);
+    const name = UNHASHED_SIGNATURE_NAMES.get(dotted);
+    throw bindingError(`unsupported signature algorithm ${dotted}${name === undefined ? '' : ` (${name})`}`);
   }
   return new Uint8Array(createHash(hash).update(certificateDer).digest());
 }

@@ -24,7 +24,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { parseConnectionString } from './connection-string.js';
+import { parseConnectionString, redactConnectionString } from './connection-string.js';
 import { lookupPgpass, pgpassHostNames } from './pgpass.js';
 
 export { formatKeyValue, parseConnectionString, redactConnectionString } from './connection-string.js';
@@ -203,6 +203,23 @@ function describeGiven(given: Given): string {
   return given.from === 'environment' ? given.name : `${given.from} ${given.name}`;
 }
 
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** `keyword=` at the start or after a space: key=value text, not a socket directory that happens to hold `=`. */
+const KEY_VALUE = /(?:^|\s)[A-Za-z_][A-Za-z0-9_]*\s*=/;
+
+/**
+ * A user-given value, quoted for an error message, never showing a password it may carry: a URL has its
+ * password redacted, user info before an `@` is hidden, and key=value text (a misquoted connection
+ * string) is redacted as one.
+ */
+function quoteValue(value: string): string {
+  if (URL_SCHEME.test(value)) return `"${redactConnectionString(value)}"`;
+  const at = value.lastIndexOf('@');
+  if (at >= 0) return `"***@${quoteValue(value.slice(at + 1)).slice(1, -1)}"`;
+  if (value.includes('=')) return `"${redactConnectionString(value)}"`;
+  return `"${value}"`;
+}
+
 /**
  * Resolves options, a connection string and the `PG*` environment into one set of settings, in libpq's
  * order of precedence, and looks up the password file per host when no password was given. Throws
@@ -273,7 +290,7 @@ export function resolveConnectionSettings(
     const value = given(keyword);
     if (value !== undefined && !/^\s*\d+\s*$/.test(value.value)) {
       throw new ConfigError(
-        `${describeGiven(value)} "${value.value}" is not a non-negative integer`,
+        `${describeGiven(value)} ${quoteValue(value.value)} is not a non-negative integer`,
         value.name,
       );
     }
@@ -370,7 +387,7 @@ function oneOf<T extends string>(
   if ((accepted as readonly string[]).includes(given.value)) return given.value as T;
   const source = given.name === keyword ? '' : ` (from ${describeGiven(given)})`;
   throw new ConfigError(
-    `${keyword} "${given.value}"${source} is not one of ${accepted.join(', ')}`,
+    `${keyword} ${quoteValue(given.value)}${source} is not one of ${accepted.join(', ')}`,
     given.name,
   );
 }
@@ -385,9 +402,28 @@ function resolveHosts(host: Given | undefined, hostaddr: Given | undefined): str
   }
   if (host === undefined && hostaddr === undefined) return [DEFAULT_HOST];
   const list = (host ?? hostaddr)!;
+  // A whole URL (or key=value string) given as the host: refused before splitting on commas, which could
+  // cut a password in two and let its first half pass as a host name.
+  if (URL_SCHEME.test(list.value) || KEY_VALUE.test(list.value)) {
+    throw new ConfigError(
+      `${describeGiven(list)} ${quoteValue(list.value)} is a connection string, not a host name, IP address or ` +
+        'absolute socket directory: pass it as connectionString (--dsn in the CLI), or give only the host name here',
+      list.name,
+    );
+  }
   return list.value.split(',').map((entry) => {
     // An empty entry means the default host, as in libpq.
     if (entry === '') return DEFAULT_HOST;
+    if (URL_SCHEME.test(entry) || entry.lastIndexOf('@') > 0 || KEY_VALUE.test(entry)) {
+      // Never echoed as given: user info or key=value text may hold a password.
+      throw new ConfigError(
+        `${describeGiven(list)} ${quoteValue(entry)} is not a host name, IP address or absolute socket directory: ` +
+          'it holds user info or a connection string (shown with any password hidden). Pass a connection URL ' +
+          'as connectionString (--dsn in the CLI), the user and password as their own settings (user and ' +
+          'password, PGUSER and PGPASSWORD, or ~/.pgpass), and only the host name here',
+        list.name,
+      );
+    }
     if (list === hostaddr && isIP(entry) === 0) {
       throw new ConfigError(`${describeGiven(list)} "${entry}" is not a numeric IP address`, list.name);
     }
@@ -418,7 +454,7 @@ function resolvePorts(option: unknown, given: Given | undefined, hostCount: numb
   const ports = given.value.split(',').map((entry) => {
     const trimmed = entry.trim();
     if (trimmed === '') return DEFAULT_PORT;
-    const shown = `"${entry}"${given.from === 'connection string' ? ' (in the connection string)' : ''}`;
+    const shown = `${quoteValue(entry)}${given.from === 'connection string' ? ' (in the connection string)' : ''}`;
     if (!/^\d{1,5}$/.test(trimmed)) checkPort(Number.NaN, given.name, shown);
     return checkPort(Number(trimmed), given.name, shown);
   });
@@ -498,7 +534,7 @@ function resolveConnectTimeout(option: unknown, given: Given | undefined): numbe
   const trimmed = given.value.trim();
   if (!/^\d+$/.test(trimmed)) {
     throw new ConfigError(
-      `${describeGiven(given)} "${given.value}" is not a non-negative whole number of seconds (0 means no timeout)`,
+      `${describeGiven(given)} ${quoteValue(given.value)} is not a non-negative whole number of seconds (0 means no timeout)`,
       given.name,
     );
   }

@@ -174,12 +174,21 @@ describe('chooseSaslMechanism (libpq rules)', () => {
       useBinding: true,
     });
   });
-  it('prefer: SCRAM-SHA-256 without binding data or without a PLUS offer', () => {
+  it('prefer: SCRAM-SHA-256 without a PLUS offer', () => {
     const plain = { mechanism: 'SCRAM-SHA-256', useBinding: false };
-    assert.deepEqual(chooseSaslMechanism(both, { channelBinding: 'prefer', bindingData: null }), plain);
     assert.deepEqual(
       chooseSaslMechanism(['SCRAM-SHA-256'], { channelBinding: 'prefer', bindingData: data }),
       plain,
+    );
+    assert.deepEqual(
+      chooseSaslMechanism(['SCRAM-SHA-256'], { channelBinding: 'prefer', bindingData: null }),
+      plain,
+    );
+  });
+  it('prefer: a PLUS offer without binding data fails closed instead of downgrading to plain SCRAM', () => {
+    assert.throws(
+      () => chooseSaslMechanism(both, { channelBinding: 'prefer', bindingData: null }),
+      isCode('PGNUDGE_ERR_CHANNEL_BINDING'),
     );
   });
   it('disable: never PLUS', () => {

@@ -31,6 +31,7 @@ const VECTORS = {
 
 const CERT = readFixture('tls-server-end-point/rsa-sha256.der');
 const ED25519 = readFixture('tls-server-end-point/ed25519.der');
+const RSA_PSS = readFixture('tls-server-end-point/rsa-pss.der');
 
 function msg(code: string, ...body: Uint8Array[]): BackendMessage {
   return parseBackendMessage(code.charCodeAt(0), Buffer.concat(body));
@@ -257,9 +258,45 @@ describe('StartupMachine: SCRAM', () => {
     scramExchange(m, ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'], 'n,,', 'SCRAM-SHA-256');
   });
 
-  it('prefer with a certificate whose hash is unknown (Ed25519) falls back to n,,', () => {
-    const m = machine({ tls: true, certificateDer: ED25519 });
-    scramExchange(m, ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'], 'n,,', 'SCRAM-SHA-256');
+  for (const [name, der] of [
+    ['Ed25519', ED25519],
+    ['RSA-PSS', RSA_PSS],
+  ] as const) {
+    it(`prefer with a PLUS offer and an ${name} certificate fails closed instead of downgrading to n,,`, () => {
+      let passwordRead = false;
+      const m = machine({
+        tls: true,
+        certificateDer: der,
+        password: () => {
+          passwordRead = true;
+          return 'S3cret-pw';
+        },
+      });
+      assert.throws(
+        () => m.receive(sasl('SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256')),
+        (e: unknown) =>
+          isAuth('PGNUDGE_ERR_CHANNEL_BINDING')(e) &&
+          e instanceof Error &&
+          e.message.includes('SCRAM-SHA-256-PLUS') &&
+          e.message.includes(name) &&
+          /RSA or ECDSA and a SHA-2 hash/.test(e.message) &&
+          e.message.includes("channelBinding: 'disable'") &&
+          !e.message.includes('S3cret-pw'),
+      );
+      assert.equal(passwordRead, false);
+    });
+  }
+
+  it('prefer with a PLUS offer but no certificate over TLS fails closed', () => {
+    assert.throws(
+      () => machine({ tls: true, certificateDer: null }).receive(sasl('SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256')),
+      isAuth('PGNUDGE_ERR_CHANNEL_BINDING', /SCRAM-SHA-256-PLUS/),
+    );
+  });
+
+  it('prefer over TLS without a PLUS offer sends y,, even when the certificate hash is unknown (never n,,)', () => {
+    scramExchange(machine({ tls: true, certificateDer: ED25519 }), ['SCRAM-SHA-256'], 'y,,', 'SCRAM-SHA-256');
+    scramExchange(machine({ tls: true, certificateDer: null }), ['SCRAM-SHA-256'], 'y,,', 'SCRAM-SHA-256');
   });
 
   it('require with an Ed25519 certificate fails closed', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { AuthenticationError } from '../../../src/errors.js';
 import { tlsServerEndPointHash } from '../../../src/protocol/scram.js';
@@ -13,7 +14,24 @@ const EXPECTED: Record<string, string> = {
   'ecdsa-sha256.der': '24fad41ca924803a2067e0a3195cb179e709e124979a91f4fb55d527cda78537',
   'ecdsa-sha384.der':
     '5b8fd494ad31dc49a23d7dbce1fe228b15ddbb834dbd658e942a2dd3fa09c56920c8d2d89b4bb4b1cc7a177da1c33af9',
+  // SHA-224 stays SHA-224: RFC 5929 §4.1 raises only MD5 and SHA-1, and PostgreSQL's backend agrees.
+  'rsa-sha224.der': 'e671b9b115cfabca7c15fef5ce8dc752b7ff76bb93816bd343516131',
+  'ecdsa-sha224.der': '71abd11d28f0cb8cd0f0970f9cff11b3658174f527dbac397bc256ea',
+  'dsa-sha224.der': 'fd2c53a1bad482f042553b553e34a8a4ad084d9d229e68b1ecb23549',
 };
+
+/**
+ * A copy of an RSA certificate whose outer signatureAlgorithm is another PKCS #1 OID (same length): only its
+ * last arc (`lastArcHex`) differs. The outer OID is the last occurrence; tbsCertificate holds the first.
+ */
+function withOuterSignatureOid(der: Buffer, lastArcHex: string): Buffer {
+  const pkcs1 = hex('06 09 2a864886f70d0101');
+  const at = der.lastIndexOf(pkcs1);
+  assert.ok(at > der.byteLength / 2, 'outer signatureAlgorithm OID');
+  const copy = Buffer.from(der);
+  hex(lastArcHex).copy(copy, at + pkcs1.byteLength);
+  return copy;
+}
 
 const isBindingError = (e: unknown) =>
   e instanceof AuthenticationError &&
@@ -26,6 +44,24 @@ describe('tlsServerEndPointHash (RFC 5929 §4.1)', () => {
       assert.equal(toHex(tlsServerEndPointHash(readFixture(`tls-server-end-point/${file}`))), expected);
     });
   }
+
+  it('SHA-224 signatures bind with SHA-224 itself, not SHA-256 (cross-checked with node:crypto)', () => {
+    for (const file of ['rsa-sha224.der', 'ecdsa-sha224.der', 'dsa-sha224.der']) {
+      const der = readFixture(`tls-server-end-point/${file}`);
+      const binding = tlsServerEndPointHash(der);
+      assert.equal(binding.byteLength, 28, file);
+      assert.equal(toHex(binding), createHash('sha224').update(der).digest('hex'), file);
+      assert.notEqual(toHex(binding), createHash('sha256').update(der).digest('hex'), file);
+    }
+  });
+
+  it('MD5 and SHA-1 signatures are still raised to SHA-256 (RFC 5929 §4.1)', () => {
+    const sha1 = readFixture('tls-server-end-point/rsa-sha1.der');
+    assert.equal(toHex(tlsServerEndPointHash(sha1)), createHash('sha256').update(sha1).digest('hex'));
+    // md5WithRSAEncryption (1.2.840.113549.1.1.4) in place of the outer sha256WithRSAEncryption OID.
+    const md5 = withOuterSignatureOid(readFixture('tls-server-end-point/rsa-sha256.der'), '04');
+    assert.equal(toHex(tlsServerEndPointHash(md5)), createHash('sha256').update(md5).digest('hex'));
+  });
 
   it('refuses Ed25519 (no hash to pick), like libpq', () => {
     assert.throws(

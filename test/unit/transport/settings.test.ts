@@ -555,6 +555,101 @@ describe('no error from a bad connection string shows its password', () => {
   }
 });
 
+describe('no error from a host entry, or another value, shows a password in it', () => {
+  const secret = 'S3cr3tPw';
+  /** The error names `option`, tells what to do (`advice`), and shows no part of the password anywhere. */
+  const refusedWithoutSecret =
+    (option: string, advice: RegExp, secrets: readonly string[] = [secret]) =>
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+      assert.equal(error.option, option);
+      const shown = [error.message, String(error.stack), String(error.cause ?? ''), JSON.stringify(error)];
+      for (const part of secrets) {
+        for (const text of shown)
+          assert.ok(!text.includes(part), `${JSON.stringify(part)} leaked in ${text}`);
+      }
+      assert.match(error.message, advice);
+      return true;
+    };
+  const userInfoAdvice = /not a host name.*connectionString/s;
+  const rows: [name: string, options: ConnectionOptions, env: Env, option: string, advice: RegExp][] = [
+    ['a URL as the host option', { host: `postgres://app:${secret}@db` }, {}, 'host', userInfoAdvice],
+    ['a URL in PGHOST', {}, { PGHOST: `postgres://app:${secret}@db` }, 'PGHOST', userInfoAdvice],
+    ['user:password@host as the host option', { host: `app:${secret}@db` }, {}, 'host', userInfoAdvice],
+    ['user:password@host in PGHOST', {}, { PGHOST: `app:${secret}@db` }, 'PGHOST', userInfoAdvice],
+    ['a URL as the second host', { host: `db,postgres://app:${secret}@other` }, {}, 'host', userInfoAdvice],
+    [
+      'user:password@host as host= in a key=value string',
+      { connectionString: `host='app:${secret}@db'` },
+      {},
+      'host',
+      userInfoAdvice,
+    ],
+    [
+      'user:password@address as hostaddr',
+      { connectionString: `hostaddr='app:${secret}@10.0.0.1'` },
+      {},
+      'hostaddr',
+      userInfoAdvice,
+    ],
+    [
+      'key=value text in PGHOST',
+      {},
+      { PGHOST: `db password=${secret}` },
+      'PGHOST',
+      /not a host name.*connectionString/s,
+    ],
+    [
+      'a misquoted sslmode',
+      { connectionString: `sslmode='require password=${secret}'` },
+      {},
+      'sslmode',
+      /is not one of/,
+    ],
+    [
+      'a misquoted port',
+      { connectionString: `port='5432 password=${secret}'` },
+      {},
+      'port',
+      /not a port number/,
+    ],
+    [
+      'a misquoted connect_timeout',
+      { connectionString: `connect_timeout='5 password=${secret}'` },
+      {},
+      'connect_timeout',
+      /non-negative whole number of seconds/,
+    ],
+    [
+      'a misquoted keepalives',
+      { connectionString: `keepalives='1 password=${secret}'` },
+      {},
+      'keepalives',
+      /non-negative integer/,
+    ],
+  ];
+  for (const [name, options, env, option, advice] of rows) {
+    test(name, () => assert.throws(() => resolve(options, env), refusedWithoutSecret(option, advice)));
+  }
+  test('a password with a comma in a host URL leaks neither half (the host list is split on commas)', () => {
+    assert.throws(
+      () => resolve({ host: 'postgres://app:pa55,w0rd@db' }),
+      refusedWithoutSecret('host', userInfoAdvice, ['pa55', 'w0rd']),
+    );
+  });
+  test('the user info is hidden but the host part is still shown, to find the entry', () => {
+    assert.throws(
+      () => resolve({ host: `app:${secret}@db.example` }),
+      (error: unknown) => error instanceof ConfigError && /db\.example/.test(error.message),
+    );
+    assert.throws(
+      () => resolve({}, { PGHOST: `postgres://app:${secret}@db.example` }),
+      (error: unknown) =>
+        error instanceof ConfigError && /postgres:\/\/app:\*\*\*@db\.example/.test(error.message),
+    );
+  });
+});
+
 describe('connect timeout', () => {
   const rows: [given: string, ms: number][] = [
     ['0', 0],
