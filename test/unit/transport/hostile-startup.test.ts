@@ -617,6 +617,30 @@ describe('hostile server: after authentication', () => {
   });
 
   test(
+    "a ParameterStatus declaring 1 GiB fails at the header (libpq's 30000-byte bound for 'S')",
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({
+        startup: () => [authOk(), Buffer.concat([Buffer.from('S'), i32(0x3fff_ffff)]), Buffer.alloc(1 << 20)],
+      });
+      try {
+        const before = process.memoryUsage();
+        const error = await rejection(
+          PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+          'long ParameterStatus',
+        );
+        const after = process.memoryUsage();
+        assertTyped(error, protocol(/message 'S' declares 1073741823 bytes, more than the limit of 30000/));
+        assert.ok(after.arrayBuffers - before.arrayBuffers < 32 * 1024 * 1024, 'arrayBuffers jumped');
+        await socketsClosed(fake);
+        await guard.assertNone('long ParameterStatus');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
+
+  test(
     'a legal 1 GiB length with 1 MiB of body, then close: nothing beyond the bytes received is held',
     TEST,
     async () => {
