@@ -616,6 +616,39 @@ describe('hostile server: after authentication', () => {
     }
   });
 
+  test('more than 256 distinct ParameterStatus names fail the connection', TEST, async () => {
+    const names = Array.from({ length: 300 }, (_, i) => parameterStatus(`hostile_${i}`, 'x'));
+    const fake = await HostileServer.start({ startup: () => [authOk(), ...names, ...afterAuth()] });
+    try {
+      const error = await rejection(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+        'many parameters',
+      );
+      assertTyped(error, protocol(/more than 256 distinct parameters/));
+      await socketsClosed(fake);
+      await guard.assertNone('many parameters');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test('a parameter reported again and again is kept once (control)', TEST, async () => {
+    const again = Array.from({ length: 1000 }, (_, i) => parameterStatus('TimeZone', `UTC${i % 3}`));
+    const fake = await HostileServer.start({ startup: () => [authOk(), ...again, ...afterAuth()] });
+    try {
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+        CASE_DEADLINE_MS,
+        'repeated parameter',
+      );
+      assert.equal(connection.parameters.get('TimeZone'), 'UTC0');
+      assert.equal(connection.parameters.size, 2);
+      connection.abort();
+    } finally {
+      await fake.close();
+    }
+  });
+
   test(
     "a ParameterStatus declaring 1 GiB fails at the header (libpq's 30000-byte bound for 'S')",
     TEST,
