@@ -107,6 +107,11 @@ const timeout: Expected = {
 };
 const lost: Expected = { type: ConnectionError, code: 'PGNUDGE_ERR_CONNECTION', message: /lost/ };
 const REQUIRE_TLS: ConnectionOptions = { sslmode: 'require' };
+const handshakeLost: Expected = {
+  type: ConnectionError,
+  code: 'PGNUDGE_ERR_CONNECTION',
+  message: /lost during the TLS handshake: ECONNRESET/,
+};
 
 /** The fake never saw a password message, nor the password's bytes in any form we could send. */
 function passwordNeverSent(fake: HostileServer): void {
@@ -145,6 +150,8 @@ const SSL_CASES: Case[] = [
     expect: { type: TlsError, code: 'PGNUDGE_ERR_TLS', message: /TLS handshake with 127\.0\.0\.1 failed/ },
   },
   {
+    // A lost link, not a TLS failure: a restarting server does this, and retrying heals it (R11). It was
+    // a TlsError (fatal, and multi-host never tried the next host) until the handshake errors were split.
     name: "SSLRequest answered with 'S', then the link closes mid-handshake",
     script: () => ({
       sslRequest: (session) => {
@@ -153,7 +160,18 @@ const SSL_CASES: Case[] = [
       },
     }),
     options: REQUIRE_TLS,
-    expect: { type: TlsError, code: 'PGNUDGE_ERR_TLS', message: /TLS handshake/ },
+    expect: handshakeLost,
+  },
+  {
+    name: "SSLRequest answered with 'S', then a reset mid-handshake",
+    script: () => ({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    }),
+    options: REQUIRE_TLS,
+    expect: handshakeLost,
   },
   {
     name: 'SSLRequest answered by closing the connection',
@@ -585,6 +603,60 @@ describe('hostile server: controls (the fake is a server the client accepts)', (
 
 describe('hostile server: SSLRequest stage', () => {
   for (const c of SSL_CASES) test(c.name, TEST, () => runCase(c));
+});
+
+describe('hostile server: a TLS handshake cut by the network is retryable', () => {
+  test('the error is a retryable ConnectionError', TEST, async () => {
+    const fake = await HostileServer.start({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    });
+    try {
+      const error = await rejection(
+        PgConnection.connect(fakeSettings(fake, REQUIRE_TLS), { replication: 'database' }),
+        'reset mid-handshake',
+      );
+      assertTyped(error, handshakeLost);
+      assert.equal(error.retryable, true);
+      await socketsClosed(fake);
+      await guard.assertNone('reset mid-handshake');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test('multi-host: a reset mid-handshake on the first host moves on to the next', TEST, async () => {
+    const resetting = await HostileServer.start({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    });
+    const working = await HostileServer.start({ sslRequest: () => 'tls' }, tls);
+    try {
+      const settings = {
+        ...fakeSettings(resetting, REQUIRE_TLS),
+        hosts: [
+          { host: resetting.host, port: resetting.port },
+          { host: working.host, port: working.port },
+        ],
+      };
+      const connection = await withDeadline(
+        PgConnection.connect(settings, { replication: 'database' }),
+        CASE_DEADLINE_MS,
+        'multi-host connect',
+      );
+      assert.equal(connection.tls, true);
+      assert.equal(resetting.sessions.length, 1);
+      connection.abort();
+      await guard.assertNone('multi-host');
+    } finally {
+      await resetting.close();
+      await working.close();
+    }
+  });
 });
 
 describe('hostile server: authentication', () => {
