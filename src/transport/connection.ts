@@ -1,6 +1,6 @@
 // The connection shell: the only code that owns a socket. It feeds bytes to the sans-io codec
 // (FrameDecoder, StartupMachine) and writes what they return. PG docs: "Message Flow" (55.2).
-import { connect as netConnect, type Socket } from 'node:net';
+import { type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   AuthenticationError,
@@ -48,6 +48,8 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** DataRow bytes one query may hold before it fails with a ProtocolError. Default {@link DEFAULT_MAX_RESULT_BYTES}. */
   maxResultBytes?: number;
+  /** Test seam: opens the socket instead of `net.connect` (a fake that never connects stands in for a blackholed host). */
+  createSocket?: (options: NetConnectOpts) => Socket;
 }
 
 /** One statement's outcome from the simple query protocol: text values, as PostgreSQL sent them. */
@@ -258,7 +260,12 @@ export class PgConnection {
     const establish = async (): Promise<PgConnection> => {
       const password = await resolvePassword(host.password ?? settings.password);
       if (abandoned) throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
-      socket = await openSocket(host, unix);
+      // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
+      // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
+      // loop alive, one more per backoff retry (R10).
+      const opening = openSocket(host, unix, options.createSocket ?? netConnect);
+      socket = opening.socket;
+      await opening.connected;
       if (abandoned) {
         socket.destroy();
         throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
@@ -643,15 +650,20 @@ async function resolvePassword(source: ConnectionSettings['password']): Promise<
   }
 }
 
-function openSocket(host: ConnectionTarget, unix: boolean): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = unix
-      ? netConnect({ path: `${host.host}/.s.PGSQL.${host.port}` })
-      : netConnect({ host: host.host, port: host.port });
-    const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
+/** Starts a connect: the socket at once (so an abandoned attempt can destroy it), `connected` once it is up. */
+function openSocket(
+  host: ConnectionTarget,
+  unix: boolean,
+  create: (options: NetConnectOpts) => Socket,
+): { socket: Socket; connected: Promise<void> } {
+  const socket = unix
+    ? create({ path: `${host.host}/.s.PGSQL.${host.port}` })
+    : create({ host: host.host, port: host.port });
+  const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
+  const connected = new Promise<void>((resolve, reject) => {
     socket.once('connect', () => {
       socket.removeAllListeners('error');
-      resolve(socket);
+      resolve();
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       socket.destroy();
@@ -664,6 +676,7 @@ function openSocket(host: ConnectionTarget, unix: boolean): Promise<Socket> {
       );
     });
   });
+  return { socket, connected };
 }
 
 /**
