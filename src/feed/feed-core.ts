@@ -24,7 +24,14 @@ export class FeedCore {
   readonly #name: string;
   #started = false;
   #error: PgnudgeError | null = null;
+  /** The one waiting `#next()`'s resolver; only one waits at a time, since `#tail` runs them in turn. */
   #wake: (() => void) | null = null;
+  /**
+   * The queue of `next()` calls: each runs after the previous one settled, so every item goes to exactly
+   * one caller in call order, and close() or a fatal error settles them all (the first with the error,
+   * the rest done). One resolver for several waiters left all but the last pending forever.
+   */
+  #tail: Promise<unknown> = Promise.resolve();
   #onAbort = () => void this.close();
 
   constructor(
@@ -80,7 +87,11 @@ export class FeedCore {
     this.#started = true;
     this.supervisor.start();
     return {
-      next: () => this.#next(),
+      next: () => {
+        const result = this.#tail.then(() => this.#next());
+        this.#tail = result.catch(() => {});
+        return result;
+      },
       return: async () => {
         await this.close();
         return { done: true, value: undefined };

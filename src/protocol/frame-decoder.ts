@@ -11,6 +11,21 @@ export const DEFAULT_MAX_FRAME_LENGTH = 0x3fffffff;
 
 const HEADER_LENGTH = 5;
 
+/**
+ * libpq's bound for every message whose type may not be long (fe-protocol3.c, `VALID_LONG_MESSAGE_TYPE`):
+ * a length field above it on any other type is sync loss or hostility, and is refused from the header,
+ * before the body is buffered. The backend's own short messages (R, S, K, Z, C, G/H/W, c, 1/2/3, ...)
+ * stay far below it.
+ */
+export const MAX_SHORT_MESSAGE_LENGTH = 30_000;
+
+/**
+ * The types that may exceed {@link MAX_SHORT_MESSAGE_LENGTH} (bounded only by maxFrameLength), as in
+ * libpq: RowDescription, DataRow, CopyData, FunctionCallResponse, ErrorResponse, NoticeResponse,
+ * NotificationResponse.
+ */
+const LONG_MESSAGE_TYPES: ReadonlySet<number> = new Set([...'TDdVENA'].map((c) => c.charCodeAt(0)));
+
 /** One backend message: its code byte and its body (without the length field). */
 export interface Frame {
   code: number;
@@ -157,6 +172,13 @@ export class FrameDecoder {
         length < 4
           ? `message '${name}' has an invalid length ${length} (less than 4)`
           : `message '${name}' declares ${length} bytes, more than the limit of ${this.#maxFrameLength}`,
+        { messageType: name, offset: 1 },
+      );
+    }
+    if (length > MAX_SHORT_MESSAGE_LENGTH && !LONG_MESSAGE_TYPES.has(code)) {
+      const name = String.fromCharCode(code);
+      throw new ProtocolError(
+        `message '${name}' declares ${length} bytes, more than the limit of ${MAX_SHORT_MESSAGE_LENGTH} for its type (only T, D, d, V, E, N and A may be longer, as in libpq)`,
         { messageType: name, offset: 1 },
       );
     }

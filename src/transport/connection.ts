@@ -1,6 +1,6 @@
 // The connection shell: the only code that owns a socket. It feeds bytes to the sans-io codec
 // (FrameDecoder, StartupMachine) and writes what they return. PG docs: "Message Flow" (55.2).
-import { connect as netConnect, type Socket } from 'node:net';
+import { type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   AuthenticationError,
@@ -47,6 +47,10 @@ export interface ConnectOptions {
   maxFrameLength?: number;
   /** Aborts a connection attempt in any phase. */
   signal?: AbortSignal;
+  /** DataRow bytes one query may hold before it fails with a ProtocolError. Default {@link DEFAULT_MAX_RESULT_BYTES}. */
+  maxResultBytes?: number;
+  /** Test seam: opens the socket instead of `net.connect` (a fake that never connects stands in for a blackholed host). */
+  createSocket?: (options: NetConnectOpts) => Socket;
 }
 
 /** One statement's outcome from the simple query protocol: text values, as PostgreSQL sent them. */
@@ -84,11 +88,26 @@ export interface StatusUpdate {
 
 const COPY_DATA = 0x64; // 'd'
 
+/**
+ * Distinct ParameterStatus names kept per connection. A real server reports about 15 (GUC_REPORT
+ * settings); beyond this the names are hostile and would grow the map without bound (R19).
+ */
+export const MAX_SERVER_PARAMETERS = 256;
+
+/**
+ * DataRow bytes one query may hold until its ReadyForQuery. pgnudge's own queries return a few rows
+ * (SHOW, CREATE_REPLICATION_SLOT, IDENTIFY_SYSTEM, catalog lookups); 64 MiB is far above any of them and
+ * still bounds a server that answers with an endless row stream, which no timer ends (R19).
+ */
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
+
 type Phase = 'startup' | 'idle' | 'query' | 'replication' | 'closed';
 
 interface PendingQuery {
   results: QueryResult[];
   current: QueryResult | null;
+  /** DataRow body bytes held in `results` and `current`, checked against maxResultBytes. */
+  bytes: number;
   error: PgnudgeError | null;
   resolve(results: QueryResult[]): void;
   reject(error: PgnudgeError): void;
@@ -128,6 +147,7 @@ export class PgConnection {
   #notificationListeners: ((notification: Notification) => void)[] = [];
   #closeError: PgnudgeError | null = null;
   #bytesReceived = 0;
+  readonly #maxResultBytes: number;
   #startup: {
     machine: StartupMachine;
     resolve(): void;
@@ -151,6 +171,7 @@ export class PgConnection {
     this.#decoder = new FrameDecoder(
       options.maxFrameLength === undefined ? {} : { maxFrameLength: options.maxFrameLength },
     );
+    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     socket.setNoDelay(true);
     // TCP keepalive, as libpq enables by default: the one silence no application timer may end is
     // CREATE_REPLICATION_SLOT waiting for older transactions, and a peer or route that died meanwhile is
@@ -245,7 +266,12 @@ export class PgConnection {
     const establish = async (): Promise<PgConnection> => {
       const password = await resolvePassword(host.password ?? settings.password);
       if (abandoned) throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
-      socket = await openSocket(host, unix);
+      // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
+      // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
+      // loop alive, one more per backoff retry (R10).
+      const opening = openSocket(host, unix, options.createSocket ?? netConnect);
+      socket = opening.socket;
+      await opening.connected;
       if (abandoned) {
         socket.destroy();
         throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
@@ -423,7 +449,7 @@ export class PgConnection {
     const next = this.#queue.shift();
     if (next === undefined) return;
     this.#phase = 'query';
-    this.#pending = { results: [], current: null, error: null, ...next };
+    this.#pending = { results: [], current: null, bytes: 0, error: null, ...next };
     if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
     this.#write(encodeQuery(next.sql));
   }
@@ -442,7 +468,7 @@ export class PgConnection {
         if (frame.code === COPY_DATA && this.#phase === 'replication') {
           this.#replicationData(frame.body);
         } else {
-          this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code);
+          this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
         }
       }
     } catch (error) {
@@ -460,7 +486,7 @@ export class PgConnection {
     else handler.keepalive(message);
   }
 
-  #dispatch(message: BackendMessage, code: number): void {
+  #dispatch(message: BackendMessage, code: number, size: number): void {
     if (this.#log.enabled('trace')) this.#log.trace(`< ${message.type}`);
     switch (message.type) {
       case 'NoticeResponse':
@@ -468,6 +494,12 @@ export class PgConnection {
         if (this.#phase === 'replication') this.#replication?.notice?.(message.fields);
         return;
       case 'ParameterStatus':
+        if (this.parameters.size >= MAX_SERVER_PARAMETERS && !this.parameters.has(message.name)) {
+          throw new ProtocolError(
+            `the server reported more than ${MAX_SERVER_PARAMETERS} distinct parameters (ParameterStatus); a PostgreSQL server reports about 15`,
+            { messageType: 'ParameterStatus' },
+          );
+        }
         this.parameters.set(message.name, message.value);
         return;
       case 'NotificationResponse':
@@ -479,7 +511,7 @@ export class PgConnection {
     if (this.#phase === 'startup') {
       this.#startupMessage(message);
     } else if (this.#phase === 'query') {
-      this.#queryMessage(message, code);
+      this.#queryMessage(message, code, size);
     } else if (message.type === 'ErrorResponse') {
       // An error outside a query (e.g. FATAL 57P01 from pg_terminate_backend) ends the session.
       this.fail(new ServerError(message.fields, classifyServerError(message.fields, 'query')));
@@ -514,7 +546,7 @@ export class PgConnection {
     }
   }
 
-  #queryMessage(message: BackendMessage, code: number): void {
+  #queryMessage(message: BackendMessage, code: number, size: number): void {
     const pending = this.#pending!;
     switch (message.type) {
       case 'RowDescription':
@@ -528,6 +560,13 @@ export class PgConnection {
         if (message.values.length !== pending.current.fields.length) {
           throw new ProtocolError(
             `DataRow has ${message.values.length} columns, RowDescription ${pending.current.fields.length}`,
+            { messageType: 'DataRow' },
+          );
+        }
+        pending.bytes += size;
+        if (pending.bytes > this.#maxResultBytes) {
+          throw new ProtocolError(
+            `the query result exceeds the limit of ${this.#maxResultBytes} bytes held in memory (maxResultBytes); pgnudge's queries return a few small rows`,
             { messageType: 'DataRow' },
           );
         }
@@ -618,15 +657,20 @@ async function resolvePassword(source: ConnectionSettings['password']): Promise<
   }
 }
 
-function openSocket(host: ConnectionTarget, unix: boolean): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = unix
-      ? netConnect({ path: `${host.host}/.s.PGSQL.${host.port}` })
-      : netConnect({ host: host.host, port: host.port });
-    const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
+/** Starts a connect: the socket at once (so an abandoned attempt can destroy it), `connected` once it is up. */
+function openSocket(
+  host: ConnectionTarget,
+  unix: boolean,
+  create: (options: NetConnectOpts) => Socket,
+): { socket: Socket; connected: Promise<void> } {
+  const socket = unix
+    ? create({ path: `${host.host}/.s.PGSQL.${host.port}` })
+    : create({ host: host.host, port: host.port });
+  const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
+  const connected = new Promise<void>((resolve, reject) => {
     socket.once('connect', () => {
       socket.removeAllListeners('error');
-      resolve(socket);
+      resolve();
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       socket.destroy();
@@ -639,6 +683,7 @@ function openSocket(host: ConnectionTarget, unix: boolean): Promise<Socket> {
       );
     });
   });
+  return { socket, connected };
 }
 
 /**

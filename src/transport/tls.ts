@@ -9,7 +9,7 @@ import {
   type ConnectionOptions as TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
-import { ConfigError, TlsError } from '../errors.js';
+import { ConfigError, ConnectionError, TlsError } from '../errors.js';
 import type { SslMode } from './settings.js';
 
 /** What the TLS layer needs from the resolved connection settings. */
@@ -123,6 +123,22 @@ function refuseExposedKey(path: string): void {
 }
 
 /**
+ * Socket errnos that end a handshake without saying anything about TLS: the peer reset or vanished (a
+ * restarting server, a failover, a flaky route). Retrying can heal them (R11), so they surface as a
+ * ConnectionError; verification failures and protocol alerts stay a TlsError.
+ */
+const TRANSIENT_SOCKET_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
+
+/**
  * Upgrades `socket` to TLS (after the server answered an SSLRequest with `S`, or at once for direct
  * TLS). Resolves once the handshake completed and the certificate passed the sslmode's checks.
  */
@@ -136,17 +152,44 @@ export function startTls(
     const options: TlsOptions = { ...tlsOptions(host, settings), socket };
     if (direct) options.ALPNProtocols = [POSTGRES_ALPN];
     const secure = tlsConnect(options);
+    let settled = false;
     const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
       secure.destroy();
+      // Node reports a close before the handshake ended as ECONNRESET ("socket disconnected before
+      // secure TLS connection was established"): the link was lost, not refused.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== undefined && TRANSIENT_SOCKET_ERRORS.has(code)) {
+        reject(
+          new ConnectionError(
+            'PGNUDGE_ERR_CONNECTION',
+            `connection to ${host} lost during the TLS handshake: ${code}`,
+            {
+              cause: error,
+            },
+          ),
+        );
+        return;
+      }
       const hint =
         settings.sslmode === 'verify-full' || settings.sslmode === 'verify-ca'
           ? ' Check that sslrootcert names the CA that signed the server certificate, and (verify-full) that the host name matches it.'
           : '';
       reject(new TlsError(`TLS handshake with ${host} failed: ${error.message}.${hint}`, { cause: error }));
     };
+    const closedEarly = () =>
+      fail(
+        Object.assign(new Error('the connection closed before the TLS handshake ended'), {
+          code: 'ECONNRESET',
+        }),
+      );
     secure.once('error', fail);
+    secure.once('close', closedEarly);
     secure.once('secureConnect', () => {
+      settled = true;
       secure.off('error', fail);
+      secure.off('close', closedEarly);
       if (direct && secure.alpnProtocol !== POSTGRES_ALPN) {
         secure.destroy();
         reject(

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from '../../../src/errors.js';
-import { DEFAULT_MAX_FRAME_LENGTH, type Frame, FrameDecoder } from '../../../src/protocol/frame-decoder.js';
+import {
+  DEFAULT_MAX_FRAME_LENGTH,
+  type Frame,
+  FrameDecoder,
+  MAX_SHORT_MESSAGE_LENGTH,
+} from '../../../src/protocol/frame-decoder.js';
 import { cstr, frame, hex, i32, toHex } from '../../support/bytes.js';
 
 function drain(decoder: FrameDecoder): Frame[] {
@@ -169,5 +174,58 @@ describe('FrameDecoder', () => {
     assert.ok(body.every((b) => b === 5));
     // Generous bound: a quadratic join would take minutes here.
     assert.ok(performance.now() - started < 10_000);
+  });
+
+  describe("libpq's 30000-byte bound on short message types", () => {
+    const LONG = 'TDdVENA';
+    // Every backend message code pgnudge can receive, long types included.
+    const CODES = [...'RSKZCIGHWc123nstv', ...LONG];
+
+    it('matches libpq', () => {
+      assert.equal(MAX_SHORT_MESSAGE_LENGTH, 30_000);
+    });
+
+    for (const code of CODES) {
+      const long = LONG.includes(code);
+      it(`'${code}' of exactly 30000 bytes is accepted`, () => {
+        const decoder = withChunks([frame(code, Buffer.alloc(MAX_SHORT_MESSAGE_LENGTH - 4))]);
+        assert.equal(decoder.next()!.body.byteLength, MAX_SHORT_MESSAGE_LENGTH - 4);
+      });
+      it(`'${code}' of 30001 bytes is ${long ? 'accepted' : 'refused from the header alone'}`, () => {
+        const header = Buffer.concat([Buffer.from(code), i32(MAX_SHORT_MESSAGE_LENGTH + 1)]);
+        const decoder = new FrameDecoder();
+        if (!long) {
+          assert.throws(
+            () => decoder.push(header),
+            (e: unknown) =>
+              e instanceof ProtocolError &&
+              e.messageType === code &&
+              /declares 30001 bytes, more than the limit of 30000 for its type/.test(e.message),
+          );
+          assert.equal(decoder.buffered, header.byteLength, 'no body was asked for');
+          return;
+        }
+        decoder.push(header);
+        decoder.push(Buffer.alloc(MAX_SHORT_MESSAGE_LENGTH + 1 - 4));
+        assert.equal(decoder.next()!.body.byteLength, MAX_SHORT_MESSAGE_LENGTH - 3);
+      });
+    }
+
+    it('keeps maxFrameLength as the bound for long types', () => {
+      const decoder = new FrameDecoder({ maxFrameLength: 40_000 });
+      assert.throws(() => decoder.push(hex('44 00009c41')), /more than the limit of 40000/);
+    });
+
+    it('refuses a long non-long-type header however it is cut', () => {
+      const header = Buffer.concat([Buffer.from('S'), i32(0x0100_0000)]);
+      for (let cut = 0; cut <= header.byteLength; cut++) {
+        const decoder = new FrameDecoder();
+        assert.throws(() => {
+          decoder.push(header.subarray(0, cut));
+          decoder.push(header.subarray(cut));
+          decoder.next();
+        }, /for its type/);
+      }
+    });
   });
 });

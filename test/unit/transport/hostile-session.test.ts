@@ -15,7 +15,7 @@ import {
   ServerError,
 } from '../../../src/errors.js';
 import { WalFeed } from '../../../src/feed/wal-feed.js';
-import { PgConnection } from '../../../src/transport/connection.js';
+import { DEFAULT_MAX_RESULT_BYTES, PgConnection } from '../../../src/transport/connection.js';
 import { frame, i16, i32, primaryKeepalive, xlogData } from '../../support/bytes.js';
 import { FeedProbe } from '../../support/feed-probe.js';
 import {
@@ -170,6 +170,55 @@ describe('hostile server: simple query', () => {
       }
     });
   }
+});
+
+describe('hostile server: result size (R19)', () => {
+  test('the default bound on a held result is 64 MiB', () => {
+    assert.equal(DEFAULT_MAX_RESULT_BYTES, 64 * 1024 * 1024);
+  });
+
+  test('a result that never ends fails once it holds more than maxResultBytes', TEST, async () => {
+    const row = dataRow('x'.repeat(64 * 1024));
+    // 4 MiB of rows and no CommandComplete: the client must give up at 1 MiB, not wait for the end.
+    const fake = await HostileServer.start({
+      query: () => [rowDescription('a'), ...Array.from({ length: 64 }, () => row)],
+    });
+    try {
+      const connection = await PgConnection.connect(fakeSettings(fake), {
+        replication: 'off',
+        maxResultBytes: 1024 * 1024,
+      });
+      const error = await rejection(connection.query('SHOW everything'), 'endless result');
+      assertTyped(error, protocol(/query result exceeds the limit of 1048576 bytes/));
+      await socketsClosed(fake);
+      await guard.assertNone('endless result');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test('a result just under maxResultBytes is returned whole', TEST, async () => {
+    const row = dataRow('x'.repeat(1000));
+    const fake = await HostileServer.start({
+      query: () => [
+        rowDescription('a'),
+        ...Array.from({ length: 100 }, () => row),
+        commandComplete('SELECT 100'),
+        readyForQuery(),
+      ],
+    });
+    try {
+      const connection = await PgConnection.connect(fakeSettings(fake), {
+        replication: 'off',
+        maxResultBytes: 100 * (row.byteLength - 5),
+      });
+      const [result] = await withDeadline(connection.query('SELECT a'), CASE_DEADLINE_MS, 'control');
+      assert.equal(result?.rows.length, 100);
+      connection.abort();
+    } finally {
+      await fake.close();
+    }
+  });
 });
 
 /** A replication case: hostile bytes at one point of the walsender conversation. */

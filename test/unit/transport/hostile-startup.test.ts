@@ -107,6 +107,11 @@ const timeout: Expected = {
 };
 const lost: Expected = { type: ConnectionError, code: 'PGNUDGE_ERR_CONNECTION', message: /lost/ };
 const REQUIRE_TLS: ConnectionOptions = { sslmode: 'require' };
+const handshakeLost: Expected = {
+  type: ConnectionError,
+  code: 'PGNUDGE_ERR_CONNECTION',
+  message: /lost during the TLS handshake: ECONNRESET/,
+};
 
 /** The fake never saw a password message, nor the password's bytes in any form we could send. */
 function passwordNeverSent(fake: HostileServer): void {
@@ -145,6 +150,8 @@ const SSL_CASES: Case[] = [
     expect: { type: TlsError, code: 'PGNUDGE_ERR_TLS', message: /TLS handshake with 127\.0\.0\.1 failed/ },
   },
   {
+    // A lost link, not a TLS failure: a restarting server does this, and retrying heals it (R11). It was
+    // a TlsError (fatal, and multi-host never tried the next host) until the handshake errors were split.
     name: "SSLRequest answered with 'S', then the link closes mid-handshake",
     script: () => ({
       sslRequest: (session) => {
@@ -153,7 +160,18 @@ const SSL_CASES: Case[] = [
       },
     }),
     options: REQUIRE_TLS,
-    expect: { type: TlsError, code: 'PGNUDGE_ERR_TLS', message: /TLS handshake/ },
+    expect: handshakeLost,
+  },
+  {
+    name: "SSLRequest answered with 'S', then a reset mid-handshake",
+    script: () => ({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    }),
+    options: REQUIRE_TLS,
+    expect: handshakeLost,
   },
   {
     name: 'SSLRequest answered by closing the connection',
@@ -587,6 +605,60 @@ describe('hostile server: SSLRequest stage', () => {
   for (const c of SSL_CASES) test(c.name, TEST, () => runCase(c));
 });
 
+describe('hostile server: a TLS handshake cut by the network is retryable', () => {
+  test('the error is a retryable ConnectionError', TEST, async () => {
+    const fake = await HostileServer.start({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    });
+    try {
+      const error = await rejection(
+        PgConnection.connect(fakeSettings(fake, REQUIRE_TLS), { replication: 'database' }),
+        'reset mid-handshake',
+      );
+      assertTyped(error, handshakeLost);
+      assert.equal(error.retryable, true);
+      await socketsClosed(fake);
+      await guard.assertNone('reset mid-handshake');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test('multi-host: a reset mid-handshake on the first host moves on to the next', TEST, async () => {
+    const resetting = await HostileServer.start({
+      sslRequest: (session) => {
+        session.intercept = () => 'reset';
+        return Buffer.from('S');
+      },
+    });
+    const working = await HostileServer.start({ sslRequest: () => 'tls' }, tls);
+    try {
+      const settings = {
+        ...fakeSettings(resetting, REQUIRE_TLS),
+        hosts: [
+          { host: resetting.host, port: resetting.port },
+          { host: working.host, port: working.port },
+        ],
+      };
+      const connection = await withDeadline(
+        PgConnection.connect(settings, { replication: 'database' }),
+        CASE_DEADLINE_MS,
+        'multi-host connect',
+      );
+      assert.equal(connection.tls, true);
+      assert.equal(resetting.sessions.length, 1);
+      connection.abort();
+      await guard.assertNone('multi-host');
+    } finally {
+      await resetting.close();
+      await working.close();
+    }
+  });
+});
+
 describe('hostile server: authentication', () => {
   for (const c of AUTH_CASES) test(c.name, TEST, () => runCase(c));
 });
@@ -615,6 +687,63 @@ describe('hostile server: after authentication', () => {
       await fake.close();
     }
   });
+
+  test('more than 256 distinct ParameterStatus names fail the connection', TEST, async () => {
+    const names = Array.from({ length: 300 }, (_, i) => parameterStatus(`hostile_${i}`, 'x'));
+    const fake = await HostileServer.start({ startup: () => [authOk(), ...names, ...afterAuth()] });
+    try {
+      const error = await rejection(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+        'many parameters',
+      );
+      assertTyped(error, protocol(/more than 256 distinct parameters/));
+      await socketsClosed(fake);
+      await guard.assertNone('many parameters');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test('a parameter reported again and again is kept once (control)', TEST, async () => {
+    const again = Array.from({ length: 1000 }, (_, i) => parameterStatus('TimeZone', `UTC${i % 3}`));
+    const fake = await HostileServer.start({ startup: () => [authOk(), ...again, ...afterAuth()] });
+    try {
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+        CASE_DEADLINE_MS,
+        'repeated parameter',
+      );
+      assert.equal(connection.parameters.get('TimeZone'), 'UTC0');
+      assert.equal(connection.parameters.size, 2);
+      connection.abort();
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test(
+    "a ParameterStatus declaring 1 GiB fails at the header (libpq's 30000-byte bound for 'S')",
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({
+        startup: () => [authOk(), Buffer.concat([Buffer.from('S'), i32(0x3fff_ffff)]), Buffer.alloc(1 << 20)],
+      });
+      try {
+        const before = process.memoryUsage();
+        const error = await rejection(
+          PgConnection.connect(fakeSettings(fake), { replication: 'database' }),
+          'long ParameterStatus',
+        );
+        const after = process.memoryUsage();
+        assertTyped(error, protocol(/message 'S' declares 1073741823 bytes, more than the limit of 30000/));
+        assert.ok(after.arrayBuffers - before.arrayBuffers < 32 * 1024 * 1024, 'arrayBuffers jumped');
+        await socketsClosed(fake);
+        await guard.assertNone('long ParameterStatus');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
 
   test(
     'a legal 1 GiB length with 1 MiB of body, then close: nothing beyond the bytes received is held',
