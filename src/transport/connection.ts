@@ -219,7 +219,10 @@ export class PgConnection {
         error instanceof ServerError &&
         error.sqlState === '28000' &&
         /no encryption/i.test(error.fields.message);
-      if (sslmode === 'allow' && !unix && hbaRefusedPlaintext) {
+      // libpq retries with TLS after any refusal of the plaintext attempt; ours includes the server
+      // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (R17).
+      const passwordNeedsTls = error instanceof PgnudgeError && error.code === 'PGNUDGE_ERR_AUTH_INSECURE';
+      if (sslmode === 'allow' && !unix && (hbaRefusedPlaintext || passwordNeedsTls)) {
         return PgConnection.#attempt(settings, host, options, true);
       }
       throw error;

@@ -210,6 +210,20 @@ describe('connection shell: TLS', () => {
     assert.equal(connection.authMethod, 'SCRAM-SHA-256');
   });
 
+  for (const role of ['md5', 'cleartext'] as const) {
+    test(
+      `allow moves to TLS when the server asks for a ${role} password over plaintext (R17)`,
+      DEADLINE,
+      async (t) => {
+        if (info.external) return t.skip('external server: hba lines are not ours');
+        const connection = await openConnection(t, settingsFor(info, info.roles[role], { sslmode: 'allow' }));
+        assert.equal(connection.tls, true);
+        assert.equal(connection.authMethod, role === 'md5' ? 'md5' : 'password');
+        assert.equal(await serverSeesSsl(connection), 't');
+      },
+    );
+  }
+
   describe('the role that pg_hba.conf rejects without TLS (hostnossl reject)', () => {
     test('is refused over plaintext with a typed error', DEADLINE, async (t) => {
       if (info.external) return t.skip('external server: hba lines are not ours');
