@@ -228,7 +228,7 @@ export class WalFeed extends FeedShell {
       if (skippedNamed.has(payload)) return;
       skippedNamed.add(payload);
       log.info(
-        `wal2json does not write UPDATE or DELETE rows of ${payload}, which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
+        `wal2json does not write UPDATE or DELETE rows of ${JSON.stringify(payload)}, which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
       );
     };
     const state = {
