@@ -20,7 +20,8 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
   | 'PGNUDGE_ERR_LIVENESS_TIMEOUT'
   | 'PGNUDGE_ERR_DECODE'
-  | 'PGNUDGE_ERR_FEED_CLOSED';
+  | 'PGNUDGE_ERR_FEED_CLOSED'
+  | 'PGNUDGE_ERR_INTERNAL';
 
 /** Options every pgnudge error accepts. */
 export interface PgnudgeErrorOptions {
@@ -205,6 +206,18 @@ export class DecodeError extends PgnudgeError {
 export class FeedClosedError extends PgnudgeError {
   constructor(message = 'the feed is closed; create a new one to watch again') {
     super('PGNUDGE_ERR_FEED_CLOSED', message, false);
+  }
+}
+
+/**
+ * A bug in pgnudge: an exception that is not a PgnudgeError ended a session. `cause` holds it, and the
+ * message carries its stack, so the report can be filed as it is. Not retryable: before a feed's first
+ * live stream it ends the feed, rather than repeat the bug forever; once live, the feed retries it like
+ * every failure (R11).
+ */
+export class InternalError extends PgnudgeError {
+  constructor(message: string, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_INTERNAL', message, false, options);
   }
 }
 
