@@ -1,8 +1,10 @@
 // Command-line parsing for `pgnudge`: argv in, a command with its options out. Pure: no I/O, so every
 // flag and every usage error is unit-tested. Usage errors are ConfigErrors (exit status 2).
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import type { PluginChoice, WalFeedOptions } from '../feed/options.js';
+import { describeChoices, duration } from '../feed/option-rules.js';
+import type { WalFeedOptions } from '../feed/options.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'help' | 'version';
 
@@ -157,17 +159,11 @@ function milliseconds(
   if (!/^\d+$/.test(text)) {
     throw new ConfigError(`--${flag} takes a whole number of milliseconds; got "${text}"`, `--${flag}`);
   }
-  const value = Number(text);
-  // Checked here so the message names the flag the user typed, not the library option behind it.
-  if (value > MAX_MS) {
-    throw new ConfigError(`--${flag} must be at most ${MAX_MS} milliseconds; got ${text}`, `--${flag}`);
-  }
+  // Checked here too, so the message names the flag the user typed, not the library option behind it.
+  const value = duration(`--${flag}`, Number(text), 0);
   if (allowZeroAsOff && value === 0) return null;
   return value;
 }
-
-/** setTimeout's limit, as the feed options enforce it. */
-const MAX_MS = 2 ** 31 - 1;
 
 /** Whether `name` is a command (own keys only: `toString` or `constructor` is not one). */
 function isCommand(name: string): name is keyof typeof COMMANDS {
@@ -328,13 +324,14 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   if (values.table !== undefined) feed.tables = values.table;
   if (values.plugin !== undefined) {
-    if (!['auto', 'wal2json', 'test_decoding'].includes(values.plugin)) {
+    const plugin = values.plugin as PluginChoice;
+    if (!PLUGIN_CHOICES.includes(plugin)) {
       throw new ConfigError(
-        `--plugin must be auto, wal2json or test_decoding; got "${values.plugin}"`,
+        `--plugin must be ${describeChoices(PLUGIN_CHOICES)}; got "${values.plugin}"`,
         '--plugin',
       );
     }
-    feed.plugin = values.plugin as PluginChoice;
+    feed.plugin = plugin;
   }
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);

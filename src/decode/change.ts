@@ -10,8 +10,17 @@ export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
  */
 export type ChangeSink = (schema: string, table: string, op: ChangeOp) => void;
 
-/** The output plugins pgnudge can decode. */
-export type PluginName = 'wal2json' | 'test_decoding';
+/** The output plugins pgnudge can decode, in the order plugin `auto` tries them (SPEC R15). */
+export const PLUGIN_NAMES = ['wal2json', 'test_decoding'] as const;
+
+/** An output plugin pgnudge can decode. */
+export type PluginName = (typeof PLUGIN_NAMES)[number];
+
+/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
+export type PluginChoice = 'auto' | PluginName;
+
+/** Every {@link PluginChoice}, `auto` first. */
+export const PLUGIN_CHOICES: readonly PluginChoice[] = ['auto', ...PLUGIN_NAMES];
 
 /**
  * Decodes one output plugin's messages. `decode` takes the payload of one XLogData message and calls

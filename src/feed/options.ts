@@ -1,12 +1,18 @@
 // WalFeed's options: their defaults (SPEC §3) and the validation that turns a bad value into a
 // ConfigError naming the option and the rule, at construction time.
+import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
+import {
+  count,
+  describeValue as describe,
+  describeChoices,
+  duration,
+  MAX_TIMER_MS,
+  optionalDuration,
+} from './option-rules.js';
 import { parseTableName, type TableName } from './tables.js';
-
-/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
-export type PluginChoice = 'auto' | 'wal2json' | 'test_decoding';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
 export interface WalFeedOptions extends ConnectionOptions {
@@ -126,33 +132,6 @@ export const DEFAULTS = {
   applicationName: 'pgnudge',
 } as const;
 
-/** setTimeout's limit; longer delays would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function duration(name: string, value: unknown, rule: { min: number; fallback: number }): number {
-  if (value === undefined) return rule.fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < rule.min || value > MAX_TIMER_MS) {
-    throw new ConfigError(
-      `${name} must be a number of milliseconds from ${rule.min} to ${MAX_TIMER_MS}; got ${describe(value)}`,
-      name,
-    );
-  }
-  return value;
-}
-
-function optionalDuration(name: string, value: unknown, fallback: number | null, min: number): number | null {
-  if (value === null) return null;
-  if (value === undefined) return fallback;
-  return duration(name, value, { min, fallback: fallback ?? 0 });
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
-    return String(value);
-  return typeof value;
-}
-
 /** Validates `options` and applies SPEC §3's defaults. Throws ConfigError naming the option and the rule. */
 export function resolveFeedOptions(
   options: WalFeedOptions,
@@ -165,9 +144,9 @@ export function resolveFeedOptions(
   refuseUnknownOptions(options, accepted, owner);
   // Only `undefined` means "the default", here and below: a `null` from JavaScript is named as a mistake.
   const plugin = options.plugin === undefined ? 'auto' : options.plugin;
-  if (plugin !== 'auto' && plugin !== 'wal2json' && plugin !== 'test_decoding') {
+  if (!PLUGIN_CHOICES.includes(plugin)) {
     throw new ConfigError(
-      `plugin must be 'auto', 'wal2json' or 'test_decoding'; got ${describe(plugin)}`,
+      `plugin must be ${describeChoices(PLUGIN_CHOICES.map((name) => `'${name}'`))}; got ${describe(plugin)}`,
       'plugin',
     );
   }
@@ -195,33 +174,26 @@ export function resolveFeedOptions(
       return parseTableName(entry);
     });
   }
-  const debounceMs = duration('debounce', options.debounce, { min: 0, fallback: DEFAULTS.debounce });
-  const maxBatchWaitMs = duration('maxBatchWait', options.maxBatchWait, {
-    min: 0,
-    fallback: Math.min(debounceMs * DEFAULTS.maxBatchWaitFactor, MAX_TIMER_MS),
-  });
+  const debounceMs = duration('debounce', options.debounce, 0, DEFAULTS.debounce);
+  const maxBatchWaitMs = duration(
+    'maxBatchWait',
+    options.maxBatchWait,
+    0,
+    Math.min(debounceMs * DEFAULTS.maxBatchWaitFactor, MAX_TIMER_MS),
+  );
   if (maxBatchWaitMs < debounceMs) {
     throw new ConfigError(
       `maxBatchWait (${maxBatchWaitMs}) must be at least debounce (${debounceMs}): a batch cannot be capped before it can close`,
       'maxBatchWait',
     );
   }
-  const maxPending = options.maxPending === undefined ? DEFAULTS.maxPending : options.maxPending;
-  if (typeof maxPending !== 'number' || !Number.isSafeInteger(maxPending) || maxPending < 1) {
-    throw new ConfigError(
-      `maxPending must be a whole number of distinct payloads, at least 1; got ${describe(maxPending)}`,
-      'maxPending',
-    );
-  }
-  const statusIntervalMs = duration('statusInterval', options.statusInterval, {
-    min: 1,
-    fallback: DEFAULTS.statusInterval,
-  });
+  const maxPending = count('maxPending', options.maxPending, 'distinct payloads', 1, DEFAULTS.maxPending);
+  const statusIntervalMs = duration('statusInterval', options.statusInterval, 1, DEFAULTS.statusInterval);
   const livenessTimeoutMs = optionalDuration(
     'livenessTimeout',
     options.livenessTimeout,
-    DEFAULTS.livenessTimeout,
     1,
+    DEFAULTS.livenessTimeout,
   );
   if (livenessTimeoutMs !== null && livenessTimeoutMs <= statusIntervalMs) {
     throw new ConfigError(
@@ -229,7 +201,7 @@ export function resolveFeedOptions(
       'livenessTimeout',
     );
   }
-  const failsafeMs = optionalDuration('failsafe', options.failsafe, null, 1);
+  const failsafeMs = optionalDuration('failsafe', options.failsafe, 1, null);
   const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
     throw new ConfigError(
@@ -237,14 +209,13 @@ export function resolveFeedOptions(
       'backoff',
     );
   }
-  const backoffInitialMs = duration('backoff.initial', backoff.initial, {
-    min: 1,
-    fallback: DEFAULTS.backoffInitial,
-  });
-  const backoffMaximumMs = duration('backoff.maximum', backoff.maximum, {
-    min: 1,
-    fallback: Math.max(DEFAULTS.backoffMaximum, backoffInitialMs),
-  });
+  const backoffInitialMs = duration('backoff.initial', backoff.initial, 1, DEFAULTS.backoffInitial);
+  const backoffMaximumMs = duration(
+    'backoff.maximum',
+    backoff.maximum,
+    1,
+    Math.max(DEFAULTS.backoffMaximum, backoffInitialMs),
+  );
   if (backoffMaximumMs < backoffInitialMs) {
     throw new ConfigError(
       `backoff.maximum (${backoffMaximumMs}) must be at least backoff.initial (${backoffInitialMs})`,

@@ -221,7 +221,7 @@ describe('usage errors', () => {
       }
       usageError(
         ['watch', `--${flag}`, '99999999999'],
-        new RegExp(`--${flag} must be at most 2147483647 milliseconds; got 99999999999`),
+        new RegExp(`--${flag} must be a whole number of milliseconds from 0 to 2147483647; got 99999999999$`),
         `--${flag}`,
       );
     });

@@ -176,11 +176,11 @@ describe('resolveFeedOptions validation', () => {
     ['backoff.maximum', (value) => ({ backoff: { initial: 1, maximum: value } }), 1],
   ];
   for (const [name, build, min, acceptedMin = min] of durations) {
-    test(`${name}: a number of milliseconds from ${min} to 2^31-1`, () => {
+    test(`${name}: a whole number of milliseconds from ${min} to 2^31-1`, () => {
       const rule = new RegExp(
-        `${name.replace('.', '\\.')} must be a number of milliseconds from ${min} to 2147483647`,
+        `${name.replace('.', '\\.')} must be a whole number of milliseconds from ${min} to 2147483647`,
       );
-      for (const bad of [min - 1, -5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '50', true]) {
+      for (const bad of [min - 1, -5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '50', true, 2.5]) {
         throwsConfig(() => resolve(build(bad)), name, rule);
       }
       // The bounds themselves are accepted.
