@@ -4,8 +4,8 @@
 import type { Decoder } from '../src/decode/change.js';
 import { createTestDecodingDecoder } from '../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../src/decode/wal2json.js';
+import { BatchEngine } from '../src/feed/batch-engine.js';
 import type { Clock } from '../src/feed/clock.js';
-import { BatchEngine } from '../src/feed/engine.js';
 
 const ROWS = Number(process.env.PGNUDGE_BENCH_ROWS ?? 1_000_000);
 const encoder = new TextEncoder();

@@ -113,7 +113,7 @@ for (const exported of exports) {
       if (!memberDeclaration || !isPublicMember(memberDeclaration)) continue;
       const owner = memberDeclaration.parent;
       // Inherited members are documented on the class that declares them, when that class is exported;
-      // a private base's members (FeedShell's close(), closed, ...) are listed on each public subclass.
+      // a private base's members (Feed's close(), closed, ...) are listed on each public subclass.
       if (kind === 'class' && owner !== declaration) {
         const ours = owner.getSourceFile().fileName.startsWith(join(root, 'src'));
         if (!ours || exportedNames.has(owner.name?.text)) continue;

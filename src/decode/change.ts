@@ -13,7 +13,7 @@ export type ChangeSink = (schema: string, table: string, op: ChangeOp) => void;
 /** The output plugins pgnudge can decode, in the order plugin `auto` tries them (SPEC R15). */
 export const PLUGIN_NAMES = ['wal2json', 'test_decoding'] as const;
 
-/** An output plugin pgnudge can decode. */
+/** An output plugin pgnudge can decode: `wal2json` or `test_decoding`. */
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
 /** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */

@@ -1,23 +1,19 @@
 // NotifyBridge: republishes one WalFeed on a NOTIFY channel (SPEC §6). Any number may run; the one
 // holding the channel's session advisory lock is active and alone opens a feed (and so a slot).
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
-import { Backoff } from '../feed/backoff.js';
-import { type Clock, systemClock } from '../feed/clock.js';
-import type { FeedInternals } from '../feed/internals.js';
+import { type FeedInternals, feedSetup } from '../feed/feed.js';
 import type { FeedItem } from '../feed/items.js';
+import { duration } from '../feed/option-rules.js';
 import {
   FEED_OPTION_NAMES,
   type ResolvedFeedOptions,
   refuseUnknownOptions,
-  resolveFeedOptions,
   type WalFeedOptions,
 } from '../feed/options.js';
-import { Supervisor, startLinkTimers } from '../feed/supervisor.js';
+import { asPgnudgeError, type Session, Supervisor } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import { type BoundLogger, bindLogger } from '../logger.js';
+import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
-import { type ConnectionSettings, resolveConnectionSettings } from '../transport/settings.js';
-import { nodeSettingsIo } from '../transport/settings-io.js';
 import { bridgeLockKey, formatNotify, validateChannel } from './channel.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, WireEncoder } from './wire.js';
 
@@ -40,14 +36,6 @@ const BRIDGE_OPTION_NAMES: readonly string[] = [
   } satisfies Record<Exclude<keyof NotifyBridgeOptions, keyof WalFeedOptions>, true>),
 ];
 
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new ConfigError(`${name} must be a positive number of milliseconds; got ${String(value)}`, name);
-  }
-  return value;
-}
-
 /**
  * Runs one WalFeed while it holds the channel's advisory lock and NOTIFYs every item, as versioned
  * JSON (docs/fanout.md), through a second, ordinary connection. A standby polls for the lock and takes
@@ -56,21 +44,17 @@ function positive(name: string, value: unknown, fallback: number): number {
 export class NotifyBridge implements AsyncDisposable {
   readonly #feedOptions: WalFeedOptions;
   readonly #options: ResolvedFeedOptions;
-  readonly #settings: ConnectionSettings;
   readonly #channel: string;
   readonly #lockKey: bigint;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
   readonly #log: BoundLogger;
-  readonly #clock: Clock;
   readonly #internals: FeedInternals;
-  readonly #supervisor: Supervisor;
-  readonly #signal: AbortSignal | undefined;
+  readonly #supervisor: Supervisor<PgConnection>;
   #feed: WalFeed | null = null;
   #bridgeId: string | null = null;
   #run: Promise<void> | null = null;
   #settle: { resolve(): void; reject(error: PgnudgeError): void } | null = null;
-  #onAbort = () => void this.close();
 
   constructor(options: NotifyBridgeOptions, internals: FeedInternals = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -80,34 +64,30 @@ export class NotifyBridge implements AsyncDisposable {
     const { channel, heartbeatInterval, lockPollInterval, signal, ...feedOptions } = options;
     this.#channel = validateChannel(channel);
     this.#lockKey = bridgeLockKey(this.#channel);
-    this.#heartbeatMs = positive('heartbeatInterval', heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL);
-    this.#pollMs = positive('lockPollInterval', lockPollInterval, 500);
+    this.#heartbeatMs = duration('heartbeatInterval', heartbeatInterval, 1, DEFAULT_HEARTBEAT_INTERVAL);
+    this.#pollMs = duration('lockPollInterval', lockPollInterval, 1, 500);
     // Validated now, so a bad feed option fails here rather than once this bridge becomes active
     // (the signal too: it is used below, and is not the inner feed's).
-    this.#options = resolveFeedOptions(
-      signal === undefined ? feedOptions : { ...feedOptions, signal },
+    const setup = feedSetup(
       'NotifyBridge',
+      signal === undefined ? feedOptions : { ...feedOptions, signal },
+      internals,
     );
+    this.#options = setup.options;
     this.#feedOptions = feedOptions;
-    this.#log = bindLogger(options.logger);
-    this.#clock = internals.clock ?? systemClock;
+    this.#log = setup.log;
     this.#internals = internals;
-    const env = internals.env ?? process.env;
-    this.#settings = resolveConnectionSettings(feedOptions, env, nodeSettingsIo(env, this.#log));
     this.#supervisor = new Supervisor({
-      clock: this.#clock,
-      backoff: new Backoff({
-        initialMs: this.#options.backoffInitialMs,
-        maximumMs: this.#options.backoffMaximumMs,
-        random: internals.random ?? Math.random,
-      }),
-      log: this.#log,
-      session: () => this.#session(),
-      onFatal: (error) => this.#settle?.reject(error),
+      setup,
+      connect: (abort) =>
+        PgConnection.connect(setup.settings, { replication: 'off', logger: setup.log, signal: abort }),
+      run: (session) => this.#session(session),
+      onClose: (fatal) => {
+        void this.#feed?.close();
+        if (fatal === null) this.#settle?.resolve();
+        else this.#settle?.reject(fatal);
+      },
     });
-    this.#signal = signal;
-    if (signal?.aborted) this.#supervisor.close();
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** The channel this bridge publishes on. */
@@ -140,10 +120,8 @@ export class NotifyBridge implements AsyncDisposable {
 
   /** Stops: closes the feed and the connection (which releases the lock). Idempotent. */
   async close(): Promise<void> {
-    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#supervisor.close();
     await this.#feed?.close();
-    this.#settle?.resolve();
   }
 
   /** The same as `close()`, for `await using`. */
@@ -151,22 +129,14 @@ export class NotifyBridge implements AsyncDisposable {
     await this.close();
   }
 
-  async #session(): Promise<never> {
-    const connection = await PgConnection.connect(this.#settings, {
-      replication: 'off',
-      logger: this.#log,
-      signal: this.#supervisor.signal,
-    });
-    const ended = this.#supervisor.attach(connection);
-    const stopLink = startLinkTimers(this.#clock, connection, {
-      pingIntervalMs: this.#options.statusIntervalMs,
-      livenessTimeoutMs: this.#options.livenessTimeoutMs,
-      ping: () => void connection.query('SELECT 1').catch(() => {}),
-    });
-    let heartbeat: unknown = null;
+  /** One connection's life: elect, then run the feed and publish it until either ends. Always throws. */
+  async #session(session: Session<PgConnection>): Promise<never> {
+    const { connection } = session;
+    // An idle standby or bridge may receive nothing: a cheap query makes a dead link show as silence.
+    session.every(this.#options.statusIntervalMs, () => connection.query('SELECT 1'));
     try {
       this.#log.info(`connected to ${connection.target}; electing the active bridge of "${this.#channel}"`);
-      await this.#elect(connection, ended);
+      await this.#elect(session);
       const bridgeId = randomId();
       const wire = new WireEncoder(bridgeId);
       const publish = (payloads: string[]) => connection.query(formatNotify(this.#channel, payloads));
@@ -174,12 +144,11 @@ export class NotifyBridge implements AsyncDisposable {
       this.#log.info(`active on channel "${this.#channel}" as bridge ${bridgeId}`);
       const feed = new WalFeed(this.#feedOptions, this.#internals);
       this.#feed = feed;
-      if (this.#supervisor.closed) await feed.close();
-      const beat = () => {
-        // A failed heartbeat (a full notification queue) means consumers may miss messages: start over.
+      if (session.closed) await feed.close();
+      // A failed heartbeat (a full notification queue) means consumers may miss messages: start over.
+      const beat = () =>
         publish(wire.heartbeat()).catch((error) => connection.fail(asConnectionError(error)));
-        heartbeat = this.#clock.setTimer(this.#heartbeatMs, beat);
-      };
+      let beating = false;
       const pump = async (): Promise<never> => {
         const items = feed[Symbol.asyncIterator]();
         for (;;) {
@@ -188,7 +157,7 @@ export class NotifyBridge implements AsyncDisposable {
             next = await items.next();
           } catch (error) {
             // The feed retries all it can by itself; what it throws, retrying cannot heal (R11).
-            this.#supervisor.fail(error as PgnudgeError);
+            session.fail(asPgnudgeError(error));
             throw error;
           }
           if (next.done) throw new FeedClosedError();
@@ -199,33 +168,31 @@ export class NotifyBridge implements AsyncDisposable {
               : wire.batch(item.events.map((e) => [e.payload, e.count, e.firstSeen.getTime()] as const)),
           );
           // Heartbeats start once the feed's connect Resync went out: from then on the bridge is useful.
-          if (heartbeat === null) heartbeat = this.#clock.setTimer(this.#heartbeatMs, beat);
+          if (!beating) {
+            beating = true;
+            session.every(this.#heartbeatMs, beat);
+          }
         }
       };
       const pumping = pump();
       // When the connection ends first, the pump ends later (the feed closes): that rejection is expected.
       pumping.catch(() => {});
-      return await Promise.race([pumping, ended]);
+      return await session.until(pumping);
     } finally {
-      stopLink();
-      if (heartbeat !== null) this.#clock.clearTimer(heartbeat);
       await this.#feed?.close();
       this.#feed = null;
       if (this.#bridgeId !== null) this.#log.info(`bridge ${this.#bridgeId} is no longer active`);
       this.#bridgeId = null;
-      this.#supervisor.release(connection);
     }
   }
 
   /** Returns once this session holds the channel's lock, polling as a standby until then. */
-  async #elect(connection: PgConnection, ended: Promise<never>): Promise<void> {
+  async #elect(session: Session<PgConnection>): Promise<void> {
+    const command = `SELECT pg_try_advisory_lock(${this.#lockKey})`;
     let announced = false;
     for (;;) {
-      const [result] = await Promise.race([
-        connection.query(`SELECT pg_try_advisory_lock(${this.#lockKey})`),
-        ended,
-      ]);
-      this.#supervisor.live();
+      const [result] = await session.wait(command, session.connection.query(command));
+      session.live();
       if (result?.rows[0]?.[0] === 't') return;
       if (!announced) {
         this.#log.info(
@@ -233,8 +200,8 @@ export class NotifyBridge implements AsyncDisposable {
         );
         announced = true;
       }
-      await Promise.race([this.#supervisor.sleep(this.#pollMs), ended]);
-      if (this.#supervisor.closed) throw new FeedClosedError();
+      await session.sleep(this.#pollMs);
+      if (session.closed) throw new FeedClosedError();
     }
   }
 }

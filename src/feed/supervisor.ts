@@ -1,105 +1,107 @@
-// The reconnect loop shared by every long-lived session (WalFeed, NotifyFeed, NotifyBridge): run a
-// session until it fails, back off with jitter, retry (SPEC R7, R11), and tear everything down on close (R10).
-import { ConnectionError, FeedClosedError, PgnudgeError } from '../errors.js';
+// The session lifecycle, in one place for every long-lived connection (WalFeed, NotifyFeed, NotifyBridge
+// and each feed kind to come): connect with the supervisor's abort signal, watch the link, run the
+// session body, release; then back off with jitter and retry (SPEC R7, R11), and tear everything down
+// on close or an aborted signal (R10). A session body only says what happens on an open link.
+import { FeedClosedError, InternalError, PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
-import type { PgConnection } from '../transport/connection.js';
-import type { Backoff } from './backoff.js';
-import type { Clock } from './clock.js';
+import { Backoff } from './backoff.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { Link, type LinkEnd, type LinkTiming } from './link.js';
 
 /** Consecutive failures after which one ERROR is logged (each failure is a WARNING). */
 const LOUD_AFTER_FAILURES = 5;
 
-/** What a Supervisor needs; `session` runs one connection's life and always throws when it ends. */
-export interface SupervisorOptions {
-  clock: Clock;
-  backoff: Backoff;
-  log: BoundLogger;
-  session: () => Promise<never>;
-  /** Called once with the error that ends the loop for good (R11); the loop then stops. */
-  onFatal: (error: PgnudgeError) => void;
+/** Reconnect pacing and link timing, in milliseconds, as a feed's resolved options hold them. */
+export interface SessionTiming extends LinkTiming {
+  readonly backoffInitialMs: number;
+  readonly backoffMaximumMs: number;
+}
+
+/** What a Supervisor takes from its owner's resolved options and test seams. */
+export interface SupervisorSetup {
+  readonly options: SessionTiming;
+  readonly log: BoundLogger;
+  /** The owner's AbortSignal: aborting it closes the supervisor, like close(). */
+  readonly signal: AbortSignal | undefined;
+  readonly clock: Clock;
+  /** Returns a number in [0, 1), like Math.random: the backoff's jitter. */
+  readonly random: () => number;
+}
+
+/** What a Supervisor runs, and whom it tells. */
+export interface SupervisorOptions<C extends LinkEnd> {
+  readonly setup: SupervisorSetup;
+  /** Opens one session's connection; gives up when `signal` aborts. */
+  connect(signal: AbortSignal): Promise<C>;
+  /** One session's life on an open connection. Always throws: a session ends when its link does. */
+  run(session: Session<C>): Promise<never>;
+  /** A session reported itself live (`reconnect`: an earlier one was live too). */
+  onLive?(reconnect: boolean): void;
+  /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (R11). */
+  onClose(fatal: PgnudgeError | null): void;
 }
 
 /**
  * Runs sessions one after another until closed. Before the first session went live, an error that
  * retrying cannot heal is fatal; afterwards every failure is retried, since the server may come back.
  */
-export class Supervisor {
-  readonly #options: SupervisorOptions;
+export class Supervisor<C extends LinkEnd> {
+  readonly #options: SupervisorOptions<C>;
+  readonly #setup: SupervisorSetup;
+  readonly #backoff: Backoff;
+  readonly #abort = new AbortController();
+  #started = false;
   #closed = false;
   #everLive = false;
   #failures = 0;
-  #connection: PgConnection | null = null;
-  readonly #abort = new AbortController();
-  #sleepTimer: unknown = null;
+  /** The current session's connection and link, which close() ends whatever its body is doing. */
+  #current: { connection: C; link: Link } | null = null;
+  #sleepTimer: TimerHandle | null = null;
   #sleepDone: (() => void) | null = null;
+  readonly #onAbort = () => this.close();
 
-  constructor(options: SupervisorOptions) {
+  constructor(options: SupervisorOptions<C>) {
+    const { setup } = options;
     this.#options = options;
+    this.#setup = setup;
+    this.#backoff = new Backoff({
+      initialMs: setup.options.backoffInitialMs,
+      maximumMs: setup.options.backoffMaximumMs,
+      random: setup.random,
+    });
+    if (setup.signal?.aborted) this.close();
+    else setup.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  /** Whether close() (or a fatal error) ended the loop. */
+  /** Whether close(), the signal or a fatal error ended the loop. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Whether some session has gone live: the next live session is a reconnect. */
-  get everLive(): boolean {
-    return this.#everLive;
-  }
-
-  /** Aborted by close(): pass it to `PgConnection.connect`, so a hanging connect ends with the loop (R10). */
-  get signal(): AbortSignal {
-    return this.#abort.signal;
-  }
-
-  /** Starts the loop in the background. */
+  /** Starts the loop in the background; later calls do nothing. */
   start(): void {
-    if (!this.#closed) void this.#run();
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    void this.#loop();
   }
 
-  /** A session reports that it is live: the backoff and the failure count start over. */
-  live(): void {
-    this.#everLive = true;
-    this.#failures = 0;
-    this.#options.backoff.reset();
-  }
-
-  /**
-   * Makes `connection` the one close() aborts, and returns a promise that rejects when it ends.
-   * Aborts it and throws FeedClosedError if the supervisor was closed while it was connecting.
-   */
-  attach(connection: PgConnection): Promise<never> {
-    if (this.#closed) {
-      connection.abort();
-      throw new FeedClosedError();
-    }
-    this.#connection = connection;
-    const ended = new Promise<never>((_, reject) => connection.onClose(reject));
-    // Without a reader the rejection of `ended` would be unhandled when the session fails earlier.
-    ended.catch(() => {});
-    return ended;
-  }
-
-  /** Aborts `connection` at the end of its session and forgets it. */
-  release(connection: PgConnection): void {
-    connection.abort();
-    if (this.#connection === connection) this.#connection = null;
+  /** Stops the loop: aborts the connection (or the connect) and cancels the backoff sleep. Idempotent. */
+  close(): void {
+    this.#end(null);
   }
 
   /** Ends the loop for good with `error`, as if it were fatal on the first connection. */
   fail(error: PgnudgeError): void {
-    if (this.#closed) return;
-    this.close();
-    this.#options.onFatal(error);
+    this.#end(error);
   }
 
-  /** Stops the loop: aborts the current connection and cancels the backoff sleep. Idempotent. */
-  close(): void {
-    this.#closed = true;
-    this.#abort.abort();
-    this.#connection?.abort();
-    this.#connection = null;
-    this.#cancelSleep();
+  /** A session is live: the backoff and the failure count start over, and the owner hears of it. */
+  live(): void {
+    const reconnect = this.#everLive;
+    this.#everLive = true;
+    this.#failures = 0;
+    this.#backoff.reset();
+    this.#options.onLive?.(reconnect);
   }
 
   /** Waits `ms`, or less when close() comes first. */
@@ -108,32 +110,36 @@ export class Supervisor {
     this.#cancelSleep();
     return new Promise((resolve) => {
       this.#sleepDone = resolve;
-      this.#sleepTimer = this.#options.clock.setTimer(ms, () => this.#cancelSleep());
+      this.#sleepTimer = this.#setup.clock.setTimer(ms, () => this.#cancelSleep());
     });
   }
 
-  async #run(): Promise<void> {
-    const { backoff, log } = this.#options;
+  #end(fatal: PgnudgeError | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#setup.signal?.removeEventListener('abort', this.#onAbort);
+    this.#abort.abort();
+    this.#current?.link.stop();
+    this.#current?.connection.abort();
+    this.#current = null;
+    this.#cancelSleep();
+    this.#options.onClose(fatal);
+  }
+
+  async #loop(): Promise<void> {
+    const { log } = this.#setup;
     while (!this.#closed) {
       try {
-        await this.#options.session();
+        await this.#session();
       } catch (error) {
         if (this.#closed) return;
-        const failure =
-          error instanceof PgnudgeError
-            ? error
-            : new PgnudgeError(
-                'PGNUDGE_ERR_PROTOCOL',
-                `internal error: ${(error as Error)?.stack ?? error}`,
-                false,
-                { cause: error },
-              );
+        const failure = asPgnudgeError(error);
         if (!this.#everLive && !failure.retryable) {
           this.fail(failure);
           return;
         }
         this.#failures += 1;
-        const delay = backoff.next();
+        const delay = this.#backoff.next();
         const message = `${failure.message} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
         if (this.#failures === LOUD_AFTER_FAILURES)
           log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
@@ -143,8 +149,26 @@ export class Supervisor {
     }
   }
 
+  /** One connection's life: connect, watch the link, run the body, release. Always throws. */
+  async #session(): Promise<never> {
+    const connection = await this.#options.connect(this.#abort.signal);
+    if (this.#closed) {
+      connection.abort();
+      throw new FeedClosedError();
+    }
+    const current = { connection, link: new Link(this.#setup.clock, connection, this.#setup.options) };
+    this.#current = current;
+    try {
+      return await this.#options.run(new Session(this, connection, current.link));
+    } finally {
+      current.link.stop();
+      connection.abort();
+      if (this.#current === current) this.#current = null;
+    }
+  }
+
   #cancelSleep(): void {
-    if (this.#sleepTimer !== null) this.#options.clock.clearTimer(this.#sleepTimer);
+    if (this.#sleepTimer !== null) this.#setup.clock.clearTimer(this.#sleepTimer);
     this.#sleepTimer = null;
     const done = this.#sleepDone;
     this.#sleepDone = null;
@@ -153,50 +177,81 @@ export class Supervisor {
 }
 
 /**
- * The timers of an open link, independent of the consumer: `ping` every `pingIntervalMs` (a status
- * update, or a cheap query on an idle LISTEN session), and the liveness check (R8): inbound silence
- * longer than `livenessTimeoutMs` fails the connection so the supervisor replaces it. Returns the stop.
+ * What a session body works with: its open connection, the promise of its end, and the lifecycle's
+ * controls. Every timer a session starts through it stops when the session ends.
  */
-export function startLinkTimers(
-  clock: Clock,
-  connection: PgConnection,
-  options: { pingIntervalMs: number; livenessTimeoutMs: number | null; ping: () => void },
-): () => void {
-  let pingTimer: unknown = null;
-  let livenessTimer: unknown = null;
-  const { pingIntervalMs, livenessTimeoutMs } = options;
-  const ping = () => {
-    options.ping();
-    pingTimer = clock.setTimer(pingIntervalMs, ping);
-  };
-  pingTimer = clock.setTimer(pingIntervalMs, ping);
-  if (livenessTimeoutMs !== null) {
-    // Compare byte counters rather than timestamping every chunk on the hot path.
-    let seenBytes = connection.bytesReceived;
-    let seenAt = clock.now();
-    const period = Math.max(1, Math.min(pingIntervalMs, Math.floor(livenessTimeoutMs / 4)));
-    const check = () => {
-      const now = clock.now();
-      if (connection.bytesReceived !== seenBytes) {
-        seenBytes = connection.bytesReceived;
-        seenAt = now;
-      } else if (now - seenAt > livenessTimeoutMs) {
-        livenessTimer = null;
-        connection.fail(
-          new ConnectionError(
-            'PGNUDGE_ERR_LIVENESS_TIMEOUT',
-            `no data from ${connection.target} for ${now - seenAt} ms (livenessTimeout ${livenessTimeoutMs} ms); the link is dead`,
-          ),
-        );
-        return;
-      }
-      livenessTimer = clock.setTimer(period, check);
-    };
-    livenessTimer = clock.setTimer(period, check);
+export class Session<C extends LinkEnd> {
+  /** The open connection. */
+  readonly connection: C;
+  /** Rejects with the connection's error when it ends, for any reason. */
+  readonly ended: Promise<never>;
+  readonly #supervisor: Supervisor<C>;
+  readonly #link: Link;
+
+  constructor(supervisor: Supervisor<C>, connection: C, link: Link) {
+    this.#supervisor = supervisor;
+    this.#link = link;
+    this.connection = connection;
+    this.ended = new Promise<never>((_, reject) => connection.onClose(reject));
+    // Without a reader the rejection would be unhandled when the body fails first.
+    this.ended.catch(() => {});
   }
-  return () => {
-    if (pingTimer !== null) clock.clearTimer(pingTimer);
-    if (livenessTimer !== null) clock.clearTimer(livenessTimer);
-    pingTimer = livenessTimer = null;
-  };
+
+  /** Whether the supervisor was closed: the body should stop what it starts. */
+  get closed(): boolean {
+    return this.#supervisor.closed;
+  }
+
+  /**
+   * The stream is live: the backoff starts over, and a feed queues its connect Resync (R1). Call it once
+   * the server confirmed that nothing committed from now on can be missed.
+   */
+  live(): void {
+    this.#supervisor.live();
+  }
+
+  /** `pending`, unless the connection ends first (then its error). */
+  until<T>(pending: Promise<T>): Promise<T> {
+    return Promise.race([pending, this.ended]);
+  }
+
+  /**
+   * Waits for `answer`, the server's answer to `command`, bounded by the link's watchdog (R8): a dead link
+   * fails with "no answer to `command`". With `onOverdue`, for a command the server may legitimately
+   * answer late, silence past livenessTimeout is reported once through it instead.
+   */
+  async wait<T>(command: string, answer: Promise<T>, onOverdue?: (waitedMs: number) => void): Promise<T> {
+    const done = this.#link.expect(command, onOverdue);
+    try {
+      return await this.until(answer);
+    } finally {
+      done();
+    }
+  }
+
+  /** Runs `task` every `intervalMs` while the session lasts; see {@link Link.every}. */
+  every(intervalMs: number, task: () => unknown): void {
+    this.#link.every(intervalMs, task);
+  }
+
+  /** Waits `ms`, or less when the supervisor closes; rejects when the connection ends first. */
+  sleep(ms: number): Promise<void> {
+    return this.until(this.#supervisor.sleep(ms));
+  }
+
+  /** Ends the supervisor for good with `error`: retrying cannot heal it (R11). */
+  fail(error: PgnudgeError): void {
+    this.#supervisor.fail(error);
+  }
+}
+
+/**
+ * `error` as a PgnudgeError: itself, or, for an exception of any other kind, an InternalError (a bug
+ * in pgnudge) that keeps it as `cause` and its stack in the message, so a report can be filed as is.
+ */
+export function asPgnudgeError(error: unknown): PgnudgeError {
+  if (error instanceof PgnudgeError) return error;
+  return new InternalError(`internal error, please report it: ${(error as Error)?.stack ?? String(error)}`, {
+    cause: error,
+  });
 }

@@ -23,7 +23,7 @@ function throwsConfig(fn: () => unknown, option: string | undefined, rule: RegEx
   });
 }
 
-const BAD_DURATIONS = [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '500', true, {}];
+const BAD_DURATIONS = [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '500', true, {}, 1.5];
 
 for (const [name, build] of [
   ['NotifyBridge', bridge],
@@ -90,12 +90,12 @@ for (const [name, build] of [
 
 describe('NotifyBridge intervals', () => {
   for (const option of ['heartbeatInterval', 'lockPollInterval']) {
-    test(`${option}: a positive number of milliseconds up to 2^31-1`, () => {
+    test(`${option}: a whole number of milliseconds from 1 to 2^31-1`, () => {
       for (const bad of BAD_DURATIONS) {
         throwsConfig(
           () => bridge({ channel: 'c', [option]: bad }),
           option,
-          new RegExp(`${option} must be a positive number of milliseconds`),
+          new RegExp(`${option} must be a whole number of milliseconds from 1 to 2147483647; got `),
         );
       }
       bridge({ channel: 'c', [option]: 1 });
@@ -105,12 +105,12 @@ describe('NotifyBridge intervals', () => {
 });
 
 describe('NotifyFeed heartbeatTimeout', () => {
-  test('a number of milliseconds from 1 to 2^31-1', () => {
+  test('a whole number of milliseconds from 1 to 2^31-1', () => {
     for (const bad of BAD_DURATIONS) {
       throwsConfig(
         () => feed({ channel: 'c', heartbeatTimeout: bad }),
         'heartbeatTimeout',
-        /heartbeatTimeout must be a number of milliseconds from 1 to 2147483647; got /,
+        /heartbeatTimeout must be a whole number of milliseconds from 1 to 2147483647; got /,
       );
     }
     feed({ channel: 'c', heartbeatTimeout: 1 });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { BatchEngine } from '../../../src/feed/engine.js';
+import { BatchEngine } from '../../../src/feed/batch-engine.js';
 import { Batch, type ResyncReason } from '../../../src/feed/items.js';
 import { ManualClock } from '../../support/manual-clock.js';
 
@@ -58,6 +58,7 @@ test('every change is taken or superseded by a Resync, and nothing is lost', () 
       const clock = new ManualClock();
       let waiting = false;
       const engine = new BatchEngine({ clock, ...options, onReadable: () => (waiting = false) });
+      engine.start();
       let fed = 0;
       let taken = 0;
       const unresolved = new Set<string>();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
-import { BatchEngine, type BatchEngineOptions } from '../../../src/feed/engine.js';
+import { BatchEngine, type BatchEngineOptions } from '../../../src/feed/batch-engine.js';
 import { Batch, type FeedItem, Resync } from '../../../src/feed/items.js';
 import { ManualClock } from '../../support/manual-clock.js';
 
@@ -199,8 +199,23 @@ describe('BatchEngine', () => {
     assert.equal(readable(), 4);
   });
 
+  test('nothing is armed before start(), not even the failsafe (R10: an engine never started holds no timer)', () => {
+    const { engine, clock } = setup({ failsafeMs: 1000 });
+    assert.equal(clock.pendingTimers, 0);
+    clock.advance(10_000);
+    assert.equal(engine.take(), undefined);
+    engine.start();
+    assert.equal(clock.pendingTimers, 1);
+    engine.start();
+    assert.equal(clock.pendingTimers, 1, 'start() is idempotent');
+    engine.close();
+    engine.start();
+    assert.equal(clock.pendingTimers, 0, 'a closed engine does not start');
+  });
+
   test('failsafe queues Resync(failsafe) on its interval, collapsing when not taken', () => {
     const { engine, clock } = setup({ failsafeMs: 1000 });
+    engine.start();
     assert.equal(clock.pendingTimers, 1);
     clock.advance(999);
     assert.equal(engine.take(), undefined);
@@ -215,6 +230,7 @@ describe('BatchEngine', () => {
 
   test('close cancels every timer and makes the engine inert', () => {
     const { engine, clock } = setup({ failsafeMs: 1000 });
+    engine.start();
     engine.change('public.a');
     engine.resync('connected');
     engine.change('public.b');
@@ -244,6 +260,7 @@ describe('BatchEngine', () => {
         if (item instanceof Resync && item.reason === 'failsafe') engine.close();
       },
     });
+    engine.start();
     engine.resync('connected');
     engine.change('a');
     clock.advance(10);
@@ -276,6 +293,8 @@ describe('BatchEngine', () => {
       [{ maxPending: 1.5 }, 'maxPending'],
       [{ failsafeMs: 0 }, 'failsafe'],
       [{ failsafeMs: -5 }, 'failsafe'],
+      [{ debounceMs: 1.5 }, 'debounce'],
+      [{ maxBatchWaitMs: 2 ** 31 }, 'maxBatchWait'],
     ];
     for (const [options, option] of cases) {
       assert.throws(

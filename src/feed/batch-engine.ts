@@ -1,7 +1,7 @@
 // The batching engine (SPEC R4–R6, R9): coalesces changes, closes batches on debounce / maxBatchWait,
 // queues Resyncs, and hands items to the consumer. Pure: time comes from an injected Clock.
 //
-// Invariants (checked by test/unit/feed/engine*.test.ts):
+// Invariants (checked by test/unit/feed/batch-engine*.test.ts):
 // 1. There is one pending batch (possibly empty) and at most one queued Resync.
 // 2. The pending batch is "open" (timers armed, not takeable) or "ready" (closed, takeable, no batch
 //    timers). Ready implies non-empty. While ready, new changes merge into it: a slow consumer costs
@@ -19,11 +19,13 @@
 // 7. Every change fed is exactly one of: pending, taken in a Batch, or counted in droppedChanges and
 //    followed by a queued or taken Resync.
 // 8. After close() no timer is pending and every call is a no-op (take() returns undefined).
+// 9. No timer is pending before the first change or start(): an engine never started (a feed never
+//    iterated, or refused by a later check of its constructor) cannot keep the process alive (R10).
 
-import { ConfigError } from '../errors.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Coalescer } from './coalescer.js';
 import { Batch, type FeedItem, Resync, type ResyncReason } from './items.js';
+import { count, duration, optionalDuration } from './option-rules.js';
 
 /** BatchEngine settings; durations in milliseconds. */
 export interface BatchEngineOptions {
@@ -34,7 +36,7 @@ export interface BatchEngineOptions {
   readonly maxBatchWaitMs: number;
   /** Most distinct payloads one pending batch may hold before it becomes Resync('overflow'). */
   readonly maxPending: number;
-  /** Interval of Resync('failsafe'), or null for none. */
+  /** Interval of Resync('failsafe') once started, or null for none. */
   readonly failsafeMs: number | null;
   /** Called, synchronously, when take() may have something new. May call take() or close(). */
   readonly onReadable: () => void;
@@ -65,22 +67,23 @@ export class BatchEngine {
   #failsafeTimer: TimerHandle | undefined;
   #resync: ResyncReason | undefined;
   #dropped = 0;
+  #started = false;
   #closed = false;
 
-  /** Validates the durations (ConfigError naming the option) and starts the failsafe timer, if any. */
+  /** Validates the settings (ConfigError naming the option, as the feed options name it). Arms nothing. */
   constructor(options: BatchEngineOptions) {
     this.#clock = options.clock;
-    this.#debounceMs = checkDuration(options.debounceMs, 'debounce');
-    this.#maxBatchWaitMs = checkDuration(options.maxBatchWaitMs, 'maxBatchWait');
-    if (!Number.isSafeInteger(options.maxPending) || options.maxPending < 1) {
-      throw new ConfigError(`maxPending must be a positive integer, got ${options.maxPending}`, 'maxPending');
-    }
-    this.#maxPending = options.maxPending;
-    if (options.failsafeMs !== null && !(checkDuration(options.failsafeMs, 'failsafe') > 0)) {
-      throw new ConfigError('failsafe must be a positive number of milliseconds, or null', 'failsafe');
-    }
-    this.#failsafeMs = options.failsafeMs;
+    this.#debounceMs = duration('debounce', options.debounceMs, 0);
+    this.#maxBatchWaitMs = duration('maxBatchWait', options.maxBatchWaitMs, 0);
+    this.#maxPending = count('maxPending', options.maxPending, 'distinct payloads', 1);
+    this.#failsafeMs = optionalDuration('failsafe', options.failsafeMs, 1, null);
     this.#onReadable = options.onReadable;
+  }
+
+  /** Starts the failsafe timer, if any: the feed calls it on the first `next()`. Idempotent. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
     if (this.#failsafeMs !== null) this.#armFailsafe();
   }
 
@@ -199,11 +202,4 @@ export class BatchEngine {
     this.#debounceTimer = undefined;
     this.#maxWaitTimer = undefined;
   }
-}
-
-function checkDuration(value: number, option: string): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new ConfigError(`${option} must be a finite number of milliseconds ≥ 0, got ${value}`, option);
-  }
-  return value;
 }

@@ -1,0 +1,43 @@
+// The CLI process ends by itself after a usage error, whatever the flags before it armed (SPEC R10):
+// a feed refused at construction must leave no timer behind to keep the process alive.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { withDeadline } from '../../support/wait.js';
+
+/** The compiled CLI beside this compiled test. */
+const MAIN = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+
+/** Runs `pgnudge ...args` with an empty environment; resolves with its status and stderr once it exits. */
+function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: {}, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.once('close', (code) => resolve({ code, stderr })),
+  );
+  return withDeadline(exited, 10_000, `pgnudge ${args.join(' ')} to exit`).finally(() =>
+    child.kill('SIGKILL'),
+  );
+}
+
+describe('pgnudge exits after a usage error', () => {
+  for (const command of ['watch', 'listen', 'bridge']) {
+    test(`${command} with a bad DSN prints the error and exits 2`, async () => {
+      const flags = command === 'listen' ? ['--debounce', '10'] : ['--failsafe', '1000'];
+      const channel = command === 'watch' ? [] : ['--channel', 'orders'];
+      const { code, stderr } = await run([
+        command,
+        ...channel,
+        ...flags,
+        '--dsn',
+        'host=127.0.0.1 sslmode=bogus',
+      ]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /^pgnudge: sslmode "bogus" is not one of/);
+    });
+  }
+});
