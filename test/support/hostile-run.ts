@@ -23,22 +23,39 @@ export const CASE_DEADLINE_MS = 5_000;
 /** connect_timeout for cases that end by silence; short, so a silent stage costs little. */
 export const CONNECT_TIMEOUT_MS = 600;
 
+/** Connection options for the fake: plaintext, the case password, a short connect_timeout. */
+export function fakeOptions(fake: HostileServer) {
+  return {
+    host: fake.host,
+    port: fake.port,
+    user: 'hostile',
+    password: PASSWORD,
+    database: 'postgres',
+    sslmode: 'disable',
+    connectTimeout: CONNECT_TIMEOUT_MS,
+  } as const satisfies ConnectionOptions;
+}
+
 /** Settings for the fake, resolved with an empty environment and no files. */
 export function fakeSettings(fake: HostileServer, options: ConnectionOptions = {}): ConnectionSettings {
-  return resolveConnectionSettings(
-    {
-      host: fake.host,
-      port: fake.port,
-      user: 'hostile',
-      password: PASSWORD,
-      database: 'postgres',
-      sslmode: 'disable',
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      ...options,
-    },
-    {},
-    NO_FILES_IO,
-  );
+  return resolveConnectionSettings({ ...fakeOptions(fake), ...options }, {}, NO_FILES_IO);
+}
+
+/**
+ * A logger that keeps every line, trace included (the connection traces each message it sends and
+ * reads), to check what was reported and that no line has the password.
+ */
+export function recordingLogger() {
+  const lines: { level: string; message: string }[] = [];
+  const at = (level: string) => (message: string) => lines.push({ level, message });
+  const logger = {
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
+  return { lines, logger };
 }
 
 /** What a case expects the client to end with. */

@@ -7,7 +7,13 @@ import { NotifyBridge } from '../../../src/fanout/bridge.js';
 import { NotifyFeed } from '../../../src/fanout/notify-feed.js';
 import { cstr, frame, i32 } from '../../support/bytes.js';
 import { FeedProbe } from '../../support/feed-probe.js';
-import { CASE_DEADLINE_MS, PASSWORD, ProcessLeakGuard, socketsClosed } from '../../support/hostile-run.js';
+import {
+  CASE_DEADLINE_MS,
+  fakeOptions,
+  ProcessLeakGuard,
+  recordingLogger,
+  socketsClosed,
+} from '../../support/hostile-run.js';
 import {
   commandComplete,
   dataRow,
@@ -24,32 +30,6 @@ const TEST = { timeout: 15_000 } as const;
 const guard = new ProcessLeakGuard();
 before(() => guard.install());
 after(() => guard.uninstall());
-
-function connection(fake: HostileServer) {
-  return {
-    host: fake.host,
-    port: fake.port,
-    user: 'hostile',
-    password: PASSWORD,
-    database: 'postgres',
-    sslmode: 'disable',
-    connectTimeout: 600,
-  } as const;
-}
-
-/** A logger that keeps every line, trace included: the connection traces each query as it is sent. */
-function recordingLogger() {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => lines.push({ level, message });
-  const logger = {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  };
-  return { lines, logger };
-}
 
 /** A NotificationResponse on a channel nobody listens to: once traced, the client has read all before it. */
 const SENTINEL = frame('A', i32(1), cstr('pgnudge_test_sentinel'), cstr(''));
@@ -91,7 +71,7 @@ describe('NotifyFeed: a server that never answers LISTEN', () => {
       const { lines, logger } = recordingLogger();
       const feed = new NotifyFeed(
         {
-          ...connection(fake),
+          ...fakeOptions(fake),
           channel: 'orders',
           statusInterval: 40,
           livenessTimeout: 400,
@@ -134,7 +114,7 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
     const clock = new ManualClock();
     const { lines, logger } = recordingLogger();
     const feed = new NotifyFeed(
-      { ...connection(fake), channel: 'orders', statusInterval: 1000, livenessTimeout: null, logger },
+      { ...fakeOptions(fake), channel: 'orders', statusInterval: 1000, livenessTimeout: null, logger },
       { env: {}, clock },
     );
     const probe = new FeedProbe(feed);
@@ -179,7 +159,7 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
     const { lines, logger } = recordingLogger();
     const bridge = new NotifyBridge(
       {
-        ...connection(fake),
+        ...fakeOptions(fake),
         channel: 'orders',
         plugin: 'test_decoding',
         heartbeatInterval: 1000,

@@ -22,9 +22,11 @@ import {
   assertTyped,
   CASE_DEADLINE_MS,
   type Expected,
+  fakeOptions,
   fakeSettings,
   PASSWORD,
   ProcessLeakGuard,
+  recordingLogger,
   rejection,
   socketsClosed,
 } from '../../support/hostile-run.js';
@@ -456,26 +458,10 @@ describe('hostile server: replication on PgConnection', () => {
   }
 });
 
-/** A logger that keeps every line, to check what the feed reported and that no line has the password. */
-function recordingLogger() {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => lines.push({ level, message });
-  return {
-    lines,
-    logger: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') },
-  };
-}
-
 function feedFor(fake: HostileServer, plugin: StreamCase['plugin'], logger: object): WalFeed {
   return new WalFeed(
     {
-      host: fake.host,
-      port: fake.port,
-      user: 'hostile',
-      password: PASSWORD,
-      database: 'postgres',
-      sslmode: 'disable',
-      connectTimeout: 600,
+      ...fakeOptions(fake),
       plugin: plugin ?? 'test_decoding',
       statusInterval: 40,
       livenessTimeout: 400,
