@@ -10,12 +10,7 @@ import { BatchEngine } from './batch-engine.js';
 import { type Clock, systemClock } from './clock.js';
 import type { FeedItem } from './items.js';
 import type { LinkEnd } from './link.js';
-import {
-  FEED_OPTION_NAMES,
-  type ResolvedFeedOptions,
-  resolveFeedOptions,
-  type WalFeedOptions,
-} from './options.js';
+import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
 import { type Session, Supervisor, type SupervisorSetup } from './supervisor.js';
 
 /** Test seams of the feeds and the bridge: a controllable clock and randomness, and the environment. */
@@ -39,13 +34,8 @@ export interface FeedSetup extends SupervisorSetup {
  * options with their defaults, the logger, the connection settings over the PG* variables of
  * `internals.env` (default the process's) and the files they name, the clock and the randomness.
  */
-export function feedSetup(
-  name: string,
-  options: WalFeedOptions,
-  internals: FeedInternals,
-  accepted: readonly string[] = FEED_OPTION_NAMES,
-): FeedSetup {
-  const resolved = resolveFeedOptions(options, name, accepted);
+export function feedSetup(name: string, options: WalFeedOptions, internals: FeedInternals): FeedSetup {
+  const resolved = resolveFeedOptions(options, name);
   const log = bindLogger(options.logger);
   const env = internals.env ?? process.env;
   const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));
