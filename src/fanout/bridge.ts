@@ -10,7 +10,8 @@ import {
   refuseUnknownOptions,
   type WalFeedOptions,
 } from '../feed/options.js';
-import { asPgnudgeError, type Session, Supervisor } from '../feed/supervisor.js';
+import type { Session } from '../feed/session.js';
+import { asPgnudgeError, Supervisor } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';

@@ -12,7 +12,7 @@ import {
 } from '../feed/feed.js';
 import { duration } from '../feed/option-rules.js';
 import { FEED_OPTION_NAMES, refuseUnknownOptions, type WalFeedOptions } from '../feed/options.js';
-import type { Session } from '../feed/supervisor.js';
+import type { Session } from '../feed/session.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';

@@ -11,7 +11,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { FeedItem } from './items.js';
 import type { LinkEnd } from './link.js';
 import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
-import { type Session, Supervisor, type SupervisorSetup } from './supervisor.js';
+import type { Session } from './session.js';
+import { Supervisor, type SupervisorSetup } from './supervisor.js';
 
 /** Test seams of the feeds and the bridge: a controllable clock and randomness, and the environment. */
 export interface FeedInternals {

@@ -8,8 +8,8 @@ import { formatLsn, type Lsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
 import { StandbyProgress } from '../protocol/standby-status.js';
 import type { PgConnection, ReplicationHandler } from '../transport/connection.js';
+import type { Session } from './session.js';
 import { parseServerDuration, statusCadence } from './status-cadence.js';
-import type { Session } from './supervisor.js';
 
 /** What a feed does with the stream: decode each message's data, and read notices sent inside it. */
 export interface StreamConsumer {

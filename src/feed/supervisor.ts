@@ -7,6 +7,7 @@ import type { BoundLogger } from '../logger.js';
 import { Backoff } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Link, type LinkEnd, type LinkTiming } from './link.js';
+import { Session } from './session.js';
 
 /** Consecutive failures after which one ERROR is logged (each failure is a WARNING). */
 const LOUD_AFTER_FAILURES = 5;
@@ -173,75 +174,6 @@ export class Supervisor<C extends LinkEnd> {
     const done = this.#sleepDone;
     this.#sleepDone = null;
     done?.();
-  }
-}
-
-/**
- * What a session body works with: its open connection, the promise of its end, and the lifecycle's
- * controls. Every timer a session starts through it stops when the session ends.
- */
-export class Session<C extends LinkEnd> {
-  /** The open connection. */
-  readonly connection: C;
-  /** Rejects with the connection's error when it ends, for any reason. */
-  readonly ended: Promise<never>;
-  readonly #supervisor: Supervisor<C>;
-  readonly #link: Link;
-
-  constructor(supervisor: Supervisor<C>, connection: C, link: Link) {
-    this.#supervisor = supervisor;
-    this.#link = link;
-    this.connection = connection;
-    this.ended = new Promise<never>((_, reject) => connection.onClose(reject));
-    // Without a reader the rejection would be unhandled when the body fails first.
-    this.ended.catch(() => {});
-  }
-
-  /** Whether the supervisor was closed: the body should stop what it starts. */
-  get closed(): boolean {
-    return this.#supervisor.closed;
-  }
-
-  /**
-   * The stream is live: the backoff starts over, and a feed queues its connect Resync (R1). Call it once
-   * the server confirmed that nothing committed from now on can be missed.
-   */
-  live(): void {
-    this.#supervisor.live();
-  }
-
-  /** `pending`, unless the connection ends first (then its error). */
-  until<T>(pending: Promise<T>): Promise<T> {
-    return Promise.race([pending, this.ended]);
-  }
-
-  /**
-   * Waits for `answer`, the server's answer to `command`, bounded by the link's watchdog (R8): a dead link
-   * fails with "no answer to `command`". With `onOverdue`, for a command the server may legitimately
-   * answer late, silence past livenessTimeout is reported once through it instead.
-   */
-  async wait<T>(command: string, answer: Promise<T>, onOverdue?: (waitedMs: number) => void): Promise<T> {
-    const done = this.#link.expect(command, onOverdue);
-    try {
-      return await this.until(answer);
-    } finally {
-      done();
-    }
-  }
-
-  /** Runs `task` every `intervalMs` while the session lasts; see {@link Link.every}. */
-  every(intervalMs: number, task: () => unknown): void {
-    this.#link.every(intervalMs, task);
-  }
-
-  /** Waits `ms`, or less when the supervisor closes; rejects when the connection ends first. */
-  sleep(ms: number): Promise<void> {
-    return this.until(this.#supervisor.sleep(ms));
-  }
-
-  /** Ends the supervisor for good with `error`: retrying cannot heal it (R11). */
-  fail(error: PgnudgeError): void {
-    this.#supervisor.fail(error);
   }
 }
 

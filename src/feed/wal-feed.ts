@@ -16,7 +16,7 @@ import {
   type StreamConsumer,
   startReplicationStream,
 } from './replication-stream.js';
-import type { Session } from './supervisor.js';
+import type { Session } from './session.js';
 import { TableFilter } from './tables.js';
 
 /**

@@ -8,7 +8,7 @@ import { PgnudgeError } from '../../../src/errors.js';
 import { Feed, type FeedBody, type FeedSink, feedSetup } from '../../../src/feed/feed.js';
 import type { FeedItem } from '../../../src/feed/items.js';
 import type { WalFeedOptions } from '../../../src/feed/options.js';
-import type { Session } from '../../../src/feed/supervisor.js';
+import type { Session } from '../../../src/feed/session.js';
 import { WalFeed } from '../../../src/feed/wal-feed.js';
 import { FakeLink } from '../../support/fake-link.js';
 import { ManualClock } from '../../support/manual-clock.js';

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConnectionError, InternalError, type PgnudgeError, ServerError } from '../../../src/errors.js';
-import { type Session, Supervisor, type SupervisorOptions } from '../../../src/feed/supervisor.js';
+import type { Session } from '../../../src/feed/session.js';
+import { Supervisor, type SupervisorOptions } from '../../../src/feed/supervisor.js';
 import { bindLogger } from '../../../src/logger.js';
 import { FakeLink } from '../../support/fake-link.js';
 import { ManualClock } from '../../support/manual-clock.js';
