@@ -10,7 +10,7 @@ import { resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { runDemo } from './demo.js';
-import { runDoctor } from './doctor.js';
+import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 
 const EXIT_OK = 0;
