@@ -1,8 +1,10 @@
 // The session: the only code that owns a connected socket. It feeds bytes to the sans-io codec
 // (FrameDecoder, StartupMachine, QueryResponse) and writes what they return; dial.ts opens the link.
 // PG docs: "Message Flow" (55.2).
+import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
+  AuthenticationError,
   ConnectionError,
   PgnudgeError,
   ProtocolError,
@@ -26,8 +28,9 @@ import {
   pgTimestampFromUnixMs,
   type XLogData,
 } from '../protocol/replication.js';
+import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
-import { type AuthMethod, StartupMachine } from '../protocol/startup.js';
+import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
 import type { ConnectionSettings } from './settings.js';
 
@@ -83,6 +86,13 @@ export const MAX_SERVER_PARAMETERS = 256;
 
 type Phase = 'startup' | 'idle' | 'query' | 'replication' | 'closed';
 
+/** Startup and authentication in progress: the machine, and the promise `connect` awaits. */
+interface PendingStartup {
+  machine: StartupMachine;
+  resolve(): void;
+  reject(error: PgnudgeError): void;
+}
+
 /** A query waiting for its turn, or in flight. */
 interface PendingQuery {
   sql: string;
@@ -111,11 +121,7 @@ export class PgConnection {
   #closeError: PgnudgeError | null = null;
   #bytesReceived = 0;
   readonly #maxResultBytes: number | undefined;
-  #startup: {
-    machine: StartupMachine;
-    resolve(): void;
-    reject(error: PgnudgeError): void;
-  } | null = null;
+  #startup: PendingStartup | null = null;
 
   /** Server parameters reported at startup (server_version, integer_datetimes, ...). */
   readonly parameters = new Map<string, string>();
@@ -392,9 +398,14 @@ export class PgConnection {
   }
 
   #startupMessage(message: BackendMessage): void {
+    this.#startupActions(this.#startup!.machine.receive(message));
+  }
+
+  #startupActions(actions: StartupAction[]): void {
     const startup = this.#startup!;
-    for (const action of startup.machine.receive(message)) {
+    for (const action of actions) {
       if (action.type === 'send') this.#write(action.bytes);
+      else if (action.type === 'derive') this.#derive(startup, action.request);
       else if (action.type === 'authenticated') this.authMethod = action.method;
       else if (action.type === 'ready') {
         for (const [name, value] of action.parameters) this.parameters.set(name, value);
@@ -404,6 +415,34 @@ export class PgConnection {
         startup.resolve();
       }
     }
+  }
+
+  /**
+   * SCRAM's PBKDF2 on libuv's thread pool: up to a million iterations (a quarter of a second) that a
+   * hostile or man-in-the-middle server could otherwise make the event loop wait out on every reconnect.
+   */
+  #derive(startup: PendingStartup, request: ScramKeyRequest): void {
+    const { password, salt, iterations, keyLength, digest } = request;
+    pbkdf2(password, salt, iterations, keyLength, digest, (error, key) => {
+      // The session may have ended (timeout, abort, server error) while the key was derived.
+      if (this.#startup !== startup) return;
+      try {
+        if (error)
+          throw new AuthenticationError(
+            'PGNUDGE_ERR_AUTH_SCRAM',
+            `SCRAM key derivation failed: ${error.message}`,
+            { cause: error },
+          );
+        this.#startupActions(startup.machine.derived(key));
+      } catch (failure) {
+        this.#socket.destroy();
+        this.#fail(
+          failure instanceof PgnudgeError
+            ? failure
+            : new ProtocolError(String(failure), {}, { cause: failure }),
+        );
+      }
+    });
   }
 
   #queryMessage(message: BackendMessage, code: number, size: number): void {

@@ -16,6 +16,7 @@ import { encodeStandbyStatusUpdate, parseReplicationMessage } from '../../../src
 import { ScramClient, tlsServerEndPointHash } from '../../../src/protocol/scram.js';
 import { cstr, errorFieldsBody, frame, i16, i32, readFixture, toHex, xlogData } from '../../support/bytes.js';
 import { assertProperty, fuzzParams } from '../../support/fuzz.js';
+import { answerServerFirst } from '../../support/scram.js';
 
 const params = fuzzParams(5000);
 console.log(
@@ -322,7 +323,7 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
         });
         client.clientFirstMessage();
         onlyPgnudgeErrors(() => {
-          client.receiveServerFirst(Buffer.from(first.join(',')));
+          answerServerFirst(client, Buffer.from(first.join(',')));
           client.receiveServerFinal(Buffer.from(final.join(',')));
         });
       }),

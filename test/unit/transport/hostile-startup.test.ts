@@ -3,7 +3,10 @@
 // messages after it. Every case ends with its typed error, fast, without the password anywhere, with the
 // socket closed and nothing thrown into the process. The controls first show the same fake works.
 import assert from 'node:assert/strict';
+import { pbkdf2 } from 'node:crypto';
+import { type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import {
   AuthenticationError,
   ConnectionError,
@@ -768,6 +771,87 @@ describe('hostile server: after authentication', () => {
         assert.ok(after.arrayBuffers - before.arrayBuffers < 32 * 1024 * 1024, 'arrayBuffers jumped');
         await socketsClosed(fake);
         await guard.assertNone('1 GiB length');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
+});
+
+/**
+ * A socket that reports when server-first (AuthenticationSASLContinue) arrives and when the client writes
+ * client-final (the SASLResponse after it), and runs `onServerFirst` then.
+ */
+function watchedSocket(events: string[], onServerFirst: () => void) {
+  return (options: NetConnectOpts): Socket => {
+    const socket = netConnect(options);
+    socket.prependListener('data', (chunk: Buffer) => {
+      if (chunk[0] === 0x52 && chunk.byteLength >= 9 && chunk.readInt32BE(5) === 11) {
+        events.push('server-first');
+        onServerFirst();
+      }
+    });
+    const write = socket.write.bind(socket) as (data: Uint8Array) => boolean;
+    socket.write = ((data: Uint8Array) => {
+      if (data[0] === 0x70 && events.includes('server-first')) events.push('client-final');
+      return write(data);
+    }) as typeof socket.write;
+    return socket;
+  };
+}
+
+describe('hostile server: SCRAM key derivation runs off the event loop', () => {
+  test('the event loop turns between server-first and client-final', TEST, async () => {
+    const fake = await HostileServer.start(scram({}));
+    try {
+      const events: string[] = [];
+      const createSocket = watchedSocket(events, () => setImmediate(() => events.push('event loop turned')));
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database', createSocket }),
+        CASE_DEADLINE_MS,
+        'SCRAM connect',
+      );
+      assert.equal(connection.authMethod, 'SCRAM-SHA-256');
+      connection.abort();
+      assert.deepEqual(events, ['server-first', 'event loop turned', 'client-final']);
+      await guard.assertNone('SCRAM derivation');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test(
+    'a connect aborted while a million-iteration key is derived ends at once and sends nothing more',
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({
+        startup: () => authSasl('SCRAM-SHA-256'),
+        password: (session, body) => {
+          session.state.scram ??= new ScramServer(PASSWORD, 1_000_000);
+          return saslContinue((session.state.scram as ScramServer).first(body));
+        },
+      });
+      try {
+        const events: string[] = [];
+        const controller = new AbortController();
+        const createSocket = watchedSocket(events, () => setImmediate(() => controller.abort()));
+        const error = await rejection(
+          PgConnection.connect(fakeSettings(fake), {
+            replication: 'database',
+            createSocket,
+            signal: controller.signal,
+          }),
+          'abort during derivation',
+        );
+        assertTyped(error, { type: ConnectionError, code: 'PGNUDGE_ERR_CONNECTION', message: /aborted/ });
+        await socketsClosed(fake);
+        assert.deepEqual(events, ['server-first']);
+        assert.equal(fake.sessions[0]!.messages.filter((m) => m.type === 'p').length, 1, 'only client-first');
+        // The derivation finishes later on the thread pool; it must find the session gone and do nothing.
+        // One of the same cost queued after it ends no earlier than it does.
+        await promisify(pbkdf2)('x', 'salt', 1_000_000, 32, 'sha256');
+        assert.deepEqual(events, ['server-first']);
+        await guard.assertNone('abort during derivation');
       } finally {
         await fake.close();
       }
