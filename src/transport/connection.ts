@@ -5,6 +5,7 @@ import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
   AuthenticationError,
+  ConfigError,
   ConnectionError,
   PgnudgeError,
   ProtocolError,
@@ -39,6 +40,56 @@ export type { QueryResult } from '../protocol/query-response.js';
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
 
+/**
+ * What a session depends on, pinned for every session of a mode. A walsender must deliver NoticeResponse:
+ * wal2json reports a change to a table without a replica identity only as a WARNING, and
+ * `client_min_messages = error` set on the role or database would drop it, and with it the wakeup.
+ * docs/how-it-works.md lists every setting the feed relies on.
+ */
+export function pinnedSettingsFor(replication: ReplicationMode): Readonly<Record<string, string>> {
+  return replication === 'database' ? { client_min_messages: 'notice' } : {};
+}
+
+/** Startup parameters pgnudge sets itself; `pinnedSettings` may not name them. */
+const OWN_PARAMETERS = new Set([
+  'user',
+  'database',
+  'replication',
+  'options',
+  'application_name',
+  'client_encoding',
+]);
+const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+/** The StartupMessage parameters: who and where, the pinned settings, and the session's kind. */
+function startupParameters(settings: ConnectionSettings, options: ConnectOptions): Record<string, string> {
+  const params: Record<string, string> = {
+    user: settings.user,
+    database: settings.database,
+    // Every text pgnudge reads (names, notices, errors) is decoded as UTF-8.
+    client_encoding: 'UTF8',
+  };
+  for (const [name, value] of Object.entries({
+    ...pinnedSettingsFor(options.replication),
+    ...options.pinnedSettings,
+  })) {
+    if (!SETTING_NAME.test(name) || OWN_PARAMETERS.has(name)) {
+      throw new ConfigError(
+        `pinnedSettings cannot set ${JSON.stringify(name)}: give server settings by name (e.g. client_min_messages), not ${[...OWN_PARAMETERS].join(', ')}`,
+        'pinnedSettings',
+      );
+    }
+    if (typeof value !== 'string') {
+      throw new ConfigError(`pinnedSettings.${name} must be a string, not ${typeof value}`, 'pinnedSettings');
+    }
+    params[name] = value;
+  }
+  if (settings.applicationName !== undefined) params.application_name = settings.applicationName;
+  if (options.replication === 'database') params.replication = 'database';
+  if (options.replication === 'physical') params.replication = 'true';
+  return params;
+}
+
 /** Idle time before the first keepalive probe; the kernel's interval and count do the rest. */
 const KEEPALIVE_IDLE_MS = 10_000;
 
@@ -46,6 +97,11 @@ export type { AuthMethod } from '../protocol/startup.js';
 
 export interface ConnectOptions extends DialOptions {
   replication: ReplicationMode;
+  /**
+   * Server settings (GUCs) sent in the startup packet, where they outrank ALTER ROLE / ALTER DATABASE
+   * ... SET (R21). Laid over {@link pinnedSettingsFor}'s defaults for the replication mode.
+   */
+  pinnedSettings?: Readonly<Record<string, string>>;
   /** Largest backend message accepted before the connection fails with a ProtocolError (R19). */
   maxFrameLength?: number;
   /** DataRow bytes one query may hold before it fails with a ProtocolError. Default DEFAULT_MAX_RESULT_BYTES (protocol/query-response.ts). */
@@ -158,18 +214,20 @@ export class PgConnection {
    * cannot be reached is skipped; a refusal such as a wrong password ends the attempt) and completes
    * startup and authentication.
    */
-  static connect(settings: ConnectionSettings, options: ConnectOptions): Promise<PgConnection> {
-    return dial(settings, options, (link) => PgConnection.#start(link, settings, options));
+  static async connect(settings: ConnectionSettings, options: ConnectOptions): Promise<PgConnection> {
+    const params = startupParameters(settings, options);
+    return dial(settings, options, (link) => PgConnection.#start(link, settings, params, options));
   }
 
   static async #start(
     link: Link,
     settings: ConnectionSettings,
+    params: Record<string, string>,
     options: ConnectOptions,
   ): Promise<PgConnection> {
     const connection = new PgConnection(link.socket, link.tls, link.target, options);
     try {
-      await connection.#runStartup(settings, options, link.password, link.certificateDer);
+      await connection.#runStartup(settings, params, link.password, link.certificateDer);
     } catch (error) {
       connection.abort();
       throw error;
@@ -179,18 +237,10 @@ export class PgConnection {
 
   #runStartup(
     settings: ConnectionSettings,
-    options: ConnectOptions,
+    params: Record<string, string>,
     password: string | undefined,
     certificateDer: Uint8Array | null,
   ): Promise<void> {
-    const params: Record<string, string> = {
-      user: settings.user,
-      database: settings.database,
-      client_encoding: 'UTF8',
-    };
-    if (settings.applicationName !== undefined) params.application_name = settings.applicationName;
-    if (options.replication === 'database') params.replication = 'database';
-    if (options.replication === 'physical') params.replication = 'true';
     const machine = new StartupMachine({
       user: settings.user,
       password: () => password,

@@ -9,12 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
   AuthenticationError,
+  ConfigError,
   ConnectionError,
   ProtocolError,
   ServerError,
   TlsError,
 } from '../../../src/errors.js';
-import { PgConnection } from '../../../src/transport/connection.js';
+import { type ConnectOptions, PgConnection } from '../../../src/transport/connection.js';
 import type { ConnectionOptions } from '../../../src/transport/settings.js';
 import { cstr, frame, i32 } from '../../support/bytes.js';
 import {
@@ -852,6 +853,79 @@ describe('hostile server: SCRAM key derivation runs off the event loop', () => {
         await promisify(pbkdf2)('x', 'salt', 1_000_000, 32, 'sha256');
         assert.deepEqual(events, ['server-first']);
         await guard.assertNone('abort during derivation');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
+});
+
+describe('the startup packet pins what a session depends on (R21)', () => {
+  async function startupParams(options: Partial<ConnectOptions>): Promise<ReadonlyMap<string, string>> {
+    let seen: ReadonlyMap<string, string> | undefined;
+    const fake = await HostileServer.start({
+      startup: (_session, params) => {
+        seen = params;
+        return [authOk(), ...afterAuth()];
+      },
+    });
+    try {
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'off', ...options }),
+        CASE_DEADLINE_MS,
+        'startup',
+      );
+      connection.abort();
+    } finally {
+      await fake.close();
+    }
+    assert.ok(seen, 'the fake saw no StartupMessage');
+    return seen;
+  }
+
+  test(
+    'a walsender session sends client_min_messages=notice, so no role setting hides a WARNING',
+    TEST,
+    async () => {
+      const params = await startupParams({ replication: 'database' });
+      assert.equal(params.get('client_min_messages'), 'notice');
+      assert.equal(params.get('client_encoding'), 'UTF8');
+      assert.equal(params.get('replication'), 'database');
+    },
+  );
+
+  test('an ordinary session pins only the encoding', TEST, async () => {
+    const params = await startupParams({ replication: 'off' });
+    assert.equal(params.get('client_min_messages'), undefined);
+    assert.equal(params.get('client_encoding'), 'UTF8');
+  });
+
+  test('pinnedSettings add to the defaults and may override them', TEST, async () => {
+    const params = await startupParams({
+      replication: 'database',
+      pinnedSettings: { client_min_messages: 'warning', 'pgnudge.test_flag': 'on' },
+    });
+    assert.equal(params.get('client_min_messages'), 'warning');
+    assert.equal(params.get('pgnudge.test_flag'), 'on');
+  });
+
+  test(
+    'pinnedSettings cannot replace what pgnudge sets itself; refused before connecting',
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({});
+      try {
+        for (const name of ['user', 'replication', 'client_encoding', 'options', 'bad name', '']) {
+          const error = await rejection(
+            PgConnection.connect(fakeSettings(fake), {
+              replication: 'database',
+              pinnedSettings: { [name]: 'x' },
+            }),
+            `pinnedSettings ${name}`,
+          );
+          assert.ok(error instanceof ConfigError && error.option === 'pinnedSettings', String(error));
+        }
+        assert.equal(fake.sessions.length, 0);
       } finally {
         await fake.close();
       }
