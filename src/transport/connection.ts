@@ -5,7 +5,6 @@ import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
   AuthenticationError,
-  ConfigError,
   ConnectionError,
   PgnudgeError,
   ProtocolError,
@@ -34,61 +33,12 @@ import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
 import type { ConnectionSettings } from './settings.js';
+import { startupParameters } from './startup-parameters.js';
 
 export type { QueryResult } from '../protocol/query-response.js';
 
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
-
-/**
- * What a session depends on, pinned for every session of a mode. A walsender must deliver NoticeResponse:
- * wal2json reports a change to a table without a replica identity only as a WARNING, and
- * `client_min_messages = error` set on the role or database would drop it, and with it the wakeup.
- * docs/how-it-works.md lists every setting the feed relies on.
- */
-export function pinnedSettingsFor(replication: ReplicationMode): Readonly<Record<string, string>> {
-  return replication === 'database' ? { client_min_messages: 'notice' } : {};
-}
-
-/** Startup parameters pgnudge sets itself; `pinnedSettings` may not name them. */
-const OWN_PARAMETERS = new Set([
-  'user',
-  'database',
-  'replication',
-  'options',
-  'application_name',
-  'client_encoding',
-]);
-const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
-
-/** The StartupMessage parameters: who and where, the pinned settings, and the session's kind. */
-function startupParameters(settings: ConnectionSettings, options: ConnectOptions): Record<string, string> {
-  const params: Record<string, string> = {
-    user: settings.user,
-    database: settings.database,
-    // Every text pgnudge reads (names, notices, errors) is decoded as UTF-8.
-    client_encoding: 'UTF8',
-  };
-  for (const [name, value] of Object.entries({
-    ...pinnedSettingsFor(options.replication),
-    ...options.pinnedSettings,
-  })) {
-    if (!SETTING_NAME.test(name) || OWN_PARAMETERS.has(name)) {
-      throw new ConfigError(
-        `pinnedSettings cannot set ${JSON.stringify(name)}: give server settings by name (e.g. client_min_messages), not ${[...OWN_PARAMETERS].join(', ')}`,
-        'pinnedSettings',
-      );
-    }
-    if (typeof value !== 'string') {
-      throw new ConfigError(`pinnedSettings.${name} must be a string, not ${typeof value}`, 'pinnedSettings');
-    }
-    params[name] = value;
-  }
-  if (settings.applicationName !== undefined) params.application_name = settings.applicationName;
-  if (options.replication === 'database') params.replication = 'database';
-  if (options.replication === 'physical') params.replication = 'true';
-  return params;
-}
 
 /** Idle time before the first keepalive probe; the kernel's interval and count do the rest. */
 const KEEPALIVE_IDLE_MS = 10_000;
@@ -99,7 +49,7 @@ export interface ConnectOptions extends DialOptions {
   replication: ReplicationMode;
   /**
    * Server settings (GUCs) sent in the startup packet, where they outrank ALTER ROLE / ALTER DATABASE
-   * ... SET (R21). Laid over {@link pinnedSettingsFor}'s defaults for the replication mode.
+   * ... SET (R21). Laid over the defaults for the replication mode (pinnedSettingsFor, startup-parameters.ts).
    */
   pinnedSettings?: Readonly<Record<string, string>>;
   /** Largest backend message accepted before the connection fails with a ProtocolError (R19). */
@@ -215,7 +165,7 @@ export class PgConnection {
    * startup and authentication.
    */
   static async connect(settings: ConnectionSettings, options: ConnectOptions): Promise<PgConnection> {
-    const params = startupParameters(settings, options);
+    const params = startupParameters(settings, options.replication, options.pinnedSettings);
     return dial(settings, options, (link) => PgConnection.#start(link, settings, params, options));
   }
 
