@@ -119,8 +119,11 @@ for (const exported of exports) {
         if (!ours || exportedNames.has(owner.name?.text)) continue;
       }
       const memberDoc = docOf(member);
-      if (!memberDoc && kind === 'class') undocumented.push(`${exported.name}.${member.name}`);
-      members.push({ name: member.name, text: signatureText(memberDeclaration), doc: memberDoc });
+      // A well-known symbol's internal name (`__@asyncDispose@57`) numbers it by the checker's order, which
+      // any unrelated change shifts: print it as written.
+      const name = member.name.replace(/^__@(\w+)@\d+$/, '[Symbol.$1]');
+      if (!memberDoc && kind === 'class') undocumented.push(`${exported.name}.${name}`);
+      members.push({ name, text: signatureText(memberDeclaration), doc: memberDoc });
     }
     if (members.length > 0) {
       lines.push('| member | signature | description |', '| --- | --- | --- |');

@@ -137,7 +137,7 @@ export class EmbeddedPostgres {
     return resolveConnectionSettings(
       { host: this.dir, port: SOCKET_PORT, user: 'postgres', database, applicationName: 'pgnudge demo' },
       {},
-      { readFile: () => undefined, homedir: '' },
+      { readPasswordFile: () => undefined, homedir: '' },
     );
   }
 

@@ -10,7 +10,7 @@ import { resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { runDemo } from './demo.js';
-import { runDoctor } from './doctor.js';
+import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 
 const EXIT_OK = 0;
@@ -33,7 +33,8 @@ function stderrLogger(verbosity: number): Logger {
  * test build's build/src/cli/main.js, so look in both and take the one that is ours.
  */
 function version(): string {
-  for (const path of ['../../package.json', '../../../package.json']) {
+  const paths = ['../../package.json', '../../../package.json'];
+  for (const path of paths) {
     try {
       const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
         name?: string;
@@ -44,7 +45,11 @@ function version(): string {
       // Not there in this layout; try the next.
     }
   }
-  throw new PgnudgeError('PGNUDGE_ERR_CONFIG', 'cannot find the package.json of pgnudge', false);
+  // Not a configuration the user can correct: the installation itself is broken, so no error code applies.
+  const looked = paths.map((path) => new URL(path, import.meta.url).pathname).join(' or ');
+  throw new Error(
+    `the pgnudge installation is incomplete: its package.json is not at ${looked}; reinstall pgnudge`,
+  );
 }
 
 /** Prints an error as one or two plain lines: the cause (with its fix) and the stable code. */

@@ -1,8 +1,9 @@
-// The NOTIFY channel name and everything that puts text into fan-out SQL: identifier and literal
-// quoting (so no channel name or payload can change a statement, as R18 asks of replication commands)
-// and the advisory-lock key that elects one active bridge per channel (SPEC §6). Pure.
+// The NOTIFY channel name and the fan-out SQL built from it: LISTEN and pg_notify, quoted so that no
+// channel name or payload can change a statement (as R18 asks of replication commands), and the
+// advisory-lock key that elects one active bridge per channel (SPEC §6). Pure.
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import { quoteIdentifier, quoteLiteral } from '../protocol/quote.js';
 
 /** PostgreSQL's NAMEDATALEN − 1: a longer identifier would be silently truncated by the server. */
 export const MAX_CHANNEL_BYTES = 63;
@@ -32,32 +33,15 @@ export function validateChannel(name: unknown): string {
   return name;
 }
 
-/** `"name"` with inner double quotes doubled: an identifier that means exactly `name`. */
-export function quoteIdentifier(name: string): string {
-  refuseNul(name);
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/**
- * A string literal that means exactly `text`: single quotes doubled, and when a backslash occurs, the
- * `E'…'` form with backslashes doubled, which reads the same whatever standard_conforming_strings says
- * (as libpq's PQescapeLiteral does). NUL cannot be sent in a query and is refused.
- */
-export function quoteLiteral(text: string): string {
-  refuseNul(text);
-  const quoted = text.replaceAll("'", "''");
-  return text.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
-}
-
 /** `SELECT pg_notify('<channel>', '<payload>')` for every payload, as one simple-protocol query string. */
 export function formatNotify(channel: string, payloads: readonly string[]): string {
-  const target = quoteLiteral(channel);
+  const target = quoteLiteral(channel, 'channel');
   return payloads.map((payload) => `SELECT pg_notify(${target}, ${quoteLiteral(payload)});`).join('');
 }
 
 /** `LISTEN "<channel>"`. */
 export function formatListen(channel: string): string {
-  return `LISTEN ${quoteIdentifier(channel)}`;
+  return `LISTEN ${quoteIdentifier(channel, 'channel')}`;
 }
 
 /**
@@ -68,10 +52,4 @@ export function formatListen(channel: string): string {
 export function bridgeLockKey(channel: string): bigint {
   const digest = createHash('sha256').update(`pgnudge bridge\0${channel}`).digest();
   return digest.readBigInt64BE(0);
-}
-
-function refuseNul(text: string): void {
-  if (text.includes('\0')) {
-    throw new ConfigError('text sent to PostgreSQL must not contain a NUL character', 'channel');
-  }
 }

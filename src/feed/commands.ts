@@ -3,6 +3,7 @@
 
 import type { PluginName } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
+import { quoteReplicationLiteral } from '../protocol/quote.js';
 import { formatWal2jsonAddTables, type TableName } from './tables.js';
 
 const SLOT_PREFIX = 'pgnudge_';
@@ -40,6 +41,11 @@ export function formatCreateSlot(slot: string, plugin: PluginName): string {
   return `CREATE_REPLICATION_SLOT ${checkSlot(slot)} TEMPORARY LOGICAL ${checkPlugin(plugin)} (SNAPSHOT 'nothing')`;
 }
 
+/** `DROP_REPLICATION_SLOT <slot>`: drops a slot before the session that holds it ends. */
+export function formatDropSlot(slot: string): string {
+  return `DROP_REPLICATION_SLOT ${checkSlot(slot)}`;
+}
+
 /**
  * `START_REPLICATION SLOT <slot> LOGICAL 0/0 (<options>)`. For wal2json: format version 2 without
  * BEGIN/COMMIT records or column types (less work for the walsender, less to send), plus
@@ -70,15 +76,10 @@ export function formatStartReplication(
           ['include-xids', '0'],
         ];
   if (plugin === 'wal2json' && tables !== null) options.push(['add-tables', formatWal2jsonAddTables(tables)]);
-  const list = options.map(([name, value]) => `"${name}" ${quoteLiteral(value)}`).join(', ');
+  const list = options
+    .map(([name, value]) => `"${name}" ${quoteReplicationLiteral(value, 'tables')}`)
+    .join(', ');
   return `START_REPLICATION SLOT ${checkSlot(slot)} LOGICAL 0/0 (${list})`;
-}
-
-// The replication grammar's string literal: '' stands for ', a backslash is an ordinary character.
-// A NUL would end the Query message early and truncate the command, so it is refused.
-function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new ConfigError('replication option values cannot contain NUL', 'tables');
-  return `'${value.replaceAll("'", "''")}'`;
 }
 
 function checkSlot(slot: string): string {

@@ -1,7 +1,7 @@
 // SCRAM-SHA-256 and SCRAM-SHA-256-PLUS client (RFC 5802, RFC 7677) as PostgreSQL speaks them
 // (PG docs §55.3.2 "SASL Authentication", §55.3.3 "SCRAM-SHA-256 Authentication"), plus libpq's mechanism choice.
 
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
 import { saslprep } from './saslprep.js';
 
@@ -12,10 +12,23 @@ export type ScramMechanism = 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS';
 
 /**
  * Default cap on the server's iteration count. PostgreSQL's default `scram_iterations` is 4096; a million
- * (about half a second of PBKDF2 on one core) leaves room for hardened servers while a hostile server
- * cannot pin the CPU for minutes.
+ * (about a quarter of a second of PBKDF2 on one core) leaves room for hardened servers while a hostile
+ * server cannot occupy a thread for minutes. libpq has no cap: it takes any count from 1 to INT_MAX.
  */
 export const DEFAULT_MAX_SCRAM_ITERATIONS = 1_000_000;
+
+/**
+ * The key derivation SCRAM needs before it can answer server-first: PBKDF2-HMAC-SHA-256 of the SASLprep'd
+ * password (RFC 5802 "SaltedPassword"). The caller runs it (asynchronously: it can take a quarter of a
+ * second) and hands the key to {@link ScramClient.clientFinal}. Holds the password: never log it.
+ */
+export interface ScramKeyRequest {
+  readonly password: string;
+  readonly salt: Uint8Array;
+  readonly iterations: number;
+  readonly keyLength: 32;
+  readonly digest: 'sha256';
+}
 
 /** Options for {@link ScramClient}. */
 export interface ScramClientOptions {
@@ -60,12 +73,13 @@ function parseAttributes(text: string, what: string): [string, string][] {
   });
 }
 
-type State = 'initial' | 'first-sent' | 'final-sent' | 'done' | 'failed';
+type State = 'initial' | 'first-sent' | 'deriving' | 'final-sent' | 'done' | 'failed';
 
 /**
- * One SCRAM exchange: `clientFirstMessage()` → `receiveServerFirst()` (returns client-final) →
- * `receiveServerFinal()`. Calls out of order, and every failed check, throw AuthenticationError
- * PGNUDGE_ERR_AUTH_SCRAM; the client cannot be used after a failure.
+ * One SCRAM exchange: `clientFirstMessage()` → `receiveServerFirst()` (returns the key derivation to run)
+ * → `clientFinal(saltedPassword)` (returns client-final) → `receiveServerFinal()`. Calls out of order, and
+ * every failed check, throw AuthenticationError PGNUDGE_ERR_AUTH_SCRAM; the client cannot be used after a
+ * failure.
  */
 export class ScramClient {
   readonly #password: string;
@@ -77,6 +91,9 @@ export class ScramClient {
   readonly #clientFirstBare: string;
   #state: State = 'initial';
   #expectedServerSignature: Buffer | undefined;
+  /** Set by receiveServerFirst for clientFinal. */
+  #authMessage = '';
+  #clientFinalWithoutProof = '';
 
   constructor(options: ScramClientOptions) {
     this.#password = options.password;
@@ -116,8 +133,11 @@ export class ScramClient {
     return encoder.encode(this.#gs2Header + this.#clientFirstBare);
   }
 
-  /** Checks server-first, derives the keys and returns client-final (with the proof). */
-  receiveServerFirst(data: Uint8Array): Uint8Array {
+  /**
+   * Checks server-first and returns the key derivation it asks for. Refuses an iteration count above the
+   * cap before any work is done.
+   */
+  receiveServerFirst(data: Uint8Array): ScramKeyRequest {
     this.#expect('first-sent', 'receiveServerFirst');
     this.#state = 'failed';
     const serverFirst = decoder.decode(data);
@@ -142,30 +162,47 @@ export class ScramClient {
     if (saltText === '' || !BASE64.test(saltText)) {
       throw scramError('the salt is missing or not valid base64');
     }
-    const salt = Buffer.from(saltText, 'base64');
     // Checked as text first so that a count in the billions is refused before any PBKDF2 work.
     const iterationsText = iterationsAttr[1];
     const iterations = DECIMAL.test(iterationsText) ? Number(iterationsText) : Number.NaN;
     if (!(iterations >= 1 && iterations <= this.#maxIterations)) {
       throw scramError(
-        `the iteration count ${JSON.stringify(iterationsText.slice(0, 20))} is not an integer in [1, ${this.#maxIterations}]`,
+        `the iteration count ${JSON.stringify(iterationsText.slice(0, 20))} is not an integer in [1, ${this.#maxIterations}]` +
+          (iterations > this.#maxIterations
+            ? ` (PostgreSQL's default scram_iterations is 4096; pgnudge refuses more than ${this.#maxIterations}, so that a server cannot make every connection attempt compute for seconds)`
+            : ''),
       );
     }
-
     const gs2 = Buffer.concat([Buffer.from(this.#gs2Header, 'utf8'), this.#bindingData]);
-    const clientFinalWithoutProof = `c=${gs2.toString('base64')},r=${serverNonce}`;
-    const authMessage = `${this.#clientFirstBare},${serverFirst},${clientFinalWithoutProof}`;
-    const saltedPassword = pbkdf2Sync(saslprep(this.#password), salt, iterations, 32, 'sha256');
+    this.#clientFinalWithoutProof = `c=${gs2.toString('base64')},r=${serverNonce}`;
+    this.#authMessage = `${this.#clientFirstBare},${serverFirst},${this.#clientFinalWithoutProof}`;
+    this.#state = 'deriving';
+    return {
+      password: saslprep(this.#password),
+      salt: Buffer.from(saltText, 'base64'),
+      iterations,
+      keyLength: 32,
+      digest: 'sha256',
+    };
+  }
+
+  /** Takes the derived key (SaltedPassword) and returns client-final, with the proof. */
+  clientFinal(saltedPassword: Uint8Array): Uint8Array {
+    this.#expect('deriving', 'clientFinal');
+    this.#state = 'failed';
+    if (saltedPassword.byteLength !== 32) {
+      throw scramError(`the derived key has ${saltedPassword.byteLength} bytes, not 32`);
+    }
     const clientKey = hmac(saltedPassword, 'Client Key');
     const storedKey = createHash('sha256').update(clientKey).digest();
-    const clientSignature = hmac(storedKey, authMessage);
+    const clientSignature = hmac(storedKey, this.#authMessage);
     const proof = Buffer.alloc(clientKey.byteLength);
     for (let i = 0; i < proof.byteLength; i++) {
       proof[i] = clientKey[i]! ^ clientSignature[i]!;
     }
-    this.#expectedServerSignature = hmac(hmac(saltedPassword, 'Server Key'), authMessage);
+    this.#expectedServerSignature = hmac(hmac(saltedPassword, 'Server Key'), this.#authMessage);
     this.#state = 'final-sent';
-    return encoder.encode(`${clientFinalWithoutProof},p=${proof.toString('base64')}`);
+    return encoder.encode(`${this.#clientFinalWithoutProof},p=${proof.toString('base64')}`);
   }
 
   /** Checks server-final: an `e=` error, or a server signature that must match ours. */

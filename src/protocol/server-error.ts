@@ -2,6 +2,7 @@
 // user must apply, so startup and the replication commands report causes the same way (SPEC R11).
 
 import { isRetryableSqlState, ServerError, type ServerErrorCode, type ServerErrorFields } from '../errors.js';
+import { quoteIdentifier } from './quote.js';
 
 /** pgnudge's reading of an ErrorResponse. */
 export interface ServerErrorClassification {
@@ -111,9 +112,4 @@ export function serverErrorFromFields(
   session: SessionFacts = {},
 ): ServerError {
   return new ServerError(fields, classifyServerError(fields, context, session));
-}
-
-/** SQL's double-quoted identifier, so a fix naming a mixed-case or odd role can be pasted as is. */
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }

@@ -5,7 +5,7 @@ import { AuthenticationError, ProtocolError } from '../errors.js';
 import type { BackendKeyData, BackendMessage } from './backend.js';
 import { encodePasswordMessage, encodeSASLInitialResponse, encodeSASLResponse } from './frontend.js';
 import { md5PasswordMessage } from './md5.js';
-import { chooseSaslMechanism, ScramClient } from './scram.js';
+import { chooseSaslMechanism, ScramClient, type ScramKeyRequest } from './scram.js';
 import { serverErrorFromFields } from './server-error.js';
 import { tlsServerEndPointHash } from './tls-server-end-point.js';
 
@@ -15,9 +15,13 @@ import { tlsServerEndPointHash } from './tls-server-end-point.js';
  */
 export type AuthMethod = 'trust' | 'password' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS';
 
-/** What the transport must do after a message. */
+/**
+ * What the transport must do after a message. `derive` asks it to run SCRAM's key derivation off the
+ * event loop (it may take a quarter of a second) and pass the key to {@link StartupMachine.derived}.
+ */
 export type StartupAction =
   | { type: 'send'; bytes: Buffer }
+  | { type: 'derive'; request: ScramKeyRequest }
   | { type: 'authenticated'; method: AuthMethod }
   | {
       type: 'ready';
@@ -46,6 +50,7 @@ type Phase =
   | 'authenticating'
   | 'password-sent'
   | 'sasl-first'
+  | 'sasl-deriving'
   | 'sasl-final'
   | 'sasl-ok'
   | 'authenticated'
@@ -80,8 +85,27 @@ export class StartupMachine {
         },
       );
     }
+    return this.#guard(() => this.#receive(message));
+  }
+
+  /**
+   * Takes the key a `derive` action asked for and returns what to send. Messages that arrive while the
+   * key is derived go to {@link receive} as usual: the server waits for our answer, so anything but a
+   * notice, a parameter or an error is a protocol violation.
+   */
+  derived(saltedPassword: Uint8Array): StartupAction[] {
+    if (this.#phase !== 'sasl-deriving') {
+      throw new ProtocolError(`a SCRAM key arrived while startup was ${this.#phase}`);
+    }
+    return this.#guard(() => {
+      this.#phase = 'sasl-final';
+      return [{ type: 'send', bytes: encodeSASLResponse(this.#scram!.clientFinal(saltedPassword)) }];
+    });
+  }
+
+  #guard(step: () => StartupAction[]): StartupAction[] {
     try {
-      return this.#receive(message);
+      return step();
     } catch (error) {
       this.#phase = 'failed';
       throw error;
@@ -116,8 +140,9 @@ export class StartupMachine {
         break;
       case 'AuthenticationSASLContinue':
         if (this.#phase === 'sasl-first') {
-          this.#phase = 'sasl-final';
-          return [{ type: 'send', bytes: encodeSASLResponse(this.#scram!.receiveServerFirst(message.data)) }];
+          const request = this.#scram!.receiveServerFirst(message.data);
+          this.#phase = 'sasl-deriving';
+          return [{ type: 'derive', request }];
         }
         break;
       case 'AuthenticationSASLFinal':
@@ -161,7 +186,7 @@ export class StartupMachine {
   }
 
   #authenticated(): StartupAction[] {
-    if (this.#phase === 'sasl-first' || this.#phase === 'sasl-final') {
+    if (this.#phase === 'sasl-first' || this.#phase === 'sasl-deriving' || this.#phase === 'sasl-final') {
       // Skipping SASLFinal would skip the server's proof: refuse, or a rogue server could accept anyone.
       throw new AuthenticationError(
         'PGNUDGE_ERR_AUTH_SCRAM',

@@ -1,7 +1,8 @@
-// The connection shell: the only code that owns a socket. It feeds bytes to the sans-io codec
-// (FrameDecoder, StartupMachine) and writes what they return. PG docs: "Message Flow" (55.2).
-import { type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+// The session: the only code that owns a connected socket. It feeds bytes to the sans-io codec
+// (FrameDecoder, StartupMachine, QueryResponse) and writes what they return; dial.ts opens the link.
+// PG docs: "Message Flow" (55.2).
+import { pbkdf2 } from 'node:crypto';
+import type { Socket } from 'node:net';
 import {
   AuthenticationError,
   ConnectionError,
@@ -9,17 +10,17 @@ import {
   ProtocolError,
   ServerError,
   type ServerErrorFields,
-  TlsError,
 } from '../errors.js';
 import { type BoundLogger, bindLogger } from '../logger.js';
-import { type BackendMessage, backendMessageName, parseBackendMessage } from '../protocol/backend.js';
-import { FrameDecoder } from '../protocol/frame-decoder.js';
 import {
-  encodeQuery,
-  encodeSSLRequest,
-  encodeStartupMessage,
-  encodeTerminate,
-} from '../protocol/frontend.js';
+  BackendCode,
+  type BackendMessage,
+  backendMessageName,
+  parseBackendMessage,
+} from '../protocol/backend.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
+import { encodeQuery, encodeStartupMessage, encodeTerminate } from '../protocol/frontend.js';
+import { QueryResponse, type QueryResult } from '../protocol/query-response.js';
 import {
   encodeStandbyStatusUpdate,
   type PrimaryKeepalive,
@@ -27,10 +28,14 @@ import {
   pgTimestampFromUnixMs,
   type XLogData,
 } from '../protocol/replication.js';
+import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
-import { type AuthMethod, StartupMachine } from '../protocol/startup.js';
-import { type ConnectionSettings, type ConnectionTarget, describeTarget } from './settings.js';
-import { peerCertificateDer, startTls } from './tls.js';
+import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
+import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
+import type { ConnectionSettings } from './settings.js';
+import { startupParameters } from './startup-parameters.js';
+
+export type { QueryResult } from '../protocol/query-response.js';
 
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
@@ -40,24 +45,17 @@ const KEEPALIVE_IDLE_MS = 10_000;
 
 export type { AuthMethod } from '../protocol/startup.js';
 
-export interface ConnectOptions {
+export interface ConnectOptions extends DialOptions {
   replication: ReplicationMode;
-  logger?: BoundLogger;
+  /**
+   * Server settings (GUCs) sent in the startup packet, where they outrank ALTER ROLE / ALTER DATABASE
+   * ... SET (R21). Laid over the defaults for the replication mode (pinnedSettingsFor, startup-parameters.ts).
+   */
+  pinnedSettings?: Readonly<Record<string, string>>;
   /** Largest backend message accepted before the connection fails with a ProtocolError (R19). */
   maxFrameLength?: number;
-  /** Aborts a connection attempt in any phase. */
-  signal?: AbortSignal;
-  /** DataRow bytes one query may hold before it fails with a ProtocolError. Default {@link DEFAULT_MAX_RESULT_BYTES}. */
+  /** DataRow bytes one query may hold before it fails with a ProtocolError. Default DEFAULT_MAX_RESULT_BYTES (protocol/query-response.ts). */
   maxResultBytes?: number;
-  /** Test seam: opens the socket instead of `net.connect` (a fake that never connects stands in for a blackholed host). */
-  createSocket?: (options: NetConnectOpts) => Socket;
-}
-
-/** One statement's outcome from the simple query protocol: text values, as PostgreSQL sent them. */
-export interface QueryResult {
-  tag: string;
-  fields: string[];
-  rows: (string | null)[][];
 }
 
 /** Receives the replication stream once START_REPLICATION succeeded. Called synchronously per message. */
@@ -86,42 +84,28 @@ export interface StatusUpdate {
   replyRequested: boolean;
 }
 
-const COPY_DATA = 0x64; // 'd'
-
 /**
  * Distinct ParameterStatus names kept per connection. A real server reports about 15 (GUC_REPORT
  * settings); beyond this the names are hostile and would grow the map without bound (R19).
  */
 export const MAX_SERVER_PARAMETERS = 256;
 
-/**
- * DataRow bytes one query may hold until its ReadyForQuery. pgnudge's own queries return a few rows
- * (SHOW, CREATE_REPLICATION_SLOT, IDENTIFY_SYSTEM, catalog lookups); 64 MiB is far above any of them and
- * still bounds a server that answers with an endless row stream, which no timer ends (R19).
- */
-export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
-
 type Phase = 'startup' | 'idle' | 'query' | 'replication' | 'closed';
 
-interface PendingQuery {
-  results: QueryResult[];
-  current: QueryResult | null;
-  /** DataRow body bytes held in `results` and `current`, checked against maxResultBytes. */
-  bytes: number;
-  error: PgnudgeError | null;
-  resolve(results: QueryResult[]): void;
+/** Startup and authentication in progress: the machine, and the promise `connect` awaits. */
+interface PendingStartup {
+  machine: StartupMachine;
+  resolve(): void;
   reject(error: PgnudgeError): void;
-  /** Set for START_REPLICATION: resolves at CopyBothResponse instead of ReadyForQuery. */
-  replication: ReplicationHandler | null;
 }
 
-function connectionLost(target: string, cause?: Error): ConnectionError {
-  const why = cause ? `: ${(cause as NodeJS.ErrnoException).code ?? cause.message}` : '';
-  return new ConnectionError(
-    'PGNUDGE_ERR_CONNECTION',
-    `connection to ${target} lost${why}`,
-    cause ? { cause } : undefined,
-  );
+/** A query waiting for its turn, or in flight. */
+interface PendingQuery {
+  sql: string;
+  /** Set for START_REPLICATION: resolves at CopyBothResponse instead of ReadyForQuery. */
+  replication: ReplicationHandler | null;
+  resolve(results: QueryResult[]): void;
+  reject(error: PgnudgeError): void;
 }
 
 /**
@@ -135,24 +119,15 @@ export class PgConnection {
   readonly #log: BoundLogger;
   readonly #target: string;
   #phase: Phase = 'startup';
-  #pending: PendingQuery | null = null;
-  #queue: {
-    sql: string;
-    replication: ReplicationHandler | null;
-    resolve(r: QueryResult[]): void;
-    reject(e: PgnudgeError): void;
-  }[] = [];
+  #inFlight: { query: PendingQuery; response: QueryResponse } | null = null;
+  #queue: PendingQuery[] = [];
   #replication: ReplicationHandler | null = null;
   #closeListeners: ((error: PgnudgeError) => void)[] = [];
   #notificationListeners: ((notification: Notification) => void)[] = [];
   #closeError: PgnudgeError | null = null;
   #bytesReceived = 0;
-  readonly #maxResultBytes: number;
-  #startup: {
-    machine: StartupMachine;
-    resolve(): void;
-    reject(error: PgnudgeError): void;
-  } | null = null;
+  readonly #maxResultBytes: number | undefined;
+  #startup: PendingStartup | null = null;
 
   /** Server parameters reported at startup (server_version, integer_datetimes, ...). */
   readonly parameters = new Map<string, string>();
@@ -171,7 +146,7 @@ export class PgConnection {
     this.#decoder = new FrameDecoder(
       options.maxFrameLength === undefined ? {} : { maxFrameLength: options.maxFrameLength },
     );
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.#maxResultBytes = options.maxResultBytes;
     socket.setNoDelay(true);
     // TCP keepalive, as libpq enables by default: the one silence no application timer may end is
     // CREATE_REPLICATION_SLOT waiting for older transactions, and a peer or route that died meanwhile is
@@ -186,152 +161,36 @@ export class PgConnection {
 
   /**
    * Connects to the first host in `settings.hosts` that accepts (libpq's multi-host rule: a host that
-   * cannot be reached is skipped; a refusal such as a wrong password ends the attempt).
+   * cannot be reached is skipped; a refusal such as a wrong password ends the attempt) and completes
+   * startup and authentication.
    */
   static async connect(settings: ConnectionSettings, options: ConnectOptions): Promise<PgConnection> {
-    let lastError: PgnudgeError | undefined;
-    for (const host of settings.hosts) {
-      try {
-        return await PgConnection.#connectHost(settings, host, options);
-      } catch (error) {
-        if (!(error instanceof PgnudgeError)) throw error;
-        lastError = error;
-        if (!error.retryable || options.signal?.aborted) throw error;
-        if (settings.hosts.length > 1) options.logger?.debug(`${error.message}; trying the next host`);
-      }
-    }
-    throw lastError ?? new ConnectionError('PGNUDGE_ERR_CONNECTION', 'no host to connect to');
+    const params = startupParameters(settings, options.replication, options.pinnedSettings);
+    return dial(settings, options, (link) => PgConnection.#start(link, settings, params, options));
   }
 
-  static async #connectHost(
+  static async #start(
+    link: Link,
     settings: ConnectionSettings,
-    host: ConnectionTarget,
+    params: Record<string, string>,
     options: ConnectOptions,
   ): Promise<PgConnection> {
-    const { sslmode } = settings;
-    const unix = host.host.startsWith('/');
-    // libpq never negotiates TLS over a Unix socket; `allow` tries plaintext first and TLS on refusal.
-    const tlsFirst = !unix && sslmode !== 'disable' && sslmode !== 'allow';
+    const connection = new PgConnection(link.socket, link.tls, link.target, options);
     try {
-      return await PgConnection.#attempt(settings, host, options, tlsFirst);
+      await connection.#runStartup(settings, params, link.password, link.certificateDer);
     } catch (error) {
-      const hbaRefusedPlaintext =
-        error instanceof ServerError &&
-        error.sqlState === '28000' &&
-        /no encryption/i.test(error.fields.message);
-      // libpq retries with TLS after any refusal of the plaintext attempt; ours includes the server
-      // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (R17).
-      const passwordNeedsTls = error instanceof PgnudgeError && error.code === 'PGNUDGE_ERR_AUTH_INSECURE';
-      if (sslmode === 'allow' && !unix && (hbaRefusedPlaintext || passwordNeedsTls)) {
-        return PgConnection.#attempt(settings, host, options, true);
-      }
+      connection.abort();
       throw error;
     }
-  }
-
-  static async #attempt(
-    settings: ConnectionSettings,
-    host: ConnectionTarget,
-    options: ConnectOptions,
-    wantTls: boolean,
-  ): Promise<PgConnection> {
-    const unix = host.host.startsWith('/');
-    const target = describeTarget({ ...settings, hosts: [host] });
-    const log = options.logger ?? bindLogger(undefined);
-    let socket: Socket | null = null;
-    let connection: PgConnection | null = null;
-    let timer: NodeJS.Timeout | undefined;
-    let rejectAttempt: ((error: PgnudgeError) => void) | undefined;
-    const abort = () =>
-      rejectAttempt?.(new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} aborted`));
-    // Checked before the timer exists: throwing after it was armed leaked the timer, whose rejection of
-    // `attempt` then surfaced as an unhandled rejection connectTimeoutMs later.
-    if (options.signal?.aborted)
-      throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} aborted`);
-    const attempt = new Promise<never>((_, reject) => {
-      rejectAttempt = reject;
-    });
-    if (settings.connectTimeoutMs > 0) {
-      timer = setTimeout(() => {
-        rejectAttempt?.(
-          new ConnectionError(
-            'PGNUDGE_ERR_CONNECT_TIMEOUT',
-            `connecting to ${target} took longer than ${settings.connectTimeoutMs} ms (connect_timeout); is the host reachable and the server up?`,
-          ),
-        );
-      }, settings.connectTimeoutMs);
-    }
-    options.signal?.addEventListener('abort', abort, { once: true });
-
-    // Set once the race below is lost (timeout, abort, failure): `establish` may still be awaiting the
-    // password function or the TCP connect, and must not go on to open a session nobody owns.
-    let abandoned = false;
-    const establish = async (): Promise<PgConnection> => {
-      const password = await resolvePassword(host.password ?? settings.password);
-      if (abandoned) throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
-      // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
-      // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
-      // loop alive, one more per backoff retry (R10).
-      const opening = openSocket(host, unix, options.createSocket ?? netConnect);
-      socket = opening.socket;
-      await opening.connected;
-      if (abandoned) {
-        socket.destroy();
-        throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
-      }
-      let encrypted = false;
-      if (wantTls) {
-        const direct = settings.sslnegotiation === 'direct';
-        if (!direct) {
-          socket.write(encodeSSLRequest());
-          const answer = await readSslResponse(socket, target);
-          if (answer === 'N') {
-            if (settings.sslmode !== 'prefer') {
-              throw new TlsError(
-                `${target} does not accept TLS (it answered the SSLRequest with N) but sslmode=${settings.sslmode} requires it. Enable ssl on the server, or lower sslmode.`,
-              );
-            }
-            log.debug(`${target} declined TLS; continuing without encryption (sslmode=prefer)`);
-          }
-          encrypted = answer === 'S';
-        } else {
-          encrypted = true;
-        }
-        if (encrypted) socket = await startTls(socket, host.host, settings, direct);
-      }
-      const certificateDer = encrypted ? peerCertificateDer(socket as TLSSocket) : null;
-      connection = new PgConnection(socket, encrypted, target, options);
-      await connection.#runStartup(settings, options, password, certificateDer);
-      return connection;
-    };
-
-    try {
-      return await Promise.race([establish(), attempt]);
-    } catch (error) {
-      abandoned = true;
-      (connection as PgConnection | null)?.abort();
-      (socket as Socket | null)?.destroy();
-      throw error instanceof PgnudgeError ? error : connectionLost(target, error as Error);
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', abort);
-    }
+    return connection;
   }
 
   #runStartup(
     settings: ConnectionSettings,
-    options: ConnectOptions,
+    params: Record<string, string>,
     password: string | undefined,
     certificateDer: Uint8Array | null,
   ): Promise<void> {
-    const params: Record<string, string> = {
-      user: settings.user,
-      database: settings.database,
-      client_encoding: 'UTF8',
-    };
-    if (settings.applicationName !== undefined) params.application_name = settings.applicationName;
-    if (options.replication === 'database') params.replication = 'database';
-    if (options.replication === 'physical') params.replication = 'true';
     const machine = new StartupMachine({
       user: settings.user,
       password: () => password,
@@ -444,7 +303,7 @@ export class PgConnection {
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ sql, replication, resolve, reject });
-      if (this.#pending === null && this.#phase === 'idle') this.#startNext();
+      if (this.#inFlight === null && this.#phase === 'idle') this.#startNext();
     });
   }
 
@@ -452,7 +311,11 @@ export class PgConnection {
     const next = this.#queue.shift();
     if (next === undefined) return;
     this.#phase = 'query';
-    this.#pending = { results: [], current: null, bytes: 0, error: null, ...next };
+    const response = new QueryResponse({
+      startsReplication: next.replication !== null,
+      ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
+    });
+    this.#inFlight = { query: next, response };
     if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
     this.#write(encodeQuery(next.sql));
   }
@@ -468,7 +331,7 @@ export class PgConnection {
       for (let frame = this.#decoder.next(); frame !== undefined; frame = this.#decoder.next()) {
         if (this.#phase === 'closed') return;
         // Hot path: XLogData skips the generic message object; everything else goes through the parser.
-        if (frame.code === COPY_DATA && this.#phase === 'replication') {
+        if (frame.code === BackendCode.CopyData && this.#phase === 'replication') {
           this.#replicationData(frame.body);
         } else {
           this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
@@ -535,9 +398,14 @@ export class PgConnection {
   }
 
   #startupMessage(message: BackendMessage): void {
+    this.#startupActions(this.#startup!.machine.receive(message));
+  }
+
+  #startupActions(actions: StartupAction[]): void {
     const startup = this.#startup!;
-    for (const action of startup.machine.receive(message)) {
+    for (const action of actions) {
       if (action.type === 'send') this.#write(action.bytes);
+      else if (action.type === 'derive') this.#derive(startup, action.request);
       else if (action.type === 'authenticated') this.authMethod = action.method;
       else if (action.type === 'ready') {
         for (const [name, value] of action.parameters) this.parameters.set(name, value);
@@ -549,79 +417,49 @@ export class PgConnection {
     }
   }
 
-  #queryMessage(message: BackendMessage, code: number, size: number): void {
-    const pending = this.#pending!;
-    switch (message.type) {
-      case 'RowDescription':
-        pending.current = { tag: '', fields: message.fields.map((field) => field.name), rows: [] };
-        return;
-      case 'DataRow':
-        // Rows must match the RowDescription they follow: callers index into them by position.
-        if (pending.current === null) {
-          throw new ProtocolError('DataRow before RowDescription', { messageType: 'DataRow' });
-        }
-        if (message.values.length !== pending.current.fields.length) {
-          throw new ProtocolError(
-            `DataRow has ${message.values.length} columns, RowDescription ${pending.current.fields.length}`,
-            { messageType: 'DataRow' },
+  /**
+   * SCRAM's PBKDF2 on libuv's thread pool: up to a million iterations (a quarter of a second) that a
+   * hostile or man-in-the-middle server could otherwise make the event loop wait out on every reconnect.
+   */
+  #derive(startup: PendingStartup, request: ScramKeyRequest): void {
+    const { password, salt, iterations, keyLength, digest } = request;
+    pbkdf2(password, salt, iterations, keyLength, digest, (error, key) => {
+      // The session may have ended (timeout, abort, server error) while the key was derived.
+      if (this.#startup !== startup) return;
+      try {
+        if (error)
+          throw new AuthenticationError(
+            'PGNUDGE_ERR_AUTH_SCRAM',
+            `SCRAM key derivation failed: ${error.message}`,
+            { cause: error },
           );
-        }
-        pending.bytes += size;
-        if (pending.bytes > this.#maxResultBytes) {
-          throw new ProtocolError(
-            `the query result exceeds the limit of ${this.#maxResultBytes} bytes held in memory (maxResultBytes); pgnudge's queries return a few small rows`,
-            { messageType: 'DataRow' },
-          );
-        }
-        pending.current.rows.push(message.values);
-        return;
-      case 'CommandComplete':
-        pending.results.push({ ...(pending.current ?? { fields: [], rows: [] }), tag: message.tag });
-        pending.current = null;
-        return;
-      case 'EmptyQueryResponse':
-        return;
-      case 'ErrorResponse':
-        pending.error = new ServerError(message.fields, classifyServerError(message.fields, 'query'));
-        return;
-      case 'CopyBothResponse':
-        if (pending.replication === null) {
-          throw new ProtocolError('CopyBothResponse to a query that did not start replication', {
-            messageType: 'CopyBothResponse',
-          });
-        }
-        this.#replication = pending.replication;
-        this.#phase = 'replication';
-        this.#pending = null;
-        pending.resolve([]);
-        return;
-      case 'CopyInResponse':
-      case 'CopyOutResponse':
-        throw new ProtocolError(`${message.type}: COPY is not supported on this connection`, {
-          messageType: message.type,
-        });
-      case 'ReadyForQuery': {
-        // Without CommandComplete a result would be dropped silently; after an error it is expected.
-        if (pending.current !== null && pending.error === null) {
-          throw new ProtocolError('ReadyForQuery before CommandComplete', { messageType: 'ReadyForQuery' });
-        }
-        if (pending.replication !== null && pending.error === null) {
-          throw new ProtocolError('the server finished the replication command without streaming', {
-            messageType: 'ReadyForQuery',
-          });
-        }
-        this.#pending = null;
-        this.#phase = 'idle';
-        if (pending.error) pending.reject(pending.error);
-        else pending.resolve(pending.results);
-        this.#startNext();
-        return;
+        this.#startupActions(startup.machine.derived(key));
+      } catch (failure) {
+        this.#socket.destroy();
+        this.#fail(
+          failure instanceof PgnudgeError
+            ? failure
+            : new ProtocolError(String(failure), {}, { cause: failure }),
+        );
       }
-      default:
-        throw new ProtocolError(`unexpected ${message.type} during a query`, {
-          messageType: backendMessageName(code),
-        });
+    });
+  }
+
+  #queryMessage(message: BackendMessage, code: number, size: number): void {
+    const { query, response } = this.#inFlight!;
+    const outcome = response.receive(message, code, size);
+    if (outcome === undefined) return;
+    this.#inFlight = null;
+    if (outcome.type === 'streaming') {
+      this.#replication = query.replication;
+      this.#phase = 'replication';
+      query.resolve([]);
+      return;
     }
+    this.#phase = 'idle';
+    if (outcome.type === 'error') query.reject(outcome.error);
+    else query.resolve(outcome.results);
+    this.#startNext();
   }
 
   #fail(error: PgnudgeError): void {
@@ -630,10 +468,10 @@ export class PgConnection {
     this.#closeError = error;
     this.#startup?.reject(error);
     this.#startup = null;
-    const pending = this.#pending;
-    this.#pending = null;
+    const inFlight = this.#inFlight;
+    this.#inFlight = null;
     // A FATAL ErrorResponse and then the close: the server's reason says more than "lost".
-    pending?.reject(pending.error ?? error);
+    inFlight?.query.reject(inFlight.response.error ?? error);
     const queued = this.#queue;
     this.#queue = [];
     for (const waiting of queued) waiting.reject(error);
@@ -641,91 +479,4 @@ export class PgConnection {
     this.#closeListeners = [];
     for (const listener of listeners) listener(error);
   }
-}
-
-/** Calls a password function per connection attempt, so rotating tokens (cloud IAM) stay fresh. */
-async function resolvePassword(source: ConnectionSettings['password']): Promise<string | undefined> {
-  if (typeof source !== 'function') return source;
-  try {
-    const value = await source();
-    if (typeof value !== 'string')
-      throw new TypeError(`the password function returned ${typeof value}, not a string`);
-    return value;
-  } catch (error) {
-    throw new AuthenticationError(
-      'PGNUDGE_ERR_AUTH_FAILED',
-      `the password function failed: ${(error as Error).message ?? error}`,
-      { cause: error },
-    );
-  }
-}
-
-/** Starts a connect: the socket at once (so an abandoned attempt can destroy it), `connected` once it is up. */
-function openSocket(
-  host: ConnectionTarget,
-  unix: boolean,
-  create: (options: NetConnectOpts) => Socket,
-): { socket: Socket; connected: Promise<void> } {
-  const socket = unix
-    ? create({ path: `${host.host}/.s.PGSQL.${host.port}` })
-    : create({ host: host.host, port: host.port });
-  const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
-  const connected = new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => {
-      socket.removeAllListeners('error');
-      resolve();
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      socket.destroy();
-      reject(
-        new ConnectionError(
-          'PGNUDGE_ERR_CONNECTION',
-          `cannot connect to ${where}: ${error.code ?? error.message}${error.code === 'ECONNREFUSED' ? ' (is the server running and accepting TCP/IP connections there?)' : ''}`,
-          { cause: error },
-        ),
-      );
-    });
-  });
-  return { socket, connected };
-}
-
-/**
- * Reads the one-byte answer to SSLRequest. Anything after an `S` arrived unencrypted, before the
- * handshake: libpq refuses that (CVE-2021-23222) and so do we.
- */
-function readSslResponse(socket: Socket, target: string): Promise<'S' | 'N'> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      socket.off('data', onData);
-      socket.off('error', onEnd);
-      socket.off('close', onEnd);
-    };
-    const onData = (chunk: Buffer) => {
-      cleanup();
-      socket.pause();
-      const answer = chunk[0];
-      if (answer === 0x53 /* S */ || answer === 0x4e /* N */) {
-        if (chunk.length > 1) {
-          reject(
-            new ProtocolError(
-              `${target} sent ${chunk.length - 1} unexpected bytes after its answer to SSLRequest`,
-            ),
-          );
-        } else resolve(answer === 0x53 ? 'S' : 'N');
-        return;
-      }
-      reject(
-        new ProtocolError(
-          `${target} answered SSLRequest with byte 0x${(answer ?? 0).toString(16).padStart(2, '0')}; is this a PostgreSQL server?`,
-        ),
-      );
-    };
-    const onEnd = (error?: Error) => {
-      cleanup();
-      reject(connectionLost(target, error instanceof Error ? error : undefined));
-    };
-    socket.on('data', onData);
-    socket.once('error', onEnd);
-    socket.once('close', onEnd);
-  });
 }

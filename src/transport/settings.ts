@@ -17,9 +17,9 @@
 //   tcp_user_timeout, min/max_protocol_version, oauth_*). Their PG* variables are ignored.
 // - Accepted and ignored: `gssencmode` disable/prefer (no GSSAPI), `keepalives*` (Node sets keepalive).
 // - Not done here: `sslcert`/`sslkey` defaults (~/.postgresql/postgresql.crt/.key when present), libpq's
-//   "require acts as verify-ca when ~/.postgresql/root.crt exists", the password file's permission check
-//   (pass `io.isPrivate`), Windows paths (%APPDATA%\postgresql), `@abstract` sockets, `dbname` holding a
-//   whole connection string, `~` expansion.
+//   "require acts as verify-ca when ~/.postgresql/root.crt exists", the password file's type, permission and
+//   size checks (`io.readPasswordFile` does them, before reading), Windows paths (%APPDATA%\postgresql),
+//   `@abstract` sockets, `dbname` holding a whole connection string, `~` expansion.
 
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -118,21 +118,26 @@ export interface ConnectionSettings {
   options: Record<string, string>;
 }
 
+/**
+ * What reading the password file gave: its text; `{ ignored }` with the reason (completing "password file
+ * <path> …") for a file that exists but must not be used; undefined for a file that is missing or
+ * cannot be opened, which libpq skips without a word.
+ */
+export type PasswordFileRead = string | { ignored: string } | undefined;
+
 /** The outside world, injected so resolution stays pure and testable. */
 export interface SettingsIo {
-  /** File contents, or undefined when the file is missing or unreadable (never throws for that). */
-  readFile(path: string): string | undefined;
+  /**
+   * Reads the password file the way libpq checks it: the type (a regular file) and the permissions (no
+   * group or world access) first, and the contents only then (settings-io.ts also caps the size).
+   */
+  readPasswordFile(path: string): PasswordFileRead;
   /** The user's home directory ('' when unknown). */
   homedir: string;
   /** Unused; accepted for the shell's convenience. */
   uid?: number;
   /** The OS user name, libpq's default `user`. */
   username?: string;
-  /**
-   * Whether a password file is private (a regular file, no group or world access). libpq ignores a file
-   * that is not, with a warning; without this hook the file is used as is.
-   */
-  isPrivate?(path: string): boolean;
   /** Receives warnings such as an ignored password file. */
   warn?(message: string): void;
 }
@@ -492,22 +497,20 @@ function fromPasswordFile(
 ): string | undefined {
   const path = passfile?.value ?? (io.homedir === '' ? undefined : join(io.homedir, '.pgpass'));
   if (path === undefined) return undefined;
-  let text: string | undefined;
+  let read: PasswordFileRead;
   try {
-    text = io.readFile(path);
+    read = io.readPasswordFile(path);
   } catch {
     // libpq silently skips a password file it cannot open.
-    text = undefined;
+    read = undefined;
   }
-  // A missing file is the common case and says nothing; only a file that exists can be too open.
-  if (text === undefined) return undefined;
-  if (io.isPrivate !== undefined && !io.isPrivate(path)) {
-    io.warn?.(
-      `password file "${path}" has group or world access, or is not a regular file, so it is ignored; ` +
-        'permissions should be u=rw (0600) or less',
-    );
+  // A missing file is the common case and says nothing; only a file that exists can be refused.
+  if (read === undefined) return undefined;
+  if (typeof read !== 'string') {
+    io.warn?.(`password file "${path}" is ignored: it ${read.ignored}`);
     return undefined;
   }
+  const text = read;
   const found = targets.map((target) =>
     lookupPgpass(text, { hosts: pgpassHostNames(target.host), port: target.port, database, user }),
   );

@@ -151,7 +151,7 @@ export class HostileSession {
 
   #answerStartup(body: Buffer): Reply {
     const params = new Map<string, string>();
-    const parts = body.subarray(4).toString('utf8').split('\0');
+    const parts = body.toString('utf8').split('\0');
     for (let i = 0; i + 1 < parts.length && parts[i] !== ''; i += 2) params.set(parts[i]!, parts[i + 1]!);
     return this.#script.startup?.(this, params) ?? [authOk(), afterAuth()];
   }

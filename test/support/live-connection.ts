@@ -14,7 +14,7 @@ import {
 import type { ClusterInfo, Role } from './cluster.js';
 
 /** No password file, no ~/.postgresql: only what a test passes counts. */
-export const NO_FILES_IO: SettingsIo = { readFile: () => undefined, homedir: '' };
+export const NO_FILES_IO: SettingsIo = { readPasswordFile: () => undefined, homedir: '' };
 
 /** A generous per-test deadline: a hung read fails the test instead of the run. */
 export const DEADLINE = { timeout: 20_000 } as const;

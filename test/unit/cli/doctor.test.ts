@@ -1,20 +1,24 @@
 // pgnudge doctor's pure core (SPEC §5): facts in, checks with platform-tuned fixes out, and the two
 // output formats. The live side is test/live/doctor.test.ts.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  type DoctorCheck,
-  type DoctorFacts,
-  type DoctorReport,
-  detectPlatform,
-  evaluateDoctor,
-  type Failure,
-  formatDoctorHuman,
-  formatDoctorJson,
-  type Platform,
-  platformFixes,
-  quoteIdent,
-} from '../../../src/cli/doctor.js';
+import { evaluateDoctor } from '../../../src/cli/doctor/checks.js';
+import type {
+  DoctorCheck,
+  DoctorFacts,
+  DoctorReport,
+  Failure,
+  Platform,
+} from '../../../src/cli/doctor/facts.js';
+import { platformFixes } from '../../../src/cli/doctor/fixes.js';
+import { formatDoctorHuman, formatDoctorJson } from '../../../src/cli/doctor/format.js';
+import { toFailure } from '../../../src/cli/doctor/gather.js';
+import { detectPlatform } from '../../../src/cli/doctor/platform.js';
+import { ConnectionError, ServerError } from '../../../src/errors.js';
+import { quoteIdentifierIfNeeded } from '../../../src/protocol/quote.js';
+import { repoPath } from '../../support/cluster.js';
 
 /** A server where everything is right; each test breaks one thing. */
 function facts(over: Partial<DoctorFacts> = {}): DoctorFacts {
@@ -53,17 +57,17 @@ function failed(report: DoctorReport): string[] {
   return report.checks.filter((c) => !c.ok && !c.skipped).map((c) => c.name);
 }
 
-const denied = (sqlState: string, message: string) => ({
+const denied = (sqlState: string, message: string): Failure => ({
   code: 'PGNUDGE_ERR_REPLICATION_DENIED',
   sqlState,
   message,
 });
-const walLevelError = {
+const walLevelError: Failure = {
   code: 'PGNUDGE_ERR_WAL_LEVEL',
   sqlState: '55000',
   message: 'logical decoding requires "wal_level" >= "logical"',
 };
-const wal2jsonMissing = {
+const wal2jsonMissing: Failure = {
   code: 'PGNUDGE_ERR_PLUGIN_MISSING',
   sqlState: '58P01',
   message: 'could not access file "wal2json": No such file or directory',
@@ -164,7 +168,7 @@ describe('evaluateDoctor', () => {
   });
 
   test('no free slot blocks decoding: the fix raises max_replication_slots', () => {
-    const full = {
+    const full: Failure = {
       code: 'PGNUDGE_ERR_SERVER',
       sqlState: '53400',
       message: 'all replication slots are in use',
@@ -191,7 +195,7 @@ describe('evaluateDoctor', () => {
         plugins: {
           wal2json: {
             ok: false,
-            failure: { code: 'TIMEOUT', message: 'creating a slot waited more than 30000 ms' },
+            failure: { timedOut: true, message: 'creating a slot waited more than 30000 ms' },
           },
         },
         probeAbort: 'not probed: the previous probe timed out',
@@ -443,9 +447,9 @@ describe('platform fixes', () => {
   }
 
   test('a role name that needs quoting is quoted in every fix', () => {
-    assert.equal(quoteIdent('app'), 'app');
-    assert.equal(quoteIdent('App User'), '"App User"');
-    assert.equal(quoteIdent('we"ird'), '"we""ird"');
+    assert.equal(quoteIdentifierIfNeeded('app'), 'app');
+    assert.equal(quoteIdentifierIfNeeded('App User'), '"App User"');
+    assert.equal(quoteIdentifierIfNeeded('we"ird'), '"we""ird"');
     assert.match(
       platformFixes('self-managed', 'App User').replication(),
       /ALTER ROLE "App User" REPLICATION;/,
@@ -502,5 +506,42 @@ describe('output', () => {
 
   test('human output says which plugin a ready server will use', () => {
     assert.match(formatDoctorHuman(evaluateDoctor(facts())), /OK: a feed can run here, with wal2json\.$/);
+  });
+});
+
+describe('error codes', () => {
+  test('a failure carries only codes docs/errors.md documents; a foreign error or a timeout carries none', () => {
+    const documented = new Set(
+      [...readFileSync(repoPath('docs/errors.md'), 'utf8').matchAll(/^\| `(PGNUDGE_ERR_[A-Z_]+)` \|/gm)].map(
+        (match) => match[1],
+      ),
+    );
+    assert.ok(documented.size >= 18, `docs/errors.md documents ${documented.size} codes`);
+    const failures = [
+      toFailure(new ConnectionError('PGNUDGE_ERR_CONNECT_TIMEOUT', 'took too long')),
+      toFailure(
+        new ServerError(
+          { severity: 'FATAL', sqlState: '3D000', message: 'no db' },
+          { code: 'PGNUDGE_ERR_UNKNOWN_DATABASE' },
+        ),
+      ),
+      toFailure(new TypeError('a bug')),
+      toFailure('thrown text'),
+    ];
+    for (const failure of failures) {
+      if (failure.code !== undefined) assert.ok(documented.has(failure.code), failure.code);
+    }
+    assert.deepEqual(
+      failures.map((failure) => failure.code),
+      ['PGNUDGE_ERR_CONNECT_TIMEOUT', 'PGNUDGE_ERR_UNKNOWN_DATABASE', undefined, undefined],
+    );
+    // Every code the doctor sources write down (facts they build, codes they branch on) is documented.
+    const dir = repoPath('src/cli/doctor');
+    for (const file of readdirSync(dir)) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      for (const [, code] of text.matchAll(/(?:code: |case |code === )'([A-Z_]+)'/g)) {
+        assert.ok(documented.has(code), `src/cli/doctor/${file} uses the undocumented code ${code}`);
+      }
+    }
   });
 });

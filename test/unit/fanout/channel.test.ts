@@ -2,14 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
-import {
-  bridgeLockKey,
-  formatListen,
-  formatNotify,
-  quoteIdentifier,
-  quoteLiteral,
-  validateChannel,
-} from '../../../src/fanout/channel.js';
+import { bridgeLockKey, formatListen, formatNotify, validateChannel } from '../../../src/fanout/channel.js';
 
 describe('validateChannel', () => {
   test('accepts any 1-63 byte name, case, spaces, quotes and dots included', () => {
@@ -45,18 +38,16 @@ describe('validateChannel', () => {
   });
 });
 
+// Identifier and literal quoting themselves: test/unit/protocol/quote.test.ts.
 describe('quoting', () => {
-  test('identifiers double their quotes; LISTEN always quotes', () => {
-    assert.equal(quoteIdentifier('Orders'), '"Orders"');
-    assert.equal(quoteIdentifier('a"b'), '"a""b"');
+  test('LISTEN always quotes the channel, doubling its quotes', () => {
+    assert.equal(formatListen('Orders'), 'LISTEN "Orders"');
     assert.equal(formatListen('x"; DROP TABLE t; --'), 'LISTEN "x""; DROP TABLE t; --"');
   });
 
-  test('literals double single quotes, and use E-strings with doubled backslashes when needed', () => {
-    assert.equal(quoteLiteral("it's"), "'it''s'");
-    assert.equal(quoteLiteral('{"a":"b\\"c"}'), `E'{"a":"b\\\\"c"}'`);
-    assert.equal(quoteLiteral("\\'"), "E'\\\\'''");
-    assert.throws(() => quoteLiteral('a\0'), ConfigError);
+  test('literals with backslashes use E-strings; a NUL in a payload is refused', () => {
+    assert.equal(formatNotify('c', ['{"a":"b\\"c"}']), `SELECT pg_notify('c', E'{"a":"b\\\\"c"}');`);
+    assert.throws(() => formatNotify('c', ['a\0']), ConfigError);
   });
 
   test('formatNotify sends each payload as its own pg_notify in one query string', () => {

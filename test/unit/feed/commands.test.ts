@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
-import { formatCreateSlot, formatStartReplication, generateSlotName } from '../../../src/feed/commands.js';
+import {
+  formatCreateSlot,
+  formatDropSlot,
+  formatStartReplication,
+  generateSlotName,
+} from '../../../src/feed/commands.js';
 import { parseTableName } from '../../../src/feed/tables.js';
 
 const SLOT = 'pgnudge_0123456789abcdef';
@@ -59,6 +64,16 @@ describe('formatCreateSlot', () => {
     assert.throws(
       () => formatCreateSlot(SLOT, 'pgoutput' as 'wal2json'),
       (error: unknown) => error instanceof ConfigError && error.option === 'plugin',
+    );
+  });
+});
+
+describe('formatDropSlot', () => {
+  test('names a valid slot and refuses any other', () => {
+    assert.equal(formatDropSlot(SLOT), 'DROP_REPLICATION_SLOT pgnudge_0123456789abcdef');
+    assert.throws(
+      () => formatDropSlot('a;DROP'),
+      (error: unknown) => error instanceof ConfigError && error.option === 'slot',
     );
   });
 });

@@ -11,10 +11,12 @@ import { parseErrorFields } from '../../../src/protocol/error-fields.js';
 import { type Frame, FrameDecoder } from '../../../src/protocol/frame-decoder.js';
 import { encodeCopyData, encodeQuery, encodeSASLInitialResponse } from '../../../src/protocol/frontend.js';
 import { formatLsn, parseLsn } from '../../../src/protocol/lsn.js';
+import { QueryResponse } from '../../../src/protocol/query-response.js';
 import { encodeStandbyStatusUpdate, parseReplicationMessage } from '../../../src/protocol/replication.js';
 import { ScramClient, tlsServerEndPointHash } from '../../../src/protocol/scram.js';
 import { cstr, errorFieldsBody, frame, i16, i32, readFixture, toHex, xlogData } from '../../support/bytes.js';
 import { assertProperty, fuzzParams } from '../../support/fuzz.js';
+import { answerServerFirst } from '../../support/scram.js';
 
 const params = fuzzParams(5000);
 console.log(
@@ -321,7 +323,7 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
         });
         client.clientFirstMessage();
         onlyPgnudgeErrors(() => {
-          client.receiveServerFirst(Buffer.from(first.join(',')));
+          answerServerFirst(client, Buffer.from(first.join(',')));
           client.receiveServerFinal(Buffer.from(final.join(',')));
         });
       }),
@@ -337,6 +339,92 @@ describe('fuzz: hostile input raises only PgnudgeError subclasses', () => {
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
         (cut, flips) => {
           onlyPgnudgeErrors(() => tlsServerEndPointHash(mutate(cert, cut, flips)));
+        },
+      ),
+      params,
+    );
+  });
+});
+
+describe('fuzz: QueryResponse on any sequence of answer messages', () => {
+  const text = fc.string({ maxLength: 12 }).map((s) => s.replaceAll('\0', ''));
+  const copyResponse = Buffer.concat([Buffer.of(0), i16(0)]);
+  const m = (code: number, ...body: Buffer[]): [number, Buffer] => [code, Buffer.concat(body)];
+  const rowDescription = (names: string[]) =>
+    m(
+      BackendCode.RowDescription,
+      i16(names.length),
+      ...names.map((name) => Buffer.concat([cstr(name), Buffer.alloc(18)])),
+    );
+  const dataRow = (values: (string | null)[]) =>
+    m(
+      BackendCode.DataRow,
+      i16(values.length),
+      ...values.map((v) =>
+        v === null ? i32(-1) : Buffer.concat([i32(Buffer.byteLength(v)), Buffer.from(v)]),
+      ),
+    );
+  // Messages a server could put in a query's answer, valid ones and ones that have no place there.
+  const message: fc.Arbitrary<[number, Buffer]> = fc.oneof(
+    fc.array(text, { maxLength: 4 }).map(rowDescription),
+    fc.array(fc.option(text, { nil: null }), { maxLength: 4 }).map(dataRow),
+    text.map((tag) => m(BackendCode.CommandComplete, cstr(tag))),
+    fc.constant(m(BackendCode.EmptyQueryResponse)),
+    text.map((message) =>
+      m(BackendCode.ErrorResponse, errorFieldsBody({ S: 'ERROR', C: '42000', M: message })),
+    ),
+    fc.constant(m(BackendCode.ReadyForQuery, Buffer.from('I'))),
+    fc.constant(m(BackendCode.CopyBothResponse, copyResponse)),
+    fc
+      .constantFrom(BackendCode.CopyInResponse, BackendCode.CopyOutResponse)
+      .map((code) => m(code, copyResponse)),
+    fc.constant(m(BackendCode.BackendKeyData, i32(1), i32(2))),
+    fc.constant(m(BackendCode.NoData)),
+  );
+
+  it('only ProtocolError; rows held within the cap and matching their fields; one outcome, then nothing', () => {
+    assertProperty(
+      fc.property(
+        fc.array(message, { maxLength: 25 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.boolean(),
+        (messages, maxResultBytes, startsReplication) => {
+          const response = new QueryResponse({ maxResultBytes, startsReplication });
+          let completes = 0;
+          let errors = 0;
+          let ended = false;
+          for (const [code, body] of messages) {
+            const parsed = parseBackendMessage(code, body);
+            if (ended) {
+              assert.throws(() => response.receive(parsed, code, body.byteLength), ProtocolError);
+              continue;
+            }
+            try {
+              const outcome = response.receive(parsed, code, body.byteLength);
+              if (parsed.type === 'CommandComplete') completes += 1;
+              if (parsed.type === 'ErrorResponse') errors += 1;
+              assert.ok(response.heldBytes <= maxResultBytes);
+              if (outcome === undefined) continue;
+              ended = true;
+              if (outcome.type === 'results') {
+                assert.equal(errors, 0);
+                assert.equal(outcome.results.length, completes);
+                for (const result of outcome.results) {
+                  for (const row of result.rows) assert.equal(row.length, result.fields.length);
+                }
+                assert.ok(!startsReplication);
+              } else if (outcome.type === 'error') {
+                assert.ok(errors > 0);
+                assert.equal(outcome.error, response.error);
+              } else {
+                assert.ok(startsReplication);
+              }
+            } catch (error) {
+              if (error instanceof assert.AssertionError) throw error;
+              assert.ok(error instanceof ProtocolError, String(error));
+              ended = true;
+            }
+          }
         },
       ),
       params,

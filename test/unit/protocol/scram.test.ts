@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AuthenticationError } from '../../../src/errors.js';
-import { chooseSaslMechanism, ScramClient, type ScramClientOptions } from '../../../src/protocol/scram.js';
+import {
+  chooseSaslMechanism,
+  ScramClient,
+  type ScramClientOptions,
+  type ScramKeyRequest,
+} from '../../../src/protocol/scram.js';
+import { answerServerFirst, deriveNow } from '../../support/scram.js';
 
 // RFC 7677 §3 test vector.
 const NONCE = 'rOprNGfwEbeRWgbNEkqO';
@@ -28,7 +34,7 @@ function isScramError(pattern: RegExp) {
     e instanceof AuthenticationError && e.code === 'PGNUDGE_ERR_AUTH_SCRAM' && pattern.test(e.message);
 }
 
-function afterFirst(serverFirst: string, options: Partial<ScramClientOptions> = {}): () => Uint8Array {
+function afterFirst(serverFirst: string, options: Partial<ScramClientOptions> = {}): () => ScramKeyRequest {
   const client = rfcClient(options);
   client.clientFirstMessage();
   return () => client.receiveServerFirst(bytes(serverFirst));
@@ -38,7 +44,7 @@ describe('ScramClient: RFC 7677 known answer', () => {
   it('produces the exact client-first and client-final, and accepts the server signature', () => {
     const client = rfcClient();
     assert.equal(text(client.clientFirstMessage()), `n,,n=user,r=${NONCE}`);
-    assert.equal(text(client.receiveServerFirst(bytes(SERVER_FIRST))), CLIENT_FINAL);
+    assert.equal(text(answerServerFirst(client, bytes(SERVER_FIRST))), CLIENT_FINAL);
     client.receiveServerFinal(bytes(SERVER_FINAL));
   });
 
@@ -58,11 +64,45 @@ describe('ScramClient: RFC 7677 known answer', () => {
   });
 });
 
+describe('ScramClient: the caller runs the key derivation', () => {
+  it('server-first yields the PBKDF2 request, SASLprep applied, and no work is done until clientFinal', () => {
+    const client = rfcClient({ password: 'I\u00ADX' }); // SASLprep maps the soft hyphen to nothing
+    client.clientFirstMessage();
+    const request = client.receiveServerFirst(bytes(SERVER_FIRST));
+    assert.deepEqual(
+      { ...request, salt: Buffer.from(request.salt).toString('base64') },
+      { password: 'IX', salt: 'W22ZaJ0SNY7soEsUEjb6gQ==', iterations: 4096, keyLength: 32, digest: 'sha256' },
+    );
+  });
+
+  it('clientFinal only once, only after server-first, and only with a 32-byte key', () => {
+    const early = rfcClient();
+    early.clientFirstMessage();
+    assert.throws(() => early.clientFinal(new Uint8Array(32)), isScramError(/out of order/));
+    const client = rfcClient();
+    client.clientFirstMessage();
+    const key = deriveNow(client.receiveServerFirst(bytes(SERVER_FIRST)));
+    assert.equal(text(client.clientFinal(key)), CLIENT_FINAL);
+    assert.throws(() => client.clientFinal(key), isScramError(/out of order/));
+    const short = rfcClient();
+    short.clientFirstMessage();
+    short.receiveServerFirst(bytes(SERVER_FIRST));
+    assert.throws(() => short.clientFinal(new Uint8Array(31)), isScramError(/31 bytes/));
+  });
+
+  it('a count over the cap says why it is refused', () => {
+    assert.throws(
+      afterFirst(`r=${SERVER_NONCE},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1000001`),
+      isScramError(/\[1, 1000000\].*scram_iterations is 4096/),
+    );
+  });
+});
+
 describe('ScramClient: gs2 header and channel binding', () => {
   it('y,, when the client supports binding but the server did not offer PLUS', () => {
     const client = rfcClient({ clientSupportsBinding: true });
     assert.equal(text(client.clientFirstMessage()), `y,,n=user,r=${NONCE}`);
-    const final = text(client.receiveServerFirst(bytes(SERVER_FIRST)));
+    const final = text(answerServerFirst(client, bytes(SERVER_FIRST)));
     assert.ok(final.startsWith(`c=${Buffer.from('y,,').toString('base64')},`));
   });
 
@@ -73,7 +113,7 @@ describe('ScramClient: gs2 header and channel binding', () => {
       channelBinding: { type: 'tls-server-end-point', data },
     });
     assert.equal(text(client.clientFirstMessage()), `p=tls-server-end-point,,n=user,r=${NONCE}`);
-    const final = text(client.receiveServerFirst(bytes(SERVER_FIRST)));
+    const final = text(answerServerFirst(client, bytes(SERVER_FIRST)));
     const c = /^c=([^,]+),/.exec(final)![1]!;
     assert.deepEqual(
       Buffer.from(c, 'base64'),
@@ -129,7 +169,7 @@ describe('ScramClient: rejections', () => {
   it('a wrong server signature', () => {
     const client = rfcClient();
     client.clientFirstMessage();
-    client.receiveServerFirst(bytes(SERVER_FIRST));
+    answerServerFirst(client, bytes(SERVER_FIRST));
     assert.throws(
       () => client.receiveServerFinal(bytes('v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')),
       isScramError(/server signature does not match/),
@@ -138,13 +178,13 @@ describe('ScramClient: rejections', () => {
   it('a server signature of the wrong length', () => {
     const client = rfcClient();
     client.clientFirstMessage();
-    client.receiveServerFirst(bytes(SERVER_FIRST));
+    answerServerFirst(client, bytes(SERVER_FIRST));
     assert.throws(() => client.receiveServerFinal(bytes('v=AAAA')), isScramError(/does not match/));
   });
   it('e= in server-final reports the server text', () => {
     const client = rfcClient();
     client.clientFirstMessage();
-    client.receiveServerFirst(bytes(SERVER_FIRST));
+    answerServerFirst(client, bytes(SERVER_FIRST));
     assert.throws(() => client.receiveServerFinal(bytes('e=invalid-proof')), isScramError(/invalid-proof/));
   });
   it('out-of-order calls', () => {

@@ -8,6 +8,7 @@ import {
   type StartupMachineOptions,
 } from '../../../src/protocol/startup.js';
 import { cstr, errorFieldsBody, hex, i32, readFixture, toHex } from '../../support/bytes.js';
+import { deriveNow } from '../../support/scram.js';
 
 // Server side of the RFC 7677 §3 exchange, as PostgreSQL runs it (empty SCRAM user name). Proofs and
 // signatures were computed independently with Python's hashlib/hmac for each gs2 header.
@@ -60,6 +61,11 @@ function machine(options: Partial<StartupMachineOptions> = {}): StartupMachine {
   });
 }
 
+/** Runs every `derive` action at once, as the connection does on the thread pool, and takes what follows. */
+function afterDerive(m: StartupMachine, actions: StartupAction[]): StartupAction[] {
+  return actions.flatMap((a) => (a.type === 'derive' ? m.derived(deriveNow(a.request)) : [a]));
+}
+
 function sent(actions: StartupAction[]): Buffer[] {
   return actions.flatMap((a) => (a.type === 'send' ? [a.bytes] : []));
 }
@@ -95,7 +101,7 @@ function scramExchange(m: StartupMachine, offered: string[], gs2: keyof typeof V
   const first = saslInitial(initial!);
   assert.equal(first.mechanism, mechanism);
   assert.equal(first.data, `${gs2}n=,r=${NONCE}`);
-  const [final] = sent(m.receive(saslContinue(SERVER_FIRST)));
+  const [final] = sent(afterDerive(m, m.receive(saslContinue(SERVER_FIRST))));
   assert.equal(final![0], 0x70);
   assert.equal(final!.subarray(5).toString(), VECTORS[gs2].clientFinal);
   assert.deepEqual(m.receive(saslFinal(VECTORS[gs2].serverFinal)), []);
@@ -335,16 +341,20 @@ describe('StartupMachine: SCRAM', () => {
   });
 
   it('AuthenticationOk before SASLFinal is refused (the server never proved itself)', () => {
-    const m = machine();
-    m.receive(sasl('SCRAM-SHA-256'));
-    m.receive(saslContinue(SERVER_FIRST));
-    assert.throws(() => m.receive(authOk()), isAuth('PGNUDGE_ERR_AUTH_SCRAM'));
+    const deriving = machine();
+    deriving.receive(sasl('SCRAM-SHA-256'));
+    deriving.receive(saslContinue(SERVER_FIRST));
+    assert.throws(() => deriving.receive(authOk()), isAuth('PGNUDGE_ERR_AUTH_SCRAM'));
+    const answered = machine();
+    answered.receive(sasl('SCRAM-SHA-256'));
+    afterDerive(answered, answered.receive(saslContinue(SERVER_FIRST)));
+    assert.throws(() => answered.receive(authOk()), isAuth('PGNUDGE_ERR_AUTH_SCRAM'));
   });
 
   it('a wrong server signature is refused', () => {
     const m = machine();
     m.receive(sasl('SCRAM-SHA-256'));
-    m.receive(saslContinue(SERVER_FIRST));
+    afterDerive(m, m.receive(saslContinue(SERVER_FIRST)));
     assert.throws(() => m.receive(saslFinal(VECTORS['y,,'].serverFinal)), isAuth('PGNUDGE_ERR_AUTH_SCRAM'));
   });
 
@@ -353,6 +363,50 @@ describe('StartupMachine: SCRAM', () => {
     const m = machine();
     m.receive(sasl('SCRAM-SHA-256'));
     assert.throws(() => m.receive(saslFinal(VECTORS['n,,'].serverFinal)), ProtocolError);
+  });
+});
+
+describe('StartupMachine: the SCRAM key is derived by the shell', () => {
+  it('server-first asks for the derivation and sends nothing until the key comes back', () => {
+    const m = machine();
+    m.receive(sasl('SCRAM-SHA-256'));
+    const actions = m.receive(saslContinue(SERVER_FIRST));
+    assert.equal(actions.length, 1);
+    const [derive] = actions;
+    assert.ok(derive?.type === 'derive');
+    assert.equal(derive.request.iterations, 4096);
+    assert.equal(derive.request.password, 'pencil');
+    const [final] = sent(m.derived(deriveNow(derive.request)));
+    assert.equal(final!.subarray(5).toString(), VECTORS['n,,'].clientFinal);
+  });
+
+  it('while the key is derived: notices and parameters are taken, an error ends startup, SASL is out of turn', () => {
+    const waiting = () => {
+      const m = machine();
+      m.receive(sasl('SCRAM-SHA-256'));
+      m.receive(saslContinue(SERVER_FIRST));
+      return m;
+    };
+    const m = waiting();
+    assert.deepEqual(m.receive(notice()), []);
+    assert.deepEqual(m.receive(param('TimeZone', 'UTC')), []);
+    assert.throws(
+      () => waiting().receive(errorResponse({ S: 'FATAL', C: '28P01', M: 'password authentication failed' })),
+      (e: unknown) => e instanceof ServerError && e.code === 'PGNUDGE_ERR_AUTH_FAILED',
+    );
+    const early = waiting();
+    assert.throws(() => early.receive(saslFinal(VECTORS['n,,'].serverFinal)), ProtocolError);
+    assert.throws(() => early.derived(new Uint8Array(32)), ProtocolError);
+  });
+
+  it('a key nobody asked for is a ProtocolError', () => {
+    assert.throws(() => machine().derived(new Uint8Array(32)), ProtocolError);
+    const m = machine();
+    m.receive(sasl('SCRAM-SHA-256'));
+    const [derive] = m.receive(saslContinue(SERVER_FIRST));
+    assert.ok(derive?.type === 'derive');
+    m.derived(deriveNow(derive.request));
+    assert.throws(() => m.derived(deriveNow(derive.request)), ProtocolError);
   });
 });
 

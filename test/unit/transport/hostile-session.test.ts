@@ -15,7 +15,8 @@ import {
   ServerError,
 } from '../../../src/errors.js';
 import { WalFeed } from '../../../src/feed/wal-feed.js';
-import { DEFAULT_MAX_RESULT_BYTES, PgConnection } from '../../../src/transport/connection.js';
+import { DEFAULT_MAX_RESULT_BYTES } from '../../../src/protocol/query-response.js';
+import { PgConnection } from '../../../src/transport/connection.js';
 import { frame, i16, i32, primaryKeepalive, xlogData } from '../../support/bytes.js';
 import { FeedProbe } from '../../support/feed-probe.js';
 import {

@@ -3,15 +3,19 @@
 // messages after it. Every case ends with its typed error, fast, without the password anywhere, with the
 // socket closed and nothing thrown into the process. The controls first show the same fake works.
 import assert from 'node:assert/strict';
+import { pbkdf2 } from 'node:crypto';
+import { type NetConnectOpts, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import {
   AuthenticationError,
+  ConfigError,
   ConnectionError,
   ProtocolError,
   ServerError,
   TlsError,
 } from '../../../src/errors.js';
-import { PgConnection } from '../../../src/transport/connection.js';
+import { type ConnectOptions, PgConnection } from '../../../src/transport/connection.js';
 import type { ConnectionOptions } from '../../../src/transport/settings.js';
 import { cstr, frame, i32 } from '../../support/bytes.js';
 import {
@@ -768,6 +772,160 @@ describe('hostile server: after authentication', () => {
         assert.ok(after.arrayBuffers - before.arrayBuffers < 32 * 1024 * 1024, 'arrayBuffers jumped');
         await socketsClosed(fake);
         await guard.assertNone('1 GiB length');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
+});
+
+/**
+ * A socket that reports when server-first (AuthenticationSASLContinue) arrives and when the client writes
+ * client-final (the SASLResponse after it), and runs `onServerFirst` then.
+ */
+function watchedSocket(events: string[], onServerFirst: () => void) {
+  return (options: NetConnectOpts): Socket => {
+    const socket = netConnect(options);
+    socket.prependListener('data', (chunk: Buffer) => {
+      if (chunk[0] === 0x52 && chunk.byteLength >= 9 && chunk.readInt32BE(5) === 11) {
+        events.push('server-first');
+        onServerFirst();
+      }
+    });
+    const write = socket.write.bind(socket) as (data: Uint8Array) => boolean;
+    socket.write = ((data: Uint8Array) => {
+      if (data[0] === 0x70 && events.includes('server-first')) events.push('client-final');
+      return write(data);
+    }) as typeof socket.write;
+    return socket;
+  };
+}
+
+describe('hostile server: SCRAM key derivation runs off the event loop', () => {
+  test('the event loop turns between server-first and client-final', TEST, async () => {
+    const fake = await HostileServer.start(scram({}));
+    try {
+      const events: string[] = [];
+      const createSocket = watchedSocket(events, () => setImmediate(() => events.push('event loop turned')));
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'database', createSocket }),
+        CASE_DEADLINE_MS,
+        'SCRAM connect',
+      );
+      assert.equal(connection.authMethod, 'SCRAM-SHA-256');
+      connection.abort();
+      assert.deepEqual(events, ['server-first', 'event loop turned', 'client-final']);
+      await guard.assertNone('SCRAM derivation');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test(
+    'a connect aborted while a million-iteration key is derived ends at once and sends nothing more',
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({
+        startup: () => authSasl('SCRAM-SHA-256'),
+        password: (session, body) => {
+          session.state.scram ??= new ScramServer(PASSWORD, 1_000_000);
+          return saslContinue((session.state.scram as ScramServer).first(body));
+        },
+      });
+      try {
+        const events: string[] = [];
+        const controller = new AbortController();
+        const createSocket = watchedSocket(events, () => setImmediate(() => controller.abort()));
+        const error = await rejection(
+          PgConnection.connect(fakeSettings(fake), {
+            replication: 'database',
+            createSocket,
+            signal: controller.signal,
+          }),
+          'abort during derivation',
+        );
+        assertTyped(error, { type: ConnectionError, code: 'PGNUDGE_ERR_CONNECTION', message: /aborted/ });
+        await socketsClosed(fake);
+        assert.deepEqual(events, ['server-first']);
+        assert.equal(fake.sessions[0]!.messages.filter((m) => m.type === 'p').length, 1, 'only client-first');
+        // The derivation finishes later on the thread pool; it must find the session gone and do nothing.
+        // One of the same cost queued after it ends no earlier than it does.
+        await promisify(pbkdf2)('x', 'salt', 1_000_000, 32, 'sha256');
+        assert.deepEqual(events, ['server-first']);
+        await guard.assertNone('abort during derivation');
+      } finally {
+        await fake.close();
+      }
+    },
+  );
+});
+
+describe('the startup packet pins what a session depends on (R21)', () => {
+  async function startupParams(options: Partial<ConnectOptions>): Promise<ReadonlyMap<string, string>> {
+    let seen: ReadonlyMap<string, string> | undefined;
+    const fake = await HostileServer.start({
+      startup: (_session, params) => {
+        seen = params;
+        return [authOk(), ...afterAuth()];
+      },
+    });
+    try {
+      const connection = await withDeadline(
+        PgConnection.connect(fakeSettings(fake), { replication: 'off', ...options }),
+        CASE_DEADLINE_MS,
+        'startup',
+      );
+      connection.abort();
+    } finally {
+      await fake.close();
+    }
+    assert.ok(seen, 'the fake saw no StartupMessage');
+    return seen;
+  }
+
+  test(
+    'a walsender session sends client_min_messages=notice, so no role setting hides a WARNING',
+    TEST,
+    async () => {
+      const params = await startupParams({ replication: 'database' });
+      assert.equal(params.get('client_min_messages'), 'notice');
+      assert.equal(params.get('client_encoding'), 'UTF8');
+      assert.equal(params.get('replication'), 'database');
+    },
+  );
+
+  test('an ordinary session pins only the encoding', TEST, async () => {
+    const params = await startupParams({ replication: 'off' });
+    assert.equal(params.get('client_min_messages'), undefined);
+    assert.equal(params.get('client_encoding'), 'UTF8');
+  });
+
+  test('pinnedSettings add to the defaults and may override them', TEST, async () => {
+    const params = await startupParams({
+      replication: 'database',
+      pinnedSettings: { client_min_messages: 'warning', 'pgnudge.test_flag': 'on' },
+    });
+    assert.equal(params.get('client_min_messages'), 'warning');
+    assert.equal(params.get('pgnudge.test_flag'), 'on');
+  });
+
+  test(
+    'pinnedSettings cannot replace what pgnudge sets itself; refused before connecting',
+    TEST,
+    async () => {
+      const fake = await HostileServer.start({});
+      try {
+        for (const name of ['user', 'replication', 'client_encoding', 'options', 'bad name', '']) {
+          const error = await rejection(
+            PgConnection.connect(fakeSettings(fake), {
+              replication: 'database',
+              pinnedSettings: { [name]: 'x' },
+            }),
+            `pinnedSettings ${name}`,
+          );
+          assert.ok(error instanceof ConfigError && error.option === 'pinnedSettings', String(error));
+        }
+        assert.equal(fake.sessions.length, 0);
       } finally {
         await fake.close();
       }

@@ -15,7 +15,7 @@ import {
 type Env = Record<string, string | undefined>;
 
 function fakeIo(files: Record<string, string> = {}, extra: Partial<SettingsIo> = {}): SettingsIo {
-  return { readFile: (path) => files[path], homedir: '/home/me', username: 'me', ...extra };
+  return { readPasswordFile: (path) => files[path], homedir: '/home/me', username: 'me', ...extra };
 }
 
 function resolve(
@@ -54,7 +54,11 @@ describe('defaults', () => {
     });
   });
   test('no user anywhere is an error', () => {
-    throwsConfig(() => resolve({}, {}, { readFile: () => undefined, homedir: '' }), 'user', /no user name/);
+    throwsConfig(
+      () => resolve({}, {}, { readPasswordFile: () => undefined, homedir: '' }),
+      'user',
+      /no user name/,
+    );
   });
   test('dbname defaults to the resolved user, not the OS user', () => {
     assert.equal(resolve({}, { PGUSER: 'alice' }).database, 'alice');
@@ -758,29 +762,36 @@ describe('password file', () => {
     const throwing = fakeIo(
       {},
       {
-        readFile: () => {
+        readPasswordFile: () => {
           throw new Error('EACCES');
         },
       },
     );
     assert.equal(resolve({}, {}, throwing).password, undefined);
   });
-  test('a file that is not private is ignored with a warning', () => {
+  test('a file that is not private is ignored with a warning, never its contents', () => {
     const warnings: string[] = [];
-    const io = fakeIo({ [pgpass]: '*:*:*:*:pw' }, { isPrivate: () => false, warn: (m) => warnings.push(m) });
+    const io = fakeIo(
+      {},
+      {
+        readPasswordFile: () => ({
+          ignored: 'has group or world access; permissions should be u=rw (0600) or less',
+        }),
+        warn: (m) => warnings.push(m),
+      },
+    );
     assert.equal(resolve({}, {}, io).password, undefined);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /0600/);
-    assert.ok(!warnings[0]!.includes('pw:'));
+    assert.match(warnings[0]!, /password file ".*\.pgpass" is ignored: it has group or world access.*0600/);
   });
-  test('a missing file is silent, whatever the permission hook says (the usual case)', () => {
+  test('a missing file is silent (the usual case)', () => {
     const warnings: string[] = [];
-    const io = fakeIo({}, { isPrivate: () => false, warn: (m) => warnings.push(m) });
+    const io = fakeIo({}, { warn: (m) => warnings.push(m) });
     assert.equal(resolve({}, {}, io).password, undefined);
     assert.deepEqual(warnings, []);
   });
   test('a private file is used', () => {
-    const io = fakeIo({ [pgpass]: '*:*:*:*:pw' }, { isPrivate: () => true });
+    const io = fakeIo({ [pgpass]: '*:*:*:*:pw' });
     assert.equal(resolve({}, {}, io).password, 'pw');
   });
   test('matches against the resolved port, database and user', () => {

@@ -1,0 +1,250 @@
+// Doctor's verdict: facts in, checks out, in order, each failed one with its fix. Pure.
+import type { PluginName } from '../../decode/change.js';
+import {
+  type CheckName,
+  type DoctorCheck,
+  type DoctorFacts,
+  type DoctorReport,
+  type Failure,
+  PROBED_PLUGINS,
+} from './facts.js';
+import { type PlatformFixes, platformFixes } from './fixes.js';
+import { detectPlatform, isPoolerRefusal, poolerHint } from './platform.js';
+
+const MIN_SERVER_VERSION_NUM = 150000;
+
+function authDetail(facts: DoctorFacts): string {
+  const c = facts.connection;
+  if (!c) return '';
+  return `${c.tls ? 'over TLS' : 'without TLS'}, authenticated with ${c.authMethod}`;
+}
+
+/** Turns facts into checks, in order, each failed one with its fix. Pure. */
+export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
+  const platform = detectPlatform(facts);
+  const fixes = platformFixes(platform, facts.user);
+  const checks: DoctorCheck[] = [];
+  const pass = (name: CheckName, detail: string) => checks.push({ name, ok: true, detail, fix: null });
+  const fail = (name: CheckName, detail: string, fix: string) =>
+    checks.push({ name, ok: false, detail, fix });
+  const skip = (name: CheckName, detail: string) =>
+    checks.push({ name, ok: false, detail, fix: null, skipped: true });
+
+  if (facts.connectionError || !facts.connection) {
+    const failure = facts.connectionError ?? { code: 'PGNUDGE_ERR_CONNECTION', message: 'no session' };
+    fail('connection', failure.message, fixes.connection(failure, facts.target));
+    return { ok: false, plugin: null, checks, platform, target: facts.target };
+  }
+  pass('connection', `connected to ${facts.target} ${authDetail(facts)}`);
+
+  // server_version
+  if (facts.serverVersionNum === undefined) skip('server_version', 'the server did not report its version');
+  else if (facts.serverVersionNum >= MIN_SERVER_VERSION_NUM)
+    pass(
+      'server_version',
+      `PostgreSQL ${facts.serverVersion ?? facts.serverVersionNum} (15 or later needed)`,
+    );
+  else
+    fail(
+      'server_version',
+      `PostgreSQL ${facts.serverVersion ?? facts.serverVersionNum} is older than 15`,
+      fixes.version(),
+    );
+
+  // replication: the REPLICATION attribute (or an equivalent grant), and a session that opens.
+  const startup = facts.replicationStartupError;
+  const poolerRefused = isPoolerRefusal(startup);
+  const attributes = [
+    facts.rolSuper ? 'SUPERUSER' : undefined,
+    facts.rolReplication ? 'REPLICATION' : undefined,
+    ...(facts.memberOf ?? []).filter((role) => role === 'rds_replication').map((role) => `member of ${role}`),
+  ].filter((x): x is string => x !== undefined);
+  const mayReplicate = attributes.length > 0;
+  const roleText = `role ${facts.user}`;
+  if (facts.replicationSession) {
+    pass(
+      'replication',
+      `${roleText} opened a replication session${mayReplicate ? ` (${attributes.join(', ')})` : ''}`,
+    );
+  } else if (
+    startup?.code === 'PGNUDGE_ERR_REPLICATION_DENIED' &&
+    startup.sqlState === '28000' &&
+    mayReplicate
+  ) {
+    fail('replication', `${roleText} has ${attributes.join(', ')}, but: ${startup.message}`, fixes.hba());
+  } else if (
+    startup?.code === 'PGNUDGE_ERR_REPLICATION_DENIED' ||
+    (facts.rolReplication !== undefined && !mayReplicate)
+  ) {
+    fail(
+      'replication',
+      `${roleText} has neither REPLICATION nor SUPERUSER${startup ? `: ${startup.message}` : ''}`,
+      fixes.replication(),
+    );
+  } else if (startup?.sqlState === '53300') {
+    // Too many walsenders: reported under wal_senders; the role itself may well be fine.
+    if (mayReplicate) pass('replication', `${roleText} has ${attributes.join(', ')}`);
+    else skip('replication', `${roleText}: could not tell (${startup.message})`);
+  } else if (poolerRefused) {
+    if (mayReplicate) pass('replication', `${roleText} has ${attributes.join(', ')}`);
+    else skip('replication', `${roleText}: could not tell through the pooler`);
+  } else {
+    fail(
+      'replication',
+      `the replication session was refused${startup ? `: ${startup.message}` : ''}`,
+      mayReplicate ? fixes.hba() : fixes.replication(),
+    );
+  }
+
+  // wal_level
+  const walLevel = facts.settings?.wal_level;
+  if (walLevel === undefined) skip('wal_level', 'could not read wal_level');
+  else if (walLevel === 'logical') pass('wal_level', 'wal_level = logical');
+  else fail('wal_level', `wal_level = ${walLevel}; logical decoding needs logical`, fixes.walLevel());
+
+  // free replication slots and WAL senders
+  const maxSlots = numberSetting(facts, 'max_replication_slots');
+  if (maxSlots === undefined || facts.usedReplicationSlots === undefined)
+    skip('replication_slots', 'could not count replication slots');
+  else {
+    const free = maxSlots - facts.usedReplicationSlots;
+    const detail = `${free} of max_replication_slots = ${maxSlots} free`;
+    if (free >= 1) pass('replication_slots', detail);
+    else fail('replication_slots', `${detail}: a feed needs one`, fixes.maxSetting('max_replication_slots'));
+  }
+  const maxSenders = numberSetting(facts, 'max_wal_senders');
+  if (startup?.sqlState === '53300') {
+    fail('wal_senders', `no WAL sender free: ${startup.message}`, fixes.maxSetting('max_wal_senders'));
+  } else if (maxSenders === undefined || facts.usedWalSenders === undefined)
+    skip('wal_senders', 'could not count WAL senders');
+  else {
+    const free = maxSenders - facts.usedWalSenders;
+    const detail = `${free} of max_wal_senders = ${maxSenders} free for a feed`;
+    if (free >= 1) pass('wal_senders', detail);
+    else fail('wal_senders', `${detail}: a feed needs one`, fixes.maxSetting('max_wal_senders'));
+  }
+
+  // plugins, by temporary slot
+  const plugin = evaluatePlugins(facts, fixes, { pass, fail, skip }, walLevel, checks);
+
+  // direct connection, as far as it can be told
+  const hint = poolerHint(facts);
+  if (poolerRefused) {
+    fail(
+      'direct_connection',
+      `a pooler refused the replication session: ${startup?.message}`,
+      fixes.direct(),
+    );
+  } else if (facts.replicationSession) {
+    const through =
+      facts.serverPort != null && facts.port !== facts.serverPort
+        ? ` (the server listens on port ${facts.serverPort}, you connected to ${facts.port}: a proxy or port mapping, which replication tolerates)`
+        : '';
+    pass(
+      'direct_connection',
+      `${facts.identifySystem ? 'IDENTIFY_SYSTEM answered' : 'the replication session opened'}: replication works on this connection, so no transaction pooler is in the way${through}`,
+    );
+  } else if (hint) {
+    fail('direct_connection', `${hint}; a feed cannot run through it`, fixes.direct());
+  } else {
+    skip('direct_connection', 'could not tell without a replication session');
+  }
+
+  const blocking = checks.some((check) => !check.ok && !check.skipped && !check.name.startsWith('plugin_'));
+  return { ok: plugin !== null && !blocking, plugin, checks, platform, target: facts.target };
+}
+
+function numberSetting(facts: DoctorFacts, name: string): number | undefined {
+  const value = facts.settings?.[name];
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+type Recorders = {
+  pass(name: CheckName, detail: string): void;
+  fail(name: CheckName, detail: string, fix: string): void;
+  skip(name: CheckName, detail: string): void;
+};
+
+function evaluatePlugins(
+  facts: DoctorFacts,
+  fixes: PlatformFixes,
+  record: Recorders,
+  walLevel: string | undefined,
+  earlier: readonly DoctorCheck[],
+): PluginName | null {
+  const probes = facts.plugins;
+  // A cause already reported above gets a pointer, not the same fix again.
+  const reported = (name: CheckName, fix: string) =>
+    earlier.some((check) => check.name === name && !check.ok && !check.skipped)
+      ? `Fix ${name} (above); then this check can pass.`
+      : fix;
+  const worked = (plugin: PluginName) => probes[plugin]?.ok === true;
+  const blocked = (failure: Failure): { why: string; fix: string } | undefined => {
+    if (failure.code === 'PGNUDGE_ERR_WAL_LEVEL' || (walLevel !== undefined && walLevel !== 'logical'))
+      return {
+        why: 'logical decoding is blocked: wal_level is not logical',
+        fix: reported('wal_level', fixes.walLevel()),
+      };
+    if (failure.sqlState === '53400' || /replication slots are in use/i.test(failure.message))
+      return {
+        why: 'logical decoding is blocked: no free replication slot',
+        fix: reported('replication_slots', fixes.maxSetting('max_replication_slots')),
+      };
+    if (failure.timedOut)
+      return {
+        why: failure.message,
+        fix: 'Find and end the long-running transaction (SELECT pid, xact_start, query FROM pg_stat_activity WHERE xact_start IS NOT NULL ORDER BY xact_start), then try again.',
+      };
+    return undefined;
+  };
+  for (const plugin of PROBED_PLUGINS) {
+    const name: CheckName = `plugin_${plugin}`;
+    const probe = probes[plugin];
+    if (probe === undefined) {
+      record.skip(
+        name,
+        facts.probeAbort ??
+          (facts.replicationSession
+            ? `${plugin} was not probed`
+            : `${plugin} not probed: creating a slot needs a replication session`),
+      );
+      continue;
+    }
+    if (probe.ok) {
+      record.pass(name, `created and dropped a temporary slot with ${plugin}`);
+      continue;
+    }
+    const failure = probe.failure;
+    const other: PluginName = plugin === 'wal2json' ? 'test_decoding' : 'wal2json';
+    if (failure.sqlState === '42501' && /output plugin/.test(failure.message)) {
+      record.fail(
+        name,
+        `${plugin} is installed but not trusted for REPLICATION roles (${failure.message})`,
+        fixes.untrustedPlugin(plugin, worked(other)),
+      );
+      continue;
+    }
+    const missing = failure.code === 'PGNUDGE_ERR_PLUGIN_MISSING' || failure.sqlState === '58P01';
+    if (missing) {
+      record.fail(
+        name,
+        `${plugin} is not installed on the server (${failure.message})`,
+        plugin === 'wal2json' ? fixes.wal2json(worked(other)) : fixes.testDecoding(),
+      );
+      continue;
+    }
+    // Not a missing file: if the other plugin failed too, decoding itself is blocked, not this plugin.
+    const cause = blocked(failure);
+    if (cause && !worked(other)) {
+      record.fail(name, `${cause.why} (${failure.message})`, cause.fix);
+      continue;
+    }
+    record.fail(
+      name,
+      `creating a temporary slot with ${plugin} failed: ${failure.message}`,
+      plugin === 'wal2json' ? fixes.wal2json(worked(other)) : fixes.testDecoding(),
+    );
+  }
+  return PROBED_PLUGINS.find(worked) ?? null;
+}

@@ -1,0 +1,94 @@
+// What `pgnudge doctor` learns about a server (gather.ts) and what it concludes (checks.ts): the types the
+// rooms of doctor share.
+import type { PluginName } from '../../decode/change.js';
+import type { PgnudgeErrorCode } from '../../errors.js';
+
+/** Where the server runs, as far as its settings, roles and host name tell. */
+export type Platform = 'rds' | 'aurora' | 'azure' | 'cloudsql' | 'supabase' | 'neon' | 'self-managed';
+
+/**
+ * An error, reduced to what the checks look at. `message` is the server's own text when there is one.
+ * `code` is pgnudge's (docs/errors.md), absent when the error was not a PgnudgeError; `timedOut` marks
+ * doctor's own give-up on a slot probe, which no error stands for.
+ */
+export interface Failure {
+  code?: PgnudgeErrorCode;
+  sqlState?: string;
+  message: string;
+  timedOut?: true;
+}
+
+/** A temporary-slot probe: created and dropped, or why not. */
+export type PluginProbe = { ok: true } | { ok: false; failure: Failure };
+
+/** Everything doctor learned. Fields stay undefined when they could not be learned. */
+export interface DoctorFacts {
+  /** `user@host:port/database`, without the password. */
+  target: string;
+  host: string;
+  port: number;
+  user: string;
+  /** The session doctor worked over; undefined when no session could be opened at all. */
+  connection?: { tls: boolean; authMethod: string };
+  /** Why no session could be opened (then nothing else is known). */
+  connectionError?: Failure;
+  /** Whether a `replication=database` session (what a feed opens) was accepted. */
+  replicationSession: boolean;
+  /** Why the `replication=database` startup was refused, when doctor fell back to an ordinary session. */
+  replicationStartupError?: Failure;
+  serverVersion?: string;
+  serverVersionNum?: number;
+  /** `SELECT version()`. */
+  versionString?: string;
+  rolReplication?: boolean;
+  rolSuper?: boolean;
+  /** Platform roles that exist (rds_superuser, azure_pg_admin, ...), and those the user is a member of. */
+  platformRoles?: string[];
+  memberOf?: string[];
+  /** Selected pg_settings: wal_level, max_*, and every platform-specific name (rds.*, azure.*, ...). */
+  settings?: Record<string, string>;
+  /** Whether aurora_version() exists (Aurora only). */
+  auroraFunction?: boolean;
+  usedReplicationSlots?: number;
+  /** WAL senders in use by other sessions (doctor's own is not counted). */
+  usedWalSenders?: number;
+  /** Whether IDENTIFY_SYSTEM was answered in the replication session: a real walsender. */
+  identifySystem?: boolean;
+  /** `inet_server_port()`: the port the server itself listens on (null over a Unix socket). */
+  serverPort?: number | null;
+  plugins: Partial<Record<PluginName, PluginProbe>>;
+  /** Why the plugin probes stopped early (e.g. slot creation waited too long), if they did. */
+  probeAbort?: string;
+}
+
+/** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
+export const PROBED_PLUGINS: readonly PluginName[] = ['wal2json', 'test_decoding'];
+
+export type CheckName =
+  | 'connection'
+  | 'server_version'
+  | 'replication'
+  | 'wal_level'
+  | 'replication_slots'
+  | 'wal_senders'
+  | 'plugin_wal2json'
+  | 'plugin_test_decoding'
+  | 'direct_connection';
+
+/** One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run. */
+export interface DoctorCheck {
+  name: CheckName;
+  ok: boolean;
+  detail: string;
+  fix: string | null;
+  skipped?: true;
+}
+
+/** The whole verdict; `ok` means a feed can run now, with `plugin`. */
+export interface DoctorReport {
+  ok: boolean;
+  plugin: PluginName | null;
+  checks: DoctorCheck[];
+  platform: Platform;
+  target: string;
+}

@@ -1,0 +1,46 @@
+// `pgnudge doctor` (SPEC §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
+// the platform it runs on (checks.ts, fixes.ts), and prints them (format.ts).
+import type { BoundLogger } from '../../logger.js';
+import { type ConnectionSettings, describeTarget } from '../../transport/settings.js';
+import { evaluateDoctor } from './checks.js';
+import type { DoctorReport } from './facts.js';
+import { formatDoctorHuman, formatDoctorJson } from './format.js';
+import { gatherDoctorFacts, toFailure } from './gather.js';
+
+/** What `pgnudge doctor` needs from the command line and the process. */
+export interface DoctorRun {
+  settings: ConnectionSettings;
+  json: boolean;
+  write(text: string): void;
+  logger?: BoundLogger;
+  probeTimeoutMs?: number;
+}
+
+/** Runs every check and prints the report. Returns the exit status: 0 when a feed can run, else 1. */
+export async function runDoctor(run: DoctorRun): Promise<number> {
+  let report: DoctorReport;
+  const first = run.settings.hosts[0];
+  const target = {
+    target: describeTarget(run.settings),
+    host: first?.host ?? '',
+    port: first?.port ?? 0,
+  };
+  try {
+    const facts = await gatherDoctorFacts(run.settings, target, {
+      ...(run.logger ? { logger: run.logger } : {}),
+      ...(run.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: run.probeTimeoutMs }),
+    });
+    report = evaluateDoctor(facts);
+  } catch (error) {
+    // gatherDoctorFacts catches what it expects; anything else still becomes a failed check, not a stack.
+    report = evaluateDoctor({
+      ...target,
+      user: run.settings.user,
+      replicationSession: false,
+      plugins: {},
+      connectionError: toFailure(error),
+    });
+  }
+  run.write(`${run.json ? formatDoctorJson(report) : formatDoctorHuman(report)}\n`);
+  return report.ok ? 0 : 1;
+}
