@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type ClusterInfo, type Role, repoPath } from './cluster.js';
+import type { ClusterInfo, Role } from './cluster.js';
+import { repoPath } from './repo.js';
 import { waitFor, withDeadline } from './wait.js';
 
 /** A postgres:// URL for `role` on `database`, over verified TLS when the harness owns the certificates. */

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { ChangeOp, Decoder } from '../../../src/decode/change.js';
-import { createTestDecodingDecoder } from '../../../src/decode/test-decoding.js';
-import { createWal2jsonDecoder } from '../../../src/decode/wal2json.js';
-import { DecodeError } from '../../../src/errors.js';
-import { assertProperty, fuzzParams } from '../../support/fuzz.js';
+import type { ChangeOp, Decoder } from '../../src/decode/change.js';
+import { createTestDecodingDecoder } from '../../src/decode/test-decoding.js';
+import { createWal2jsonDecoder } from '../../src/decode/wal2json.js';
+import { DecodeError } from '../../src/errors.js';
+import { assertProperty, fuzzParams } from '../support/fuzz.js';
 
 const settings = fuzzParams(10_000);
 console.log(
