@@ -1,4 +1,4 @@
-// `pgnudge doctor` (SPEC §5): connects as a feed would, gathers facts, and turns them into checks with a
+// `pgnudge doctor` (contract §5): connects as a feed would, gathers facts, and turns them into checks with a
 // copy-paste fix for the platform it runs on. evaluateDoctor is pure; gatherDoctorFacts does the I/O.
 import { randomBytes } from 'node:crypto';
 import { PgnudgeError, ServerError } from '../errors.js';

@@ -1,6 +1,6 @@
 // The NOTIFY channel name and everything that puts text into fan-out SQL: identifier and literal
-// quoting (so no channel name or payload can change a statement, as R18 asks of replication commands)
-// and the advisory-lock key that elects one active bridge per channel (SPEC §6). Pure.
+// quoting (so no channel name or payload can change a statement, as contract R18 asks of replication commands)
+// and the advisory-lock key that elects one active bridge per channel (contract §6). Pure.
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 

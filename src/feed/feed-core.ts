@@ -1,5 +1,5 @@
 // The inside shared by WalFeed and NotifyFeed: a BatchEngine pulled through `for await`, a
-// Supervisor that keeps sessions running into it, and close semantics (SPEC §3, R7, R10, R11).
+// Supervisor that keeps sessions running into it, and close semantics (contract §3, R7, R10, R11).
 import { FeedClosedError, type PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { Backoff } from './backoff.js';

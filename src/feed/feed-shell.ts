@@ -9,7 +9,7 @@ export interface FeedDriver {
   close(): Promise<void>;
 }
 
-/** A feed as its consumer sees it: iterate it once; ending the iteration ends the feed (R10). */
+/** A feed as its consumer sees it: iterate it once; ending the iteration ends the feed (contract R10). */
 export class FeedShell implements AsyncIterable<FeedItem>, AsyncDisposable {
   readonly #driver: FeedDriver;
 

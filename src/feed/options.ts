@@ -1,11 +1,11 @@
-// WalFeed's options: their defaults (SPEC §3) and the validation that turns a bad value into a
+// WalFeed's options: their defaults (contract §3) and the validation that turns a bad value into a
 // ConfigError naming the option and the rule, at construction time.
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import { parseTableName, type TableName } from './tables.js';
 
-/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
+/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (contract R15). */
 export type PluginChoice = 'auto' | 'wal2json' | 'test_decoding';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
@@ -153,7 +153,7 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-/** Validates `options` and applies SPEC §3's defaults. Throws ConfigError naming the option and the rule. */
+/** Validates `options` and applies contract §3's defaults. Throws ConfigError naming the option and the rule. */
 export function resolveFeedOptions(
   options: WalFeedOptions,
   owner = 'WalFeed',

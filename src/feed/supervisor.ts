@@ -1,5 +1,5 @@
 // The reconnect loop shared by every long-lived session (WalFeed, NotifyFeed, NotifyBridge): run a
-// session until it fails, back off with jitter, retry (SPEC R7, R11), and tear everything down on close (R10).
+// session until it fails, back off with jitter, retry (contract R7, R11), and tear everything down on close (contract R10).
 import { ConnectionError, FeedClosedError, PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import type { PgConnection } from '../transport/connection.js';
@@ -15,7 +15,7 @@ export interface SupervisorOptions {
   backoff: Backoff;
   log: BoundLogger;
   session: () => Promise<never>;
-  /** Called once with the error that ends the loop for good (R11); the loop then stops. */
+  /** Called once with the error that ends the loop for good (contract R11); the loop then stops. */
   onFatal: (error: PgnudgeError) => void;
 }
 
@@ -47,7 +47,7 @@ export class Supervisor {
     return this.#everLive;
   }
 
-  /** Aborted by close(): pass it to `PgConnection.connect`, so a hanging connect ends with the loop (R10). */
+  /** Aborted by close(): pass it to `PgConnection.connect`, so a hanging connect ends with the loop (contract R10). */
   get signal(): AbortSignal {
     return this.#abort.signal;
   }
@@ -154,7 +154,7 @@ export class Supervisor {
 
 /**
  * The timers of an open link, independent of the consumer: `ping` every `pingIntervalMs` (a status
- * update, or a cheap query on an idle LISTEN session), and the liveness check (R8): inbound silence
+ * update, or a cheap query on an idle LISTEN session), and the liveness check (contract R8): inbound silence
  * longer than `livenessTimeoutMs` fails the connection so the supervisor replaces it. Returns the stop.
  */
 export function startLinkTimers(

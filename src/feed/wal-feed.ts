@@ -1,5 +1,5 @@
 // WalFeed: one walsender session streaming from a TEMPORARY slot into the BatchEngine; reconnecting and
-// the AsyncIterable shell come from EngineFeed and Supervisor (SPEC §3, R1–R16).
+// the AsyncIterable shell come from EngineFeed and Supervisor (contract §3, R1–R16).
 import type { ChangeOp, Decoder } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
@@ -80,7 +80,7 @@ export class WalFeed extends FeedShell {
     });
     const ended = supervisor.attach(connection);
     let stopTimers = () => {};
-    // R8 before the stream is live, where no status update can ask for a reply. CREATE_REPLICATION_SLOT
+    // contract R8 before the stream is live, where no status update can ask for a reply. CREATE_REPLICATION_SLOT
     // legitimately waits, silent, for every running transaction to end; giving up on it would leave its
     // walsender (and a slot) blocked on the server until they do, one more per retry. So past
     // livenessTimeout it is only reported. START_REPLICATION is answered at once, so a silent wait there
@@ -125,11 +125,11 @@ export class WalFeed extends FeedShell {
         ended,
       ]);
       disarm();
-      // R1: the Resync goes out only now that the server answered with CopyBothResponse.
+      // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       engine.resync(supervisor.everLive ? 'reconnected' : 'connected');
       supervisor.live();
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
-      // R8: the status update asks for a reply, which is what keeps a healthy link from looking dead.
+      // contract R8: the status update asks for a reply, which is what keeps a healthy link from looking dead.
       stopTimers = startLinkTimers(clock, connection, {
         pingIntervalMs: statusIntervalMs,
         livenessTimeoutMs: this.#options.livenessTimeoutMs,
@@ -186,7 +186,7 @@ export class WalFeed extends FeedShell {
         this.#slotName = slot;
         if (choice === 'auto' && this.#resolvedPlugin === null && plugin !== candidates[0]) {
           this.#core.log.warn(
-            `wal2json is not usable on the server (${unusable}); using test_decoding (R15)`,
+            `wal2json is not usable on the server (${unusable}); using test_decoding (contract R15)`,
           );
         }
         this.#resolvedPlugin = plugin;

@@ -43,7 +43,7 @@ export type { AuthMethod } from '../protocol/startup.js';
 export interface ConnectOptions {
   replication: ReplicationMode;
   logger?: BoundLogger;
-  /** Largest backend message accepted before the connection fails with a ProtocolError (R19). */
+  /** Largest backend message accepted before the connection fails with a ProtocolError (contract R19). */
   maxFrameLength?: number;
   /** Aborts a connection attempt in any phase. */
   signal?: AbortSignal;
@@ -90,14 +90,14 @@ const COPY_DATA = 0x64; // 'd'
 
 /**
  * Distinct ParameterStatus names kept per connection. A real server reports about 15 (GUC_REPORT
- * settings); beyond this the names are hostile and would grow the map without bound (R19).
+ * settings); beyond this the names are hostile and would grow the map without bound (contract R19).
  */
 export const MAX_SERVER_PARAMETERS = 256;
 
 /**
  * DataRow bytes one query may hold until its ReadyForQuery. pgnudge's own queries return a few rows
  * (SHOW, CREATE_REPLICATION_SLOT, IDENTIFY_SYSTEM, catalog lookups); 64 MiB is far above any of them and
- * still bounds a server that answers with an endless row stream, which no timer ends (R19).
+ * still bounds a server that answers with an endless row stream, which no timer ends (contract R19).
  */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
@@ -220,7 +220,7 @@ export class PgConnection {
         error.sqlState === '28000' &&
         /no encryption/i.test(error.fields.message);
       // libpq retries with TLS after any refusal of the plaintext attempt; ours includes the server
-      // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (R17).
+      // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (contract R17).
       const passwordNeedsTls = error instanceof PgnudgeError && error.code === 'PGNUDGE_ERR_AUTH_INSECURE';
       if (sslmode === 'allow' && !unix && (hbaRefusedPlaintext || passwordNeedsTls)) {
         return PgConnection.#attempt(settings, host, options, true);
@@ -271,7 +271,7 @@ export class PgConnection {
       if (abandoned) throw new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${target} abandoned`);
       // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
       // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
-      // loop alive, one more per backoff retry (R10).
+      // loop alive, one more per backoff retry (contract R10).
       const opening = openSocket(host, unix, options.createSocket ?? netConnect);
       socket = opening.socket;
       await opening.connected;
@@ -407,7 +407,7 @@ export class PgConnection {
     );
   }
 
-  /** Destroys the socket at once: no goodbye. The server notices and drops temporary slots (R10, R12). */
+  /** Destroys the socket at once: no goodbye. The server notices and drops temporary slots (contract R10, R12). */
   abort(): void {
     if (this.#phase === 'closed') return;
     this.#fail(

@@ -1,5 +1,5 @@
 // Seeded properties for both decoders: identifiers quoted as each plugin prints them come back
-// byte-identical from both (SPEC R13), and arbitrary or mutated bytes raise only DecodeError.
+// byte-identical from both (contract R13), and arbitrary or mutated bytes raise only DecodeError.
 // PGNUDGE_FUZZ_RUNS / PGNUDGE_FUZZ_SEED as in test/support/fuzz.ts; a failure prints how to keep it.
 
 import assert from 'node:assert/strict';

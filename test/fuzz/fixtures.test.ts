@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { repoPath } from '../support/repo.js';
 import {
   type Fixture,
   inputBytes,
@@ -15,6 +14,7 @@ import {
   TARGETS,
   type Target,
 } from '../support/fuzz-targets.js';
+import { repoPath } from '../support/repo.js';
 
 const ROOT = repoPath('test', 'fixtures', 'fuzz');
 const DECODERS: readonly Target[] = ['wal2json', 'test_decoding'];

@@ -1,6 +1,6 @@
-// `pgnudge watch` as a user runs it (SPEC §5): the built CLI in a child process with an empty environment,
+// `pgnudge watch` as a user runs it (contract §5): the built CLI in a child process with an empty environment,
 // its exact --json lines on stdout, a clean exit 0 on SIGINT/SIGTERM that leaves no slot behind, the
-// PG* variables as the connection source, exit 1 with a plain cause-and-fix for each R11 cause, and
+// PG* variables as the connection source, exit 1 with a plain cause-and-fix for each contract R11 cause, and
 // exit 2 for usage errors.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -143,7 +143,7 @@ describe('pgnudge watch streams items', TEST, () => {
         assert.equal(await cli.status(), 0, `exit status after ${signal}; stderr: ${cli.stderr}`);
         assert.deepEqual(cli.lines(), [RESYNC_CONNECTED, batch], 'nothing else on stdout');
         assert.ok(cli.stdout.endsWith('\n'));
-        // Warnings may appear (wal2json missing: R15's fallback); lifecycle detail only with -v.
+        // Warnings may appear (wal2json missing: contract R15's fallback); lifecycle detail only with -v.
         assert.doesNotMatch(cli.stderr, / (INFO|DEBUG|TRACE) /, 'detail on stderr without -v');
         await waitFor(async () => (await slotsIn(info, db.name)).length === 0, {
           timeoutMs: 15_000,
@@ -230,7 +230,7 @@ describe('pgnudge watch streams items', TEST, () => {
   });
 });
 
-describe('pgnudge watch: R11 causes exit 1 with a plain cause and fix', TEST, () => {
+describe('pgnudge watch: contract R11 causes exit 1 with a plain cause and fix', TEST, () => {
   const causes: [string, () => string, RegExp, RegExp][] = [
     [
       'wrong password',

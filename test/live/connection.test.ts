@@ -1,6 +1,6 @@
 // Live tests of the connection shell as a session: simple query on plain and walsender sessions, errors and
 // notices, the CopyBoth replication stream and its temporary slot, multiple hosts, connect_timeout and
-// AbortSignal (SPEC §2 R10, R12, §4).
+// AbortSignal (contract R10, R12, §4).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, test } from 'node:test';

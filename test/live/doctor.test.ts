@@ -1,4 +1,4 @@
-// `pgnudge doctor` against real servers (SPEC §5): the shared logical cluster (ready: exit 0, the plugin
+// `pgnudge doctor` against real servers (contract §5): the shared logical cluster (ready: exit 0, the plugin
 // it would use, nothing left behind; a role without REPLICATION, a wrong password, a closed port: exit 1
 // with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
 // role too, both).

@@ -1,6 +1,6 @@
 // WalFeed faults that need a cluster of their own, booted for this file on the runner's major: a server
-// crash and restart (R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
-// (R11, retryable), wal_level=replica (R11, fatal on the first connection, retried once live). Two boots
+// crash and restart (contract R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
+// (contract R11, retryable), wal_level=replica (contract R11, fatal on the first connection, retried once live). Two boots
 // per major: one logical cluster reused, one replica.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -78,7 +78,7 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     const newSlot = feed.slotName;
     assert.ok(newSlot);
     assert.notEqual(newSlot, oldSlot);
-    // A temporary slot never survives the server (R12): only the fresh one exists.
+    // A temporary slot never survives the server (contract R12): only the fresh one exists.
     assert.deepEqual(await slotsIn(live.info, db.name), [newSlot]);
     const mark = probe.items.indexOf(resync) + 1;
     await live.sql("INSERT INTO ticks (note) VALUES ('after restart')", db.name);
@@ -158,7 +158,7 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await probe.counted('public.ticks', 1, mark);
   });
 
-  test('no free replication slot: a new feed retries with backoff and connects once a slot frees (R11)', {
+  test('no free replication slot: a new feed retries with backoff and connects once a slot frees (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
@@ -197,7 +197,7 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await probe.counted('public.ticks', 1, mark);
   });
 
-  test('a live feed retries through wal_level=replica and resumes once logical is back (R11)', {
+  test('a live feed retries through wal_level=replica and resumes once logical is back (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);

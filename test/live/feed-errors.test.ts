@@ -1,4 +1,4 @@
-// SPEC R11 end to end: every failure that retrying cannot heal fails the feed's FIRST connection with a
+// contract R11 end to end: every failure that retrying cannot heal fails the feed's FIRST connection with a
 // typed error naming the cause and the fix (the iterator's first next() rejects, with no retry in
 // between), and a failure that retrying can heal is retried and logged instead, also on the first
 // connection. (wal_level = replica is covered by feed-wal-level tests on a dedicated cluster.)
@@ -98,7 +98,7 @@ function assertTyped(
   }
 }
 
-describe('R11: a cause retrying cannot heal fails the first connection with a typed error', () => {
+describe('contract R11: a cause retrying cannot heal fails the first connection with a typed error', () => {
   test('authentication failed (wrong password)', TEST, async (t) => {
     const options = { ...feedConnection(info, db.name), password: 'definitely-not-the-password' };
     const error = await firstConnectionFailure(t, options);
@@ -182,7 +182,7 @@ describe('R11: a cause retrying cannot heal fails the first connection with a ty
   }
 });
 
-describe('R11: a cause retrying can heal is retried and logged on the first connection', () => {
+describe('contract R11: a cause retrying can heal is retried and logged on the first connection', () => {
   test('connection refused: warnings, no rejection, until closed', TEST, async (t) => {
     const port = await freePort();
     const warnings: string[] = [];

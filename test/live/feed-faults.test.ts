@@ -1,6 +1,6 @@
-// WalFeed under faults, on the shared cluster of each major: reconnect on a fresh slot (R7), liveness on a
-// dead link (R8), retryable first connections (R11), zero footprint however the client ends (R12), and
-// ending that leaves nothing running (R10). Dedicated-cluster faults live in feed-dedicated.test.ts.
+// WalFeed under faults, on the shared cluster of each major: reconnect on a fresh slot (contract R7), liveness on a
+// dead link (contract R8), retryable first connections (contract R11), zero footprint however the client ends (contract R12), and
+// ending that leaves nothing running (contract R10). Dedicated-cluster faults live in feed-dedicated.test.ts.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
@@ -243,7 +243,7 @@ function keyValueDsn(database: string): string {
     .join(' ');
 }
 
-describe('reconnect (R7)', { timeout: 120_000 }, () => {
+describe('reconnect (contract R7)', { timeout: 120_000 }, () => {
   test('pg_terminate_backend: Resync(reconnected) on a fresh slot, the old slot gone, later writes arrive', {
     timeout: 60_000,
   }, async (t) => {
@@ -288,7 +288,7 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await probe.counted(TICKS, 1, mark);
   });
 
-  test('a blackholed link: liveness warning, abort, reconnect, writes arrive again (R8)', {
+  test('a blackholed link: liveness warning, abort, reconnect, writes arrive again (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
     const proxy = await TcpProxy.start({ host: info.host, port: info.port });
@@ -318,7 +318,7 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await probe.counted(TICKS, 1, mark);
   });
 
-  test('a client that reads nothing for longer than wal_sender_timeout keeps its session: status updates fit the server (R8)', {
+  test('a client that reads nothing for longer than wal_sender_timeout keeps its session: status updates fit the server (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
     // Found by the bulk test on a loaded CI machine: the walsender's keepalive waits behind the
@@ -385,7 +385,7 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.deepEqual(log.failures(logged), []);
   });
 
-  test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (R8)', {
+  test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
     // Found by the chaos test: no status update can be sent before the stream is live, so a reply lost
@@ -447,7 +447,7 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await probe.counted(TICKS, 1, mark);
   });
 
-  test('a first connection that is refused is retried, not failed, and connects when the server appears (R11)', {
+  test('a first connection that is refused is retried, not failed, and connects when the server appears (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
     const gate = await Gate.open({ host: info.host, port: info.port });
@@ -471,7 +471,7 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
   });
 });
 
-describe('zero footprint (R12)', { timeout: 180_000 }, () => {
+describe('zero footprint (contract R12)', { timeout: 180_000 }, () => {
   /** A database of its own, so "no slot in it" speaks only of this test's feed. */
   async function ownDatabase(t: TestContext) {
     const own = await scratchDatabase(info, 'footprint');
@@ -558,7 +558,7 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
 
 /**
  * Runs a feed in a child process that closes it on SIGUSR2 and otherwise just returns from its
- * script: the child exits on its own only if close() left no socket or timer behind (R10).
+ * script: the child exits on its own only if close() left no socket or timer behind (contract R10).
  */
 function feedChild(options: Record<string, unknown>): ChildProcess {
   const index = pathToFileURL(repoPath('build/src/index.js')).href;
@@ -585,7 +585,7 @@ function feedChild(options: Record<string, unknown>): ChildProcess {
   });
 }
 
-describe('ending (R10)', { timeout: 120_000 }, () => {
+describe('ending (contract R10)', { timeout: 120_000 }, () => {
   test('close() during a backoff sleep returns at once and ends a pending next()', {
     timeout: 60_000,
   }, async (t) => {

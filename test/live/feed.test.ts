@@ -1,5 +1,5 @@
-// WalFeed against a real server, once per plugin the major has: the contract of SPEC §3 (R1–R4,
-// R13–R15, R8's confirmed position) end to end.
+// WalFeed against a real server, once per plugin the major has: the feed contract end to end (contract §3:
+// R1–R4, R13–R15, R8's confirmed position).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Batch, Resync, WalFeed } from '../../src/index.js';
@@ -132,7 +132,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.equal(probe.count(payload), 7);
     });
 
-    test('UPDATE and DELETE of tables without a replica identity nudge too, counted as with any table (R3)', async (t) => {
+    test('UPDATE and DELETE of tables without a replica identity nudge too, counted as with any table (contract R3)', async (t) => {
       if (skip) return t.skip(skip);
       // wal2json writes no record for these rows, only a WARNING that names the table (raw, so a name
       // holding "." is ambiguous: the filter keeps the one reading that is watched).
@@ -172,7 +172,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.deepEqual(probe.payloads().sort(), Object.values(tables).sort());
     });
 
-    test('identifiers arrive unquoted and byte-identical, and a filter matches by real identity (R13, R14)', async (t) => {
+    test('identifiers arrive unquoted and byte-identical, and a filter matches by real identity (contract R13, R14)', async (t) => {
       if (skip) return t.skip(skip);
       const { probe } = openFeed(t, { plugin, tables: [ODD, '"a.b"."c"', 'public."user"'] });
       await probe.resync('connected');
@@ -203,7 +203,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       await probe.counted(`public.${y}`, 1);
     });
 
-    test('writes only to filtered-out tables and to another database still advance confirmed_flush_lsn (R8)', async (t) => {
+    test('writes only to filtered-out tables and to another database still advance confirmed_flush_lsn (contract R8)', async (t) => {
       if (skip) return t.skip(skip);
       const { feed, probe } = openFeed(t, {
         plugin,
@@ -251,7 +251,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
 }
 
 describe('plugin auto', () => {
-  test('uses wal2json where installed, else test_decoding with one warning (R15)', async (t) => {
+  test('uses wal2json where installed, else test_decoding with one warning (contract R15)', async (t) => {
     const warnings: string[] = [];
     const { feed, probe } = openFeed(t, { logger: { warn: (m: string) => warnings.push(m) } });
     await probe.resync('connected');
@@ -265,7 +265,7 @@ describe('plugin auto', () => {
 });
 
 describe('ending the feed', () => {
-  test('break ends the iteration and the slot disappears (R10, R12)', async (t) => {
+  test('break ends the iteration and the slot disappears (contract R10, R12)', async (t) => {
     const feed = new WalFeed({ ...feedConnection(info, db.name), debounce: 5 });
     t.after(() => feed.close());
     let slot: string | null = null;

@@ -1,7 +1,7 @@
-// SPEC R18 against a real server: table names built to break out of START_REPLICATION's option literal,
+// contract R18 against a real server: table names built to break out of START_REPLICATION's option literal,
 // wal2json's add-tables syntax (`,` `.` `*` `\` whitespace) and test_decoding's relation lines are
 // watched with a `tables` filter on every plugin the major has. The feed must start, every watched
-// table's write must arrive under its exact payload (R13), and no decoy must arrive: each decoy is the
+// table's write must arrive under its exact payload (contract R13), and no decoy must arrive: each decoy is the
 // table a broken escaping would match instead. Names that cannot be expressed are refused before any
 // connection; applicationName and slot names are covered too.
 import assert from 'node:assert/strict';
@@ -121,7 +121,7 @@ function counts(probe: FeedProbe, from: number): Map<string, number> {
 }
 
 for (const plugin of ['wal2json', 'test_decoding'] as const) {
-  describe(`injection-shaped names with ${plugin} (R18)`, { timeout: 60_000 }, () => {
+  describe(`injection-shaped names with ${plugin} (contract R18)`, { timeout: 60_000 }, () => {
     test('the feed starts, every watched table arrives exactly, and no decoy does', async (t) => {
       const skip = pluginUnavailable(info, plugin);
       if (skip) return t.skip(skip);
@@ -163,7 +163,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
 // The feed also filters in the client (by identity), which would hide a server-side filter that lets
 // too much through. So here the library's own commands run on a bare walsender session and every
 // relation wal2json sends is collected unfiltered: exactly the watched tables, nothing else.
-describe('wal2json add-tables on the server (R14, R18)', () => {
+describe('wal2json add-tables on the server (contract R14, R18)', () => {
   test('sends exactly the watched tables: no wildcard, no split, no merge', {
     timeout: 60_000,
   }, async (t) => {

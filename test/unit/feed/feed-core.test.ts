@@ -1,5 +1,5 @@
 // FeedCore driven without a server: a session that never connects, items pushed into the engine by hand,
-// and a ManualClock. Pins how concurrent next() calls settle (SPEC R10: close() ends pending calls).
+// and a ManualClock. Pins how concurrent next() calls settle (contract R10: close() ends pending calls).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PgnudgeError } from '../../../src/errors.js';
