@@ -22,7 +22,9 @@ const mode = process.argv[2] ?? 'all';
 const filter = process.argv[3];
 const selected = mode === 'all' ? SUITES : mode.split(',');
 if (selected.length === 0 || !selected.every((name) => SUITES.includes(name))) {
-  console.error(`usage: node scripts/test.mjs [all|${SUITES.join('|')}|MODE,MODE...] [filter]; got "${mode}"`);
+  console.error(
+    `usage: node scripts/test.mjs [all|${SUITES.join('|')}|MODE,MODE...] [filter]; got "${mode}"`,
+  );
   process.exit(2);
 }
 const strict = process.env.CI === 'true';
