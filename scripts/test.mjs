@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The test runner behind `npm test`: compiles, boots one PostgreSQL cluster per selected major, runs the
-// unit suite and one live suite per major concurrently, and closes with one "N passed, N failed" line.
-//   node scripts/test.mjs [all|unit|live] [file filter substring]
+// unit, fuzz and packaging suites and one live suite per major concurrently, and closes with one
+// "N passed, N failed" line.
+//   node scripts/test.mjs [all|unit|fuzz|package|live|MODE,MODE...] [file filter substring]
+// Suites: unit (test/unit), fuzz (test/fuzz: seeded properties and the fixture replay), package
+// (test/package: `npm pack` installed into a scratch project), live (test/live, once per major).
 // Variables: PGNUDGE_TEST_PG=15,17 (majors), PGNUDGE_TEST_DSN (external server), CI=true (missing = failure),
 // PGNUDGE_TEST_EXIT_GRACE_MS / PGNUDGE_TEST_EXIT_LIMIT_MS (scripts/test-guard.mjs). Every test process runs
 // under scripts/test-guard.mjs: an unhandled rejection, an uncaught exception, or a file that keeps the
@@ -14,10 +17,14 @@ import { fileURLToPath } from 'node:url';
 import { describeExits, runSuite } from './test-suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SUITES = ['unit', 'fuzz', 'package', 'live'];
 const mode = process.argv[2] ?? 'all';
 const filter = process.argv[3];
-if (!['all', 'unit', 'live'].includes(mode)) {
-  console.error(`usage: node scripts/test.mjs [all|unit|live] [filter]; got "${mode}"`);
+const selected = mode === 'all' ? SUITES : mode.split(',');
+if (selected.length === 0 || !selected.every((name) => SUITES.includes(name))) {
+  console.error(
+    `usage: node scripts/test.mjs [all|${SUITES.join('|')}|MODE,MODE...] [filter]; got "${mode}"`,
+  );
   process.exit(2);
 }
 const strict = process.env.CI === 'true';
@@ -73,11 +80,13 @@ const problems = [];
 const clusters = [];
 let stopClusters = () => {};
 
-if (mode !== 'live') {
-  runs.push(suite('unit', [...testFiles('unit'), ...testFiles('fuzz'), ...testFiles('package')], {}, 2));
-}
+// The offline suites run side by side with the live ones. Fuzzing is CPU-bound and the packaging test
+// spends its time in npm and tsc children, so one file at a time each leaves the cores to the others.
+if (selected.includes('unit')) runs.push(suite('unit', testFiles('unit'), {}, 2));
+if (selected.includes('fuzz')) runs.push(suite('fuzz', testFiles('fuzz'), {}, 1));
+if (selected.includes('package')) runs.push(suite('package', testFiles('package'), {}, 1));
 
-if (mode !== 'unit') {
+if (selected.includes('live')) {
   const liveFiles = testFiles('live');
   const { Cluster, selectedMajors, serverInstall } = await import(join(build, 'test/support/cluster.js'));
   stopClusters = () => {

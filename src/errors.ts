@@ -213,7 +213,7 @@ export class FeedClosedError extends PgnudgeError {
  * A bug in pgnudge: an exception that is not a PgnudgeError ended a session. `cause` holds it, and the
  * message carries its stack, so the report can be filed as it is. Not retryable: before a feed's first
  * live stream it ends the feed, rather than repeat the bug forever; once live, the feed retries it like
- * every failure (R11).
+ * every failure (contract R11).
  */
 export class InternalError extends PgnudgeError {
   constructor(message: string, options?: PgnudgeErrorOptions) {

@@ -1,4 +1,4 @@
-// Commit → consumer latency through one NOTIFY bridge (SPEC §6): a `pgnudge bridge` child process and
+// Commit → consumer latency through one NOTIFY bridge (contract §6): a `pgnudge bridge` child process and
 // NotifyFeed consumers (one connection each) in this process. Used by fanout.bench.ts and the comparison.
 import type pg from 'pg';
 import { NotifyFeed } from '../../src/index.js';

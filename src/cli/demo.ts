@@ -1,4 +1,4 @@
-// `pgnudge demo` (SPEC §5): the no-setup tour. A throwaway embedded PostgreSQL, a writer changing two
+// `pgnudge demo` (contract §5): the no-setup tour. A throwaway embedded PostgreSQL, a writer changing two
 // tables at a human pace, and a WalFeed printing what it sees, each item with what it means.
 import type { Batch, FeedItem } from '../feed/items.js';
 import { WalFeed } from '../feed/wal-feed.js';

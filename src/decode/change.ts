@@ -10,13 +10,13 @@ export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
  */
 export type ChangeSink = (schema: string, table: string, op: ChangeOp) => void;
 
-/** The output plugins pgnudge can decode, in the order plugin `auto` tries them (SPEC R15). */
+/** The output plugins pgnudge can decode, in the order plugin `auto` tries them (contract R15). */
 export const PLUGIN_NAMES = ['wal2json', 'test_decoding'] as const;
 
 /** An output plugin pgnudge can decode: `wal2json` or `test_decoding`. */
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
-/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (R15). */
+/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (contract R15). */
 export type PluginChoice = 'auto' | PluginName;
 
 /** Every {@link PluginChoice}, `auto` first. */

@@ -2,7 +2,7 @@
 // (no primary key and REPLICA IDENTITY DEFAULT, or REPLICA IDENTITY NOTHING): it raises
 //   WARNING:  no tuple identifier for UPDATE in table "<schema>"."<table>"
 // instead, once per row, in order with the stream. Reading that warning is the only way such a change
-// becomes a wakeup (R3). wal2json prints both names raw, unescaped, so a name holding `"."` makes the
+// becomes a wakeup (contract R3). wal2json prints both names raw, unescaped, so a name holding `"."` makes the
 // split ambiguous; every reading is then nudged: a spurious refetch is harmless, a lost one is not.
 
 import type { ChangeOp } from './change.js';

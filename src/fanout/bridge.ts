@@ -1,4 +1,4 @@
-// NotifyBridge: republishes one WalFeed on a NOTIFY channel (SPEC §6). Any number may run; the one
+// NotifyBridge: republishes one WalFeed on a NOTIFY channel (contract §6). Any number may run; the one
 // holding the channel's session advisory lock is active and alone opens a feed (and so a slot).
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
 import { type FeedInternals, feedSetup } from '../feed/feed.js';
@@ -108,7 +108,7 @@ export class NotifyBridge implements AsyncDisposable {
 
   /**
    * Runs until `close()` or the signal (resolves), or until an error that retrying cannot heal
-   * (rejects, R11). Calling it again returns the same promise.
+   * (rejects, contract R11). Calling it again returns the same promise.
    */
   run(): Promise<void> {
     this.#run ??= new Promise<void>((resolve, reject) => {
@@ -157,7 +157,7 @@ export class NotifyBridge implements AsyncDisposable {
           try {
             next = await items.next();
           } catch (error) {
-            // The feed retries all it can by itself; what it throws, retrying cannot heal (R11).
+            // The feed retries all it can by itself; what it throws, retrying cannot heal (contract R11).
             session.fail(asPgnudgeError(error));
             throw error;
           }

@@ -1,6 +1,6 @@
 // The NOTIFY channel name and the fan-out SQL built from it: LISTEN and pg_notify, quoted so that no
-// channel name or payload can change a statement (as R18 asks of replication commands), and the
-// advisory-lock key that elects one active bridge per channel (SPEC §6). Pure.
+// channel name or payload can change a statement (as contract R18 asks of replication commands), and the
+// advisory-lock key that elects one active bridge per channel (contract §6). Pure.
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { quoteIdentifier, quoteLiteral } from '../protocol/quote.js';

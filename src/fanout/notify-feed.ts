@@ -1,4 +1,4 @@
-// NotifyFeed: a fan-out consumer (SPEC §6). LISTENs on an ordinary connection (LOGIN suffices) to a
+// NotifyFeed: a fan-out consumer (contract §6). LISTENs on an ordinary connection (LOGIN suffices) to a
 // bridge's channel and yields the same Resync | Batch contract as WalFeed, with its own debounce.
 import { ConfigError } from '../errors.js';
 import type { Clock } from '../feed/clock.js';

@@ -1,4 +1,4 @@
-// A listener's view of the bridge (SPEC §6): which bridge it hears, whether any message went missing,
+// A listener's view of the bridge (contract §6): which bridge it hears, whether any message went missing,
 // reassembly of split batches, and heartbeat silence. Turns NOTIFY payloads into actions. Pure.
 import { parseWireMessage, type WireEvent } from './wire.js';
 

@@ -1,4 +1,4 @@
-// Reconnect pacing (SPEC R7): jittered exponential backoff, randomness injected.
+// Reconnect pacing (contract R7): jittered exponential backoff, randomness injected.
 
 /** Delays for successive reconnect attempts. */
 export class Backoff {

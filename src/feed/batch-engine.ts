@@ -1,26 +1,26 @@
-// The batching engine (SPEC R4–R6, R9): coalesces changes, closes batches on debounce / maxBatchWait,
+// The batching engine (contract R4–R6, R9): coalesces changes, closes batches on debounce / maxBatchWait,
 // queues Resyncs, and hands items to the consumer. Pure: time comes from an injected Clock.
 //
 // Invariants (checked by test/unit/feed/batch-engine*.test.ts):
 // 1. There is one pending batch (possibly empty) and at most one queued Resync.
 // 2. The pending batch is "open" (timers armed, not takeable) or "ready" (closed, takeable, no batch
 //    timers). Ready implies non-empty. While ready, new changes merge into it: a slow consumer costs
-//    one entry per distinct payload, never more (R6).
+//    one entry per distinct payload, never more (contract R6).
 // 3. An open batch closes when debounceMs pass with no new change, or maxBatchWaitMs after its first
-//    change, whichever is first (R5). Changes do not touch timers: the debounce timer, when it fires,
+//    change, whichever is first (contract R5). Changes do not touch timers: the debounce timer, when it fires,
 //    re-arms itself for the rest of the quiet period, so a million-row transaction costs no timer work.
 // 4. A Resync drops the pending batch: reloading covers every change that reached the client before
 //    it. So the queued Resync is older than everything in the batch, and take() returns it first.
 // 5. Collapsing Resyncs keeps the reason that must not be lost: connected > reconnected > bridge >
 //    overflow = failsafe, the newest among equals. The first item of a connection stays its
-//    connect Resync (R1), whatever housekeeping Resync lands before the consumer pulls.
+//    connect Resync (contract R1), whatever housekeeping Resync lands before the consumer pulls.
 // 6. The batch never holds more than maxPending payloads: the change that would add one more drops
-//    the batch and itself, and queues Resync('overflow') instead (R6).
+//    the batch and itself, and queues Resync('overflow') instead (contract R6).
 // 7. Every change fed is exactly one of: pending, taken in a Batch, or counted in droppedChanges and
 //    followed by a queued or taken Resync.
 // 8. After close() no timer is pending and every call is a no-op (take() returns undefined).
 // 9. No timer is pending before the first change or start(): an engine never started (a feed never
-//    iterated, or refused by a later check of its constructor) cannot keep the process alive (R10).
+//    iterated, or refused by a later check of its constructor) cannot keep the process alive (contract R10).
 
 import type { Clock, TimerHandle } from './clock.js';
 import { Coalescer } from './coalescer.js';

@@ -16,7 +16,7 @@ export interface Clock {
 
 /**
  * The real clock. Its timers stay ref'd: an open feed waiting to close a batch must keep the process
- * alive, and closing a feed clears every timer it set (SPEC R10), so none outlives the feed.
+ * alive, and closing a feed clears every timer it set (contract R10), so none outlives the feed.
  */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),

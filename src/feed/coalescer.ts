@@ -1,4 +1,4 @@
-// Coalescing (SPEC R4, R6, R16): row changes with the same payload become one entry with a count,
+// Coalescing (contract R4, R6, R16): row changes with the same payload become one entry with a count,
 // kept in order of first arrival. Memory is one entry per distinct payload, whatever the row count.
 
 import { NudgeEvent } from './items.js';

@@ -1,4 +1,4 @@
-// The replication commands a feed sends (PostgreSQL "Streaming Replication Protocol"; SPEC R2, R18):
+// The replication commands a feed sends (PostgreSQL "Streaming Replication Protocol"; contract R2, R18):
 // every slot name is generated and validated, every option value is an escaped SQL string literal.
 
 import type { PluginName } from '../decode/change.js';
@@ -35,7 +35,7 @@ export function generateSlotName(random: () => Uint8Array | string): string {
 
 /**
  * `CREATE_REPLICATION_SLOT <slot> TEMPORARY LOGICAL <plugin> (SNAPSHOT 'nothing')` (PostgreSQL 15+
- * syntax): the slot dies with the session (R12) and exports no snapshot, since nothing is replayed (R2).
+ * syntax): the slot dies with the session (contract R12) and exports no snapshot, since nothing is replayed (contract R2).
  */
 export function formatCreateSlot(slot: string, plugin: PluginName): string {
   return `CREATE_REPLICATION_SLOT ${checkSlot(slot)} TEMPORARY LOGICAL ${checkPlugin(plugin)} (SNAPSHOT 'nothing')`;
@@ -49,7 +49,7 @@ export function formatDropSlot(slot: string): string {
 /**
  * `START_REPLICATION SLOT <slot> LOGICAL 0/0 (<options>)`. For wal2json: format version 2 without
  * BEGIN/COMMIT records or column types (less work for the walsender, less to send), plus
- * `add-tables` when `tables` is given, so unwatched tables are filtered on the server (R14).
+ * `add-tables` when `tables` is given, so unwatched tables are filtered on the server (contract R14).
  * For test_decoding: skip empty transactions, no xids; its filtering happens in the client, so
  * `tables` is ignored. `tables` must be null (every table) or non-empty.
  */

@@ -1,6 +1,6 @@
 // The base of every feed kind (WalFeed, NotifyFeed, and the kinds to come): the BatchEngine the consumer
 // pulls from through `for await`, the Supervisor that runs the kind's sessions into it, and close
-// semantics (SPEC §3, R1, R7, R10, R11). A feed kind brings only a FeedBody: how a session connects and
+// semantics (contract §3, R1, R7, R10, R11). A feed kind brings only a FeedBody: how a session connects and
 // what it does on the open link. Everything here is #private, so the public types show none of it.
 import { FeedClosedError, type PgnudgeError } from '../errors.js';
 import { bindLogger } from '../logger.js';
@@ -57,7 +57,7 @@ export type FeedSink = Pick<BatchEngine, 'change' | 'resync'>;
 /**
  * A feed kind's sessions: `connect` opens one connection, `run` lives on it, feeding `sink`, and calls
  * `session.live()` once nothing committed from then on can be missed (the feed then queues its connect
- * Resync, R1). `run` always throws: a session ends when its link does, and the supervisor reconnects.
+ * Resync, contract R1). `run` always throws: a session ends when its link does, and the supervisor reconnects.
  */
 export interface FeedBody<C extends LinkEnd> {
   /** Where the sessions connect, without the password. */
@@ -68,7 +68,7 @@ export interface FeedBody<C extends LinkEnd> {
 
 /**
  * A feed as its consumer sees it: iterate it once; ending the iteration (`break`, `close()`, the `signal`,
- * `await using`) destroys the socket and every timer (R10). Nothing starts before the first `next()`.
+ * `await using`) destroys the socket and every timer (contract R10). Nothing starts before the first `next()`.
  */
 export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
   readonly #name: string;
@@ -103,7 +103,7 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
       setup,
       connect: (signal) => body.connect(signal),
       run: (session) => body.run(session, this.#engine),
-      // R1: the first item of every connection is its Resync, queued once the session is live.
+      // contract R1: the first item of every connection is its Resync, queued once the session is live.
       onLive: (reconnect) => this.#engine.resync(reconnect ? 'reconnected' : 'connected'),
       onClose: (fatal) => {
         this.#error = fatal;

@@ -1,7 +1,7 @@
-// The consumer contract (SPEC §3): a feed yields only Resync and Batch; a Batch holds NudgeEvents.
+// The consumer contract (contract §3): a feed yields only Resync and Batch; a Batch holds NudgeEvents.
 // Classes with a literal `type`, so both `switch (item.type)` and `instanceof` narrow.
 
-/** Why the consumer must reload everything. `bridge` comes only from fan-out listeners (SPEC §6). */
+/** Why the consumer must reload everything. `bridge` comes only from fan-out listeners (contract §6). */
 export type ResyncReason = 'connected' | 'reconnected' | 'overflow' | 'failsafe' | 'bridge';
 
 /** Reload everything: the feed cannot say what changed (a (re)connect, an overflow, the failsafe). */
@@ -24,9 +24,9 @@ export class Resync {
 
 /** One table's wakeup in a batch: `count` row changes to `payload`, the first at `firstSeen`. */
 export class NudgeEvent {
-  /** `schema.table`, both unquoted (SPEC R13). */
+  /** `schema.table`, both unquoted (contract R13). */
   readonly payload: string;
-  /** Row changes coalesced into this event; a TRUNCATE counts 1 (SPEC R4). */
+  /** Row changes coalesced into this event; a TRUNCATE counts 1 (contract R4). */
   readonly count: number;
   /** When the first of those changes reached the client. */
   readonly firstSeen: Date;

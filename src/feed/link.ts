@@ -1,4 +1,4 @@
-// The timers of one open link (SPEC R8), independent of the consumer: the liveness watchdog, armed
+// The timers of one open link (contract R8), independent of the consumer: the liveness watchdog, armed
 // before the session's first query so that no wait of any feed kind can outlast a dead link, and the
 // tasks a session repeats on it (status updates, pings, heartbeats). The session that owns the link
 // stops them all when it ends.

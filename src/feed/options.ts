@@ -1,4 +1,4 @@
-// WalFeed's options: their defaults (SPEC §3) and the validation that turns a bad value into a
+// WalFeed's options: their defaults (contract §3) and the validation that turns a bad value into a
 // ConfigError naming the option and the rule, at construction time.
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
@@ -132,7 +132,7 @@ export const DEFAULTS = {
   applicationName: 'pgnudge',
 } as const;
 
-/** Validates `options` and applies SPEC §3's defaults. Throws ConfigError naming the option and the rule. */
+/** Validates `options` and applies contract §3's defaults. Throws ConfigError naming the option and the rule. */
 export function resolveFeedOptions(
   options: WalFeedOptions,
   owner = 'WalFeed',

@@ -1,6 +1,6 @@
 // The walsender side of a replication session, for every feed kind that streams WAL (logical today,
 // physical for RawFeed): fitting the status cadence to the server, starting the stream, and the replies
-// R8 asks for (a status update every cadence, an immediate one to a keepalive that asks). A feed sees
+// contract R8 asks for (a status update every cadence, an immediate one to a keepalive that asks). A feed sees
 // only the data and the notices; progress tracking is protocol/standby-status.ts, written here.
 import { ServerError, type ServerErrorFields } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
@@ -52,7 +52,7 @@ export async function negotiateStatusInterval(
 /**
  * Sends `command` (START_REPLICATION ...) and returns once the server answered with CopyBothResponse:
  * the stream is live. From then on every message goes to `consumer`, and a status update asking for a
- * reply goes out every `statusIntervalMs`, which is what keeps a healthy link from looking dead (R8).
+ * reply goes out every `statusIntervalMs`, which is what keeps a healthy link from looking dead (contract R8).
  */
 export async function startReplicationStream(
   session: Session<PgConnection>,

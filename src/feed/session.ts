@@ -36,7 +36,7 @@ export class Session<C extends LinkEnd> {
   }
 
   /**
-   * The stream is live: the backoff starts over, and a feed queues its connect Resync (R1). Call it once
+   * The stream is live: the backoff starts over, and a feed queues its connect Resync (contract R1). Call it once
    * the server confirmed that nothing committed from now on can be missed.
    */
   live(): void {
@@ -49,7 +49,7 @@ export class Session<C extends LinkEnd> {
   }
 
   /**
-   * Waits for `answer`, the server's answer to `command`, bounded by the link's watchdog (R8): a dead link
+   * Waits for `answer`, the server's answer to `command`, bounded by the link's watchdog (contract R8): a dead link
    * fails with "no answer to `command`". With `onOverdue`, for a command the server may legitimately
    * answer late, silence past livenessTimeout is reported once through it instead.
    */
@@ -72,7 +72,7 @@ export class Session<C extends LinkEnd> {
     return this.until(this.#host.sleep(ms));
   }
 
-  /** Ends the supervisor for good with `error`: retrying cannot heal it (R11). */
+  /** Ends the supervisor for good with `error`: retrying cannot heal it (contract R11). */
   fail(error: PgnudgeError): void {
     this.#host.fail(error);
   }

@@ -1,4 +1,4 @@
-// How often a feed sends standby status updates, given the server's wal_sender_timeout (SPEC R8).
+// How often a feed sends standby status updates, given the server's wal_sender_timeout (contract R8).
 //
 // The walsender ends a session from which it heard nothing for wal_sender_timeout. Its keepalives ask
 // for a reply, but they queue behind every byte already in flight: a client that lags behind a large

@@ -1,7 +1,7 @@
 // The session lifecycle, in one place for every long-lived connection (WalFeed, NotifyFeed, NotifyBridge
 // and each feed kind to come): connect with the supervisor's abort signal, watch the link, run the
-// session body, release; then back off with jitter and retry (SPEC R7, R11), and tear everything down
-// on close or an aborted signal (R10). A session body only says what happens on an open link.
+// session body, release; then back off with jitter and retry (contract R7, R11), and tear everything down
+// on close or an aborted signal (contract R10). A session body only says what happens on an open link.
 import { FeedClosedError, InternalError, PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { Backoff } from './backoff.js';
@@ -38,7 +38,7 @@ export interface SupervisorOptions<C extends LinkEnd> {
   run(session: Session<C>): Promise<never>;
   /** A session reported itself live (`reconnect`: an earlier one was live too). */
   onLive?(reconnect: boolean): void;
-  /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (R11). */
+  /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (contract R11). */
   onClose(fatal: PgnudgeError | null): void;
 }
 

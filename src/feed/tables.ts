@@ -1,4 +1,4 @@
-// The `tables` option (SPEC R13, R14): parsing `schema.table` entries with SQL identifier rules,
+// The `tables` option (contract R13, R14): parsing `schema.table` entries with SQL identifier rules,
 // matching relations by their real identity, and escaping them for wal2json's add-tables.
 
 import { ConfigError } from '../errors.js';
@@ -36,14 +36,14 @@ export function parseTableName(text: string): TableName {
   return { schema, table };
 }
 
-/** The v1 wakeup payload for a relation: `schema.table`, both unquoted (SPEC R13). */
+/** The v1 wakeup payload for a relation: `schema.table`, both unquoted (contract R13). */
 export function formatPayload(name: TableName): string {
   return `${name.schema}.${name.table}`;
 }
 
 /**
  * Matches relations against a set of table names by identity, never by payload text:
- * `"a.b"."c"` and `"a"."b.c"` share the payload `a.b.c` but are different tables (SPEC R14).
+ * `"a.b"."c"` and `"a"."b.c"` share the payload `a.b.c` but are different tables (contract R14).
  */
 export class TableFilter {
   readonly #tables = new Map<string, Set<string>>();

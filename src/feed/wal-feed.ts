@@ -1,4 +1,4 @@
-// WalFeed: a feed over a TEMPORARY logical replication slot (SPEC §3, R1–R16). Its session body creates
+// WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
 import type { ChangeOp, Decoder, PluginName } from '../decode/change.js';
@@ -85,7 +85,7 @@ class SlotSessions implements FeedBody<PgConnection> {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
       );
-      // R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
+      // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
       const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       const plugin = await this.#createSlot(session);
@@ -96,7 +96,7 @@ class SlotSessions implements FeedBody<PgConnection> {
         statusIntervalMs,
         log,
       );
-      // R1: the Resync goes out only now that the server answered with CopyBothResponse.
+      // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
       return await session.ended;
@@ -106,7 +106,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   }
 
   /**
-   * Creates this session's slot with the chosen plugin; with `auto`, wal2json, else test_decoding (R15),
+   * Creates this session's slot with the chosen plugin; with `auto`, wal2json, else test_decoding (contract R15),
    * and then the same plugin on every reconnect.
    */
   async #createSlot(session: Session<PgConnection>): Promise<PluginName> {
@@ -121,7 +121,7 @@ class SlotSessions implements FeedBody<PgConnection> {
       unusable = error.message;
     }
     const plugin = await this.#create(session, 'test_decoding');
-    this.#log.warn(`wal2json is not usable on the server (${unusable}); using test_decoding (R15)`);
+    this.#log.warn(`wal2json is not usable on the server (${unusable}); using test_decoding (contract R15)`);
     return plugin;
   }
 

@@ -1,7 +1,7 @@
 // The answer to one simple Query (PG docs §55.2.2 "Simple Query"), assembled from backend messages into
 // text results: rows must match the RowDescription they follow, a result exists only once CommandComplete
 // names it, and the rows held stay under a byte cap, since no timer ends a server that streams rows
-// forever (R19). A replication command's answer may instead be CopyBothResponse: the stream begins. No
+// forever (contract R19). A replication command's answer may instead be CopyBothResponse: the stream begins. No
 // socket: the session feeds it the messages of the query in flight and acts on the outcome.
 
 import { ProtocolError, type ServerError } from '../errors.js';
@@ -18,7 +18,7 @@ export interface QueryResult {
 /**
  * DataRow bytes one query may hold until its ReadyForQuery. pgnudge's own queries return a few rows
  * (SHOW, CREATE_REPLICATION_SLOT, IDENTIFY_SYSTEM, catalog lookups); 64 MiB is far above any of them and
- * still bounds a server that answers with an endless row stream, which no timer ends (R19).
+ * still bounds a server that answers with an endless row stream, which no timer ends (contract R19).
  */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
 

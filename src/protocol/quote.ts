@@ -1,7 +1,7 @@
 // Every way pgnudge puts caller or catalog text into a statement: SQL identifiers, SQL string literals, and the
 // replication grammar's string literal (PG docs §4.1.1 "Identifiers and Key Words", §4.1.2.2 "String
 // Constants with C-Style Escapes", §55.4 "Streaming Replication Protocol"). Each form means exactly the text
-// given, whatever it holds, so no name or value can change a statement (R18). Pure.
+// given, whatever it holds, so no name or value can change a statement (contract R18). Pure.
 
 import { ConfigError } from '../errors.js';
 

@@ -1,5 +1,5 @@
 // Classifies an ErrorResponse (PG docs Appendix A "PostgreSQL Error Codes") into pgnudge's codes, with the fix a
-// user must apply, so startup and the replication commands report causes the same way (SPEC R11).
+// user must apply, so startup and the replication commands report causes the same way (contract R11).
 
 import { isRetryableSqlState, ServerError, type ServerErrorCode, type ServerErrorFields } from '../errors.js';
 import { quoteIdentifier } from './quote.js';

@@ -1,5 +1,5 @@
 // What a replication client tells the walsender about its progress (PG docs §55.4, StandbyStatusUpdate;
-// SPEC R8). pgnudge keeps no WAL and replays nothing, so it confirms everything the server reported as
+// contract R8). pgnudge keeps no WAL and replays nothing, so it confirms everything the server reported as
 // sent: a slot that confirms less pins WAL on the server for as long as the session lasts. Pure: the
 // replication-stream shell feeds it messages and writes the updates it builds.
 import type { Lsn } from './lsn.js';

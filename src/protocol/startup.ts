@@ -35,7 +35,7 @@ export interface StartupMachineOptions {
   user: string;
   /** The password, already resolved by the shell; `undefined` when none is configured. Called only when needed. */
   password: () => string | undefined;
-  /** Whether the link is TLS. Cleartext and MD5 passwords are sent only when true (SPEC R17). */
+  /** Whether the link is TLS. Cleartext and MD5 passwords are sent only when true (contract R17). */
   tls: boolean;
   channelBinding: 'disable' | 'prefer' | 'require';
   /** The server's leaf certificate (DER) when TLS is in use. */

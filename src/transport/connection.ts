@@ -49,10 +49,10 @@ export interface ConnectOptions extends DialOptions {
   replication: ReplicationMode;
   /**
    * Server settings (GUCs) sent in the startup packet, where they outrank ALTER ROLE / ALTER DATABASE
-   * ... SET (R21). Laid over the defaults for the replication mode (pinnedSettingsFor, startup-parameters.ts).
+   * ... SET (contract R21). Laid over the defaults for the replication mode (pinnedSettingsFor, startup-parameters.ts).
    */
   pinnedSettings?: Readonly<Record<string, string>>;
-  /** Largest backend message accepted before the connection fails with a ProtocolError (R19). */
+  /** Largest backend message accepted before the connection fails with a ProtocolError (contract R19). */
   maxFrameLength?: number;
   /** DataRow bytes one query may hold before it fails with a ProtocolError. Default DEFAULT_MAX_RESULT_BYTES (protocol/query-response.ts). */
   maxResultBytes?: number;
@@ -86,7 +86,7 @@ export interface StatusUpdate {
 
 /**
  * Distinct ParameterStatus names kept per connection. A real server reports about 15 (GUC_REPORT
- * settings); beyond this the names are hostile and would grow the map without bound (R19).
+ * settings); beyond this the names are hostile and would grow the map without bound (contract R19).
  */
 export const MAX_SERVER_PARAMETERS = 256;
 
@@ -266,7 +266,7 @@ export class PgConnection {
     );
   }
 
-  /** Destroys the socket at once: no goodbye. The server notices and drops temporary slots (R10, R12). */
+  /** Destroys the socket at once: no goodbye. The server notices and drops temporary slots (contract R10, R12). */
   abort(): void {
     if (this.#phase === 'closed') return;
     this.#fail(

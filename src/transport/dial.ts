@@ -94,7 +94,7 @@ async function dialHost<S extends StartedSession>(
       error.sqlState === '28000' &&
       /no encryption/i.test(error.fields.message);
     // libpq retries with TLS after any refusal of the plaintext attempt; ours includes the server
-    // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (R17).
+    // asking for a cleartext or MD5 password, which pgnudge sends only over TLS (contract R17).
     const passwordNeedsTls = error instanceof PgnudgeError && error.code === 'PGNUDGE_ERR_AUTH_INSECURE';
     if (sslmode === 'allow' && !unix && (hbaRefusedPlaintext || passwordNeedsTls)) {
       return attempt(settings, host, options, true, start);
@@ -147,7 +147,7 @@ async function attempt<S extends StartedSession>(
     if (abandoned) throw abandon();
     // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
     // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
-    // loop alive, one more per backoff retry (R10).
+    // loop alive, one more per backoff retry (contract R10).
     const opening = openSocket(host, unix, options.createSocket ?? netConnect);
     socket = opening.socket;
     await opening.connected;

@@ -155,7 +155,7 @@ const TARGET_SESSION_ATTRS = [
   'prefer-standby',
 ] as const;
 
-/** Default port, host, timeout and application name (SPEC §3, libpq). */
+/** Default port, host, timeout and application name (contract §3, libpq). */
 export const DEFAULT_PORT = 5432;
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

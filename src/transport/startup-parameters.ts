@@ -1,5 +1,5 @@
 // The StartupMessage's parameters: who connects where, the server settings pinned for the session's kind
-// (the packet outranks ALTER ROLE / ALTER DATABASE ... SET, R21), and the kind of session.
+// (the packet outranks ALTER ROLE / ALTER DATABASE ... SET, contract R21), and the kind of session.
 import { ConfigError } from '../errors.js';
 import type { ReplicationMode } from './connection.js';
 import type { ConnectionSettings } from './settings.js';

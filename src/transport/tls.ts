@@ -124,7 +124,7 @@ function refuseExposedKey(path: string): void {
 
 /**
  * Socket errnos that end a handshake without saying anything about TLS: the peer reset or vanished (a
- * restarting server, a failover, a flaky route). Retrying can heal them (R11), so they surface as a
+ * restarting server, a failover, a flaky route). Retrying can heal them (contract R11), so they surface as a
  * ConnectionError; verification failures and protocol alerts stay a TlsError.
  */
 const TRANSIENT_SOCKET_ERRORS: ReadonlySet<string> = new Set([

@@ -1,4 +1,4 @@
-// Chaos with a no-lost-wakeup oracle (SPEC R1–R8, R11, R12): a writer commits to four watched tables at
+// Chaos with a no-lost-wakeup oracle (contract R1–R8, R11, R12): a writer commits to four watched tables at
 // random intervals while faults hit a WalFeed at random moments — pg_terminate_backend of its walsender,
 // fast and immediate server restarts, a blackholed link, a TCP reset, every replication slot taken for a
 // while. Afterwards every commit must have been followed by a Batch naming its table or by a Resync, and
@@ -367,7 +367,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   await feed.close();
   await consumer.finished;
 
-  // Zero footprint (R12): once the feed is closed the server drops its slot; a session it has not yet
+  // Zero footprint (contract R12): once the feed is closed the server drops its slot; a session it has not yet
   // noticed is gone ends within wal_sender_timeout (5 s here).
   let slots: string[] = [];
   await waitFor(

@@ -1,76 +1,42 @@
-// `pgnudge watch` as a user runs it (SPEC §5): the built CLI in a child process with an empty environment,
+// `pgnudge watch` as a user runs it (contract §5): the built CLI in a child process with an empty environment,
 // its exact --json lines on stdout, a clean exit 0 on SIGINT/SIGTERM that leaves no slot behind, the
-// PG* variables as the connection source, exit 1 with a plain cause-and-fix for each R11 cause, and
+// PG* variables as the connection source, exit 1 with a plain cause-and-fix for each contract R11 cause, and
 // exit 2 for usage errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import { CliProcess } from '../support/cli-process.js';
-import { type ClusterInfo, liveCluster, type Role, runSql, scratchDatabase } from '../support/cluster.js';
+import { CliProcess, connectionKeyValue, connectionUrl } from '../support/cli-process.js';
+import { type ClusterInfo, type Role, runSql } from '../support/cluster.js';
 import { slotsIn } from '../support/feed-probe.js';
+import {
+  emptyHome,
+  harnessPasswords,
+  openLiveDatabase,
+  type ScratchDatabase,
+} from '../support/live-database.js';
 import { waitFor } from '../support/wait.js';
 
 const TEST = { timeout: 60_000 } as const;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
-/** An empty HOME: no ~/.pgpass or ~/.postgresql of the machine running the tests. */
-let home: string;
-
+let db: ScratchDatabase;
+const home = emptyHome('cli');
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'cli_watch');
-  home = mkdtempSync(join(tmpdir(), 'pgnudge-cli-home-'));
-  await runSql(
-    info,
+  ({ info, db } = await openLiveDatabase(
+    'cli_watch',
     `CREATE TABLE public.t (id int PRIMARY KEY);
      CREATE TABLE public.other (id int PRIMARY KEY);`,
-    db.name,
-  );
+  ));
 });
-
-after(async () => {
-  await db?.drop();
-  if (home) rmSync(home, { recursive: true, force: true });
-});
+after(() => db?.drop());
 
 const sql = (text: string) => runSql(info, text, db.name);
-
-/** Every password the harness knows: none may reach the CLI's output. */
-function passwords(): string[] {
-  return [info.superuser, ...Object.values(info.roles)].map((role) => role.password).filter(Boolean);
-}
-
+const passwords = () => harnessPasswords(info);
 /** A key=value DSN for `role`, over verified TLS when the harness owns the certificates. */
-function keyValueDsn(role: Role = info.roles.replication, extra: Record<string, string> = {}): string {
-  const fields: Record<string, string> = {
-    host: info.host,
-    port: String(info.port),
-    user: role.user,
-    password: role.password,
-    dbname: db.name,
-    ...(info.caFile ? { sslmode: 'verify-full', sslrootcert: info.caFile } : { sslmode: 'prefer' }),
-    ...extra,
-  };
-  return Object.entries(fields)
-    .map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`)
-    .join(' ');
-}
-
+const keyValueDsn = (role: Role = info.roles.replication, extra: Record<string, string> = {}) =>
+  connectionKeyValue(info, db.name, role, extra);
 /** The same as a postgres:// URL. */
-function urlDsn(role: Role = info.roles.replication): string {
-  const url = new URL(`postgres://${info.host}:${info.port}/${encodeURIComponent(db.name)}`);
-  url.username = role.user;
-  url.password = role.password;
-  if (info.caFile) {
-    url.searchParams.set('sslmode', 'verify-full');
-    url.searchParams.set('sslrootcert', info.caFile);
-  }
-  return url.toString();
-}
+const urlDsn = (role: Role = info.roles.replication) => connectionUrl(info, db.name, role);
 
 /** A `pgnudge` child for one test, killed when the test ends. */
 class Cli extends CliProcess {
@@ -143,7 +109,7 @@ describe('pgnudge watch streams items', TEST, () => {
         assert.equal(await cli.status(), 0, `exit status after ${signal}; stderr: ${cli.stderr}`);
         assert.deepEqual(cli.lines(), [RESYNC_CONNECTED, batch], 'nothing else on stdout');
         assert.ok(cli.stdout.endsWith('\n'));
-        // Warnings may appear (wal2json missing: R15's fallback); lifecycle detail only with -v.
+        // Warnings may appear (wal2json missing: contract R15's fallback); lifecycle detail only with -v.
         assert.doesNotMatch(cli.stderr, / (INFO|DEBUG|TRACE) /, 'detail on stderr without -v');
         await waitFor(async () => (await slotsIn(info, db.name)).length === 0, {
           timeoutMs: 15_000,
@@ -230,7 +196,7 @@ describe('pgnudge watch streams items', TEST, () => {
   });
 });
 
-describe('pgnudge watch: R11 causes exit 1 with a plain cause and fix', TEST, () => {
+describe('pgnudge watch: contract R11 causes exit 1 with a plain cause and fix', TEST, () => {
   const causes: [string, () => string, RegExp, RegExp][] = [
     [
       'wrong password',

@@ -1,6 +1,6 @@
 // Live tests of authentication in the connection shell: SCRAM, channel binding, the refusal to send cleartext
 // or MD5 passwords without TLS (proved on the wire through a proxy), typed errors for wrong passwords and
-// missing REPLICATION, and password functions (SPEC §4, R11, R17).
+// missing REPLICATION, and password functions (contract §4, R11, R17).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';

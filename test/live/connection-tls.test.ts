@@ -1,5 +1,5 @@
 // Live tests of TLS in the connection shell: every sslmode against the harness server, certificate and host
-// name verification, SCRAM-SHA-256-PLUS, and the hostnossl-rejected role (SPEC §4, R11, R17).
+// name verification, SCRAM-SHA-256-PLUS, and the hostnossl-rejected role (contract §4, R11, R17).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
@@ -212,7 +212,7 @@ describe('connection shell: TLS', () => {
 
   for (const role of ['md5', 'cleartext'] as const) {
     test(
-      `allow moves to TLS when the server asks for a ${role} password over plaintext (R17)`,
+      `allow moves to TLS when the server asks for a ${role} password over plaintext (contract R17)`,
       DEADLINE,
       async (t) => {
         if (info.external) return t.skip('external server: hba lines are not ours');

@@ -1,9 +1,9 @@
 // Live tests of the connection shell as a session: simple query on plain and walsender sessions, errors and
 // notices, the CopyBoth replication stream and its temporary slot, multiple hosts, connect_timeout and
-// AbortSignal (SPEC §2 R10, R12, §4).
+// AbortSignal (contract R10, R12, §4).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { before, describe, test } from 'node:test';
+import { before, describe, type TestContext, test } from 'node:test';
 import { ConnectionError, PgnudgeError, ServerError } from '../../src/errors.js';
 import type { PrimaryKeepalive, XLogData } from '../../src/protocol/replication.js';
 import { PgConnection, type ReplicationMode } from '../../src/transport/connection.js';
@@ -14,7 +14,14 @@ import {
   runSql,
   scratchDatabase,
 } from '../support/cluster.js';
-import { closedPort, DEADLINE, openConnection, refusal, settingsFor } from '../support/live-connection.js';
+import {
+  answerKeepalive,
+  closedPort,
+  DEADLINE,
+  openConnection,
+  refusal,
+  settingsFor,
+} from '../support/live-connection.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
@@ -24,6 +31,14 @@ before(async () => {
 });
 
 const SESSIONS: ReplicationMode[] = ['off', 'database'];
+
+/** A proxy to the cluster that accepts TCP and never passes a byte on; closed when the test ends. */
+async function silentProxy(t: TestContext): Promise<TcpProxy> {
+  const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+  t.after(() => proxy.close());
+  proxy.blackhole();
+  return proxy;
+}
 
 function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -188,14 +203,7 @@ describe('connection shell: replication stream', () => {
           xlogData: (message) => xlog.push(message),
           keepalive: (message) => {
             keepalives.push(message);
-            if (message.replyRequested) {
-              connection.sendStatusUpdate({
-                write: message.walEnd,
-                flush: 0n,
-                apply: 0n,
-                replyRequested: false,
-              });
-            }
+            answerKeepalive(connection, message);
           },
         }),
         10_000,
@@ -290,9 +298,7 @@ describe('connection shell: reaching the server', () => {
   });
 
   test('connectTimeout fails a server that accepts TCP but never answers', DEADLINE, async (t) => {
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
-    proxy.blackhole();
+    const proxy = await silentProxy(t);
     const settings = settingsFor(info, info.roles.replication, {
       host: proxy.host,
       port: proxy.port,
@@ -306,9 +312,7 @@ describe('connection shell: reaching the server', () => {
   });
 
   test('connectTimeout also bounds a silent server when TLS is off', DEADLINE, async (t) => {
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
-    proxy.blackhole();
+    const proxy = await silentProxy(t);
     const settings = settingsFor(info, info.roles.replication, {
       host: proxy.host,
       port: proxy.port,
@@ -320,9 +324,7 @@ describe('connection shell: reaching the server', () => {
   });
 
   test('an AbortSignal aborts a connect in progress with a typed error', DEADLINE, async (t) => {
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
-    proxy.blackhole();
+    const proxy = await silentProxy(t);
     const controller = new AbortController();
     const settings = settingsFor(info, info.roles.replication, {
       host: proxy.host,

@@ -1,4 +1,4 @@
-// `pgnudge demo` end to end (SPEC §5): it boots its own embedded PostgreSQL, so it runs once per test
+// `pgnudge demo` end to end (contract §5): it boots its own embedded PostgreSQL, so it runs once per test
 // run (on the newest selected major's suite), not once per major. Ctrl-C (or SIGTERM) must end with
 // exit 0, no temp dir and no postgres process of it left.
 import assert from 'node:assert/strict';

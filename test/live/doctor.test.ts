@@ -1,66 +1,25 @@
-// `pgnudge doctor` against real servers (SPEC §5): the shared logical cluster (ready: exit 0, the plugin
+// `pgnudge doctor` against real servers (contract §5): the shared logical cluster (ready: exit 0, the plugin
 // it would use, nothing left behind; a role without REPLICATION, a wrong password, a closed port: exit 1
 // with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
 // role too, both).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  Cluster,
-  type ClusterInfo,
-  freePort,
-  liveCluster,
-  type Role,
-  repoPath,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
+import { type CliOutcome, runCli } from '../support/cli-process.js';
+import { Cluster, type ClusterInfo, freePort, type Role, runSql } from '../support/cluster.js';
 import { slotsIn } from '../support/feed-probe.js';
-import { withDeadline } from '../support/wait.js';
+import { emptyHome, openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
-const home = mkdtempSync(join(tmpdir(), 'pgnudge-doctor-home-'));
+let db: ScratchDatabase;
+const home = emptyHome('doctor');
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'doctor');
+  ({ info, db } = await openLiveDatabase('doctor'));
 });
-after(async () => {
-  await db?.drop();
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => db?.drop());
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI to its end, with a deadline; no PG* variable of the runner leaks in. */
-function doctor(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
-  const child = spawn(process.execPath, [repoPath('build/src/cli/main.js'), 'doctor', ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const done = new Promise<Outcome>((resolve) => {
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return withDeadline(done, 60_000, `pgnudge doctor ${args.join(' ')}`).catch((error) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-}
+/** Runs the built CLI's doctor to its end, with a deadline; no PG* variable of the runner leaks in. */
+const doctor = (args: string[], env: Record<string, string> = {}): Promise<CliOutcome> =>
+  runCli(['doctor', ...args], { home, env });
 
 /** key=value DSN for `role` on `cluster` (verified TLS when the cluster has a CA), password apart. */
 function dsn(cluster: ClusterInfo, role: Role, database: string, port = cluster.port): string {
@@ -75,7 +34,7 @@ interface JsonReport {
   checks: { name: string; ok: boolean; detail: string; fix: string | null; skipped?: boolean }[];
 }
 
-function parseReport(outcome: Outcome): JsonReport {
+function parseReport(outcome: CliOutcome): JsonReport {
   const lines = outcome.stdout.split('\n').filter(Boolean);
   assert.equal(lines.length, 1, `--json prints exactly one document: ${outcome.stdout}`);
   return JSON.parse(lines[0] as string) as JsonReport;
@@ -87,7 +46,7 @@ function checkOf(report: JsonReport, name: string) {
   return found;
 }
 
-function assertNoStack(outcome: Outcome): void {
+function assertNoStack(outcome: CliOutcome): void {
   assert.doesNotMatch(outcome.stdout + outcome.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   assert.doesNotMatch(outcome.stdout + outcome.stderr, /unexpected failure/);
 }

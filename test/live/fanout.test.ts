@@ -1,4 +1,4 @@
-// Fan-out over NOTIFY against a real server (SPEC §6): `pgnudge bridge` processes republish one feed,
+// Fan-out over NOTIFY against a real server (contract §6): `pgnudge bridge` processes republish one feed,
 // NotifyFeed consumers and `pgnudge listen` LISTEN with a plain LOGIN role. Failover, splitting,
 // hostile payloads, and zero slots left behind.
 import assert from 'node:assert/strict';

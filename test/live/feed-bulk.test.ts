@@ -1,4 +1,4 @@
-// SPEC R16 end to end: a large transaction yields events whose counts sum to exactly its row count, with
+// contract R16 end to end: a large transaction yields events whose counts sum to exactly its row count, with
 // the client's memory bounded, once per plugin the major has. The full 1,000,000 rows run once per
 // plugin (wal2json where it is installed, test_decoding on the newest selected major); the other majors
 // drain 200,000, which crosses the same code paths. Four concurrent 1M-row decodes plus the rest of the
@@ -38,7 +38,7 @@ after(async () => {
 });
 
 for (const plugin of ['wal2json', 'test_decoding'] as const) {
-  describe(`R16 with ${plugin}`, () => {
+  describe(`contract R16 with ${plugin}`, () => {
     test('a large transaction counts exactly its rows with bounded client memory and few batches', {
       timeout: 170_000,
     }, async (t) => {

@@ -1,42 +1,29 @@
 // WalFeed faults that need a cluster of their own, booted for this file on the runner's major: a server
-// crash and restart (R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
-// (R11, retryable), wal_level=replica (R11, fatal on the first connection, retried once live). Two boots
+// crash and restart (contract R7, R12), a fast (orderly) shutdown that ends the stream, no free replication slot
+// (contract R11, retryable), wal_level=replica (contract R11, fatal on the first connection, retried once live). Two boots
 // per major: one logical cluster reused, one replica.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import type pg from 'pg';
 import { type PgnudgeError, Resync, WalFeed, type WalFeedOptions } from '../../src/index.js';
-import { Cluster, type ClusterInfo, liveCluster, repoPath, scratchDatabase } from '../support/cluster.js';
-import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { runCli } from '../support/cli-process.js';
+import { Cluster, type ClusterInfo, liveCluster, scratchDatabase } from '../support/cluster.js';
+import { type FeedProbe, feedConnection, openFeed as openTestFeed, slotsIn } from '../support/feed-probe.js';
+import { emptyHome, type ScratchDatabase } from '../support/live-database.js';
+import { LogCapture } from '../support/log-capture.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 let info: ClusterInfo;
 let skip: string | undefined;
+const home = emptyHome('dedicated');
 before(async () => {
   info = await liveCluster();
   if (info.external) skip = 'external server: this file boots clusters of its own';
 });
 
-/** Log lines a feed wrote; failures are logged as warnings (and an error after several in a row). */
-function capturingLogger() {
-  const failures: string[] = [];
-  return {
-    failures,
-    logger: { warn: (m: string) => failures.push(m), error: (m: string) => failures.push(m) },
-  };
-}
-
-async function waitForFailure(failures: string[], pattern: RegExp, from: number, timeoutMs = 20_000) {
-  return waitFor(() => failures.slice(from).find((line) => pattern.test(line)), {
-    timeoutMs,
-    what: `a logged failure matching ${pattern} (have ${JSON.stringify(failures.slice(from))})`,
-  });
-}
-
 describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_000 }, () => {
   let cluster: Cluster | undefined;
-  let db: { name: string; drop(): Promise<void> };
+  let db: ScratchDatabase;
   before(async () => {
     if (skip) return;
     cluster = await Cluster.start({ major: info.major, settings: { max_replication_slots: 2 } });
@@ -45,18 +32,13 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
   });
   after(() => cluster?.stop());
 
-  function openFeed(t: TestContext, options: WalFeedOptions = {}) {
-    const { failures, logger } = capturingLogger();
-    const feed = new WalFeed({
-      ...feedConnection((cluster as Cluster).info, db.name),
-      debounce: 5,
-      backoff: { initial: 50, maximum: 500 },
-      logger,
-      ...options,
-    });
-    const probe = new FeedProbe(feed);
-    t.after(() => feed.close());
-    return { feed, probe, failures };
+  const openFeed = (t: TestContext, options: WalFeedOptions = {}) =>
+    openTestFeed(t, { ...feedConnection((cluster as Cluster).info, db.name), ...options });
+
+  /** Writes a tick and waits for its wakeup at or after index `from`: the feed works. */
+  async function wakes(probe: FeedProbe, from: number, note: string): Promise<void> {
+    await (cluster as Cluster).sql(`INSERT INTO ticks (note) VALUES ('${note}')`, db.name);
+    await probe.counted('public.ticks', 1, from);
   }
 
   test('a server crash and restart: retried with warnings, Resync(reconnected), the old slot did not survive, writes arrive', {
@@ -64,25 +46,23 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
     const live = cluster;
-    const { feed, probe, failures } = openFeed(t);
+    const { feed, probe, log } = openFeed(t);
     await probe.resync('connected', 0, 30_000);
     const oldSlot = feed.slotName;
     assert.ok(oldSlot);
     const from = probe.mark();
-    const logged = failures.length;
+    const logged = log.mark();
     await live.restart();
     const resync = await probe.resync('reconnected', from, 45_000);
     assert.ok(resync instanceof Resync);
-    assert.ok(failures.length > logged, 'the lost connection and any refused attempts were logged');
+    assert.ok(log.failures(logged).length > 0, 'the lost connection and any refused attempts were logged');
     assert.equal(probe.error, undefined);
     const newSlot = feed.slotName;
     assert.ok(newSlot);
     assert.notEqual(newSlot, oldSlot);
-    // A temporary slot never survives the server (R12): only the fresh one exists.
+    // A temporary slot never survives the server (contract R12): only the fresh one exists.
     assert.deepEqual(await slotsIn(live.info, db.name), [newSlot]);
-    const mark = probe.items.indexOf(resync) + 1;
-    await live.sql("INSERT INTO ticks (note) VALUES ('after restart')", db.name);
-    await probe.counted('public.ticks', 1, mark);
+    await wakes(probe, probe.after(resync), 'after restart');
     await feed.close();
     await waitFor(async () => (await slotsIn(live.info, db.name)).length === 0, {
       what: 'the closed feed slot to go',
@@ -94,24 +74,22 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
     const live = cluster;
-    const { probe, failures } = openFeed(t);
+    const { probe, log } = openFeed(t);
     await probe.resync('connected', 0, 30_000);
     const from = probe.mark();
-    const logged = failures.length;
+    const logged = log.mark();
     // The walsender of an orderly shutdown sends its last keepalive, waits for the reply, then ends the
     // stream with a bare CommandComplete (no CopyDone): the chaos test saw that logged as a protocol error.
     await live.restart('fast');
-    const ended = await waitForFailure(failures, /./, logged, 30_000);
+    const ended = await log.failure(/./, logged, 30_000);
     assert.match(ended, /ended the replication stream \(PGNUDGE_ERR_CONNECTION\)/);
     assert.deepEqual(
-      failures.slice(logged).filter((line) => /PGNUDGE_ERR_PROTOCOL/.test(line)),
+      log.failures(logged).filter((line) => /PGNUDGE_ERR_PROTOCOL/.test(line)),
       [],
       'no failure is reported as a protocol violation',
     );
     const resync = await probe.resync('reconnected', from, 45_000);
-    const mark = probe.items.indexOf(resync) + 1;
-    await live.sql("INSERT INTO ticks (note) VALUES ('after a fast restart')", db.name);
-    await probe.counted('public.ticks', 1, mark);
+    await wakes(probe, probe.after(resync), 'after a fast restart');
   });
 
   test('a long-running transaction holds up slot creation: reported past livenessTimeout, never abandoned, so no walsender piles up', {
@@ -127,12 +105,8 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await long.connect();
     t.after(() => long.end().catch(() => {}));
     await long.query("BEGIN; INSERT INTO ticks (note) VALUES ('long-running')");
-    const { probe, failures } = openFeed(t, { statusInterval: 100, livenessTimeout: 500 });
-    await waitForFailure(
-      failures,
-      /CREATE_REPLICATION_SLOT .* has waited 500 ms.*long-running transaction/,
-      0,
-    );
+    const { probe, log } = openFeed(t, { statusInterval: 100, livenessTimeout: 500 });
+    await log.failure(/CREATE_REPLICATION_SLOT .* has waited 500 ms.*long-running transaction/, 0, 20_000);
     // Giving up and retrying would leave each attempt's walsender blocked on the server. Once the
     // creation has waited three livenessTimeouts, exactly one walsender is there, still creating.
     const creating = await waitFor(
@@ -146,19 +120,17 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     );
     assert.equal(creating.n, '1');
     assert.deepEqual(
-      failures.filter((line) => /reconnecting/.test(line)),
+      log.failures().filter((line) => /reconnecting/.test(line)),
       [],
       'the slot creation was not abandoned',
     );
     await long.query('COMMIT');
     const resync = await probe.resync('connected', 0, 30_000);
     assert.equal(probe.items[0], resync);
-    const mark = probe.mark();
-    await live.sql("INSERT INTO ticks (note) VALUES ('after the long transaction')", db.name);
-    await probe.counted('public.ticks', 1, mark);
+    await wakes(probe, probe.mark(), 'after the long transaction');
   });
 
-  test('no free replication slot: a new feed retries with backoff and connects once a slot frees (R11)', {
+  test('no free replication slot: a new feed retries with backoff and connects once a slot frees (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
@@ -175,14 +147,14 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
       holders.push(client);
       await client.query(`SELECT pg_create_logical_replication_slot('holder_${n}', 'test_decoding', true)`);
     }
-    const { feed, probe, failures } = openFeed(t);
+    const { feed, probe, log } = openFeed(t);
     // Several consecutive refusals, each logged and retried: not a failure of the feed.
-    await waitForFailure(failures, /attempt 3\)/, 0);
-    const retries = failures.filter((line) => /reconnecting in/.test(line));
+    await log.failure(/attempt 3\)/, 0, 20_000);
+    const retries = log.failures().filter((line) => /reconnecting in/.test(line));
     assert.ok(retries.length >= 3);
     assert.ok(
       retries.every((line) => /53400/.test(line) && /replication slots/.test(line)),
-      `each failure names the exhausted slots: ${failures.join(' | ')}`,
+      `each failure names the exhausted slots: ${log.failures().join(' | ')}`,
     );
     assert.equal(probe.items.length, 0);
     assert.equal(probe.error, undefined);
@@ -192,20 +164,18 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     assert.equal(probe.items[0], resync, 'the first item is Resync(connected)');
     assert.ok(feed.slotName);
     assert.deepEqual((await slotsIn(live.info, db.name)).sort(), ['holder_2', feed.slotName].sort());
-    const mark = probe.mark();
-    await live.sql("INSERT INTO ticks (note) VALUES ('after a slot freed')", db.name);
-    await probe.counted('public.ticks', 1, mark);
+    await wakes(probe, probe.mark(), 'after a slot freed');
   });
 
-  test('a live feed retries through wal_level=replica and resumes once logical is back (R11)', {
+  test('a live feed retries through wal_level=replica and resumes once logical is back (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
     const live = cluster;
-    const { feed, probe, failures } = openFeed(t);
+    const { feed, probe, log } = openFeed(t);
     await probe.resync('connected', 0, 30_000);
     const from = probe.mark();
-    const logged = failures.length;
+    const logged = log.mark();
     t.after(async () => {
       // Leave the cluster as the other tests expect it, whatever happened here.
       if ((await live.sql<{ wal_level: string }>('SHOW wal_level'))[0]?.wal_level !== 'logical') {
@@ -216,21 +186,19 @@ describe('a dedicated cluster with max_replication_slots = 2', { timeout: 240_00
     await live.sql("ALTER SYSTEM SET wal_level = 'replica'");
     await live.restart();
     // Not fatal once the feed has been live: the server may be reconfigured back.
-    await waitForFailure(failures, /PGNUDGE_ERR_WAL_LEVEL/, logged, 30_000);
+    await log.failure(/PGNUDGE_ERR_WAL_LEVEL/, logged, 30_000);
     assert.equal(probe.error, undefined);
     assert.equal(feed.closed, false);
     await live.sql('ALTER SYSTEM RESET wal_level');
     await live.restart();
     const resync = await probe.resync('reconnected', from, 45_000);
-    const mark = probe.items.indexOf(resync) + 1;
-    await live.sql("INSERT INTO ticks (note) VALUES ('after wal_level came back')", db.name);
-    await probe.counted('public.ticks', 1, mark);
+    await wakes(probe, probe.after(resync), 'after wal_level came back');
   });
 });
 
 describe('a dedicated cluster with wal_level = replica', { timeout: 180_000 }, () => {
   let cluster: Cluster | undefined;
-  let db: { name: string; drop(): Promise<void> };
+  let db: ScratchDatabase;
   before(async () => {
     if (skip) return;
     cluster = await Cluster.start({ major: info.major, walLevel: 'replica' });
@@ -242,8 +210,8 @@ describe('a dedicated cluster with wal_level = replica', { timeout: 180_000 }, (
     timeout: 60_000,
   }, async (t) => {
     if (skip || !cluster) return t.skip(skip);
-    const { failures, logger } = capturingLogger();
-    const feed = new WalFeed({ ...feedConnection(cluster.info, db.name), debounce: 5, logger });
+    const log = new LogCapture();
+    const feed = new WalFeed({ ...feedConnection(cluster.info, db.name), debounce: 5, logger: log.logger });
     t.after(() => feed.close());
     const iterate = async () => {
       for await (const _ of feed) assert.fail('a feed on wal_level=replica yielded an item');
@@ -255,7 +223,7 @@ describe('a dedicated cluster with wal_level = replica', { timeout: 180_000 }, (
       return true;
     });
     assert.deepEqual(
-      failures.filter((line) => /reconnecting/.test(line)),
+      log.failures().filter((line) => /reconnecting/.test(line)),
       [],
       'nothing was retried',
     );
@@ -267,29 +235,10 @@ describe('a dedicated cluster with wal_level = replica', { timeout: 180_000 }, (
     if (skip || !cluster) return t.skip(skip);
     const r = cluster.info.roles.replication;
     const dsn = `postgresql://${r.user}:${r.password}@${cluster.info.host}:${cluster.info.port}/${db.name}?sslmode=disable`;
-    const child = spawn(
-      process.execPath,
-      [repoPath('build/src/cli/main.js'), 'watch', '--json', '--dsn', dsn],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    t.after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const { code, stdout, stderr } = await runCli(['watch', '--json', '--dsn', dsn], {
+      home,
+      timeoutMs: 30_000,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const code = await withDeadline(
-      new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode))),
-      30_000,
-      'pgnudge watch to exit',
-    );
     assert.equal(code, 1, stderr);
     assert.equal(stdout, '');
     assert.match(stderr, /PGNUDGE_ERR_WAL_LEVEL/);

@@ -1,4 +1,4 @@
-// SPEC R11 end to end: every failure that retrying cannot heal fails the feed's FIRST connection with a
+// contract R11 end to end: every failure that retrying cannot heal fails the feed's FIRST connection with a
 // typed error naming the cause and the fix (the iterator's first next() rejects, with no retry in
 // between), and a failure that retrying can heal is retried and logged instead, also on the first
 // connection. (wal_level = replica is covered by feed-wal-level tests on a dedicated cluster.)
@@ -8,15 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { PgnudgeError, type PgnudgeErrorCode, WalFeed, type WalFeedOptions } from '../../src/index.js';
-import {
-  type ClusterInfo,
-  freePort,
-  liveCluster,
-  makeCa,
-  type Role,
-  scratchDatabase,
-} from '../support/cluster.js';
+import { type ClusterInfo, freePort, makeCa, type Role } from '../support/cluster.js';
 import { feedConnection } from '../support/feed-probe.js';
+import { harnessPasswords, openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 /** Each failure must surface within this long: one connect attempt, not a retry loop. */
@@ -24,13 +18,12 @@ const FAIL_FAST_MS = 8_000;
 const TEST = { timeout: 30_000 } as const;
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
+let db: ScratchDatabase;
 let scratch: string;
 let wrongCa: string;
 
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'feed_errors');
+  ({ info, db } = await openLiveDatabase('feed_errors'));
   scratch = mkdtempSync(join(tmpdir(), 'pgnudge-feed-errors-'));
   // A CA that never signed the server's certificate: verification must refuse the server.
   wrongCa = makeCa(scratch, 'unrelated-ca', 'pgnudge unrelated CA').cert;
@@ -42,9 +35,7 @@ after(async () => {
 });
 
 /** Every password the harness knows: none may appear in an error message. */
-function passwords(): string[] {
-  return [info.superuser, ...Object.values(info.roles)].map((role) => role.password).filter(Boolean);
-}
+const passwords = () => harnessPasswords(info);
 
 /**
  * Opens a feed with `options`, pulls once, and returns what the first next() rejected with. Asserts
@@ -98,7 +89,7 @@ function assertTyped(
   }
 }
 
-describe('R11: a cause retrying cannot heal fails the first connection with a typed error', () => {
+describe('contract R11: a cause retrying cannot heal fails the first connection with a typed error', () => {
   test('authentication failed (wrong password)', TEST, async (t) => {
     const options = { ...feedConnection(info, db.name), password: 'definitely-not-the-password' };
     const error = await firstConnectionFailure(t, options);
@@ -182,7 +173,7 @@ describe('R11: a cause retrying cannot heal fails the first connection with a ty
   }
 });
 
-describe('R11: a cause retrying can heal is retried and logged on the first connection', () => {
+describe('contract R11: a cause retrying can heal is retried and logged on the first connection', () => {
   test('connection refused: warnings, no rejection, until closed', TEST, async (t) => {
     const port = await freePort();
     const warnings: string[] = [];

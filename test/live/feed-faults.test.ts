@@ -1,88 +1,58 @@
-// WalFeed under faults, on the shared cluster of each major: reconnect on a fresh slot (R7), liveness on a
-// dead link (R8), retryable first connections (R11), zero footprint however the client ends (R12), and
-// ending that leaves nothing running (R10). Dedicated-cluster faults live in feed-dedicated.test.ts.
+// WalFeed under faults, on the shared cluster of each major: reconnect on a fresh slot (contract R7), liveness on a
+// dead link (contract R8), retryable first connections (contract R11), zero footprint however the client ends (contract R12), and
+// ending that leaves nothing running (contract R10). Dedicated-cluster faults live in feed-dedicated.test.ts.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { FeedClosedError, type FeedItem, Resync, WalFeed, type WalFeedOptions } from '../../src/index.js';
-import {
-  type ClusterInfo,
-  freePort,
-  liveCluster,
-  repoPath,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
-import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { CliProcess, connectionKeyValue } from '../support/cli-process.js';
+import { type ClusterInfo, freePort, repoPath, runSql, scratchDatabase } from '../support/cluster.js';
+import { type FeedProbe, feedConnection, openFeed as openTestFeed, slotsIn } from '../support/feed-probe.js';
+import { Gate } from '../support/gate.js';
+import { emptyHome, openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
+let db: ScratchDatabase;
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'faults');
-  await runSql(info, 'CREATE TABLE public.ticks (id serial PRIMARY KEY, note text)', db.name);
+  ({ info, db } = await openLiveDatabase(
+    'faults',
+    'CREATE TABLE public.ticks (id serial PRIMARY KEY, note text)',
+  ));
 });
-after(async () => {
-  await db?.drop();
-});
+after(() => db?.drop());
+const home = emptyHome('faults');
 
 const TICKS = 'public.ticks';
 const write = (note: string, database = db.name) =>
   runSql(info, `INSERT INTO ticks (note) VALUES ('${note}')`, database);
 
-/** Log lines a feed wrote, by level, so tests can wait for its warnings. */
-class LogCapture {
-  readonly lines: { level: string; message: string }[] = [];
-  readonly logger = {
-    info: (message: string) => this.lines.push({ level: 'info', message }),
-    warn: (message: string) => this.lines.push({ level: 'warn', message }),
-    error: (message: string) => this.lines.push({ level: 'error', message }),
-  };
+/** A feed on this file's database with a short debounce and a captured log, closed when the test ends. */
+const openFeed = (t: TestContext, options: WalFeedOptions = {}) =>
+  openTestFeed(t, { ...feedConnection(info, db.name), ...options });
 
-  /** Warnings and errors (a failure is logged as one or the other) at or after index `from`. */
-  failures(from = 0): string[] {
-    return this.lines
-      .slice(from)
-      .filter((line) => line.level !== 'info')
-      .map((line) => line.message);
-  }
-
-  mark(): number {
-    return this.lines.length;
-  }
-
-  async failure(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
-    return waitFor(() => this.failures(from).find((line) => pattern.test(line)), {
-      timeoutMs,
-      what: `a logged failure matching ${pattern} (have ${JSON.stringify(this.failures(from))})`,
-    });
-  }
+/** A TcpProxy to the cluster, closed when the test ends, and the options that send a feed through it. */
+async function proxyFor(t: TestContext) {
+  const proxy = await TcpProxy.start({ host: info.host, port: info.port });
+  t.after(() => proxy.close());
+  return { proxy, via: { host: proxy.host, port: proxy.port, sslmode: 'disable' } as const };
 }
 
-/** A feed with a short debounce and a captured log, closed when the test ends. */
-function openFeed(t: TestContext, options: WalFeedOptions = {}) {
-  const log = new LogCapture();
-  const feed = new WalFeed({
-    ...feedConnection(info, db.name),
-    debounce: 5,
-    backoff: { initial: 50, maximum: 500 },
-    logger: log.logger,
-    ...options,
-  });
-  const probe = new FeedProbe(feed);
-  t.after(() => feed.close());
-  return { feed, probe, log };
+/** A Gate to the cluster, closed when the test ends, and the options that send a feed through it. */
+async function gateFor(t: TestContext) {
+  const gate = await Gate.open({ host: info.host, port: info.port });
+  t.after(() => gate.close());
+  return { gate, via: { host: '127.0.0.1', port: gate.port, sslmode: 'disable' } as const };
 }
 
-/** Index just after `item` in the probe, for waits that look only at what came later. */
-function after_(probe: FeedProbe, item: FeedItem): number {
-  const index = probe.items.indexOf(item);
-  assert.ok(index >= 0, 'the item is in the probe');
-  return index + 1;
+/** Writes a tick and waits for its wakeup in a batch after `item`: the feed works again. */
+async function wakesAfter(probe: FeedProbe, item: FeedItem, note: string): Promise<void> {
+  const mark = probe.after(item);
+  await write(note);
+  await probe.counted(TICKS, 1, mark);
 }
 
 async function activePid(slot: string): Promise<number | null> {
@@ -110,98 +80,6 @@ async function noSlotsIn(database: string, timeoutMs = 30_000): Promise<void> {
   );
 }
 
-/**
- * A forwarder on a fixed port that can disappear (connection refused) and come back on the same port,
- * or cut its links silently: the client is reset while the server keeps an open, mute socket, so the
- * server learns of the loss only from its own wal_sender_timeout.
- */
-class Gate {
-  readonly port: number;
-  readonly #target: { host: string; port: number };
-  readonly #links = new Set<{ client: Socket; server: Socket; cut: boolean }>();
-  readonly #held = new Set<Socket>();
-  #server: Server | null = null;
-  accepted = 0;
-
-  private constructor(port: number, target: { host: string; port: number }) {
-    this.port = port;
-    this.#target = target;
-  }
-
-  static async open(target: { host: string; port: number }): Promise<Gate> {
-    const gate = new Gate(await freePort(), target);
-    await gate.up();
-    return gate;
-  }
-
-  async up(): Promise<void> {
-    if (this.#server) return;
-    const server = createServer((client) => this.#accept(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.#server = server;
-  }
-
-  /** Stops listening and closes every link: new connections are refused until `up()`. */
-  async down(): Promise<void> {
-    const server = this.#server;
-    this.#server = null;
-    for (const link of this.#links) {
-      link.client.destroy();
-      link.server.destroy();
-    }
-    this.#links.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  /** Resets every client; each server socket stays open and is read but never answered or closed. */
-  cut(): void {
-    for (const link of this.#links) {
-      link.cut = true;
-      this.#held.add(link.server);
-      link.server.once('close', () => this.#held.delete(link.server));
-      link.client.resetAndDestroy();
-    }
-    this.#links.clear();
-  }
-
-  /** Server sockets kept open by `cut()` that the server has not closed yet. */
-  get held(): number {
-    return this.#held.size;
-  }
-
-  async close(): Promise<void> {
-    await this.down();
-    for (const socket of this.#held) socket.destroy();
-    this.#held.clear();
-  }
-
-  #accept(client: Socket): void {
-    this.accepted += 1;
-    const server = tcpConnect(this.#target);
-    const link = { client, server, cut: false };
-    this.#links.add(link);
-    client.on('data', (chunk: Buffer) => {
-      if (!link.cut) server.write(chunk);
-    });
-    server.on('data', (chunk: Buffer) => {
-      if (!link.cut) client.write(chunk);
-    });
-    const close = () => {
-      if (link.cut) return;
-      this.#links.delete(link);
-      client.destroy();
-      server.destroy();
-    };
-    for (const socket of [client, server]) {
-      socket.on('close', close);
-      socket.on('error', close);
-    }
-  }
-}
-
 /** Resolves with a child's exit code and signal. */
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) {
@@ -223,27 +101,7 @@ function capture(child: ChildProcess): { stdout: () => string; stderr: () => str
   return { stdout: () => stdout, stderr: () => stderr };
 }
 
-/** A libpq key=value DSN for the replication role on `database`, TLS verified like feedConnection. */
-function keyValueDsn(database: string): string {
-  const options = feedConnection(info, database);
-  const quote = (value: string | number) =>
-    `'${String(value).replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
-  const pairs: [string, string | number | undefined][] = [
-    ['host', options.host],
-    ['port', options.port],
-    ['user', options.user],
-    ['password', options.password as string],
-    ['dbname', options.database],
-    ['sslmode', options.sslmode],
-    ['sslrootcert', options.sslrootcert],
-  ];
-  return pairs
-    .filter((pair): pair is [string, string | number] => pair[1] !== undefined)
-    .map(([key, value]) => `${key}=${quote(value)}`)
-    .join(' ');
-}
-
-describe('reconnect (R7)', { timeout: 120_000 }, () => {
+describe('reconnect (contract R7)', { timeout: 120_000 }, () => {
   test('pg_terminate_backend: Resync(reconnected) on a fresh slot, the old slot gone, later writes arrive', {
     timeout: 60_000,
   }, async (t) => {
@@ -263,17 +121,14 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.notEqual(newSlot, oldSlot, 'reconnect creates a fresh slot, never resumes the old one');
     await waitFor(async () => !(await slotExists(oldSlot)), { what: `old slot ${oldSlot} to be dropped` });
     assert.ok(await slotExists(newSlot));
-    const mark = after_(probe, resync);
-    await write('after terminate');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after terminate');
   });
 
   test('a TCP reset: Resync(reconnected) on a fresh slot and later writes arrive', {
     timeout: 60_000,
   }, async (t) => {
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
-    const { feed, probe, log } = openFeed(t, { host: proxy.host, port: proxy.port, sslmode: 'disable' });
+    const { proxy, via } = await proxyFor(t);
+    const { feed, probe, log } = openFeed(t, via);
     await probe.resync('connected');
     const oldSlot = feed.slotName;
     const from = probe.mark();
@@ -283,20 +138,15 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.ok(log.failures(logged).length >= 1, 'the reset was logged as a failure');
     assert.ok(proxy.accepted >= 2, 'the feed reconnected through the proxy');
     assert.notEqual(feed.slotName, oldSlot);
-    const mark = after_(probe, resync);
-    await write('after reset');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after reset');
   });
 
-  test('a blackholed link: liveness warning, abort, reconnect, writes arrive again (R8)', {
+  test('a blackholed link: liveness warning, abort, reconnect, writes arrive again (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
+    const { proxy, via } = await proxyFor(t);
     const { feed, probe, log } = openFeed(t, {
-      host: proxy.host,
-      port: proxy.port,
-      sslmode: 'disable',
+      ...via,
       statusInterval: 100,
       livenessTimeout: 1000,
       // A reconnect that races the blackhole loses its startup bytes; a short connect timeout retries it.
@@ -313,12 +163,10 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     const resync = await probe.resync('reconnected', from, 30_000);
     assert.ok(probe.error === undefined);
     assert.notEqual(feed.slotName, oldSlot);
-    const mark = after_(probe, resync);
-    await write('after blackhole');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after blackhole');
   });
 
-  test('a client that reads nothing for longer than wal_sender_timeout keeps its session: status updates fit the server (R8)', {
+  test('a client that reads nothing for longer than wal_sender_timeout keeps its session: status updates fit the server (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
     // Found by the bulk test on a loaded CI machine: the walsender's keepalive waits behind the
@@ -333,10 +181,9 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
         `wal_sender_timeout is ${timeoutMs} ms here; holding the link past it would take too long`,
       );
     }
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
+    const { proxy, via } = await proxyFor(t);
     // The default statusInterval (10 s) exceeds the harness's wal_sender_timeout (5 s): the cap is on test.
-    const { feed, probe, log } = openFeed(t, { host: proxy.host, port: proxy.port, sslmode: 'disable' });
+    const { feed, probe, log } = openFeed(t, via);
     await probe.resync('connected');
     const cadence = log.lines.find(
       (line) => line.level === 'info' && /wal_sender_timeout/.test(line.message),
@@ -385,18 +232,15 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.deepEqual(log.failures(logged), []);
   });
 
-  test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (R8)', {
+  test('a link that dies silently at START_REPLICATION: livenessTimeout bounds the wait, and the feed comes back (contract R8)', {
     timeout: 60_000,
   }, async (t) => {
     // Found by the chaos test: no status update can be sent before the stream is live, so a reply lost
     // here left the feed waiting forever. (CREATE_REPLICATION_SLOT is not bounded on purpose; see
     // feed-dedicated.test.ts, a long-running transaction.)
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
+    const { proxy, via } = await proxyFor(t);
     const { probe, log } = openFeed(t, {
-      host: proxy.host,
-      port: proxy.port,
-      sslmode: 'disable',
+      ...via,
       statusInterval: 100,
       livenessTimeout: 1000,
       connectTimeout: 3000,
@@ -410,20 +254,15 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.match(warning, /no answer to START_REPLICATION .* in 1000 ms/);
     proxy.restore();
     const resync = await probe.resync('reconnected', from, 30_000);
-    const mark = after_(probe, resync);
-    await write('after a link cut at START_REPLICATION');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after a link cut at START_REPLICATION');
   });
 
   test('a server that stops listening: retried with warnings and backoff, recovered when it returns', {
     timeout: 60_000,
   }, async (t) => {
-    const gate = await Gate.open({ host: info.host, port: info.port });
-    t.after(() => gate.close());
+    const { gate, via } = await gateFor(t);
     const { probe, log } = openFeed(t, {
-      host: '127.0.0.1',
-      port: gate.port,
-      sslmode: 'disable',
+      ...via,
       backoff: { initial: 20, maximum: 200 },
     });
     await probe.resync('connected');
@@ -442,21 +281,16 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     assert.equal(probe.error, undefined, 'a live feed never fails on a refused connection');
     await gate.up();
     const resync = await probe.resync('reconnected', from, 30_000);
-    const mark = after_(probe, resync);
-    await write('after outage');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after outage');
   });
 
-  test('a first connection that is refused is retried, not failed, and connects when the server appears (R11)', {
+  test('a first connection that is refused is retried, not failed, and connects when the server appears (contract R11)', {
     timeout: 60_000,
   }, async (t) => {
-    const gate = await Gate.open({ host: info.host, port: info.port });
-    t.after(() => gate.close());
+    const { gate, via } = await gateFor(t);
     await gate.down();
     const { probe, log } = openFeed(t, {
-      host: '127.0.0.1',
-      port: gate.port,
-      sslmode: 'disable',
+      ...via,
       backoff: { initial: 20, maximum: 200 },
     });
     await log.failure(/attempt 2\)/);
@@ -465,13 +299,11 @@ describe('reconnect (R7)', { timeout: 120_000 }, () => {
     await gate.up();
     const resync = await probe.resync('connected', 0, 30_000);
     assert.equal(probe.items[0], resync, 'the first item is Resync(connected)');
-    const mark = after_(probe, resync);
-    await write('after first connect');
-    await probe.counted(TICKS, 1, mark);
+    await wakesAfter(probe, resync, 'after first connect');
   });
 });
 
-describe('zero footprint (R12)', { timeout: 180_000 }, () => {
+describe('zero footprint (contract R12)', { timeout: 180_000 }, () => {
   /** A database of its own, so "no slot in it" speaks only of this test's feed. */
   async function ownDatabase(t: TestContext) {
     const own = await scratchDatabase(info, 'footprint');
@@ -483,13 +315,10 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
     timeout: 60_000,
   }, async (t) => {
     const database = await ownDatabase(t);
-    const proxy = await TcpProxy.start({ host: info.host, port: info.port });
-    t.after(() => proxy.close());
+    const { proxy, via } = await proxyFor(t);
     const { feed, probe } = openFeed(t, {
       ...feedConnection(info, database),
-      host: proxy.host,
-      port: proxy.port,
-      sslmode: 'disable',
+      ...via,
     });
     await probe.resync('connected');
     assert.deepEqual(await slotsIn(info, database), [feed.slotName]);
@@ -502,13 +331,10 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
     timeout: 60_000,
   }, async (t) => {
     const database = await ownDatabase(t);
-    const gate = await Gate.open({ host: info.host, port: info.port });
-    t.after(() => gate.close());
+    const { gate, via } = await gateFor(t);
     const { feed, probe } = openFeed(t, {
       ...feedConnection(info, database),
-      host: '127.0.0.1',
-      port: gate.port,
-      sslmode: 'disable',
+      ...via,
     });
     await probe.resync('connected');
     const slot = feed.slotName;
@@ -523,21 +349,11 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
 
   test('SIGKILL of a `pgnudge watch` process leaves no slot', { timeout: 60_000 }, async (t) => {
     const database = await ownDatabase(t);
-    const child = spawn(
-      process.execPath,
-      [repoPath('build/src/cli/main.js'), 'watch', '--json', '--dsn', keyValueDsn(database)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    t.after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    const output = capture(child);
-    await waitFor(
-      () => {
-        if (child.exitCode !== null) throw new Error(`watch exited early: ${output.stderr()}`);
-        return output.stdout().includes('{"type":"resync","reason":"connected"}');
-      },
-      { timeoutMs: 20_000, what: `the connected Resync line (stderr: ${output.stderr()})` },
+    const dsn = connectionKeyValue(info, database, info.roles.replication);
+    const watch = new CliProcess(['watch', '--json', '--dsn', dsn], { home, after: (fn) => t.after(fn) });
+    await watch.line(
+      (line) => line.includes('{"type":"resync","reason":"connected"}'),
+      'the connected Resync',
     );
     const slots = await waitFor(
       async () => {
@@ -547,8 +363,8 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
       { what: 'the watch process slot' },
     );
     assert.equal(slots.length, 1);
-    child.kill('SIGKILL');
-    assert.deepEqual(await withDeadline(exited(child), 10_000, 'the killed child to exit'), {
+    watch.kill('SIGKILL');
+    assert.deepEqual(await withDeadline(watch.exited, 10_000, 'the killed child to exit'), {
       code: null,
       signal: 'SIGKILL',
     });
@@ -558,7 +374,7 @@ describe('zero footprint (R12)', { timeout: 180_000 }, () => {
 
 /**
  * Runs a feed in a child process that closes it on SIGUSR2 and otherwise just returns from its
- * script: the child exits on its own only if close() left no socket or timer behind (R10).
+ * script: the child exits on its own only if close() left no socket or timer behind (contract R10).
  */
 function feedChild(options: Record<string, unknown>): ChildProcess {
   const index = pathToFileURL(repoPath('build/src/index.js')).href;
@@ -585,7 +401,7 @@ function feedChild(options: Record<string, unknown>): ChildProcess {
   });
 }
 
-describe('ending (R10)', { timeout: 120_000 }, () => {
+describe('ending (contract R10)', { timeout: 120_000 }, () => {
   test('close() during a backoff sleep returns at once and ends a pending next()', {
     timeout: 60_000,
   }, async (t) => {

@@ -1,4 +1,4 @@
-// R21 against a real server: settings of the role or the database cannot silence a wakeup. wal2json
+// contract R21 against a real server: settings of the role or the database cannot silence a wakeup. wal2json
 // reports an UPDATE of a table without a replica identity only as a WARNING notice, which
 // `client_min_messages = error` would drop; the walsender's startup packet pins it back. A dedicated role
 // and database per test, so the shared roles keep their settings.
@@ -85,7 +85,7 @@ async function updateIsNudged(
   await probe.counted('public.nopk', 2, from);
 }
 
-describe('R21: role and database settings cannot silence a wakeup', { timeout: 60_000 }, () => {
+describe('contract R21: role and database settings cannot silence a wakeup', { timeout: 60_000 }, () => {
   test('ALTER ROLE … SET client_min_messages = error: the UPDATE of a table without a key still nudges', async (t) => {
     const skip = pluginUnavailable(info, 'wal2json');
     if (skip) return t.skip(skip);

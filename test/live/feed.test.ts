@@ -1,25 +1,18 @@
-// WalFeed against a real server, once per plugin the major has: the contract of SPEC §3 (R1–R4,
-// R13–R15, R8's confirmed position) end to end.
+// WalFeed against a real server, once per plugin the major has: the feed contract end to end (contract §3:
+// R1–R4, R13–R15, R8's confirmed position).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Batch, Resync, WalFeed } from '../../src/index.js';
-import {
-  type ClusterInfo,
-  liveCluster,
-  pluginUnavailable,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
-import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { Batch, Resync, WalFeed, type WalFeedOptions } from '../../src/index.js';
+import { type ClusterInfo, pluginUnavailable, runSql, scratchDatabase } from '../support/cluster.js';
+import { feedConnection, openFeed as openTestFeed, slotsIn } from '../support/feed-probe.js';
+import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor } from '../support/wait.js';
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
+let db: ScratchDatabase;
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'feed');
-  await runSql(
-    info,
+  ({ info, db } = await openLiveDatabase(
+    'feed',
     `CREATE TABLE public.orders (id int PRIMARY KEY, note text);
      CREATE TABLE public.stations (id int PRIMARY KEY, name text);
      CREATE TABLE public.ignored (id int PRIMARY KEY);
@@ -28,24 +21,17 @@ before(async () => {
      CREATE SCHEMA "a.b"; CREATE TABLE "a.b"."c" (id int);
      CREATE SCHEMA a; CREATE TABLE a."b.c" (id int);
      CREATE TABLE public."user" (id int);`,
-    db.name,
-  );
+  ));
 });
-after(async () => {
-  await db?.drop();
-});
+after(() => db?.drop());
 
 const sql = (text: string) => runSql(info, text, db.name);
 const ODD = '"Odd Schema"."Tab.le ✓ ""q"""';
 const ODD_PAYLOAD = 'Odd Schema.Tab.le ✓ "q"';
 
-/** A feed with a short debounce, closed when the test ends. */
-function openFeed(t: { after(fn: () => unknown): void }, options: Record<string, unknown> = {}) {
-  const feed = new WalFeed({ ...feedConnection(info, db.name), debounce: 5, ...options });
-  const probe = new FeedProbe(feed);
-  t.after(() => feed.close());
-  return { feed, probe };
-}
+/** A feed on this file's database with a short debounce, closed when the test ends. */
+const openFeed = (t: TestContext, options: WalFeedOptions = {}) =>
+  openTestFeed(t, { ...feedConnection(info, db.name), ...options });
 
 for (const plugin of ['wal2json', 'test_decoding'] as const) {
   describe(`WalFeed with ${plugin}`, { timeout: 60_000 }, () => {
@@ -132,7 +118,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.equal(probe.count(payload), 7);
     });
 
-    test('UPDATE and DELETE of tables without a replica identity nudge too, counted as with any table (R3)', async (t) => {
+    test('UPDATE and DELETE of tables without a replica identity nudge too, counted as with any table (contract R3)', async (t) => {
       if (skip) return t.skip(skip);
       // wal2json writes no record for these rows, only a WARNING that names the table (raw, so a name
       // holding "." is ambiguous: the filter keeps the one reading that is watched).
@@ -172,7 +158,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.deepEqual(probe.payloads().sort(), Object.values(tables).sort());
     });
 
-    test('identifiers arrive unquoted and byte-identical, and a filter matches by real identity (R13, R14)', async (t) => {
+    test('identifiers arrive unquoted and byte-identical, and a filter matches by real identity (contract R13, R14)', async (t) => {
       if (skip) return t.skip(skip);
       const { probe } = openFeed(t, { plugin, tables: [ODD, '"a.b"."c"', 'public."user"'] });
       await probe.resync('connected');
@@ -203,7 +189,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       await probe.counted(`public.${y}`, 1);
     });
 
-    test('writes only to filtered-out tables and to another database still advance confirmed_flush_lsn (R8)', async (t) => {
+    test('writes only to filtered-out tables and to another database still advance confirmed_flush_lsn (contract R8)', async (t) => {
       if (skip) return t.skip(skip);
       const { feed, probe } = openFeed(t, {
         plugin,
@@ -251,21 +237,20 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
 }
 
 describe('plugin auto', () => {
-  test('uses wal2json where installed, else test_decoding with one warning (R15)', async (t) => {
-    const warnings: string[] = [];
-    const { feed, probe } = openFeed(t, { logger: { warn: (m: string) => warnings.push(m) } });
+  test('uses wal2json where installed, else test_decoding with one warning (contract R15)', async (t) => {
+    const { feed, probe, log } = openFeed(t);
     await probe.resync('connected');
     const expected = info.plugins.includes('wal2json') ? 'wal2json' : 'test_decoding';
     assert.equal(feed.plugin, expected);
     assert.equal(
-      warnings.filter((w) => /wal2json is not usable on the server/.test(w)).length,
+      log.failures().filter((w) => /wal2json is not usable on the server/.test(w)).length,
       expected === 'wal2json' ? 0 : 1,
     );
   });
 });
 
 describe('ending the feed', () => {
-  test('break ends the iteration and the slot disappears (R10, R12)', async (t) => {
+  test('break ends the iteration and the slot disappears (contract R10, R12)', async (t) => {
     const feed = new WalFeed({ ...feedConnection(info, db.name), debounce: 5 });
     t.after(() => feed.close());
     let slot: string | null = null;

@@ -1,6 +1,6 @@
 // Resource hygiene (issue 8): 1,000 connect/close cycles leave no sockets, file descriptors, handles or
 // timers behind in the process and no heap growth beyond noise, and nothing on the server: no backend
-// of the cycling role, no replication slot (R10, R12).
+// of the cycling role, no replication slot (contract R10, R12).
 //
 // The mix, 1,000 cycles in all: 700 plain sessions over verified TLS with SCRAM (connect, end), 280
 // walsender sessions (replication=database, connect, end), 20 WalFeeds (open, first Resync, close).

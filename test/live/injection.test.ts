@@ -1,7 +1,7 @@
-// SPEC R18 against a real server: table names built to break out of START_REPLICATION's option literal,
+// contract R18 against a real server: table names built to break out of START_REPLICATION's option literal,
 // wal2json's add-tables syntax (`,` `.` `*` `\` whitespace) and test_decoding's relation lines are
 // watched with a `tables` filter on every plugin the major has. The feed must start, every watched
-// table's write must arrive under its exact payload (R13), and no decoy must arrive: each decoy is the
+// table's write must arrive under its exact payload (contract R13), and no decoy must arrive: each decoy is the
 // table a broken escaping would match instead. Names that cannot be expressed are refused before any
 // connection; applicationName and slot names are covered too.
 import assert from 'node:assert/strict';
@@ -13,15 +13,10 @@ import { formatCreateSlot, formatStartReplication, generateSlotName } from '../.
 import { parseTableName } from '../../src/feed/tables.js';
 import { WalFeed } from '../../src/index.js';
 import { PgConnection } from '../../src/transport/connection.js';
-import {
-  type ClusterInfo,
-  liveCluster,
-  pluginUnavailable,
-  runSql,
-  scratchDatabase,
-} from '../support/cluster.js';
-import { FeedProbe, feedConnection } from '../support/feed-probe.js';
-import { closedPort, settingsFor } from '../support/live-connection.js';
+import { type ClusterInfo, pluginUnavailable, runSql } from '../support/cluster.js';
+import { type FeedProbe, feedConnection, openFeed } from '../support/feed-probe.js';
+import { answerKeepalive, closedPort, settingsFor } from '../support/live-connection.js';
+import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 type Name = readonly [schema: string, table: string];
@@ -84,12 +79,11 @@ const qualified = ([schema, table]: Name) => `${ident(schema)}.${ident(table)}`;
 const payload = ([schema, table]: Name) => `${schema}.${table}`;
 
 let info: ClusterInfo;
-let db: { name: string; drop(): Promise<void> };
+let db: ScratchDatabase;
 const sql = (text: string) => runSql(info, text, db.name);
 
 before(async () => {
-  info = await liveCluster();
-  db = await scratchDatabase(info, 'injection');
+  ({ info, db } = await openLiveDatabase('injection'));
   const all = [...WATCHED.filter(([, table]) => table !== 'é'.repeat(31)), ...DECOYS, MARKER];
   const schemas = [...new Set(all.map(([schema]) => schema))];
   await sql(
@@ -106,9 +100,7 @@ before(async () => {
   );
   assert.equal(truncated?.n, 'é'.repeat(31), 'the server truncates a 64-byte name to 31 × é');
 });
-after(async () => {
-  await db?.drop();
-});
+after(() => db?.drop());
 
 /** Payload → summed count over batches from `from` on. */
 function counts(probe: FeedProbe, from: number): Map<string, number> {
@@ -121,18 +113,15 @@ function counts(probe: FeedProbe, from: number): Map<string, number> {
 }
 
 for (const plugin of ['wal2json', 'test_decoding'] as const) {
-  describe(`injection-shaped names with ${plugin} (R18)`, { timeout: 60_000 }, () => {
+  describe(`injection-shaped names with ${plugin} (contract R18)`, { timeout: 60_000 }, () => {
     test('the feed starts, every watched table arrives exactly, and no decoy does', async (t) => {
       const skip = pluginUnavailable(info, plugin);
       if (skip) return t.skip(skip);
-      const feed = new WalFeed({
+      const { feed, probe } = openFeed(t, {
         ...feedConnection(info, db.name),
         plugin,
-        debounce: 5,
         tables: [...WATCHED, MARKER].map(qualified),
       });
-      t.after(() => feed.close());
-      const probe = new FeedProbe(feed);
       await probe.resync('connected');
       assert.equal(feed.plugin, plugin);
       const mark = probe.mark();
@@ -163,7 +152,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
 // The feed also filters in the client (by identity), which would hide a server-side filter that lets
 // too much through. So here the library's own commands run on a bare walsender session and every
 // relation wal2json sends is collected unfiltered: exactly the watched tables, nothing else.
-describe('wal2json add-tables on the server (R14, R18)', () => {
+describe('wal2json add-tables on the server (contract R14, R18)', () => {
   test('sends exactly the watched tables: no wildcard, no split, no merge', {
     timeout: 60_000,
   }, async (t) => {
@@ -184,16 +173,7 @@ describe('wal2json add-tables on the server (R14, R18)', () => {
     await withDeadline(
       connection.startReplication(formatStartReplication(slot, 'wal2json', tables), {
         xlogData: (message) => decoder.decode(message.data, sink),
-        keepalive: (message) => {
-          if (message.replyRequested) {
-            connection.sendStatusUpdate({
-              write: message.walEnd,
-              flush: 0n,
-              apply: 0n,
-              replyRequested: false,
-            });
-          }
-        },
+        keepalive: (message) => answerKeepalive(connection, message),
       }),
       15_000,
       'START_REPLICATION with every injection-shaped name to reach CopyBoth',
@@ -245,9 +225,7 @@ describe('applicationName and slot names', () => {
     timeout: 30_000,
   }, async (t) => {
     const applicationName = `it's "q"\n; DROP TABLE inj.marker; --`;
-    const feed = new WalFeed({ ...feedConnection(info, db.name), applicationName, debounce: 5 });
-    t.after(() => feed.close());
-    const probe = new FeedProbe(feed);
+    const { feed, probe } = openFeed(t, { ...feedConnection(info, db.name), applicationName });
     await probe.resync('connected');
     const slot = feed.slotName;
     assert.match(slot ?? '', /^pgnudge_[0-9a-f]{8,55}$/);
@@ -267,9 +245,9 @@ describe('applicationName and slot names', () => {
   });
 
   test('every feed gets a fresh slot name the server accepts as is', { timeout: 30_000 }, async (t) => {
-    const feeds = [0, 1, 2].map(() => new WalFeed({ ...feedConnection(info, db.name), debounce: 5 }));
-    t.after(() => Promise.all(feeds.map((feed) => feed.close())));
-    const probes = feeds.map((feed) => new FeedProbe(feed));
+    const opened = [0, 1, 2].map(() => openFeed(t, feedConnection(info, db.name)));
+    const feeds = opened.map(({ feed }) => feed);
+    const probes = opened.map(({ probe }) => probe);
     await Promise.all(probes.map((probe) => probe.resync('connected')));
     const names = feeds.map((feed) => feed.slotName ?? '');
     assert.equal(new Set(names).size, 3, `distinct: ${names.join(', ')}`);

@@ -1,4 +1,4 @@
-// The quoting module against the server's own lexer and quote_ident() (R18): every keyword of this major
+// The quoting module against the server's own lexer and quote_ident() (contract R18): every keyword of this major
 // comes back as the column name it was quoted from, pgnudge never leaves bare what the server would quote,
 // and random literals read back unchanged whatever standard_conforming_strings says.
 import assert from 'node:assert/strict';

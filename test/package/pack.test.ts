@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { repoPath } from '../support/cluster.js';
+import { repoPath } from '../support/repo.js';
 
 const npm = 'npm';
 let scratch: string;

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { CommitRecord, Rng, Timeline } from './chaos.js';
 import type { ClusterInfo } from './cluster.js';
 
-/** A watched table: how SQL names it, and the payload a Batch uses for it (SPEC R13). */
+/** A watched table: how SQL names it, and the payload a Batch uses for it (contract R13). */
 export interface ChaosTable {
   readonly sql: string;
   readonly payload: string;

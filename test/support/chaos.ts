@@ -1,4 +1,4 @@
-// The chaos test's bookkeeping and its oracle (SPEC R1–R7): a timeline on which commits, feed items and
+// The chaos test's bookkeeping and its oracle (contract R1–R7): a timeline on which commits, feed items and
 // faults are stamped in the order this process saw them, and the check that every commit was followed by
 // a wakeup for its table or by a Resync. Pure, so the oracle itself is unit-tested (it must be able to fail).
 
@@ -72,7 +72,7 @@ function firstAfter(sorted: readonly Stamp[], seq: number): number {
 /**
  * The no-lost-wakeup oracle. A commit on table X whose COMMIT returned at t is covered when the consumer
  * received, after t, a Batch naming X (the consumer reloads X and sees the commit) or a Resync of any
- * reason (it reloads everything; a reconnect Resync covers everything before it, R1/R7). Only items
+ * reason (it reloads everything; a reconnect Resync covers everything before it, contract R1/R7). Only items
  * received strictly after the COMMIT returned count: one that arrived earlier cannot prove the consumer
  * saw this commit. `items` and `commits` may come in any order.
  */

@@ -1,9 +1,11 @@
 // A `pgnudge` child process of the built CLI for live tests and benches: its output so far, waits on
-// it with deadlines, and a SIGKILL when the test ends. Also the connection URL it is given.
+// it with deadlines, and a SIGKILL when the test ends; or a run to its end. Also the connection URL or
+// key=value string it is given.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type ClusterInfo, type Role, repoPath } from './cluster.js';
+import type { ClusterInfo, Role } from './cluster.js';
+import { repoPath } from './repo.js';
 import { waitFor, withDeadline } from './wait.js';
 
 /** A postgres:// URL for `role` on `database`, over verified TLS when the harness owns the certificates. */
@@ -16,6 +18,53 @@ export function connectionUrl(info: ClusterInfo, database: string, role: Role): 
     url.searchParams.set('sslrootcert', info.caFile);
   }
   return url.toString();
+}
+
+/**
+ * The same as a libpq key=value string, every value quoted; `extra` adds or replaces keywords (a wrong
+ * password, another dbname, sslmode).
+ */
+export function connectionKeyValue(
+  info: ClusterInfo,
+  database: string,
+  role: Role,
+  extra: Record<string, string> = {},
+): string {
+  const fields: Record<string, string> = {
+    host: info.host,
+    port: String(info.port),
+    user: role.user,
+    password: role.password,
+    dbname: database,
+    ...(info.caFile ? { sslmode: 'verify-full', sslrootcert: info.caFile } : { sslmode: 'prefer' }),
+    ...extra,
+  };
+  return Object.entries(fields)
+    .map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`)
+    .join(' ');
+}
+
+/** How a CLI run ended, with everything it printed. */
+export interface CliOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `pgnudge ...args` to its end; past `timeoutMs` it is killed and the run fails. */
+export async function runCli(
+  args: string[],
+  options: { home: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<CliOutcome> {
+  const cli = new CliProcess(args, options);
+  try {
+    const end = await withDeadline(cli.exited, options.timeoutMs ?? 60_000, `pgnudge ${args.join(' ')}`);
+    return { ...end, stdout: cli.stdout, stderr: cli.stderr };
+  } catch (error) {
+    cli.kill('SIGKILL');
+    throw error;
+  }
 }
 
 /** `node build/src/cli/main.js ...args` with only PATH, `home` and `env` as its environment. */

@@ -16,10 +16,13 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
+import { repoPath } from './repo.js';
 import { waitFor } from './wait.js';
+
+/** Re-exported: live tests that use the harness also build paths to the CLI and fixtures. */
+export { repoPath };
 
 export const SUPPORTED_MAJORS = [15, 16, 17, 18] as const;
 export type Major = (typeof SUPPORTED_MAJORS)[number];
@@ -65,25 +68,13 @@ export interface ClusterInfo {
   walLevel: string;
 }
 
-const repoRoot = findRepoRoot();
-
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the repository root from test/support/cluster');
-    dir = parent;
-  }
-  return dir;
-}
-
 /** Where a major's server binaries live, and its package library dir (to list plugins). */
 export function serverInstall(major: number): { bin: string; lib: string } | null {
   if (major === 15) {
     const bin = '/usr/lib/postgresql/15/bin';
     return existsSync(join(bin, 'postgres')) ? { bin, lib: '/usr/lib/postgresql/15/lib' } : null;
   }
-  const native = join(repoRoot, 'node_modules', `pg${major}`, 'native');
+  const native = repoPath('node_modules', `pg${major}`, 'native');
   return existsSync(join(native, 'bin', 'postgres'))
     ? { bin: join(native, 'bin'), lib: join(native, 'lib', 'postgresql') }
     : null;
@@ -744,11 +735,6 @@ export function liveCluster(): Promise<ClusterInfo> {
     return cluster.info;
   })();
   return perFileCluster;
-}
-
-/** Absolute path of a repository file (fixtures, the CLI). */
-export function repoPath(...parts: string[]): string {
-  return resolve(repoRoot, ...parts);
 }
 
 /** True when CI demands that a missing server or plugin fail instead of skip. */

@@ -1,7 +1,9 @@
-// Drives a feed in the background and lets a test wait, with a deadline, for the items it expects.
+// Drives a feed in the background and lets a test wait, with a deadline, for the items it expects; opens
+// the WalFeed a live test uses.
 import type { FeedItem } from '../../src/feed/items.js';
-import type { WalFeedOptions } from '../../src/feed/options.js';
+import { WalFeed, type WalFeedOptions } from '../../src/index.js';
 import { type ClusterInfo, type Role, runSql } from './cluster.js';
+import { LogCapture } from './log-capture.js';
 import { waitFor } from './wait.js';
 
 /** Connection options for a feed on `info` as `role`, over verified TLS unless the server is external. */
@@ -20,6 +22,23 @@ export function feedConnection(
   };
   if (info.caFile) options.sslrootcert = info.caFile;
   return options;
+}
+
+/**
+ * A WalFeed for one test with a short debounce and quick retries (both overridable in `options`), driven
+ * by a FeedProbe, its log captured; closed when the test ends.
+ */
+export function openFeed(t: { after(fn: () => unknown): void }, options: WalFeedOptions) {
+  const log = new LogCapture();
+  const feed = new WalFeed({
+    debounce: 5,
+    backoff: { initial: 50, maximum: 500 },
+    logger: log.logger,
+    ...options,
+  });
+  const probe = new FeedProbe(feed);
+  t.after(() => feed.close());
+  return { feed, probe, log };
 }
 
 /** Collects every item a feed yields; `error` holds what ended the iteration, if anything. */
@@ -44,6 +63,13 @@ export class FeedProbe {
   /** Index to pass to later waits, so they only look at items that arrive after this point. */
   mark(): number {
     return this.items.length;
+  }
+
+  /** Index just after `item`, for waits that look only at what came later. */
+  after(item: FeedItem): number {
+    const index = this.items.indexOf(item);
+    if (index < 0) throw new Error(`the item ${JSON.stringify(item)} is not in the probe`);
+    return index + 1;
   }
 
   /** Waits for an item matching `predicate` at or after index `from`; returns it. */

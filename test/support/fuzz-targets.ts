@@ -1,5 +1,5 @@
 // The fuzz targets as plain functions from input bytes to a JSON-able outcome, shared by the
-// regression-fixture replay (test/unit/fuzz/fixtures.test.ts) and the script that records a fixture
+// regression-fixture replay (test/fuzz/fixtures.test.ts) and the script that records a fixture
 // (scripts/fuzz-fixture.mjs). An outcome is what a fixture pins: frames, changes, or a typed error.
 import type { ChangeOp, Decoder } from '../../src/decode/change.js';
 import { createTestDecodingDecoder } from '../../src/decode/test-decoding.js';

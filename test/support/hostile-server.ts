@@ -1,4 +1,4 @@
-// A scripted fake PostgreSQL server for hostile-input tests (SPEC R17, R19): a real server cannot be
+// A scripted fake PostgreSQL server for hostile-input tests (contract R17, R19): a real server cannot be
 // told to send a wrong SCRAM signature or a 2 GiB length, so this one answers each client message with
 // whatever its script says. Unscripted stages behave like a trusting walsender, so every case is one
 // hostile stage away from a session that works (the positive controls prove the client accepts it).

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import { PgnudgeError } from '../../src/errors.js';
+import type { PrimaryKeepalive } from '../../src/protocol/replication.js';
 import { type ConnectOptions, PgConnection } from '../../src/transport/connection.js';
 import {
   type ConnectionOptions,
@@ -88,4 +89,13 @@ export function closedPort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * Answers a keepalive that asks for a reply, as every replication client must: a walsender that hears
+ * nothing back within wal_sender_timeout ends the session.
+ */
+export function answerKeepalive(connection: PgConnection, message: PrimaryKeepalive): void {
+  if (!message.replyRequested) return;
+  connection.sendStatusUpdate({ write: message.walEnd, flush: 0n, apply: 0n, replyRequested: false });
 }

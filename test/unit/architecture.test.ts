@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { repoPath } from '../support/cluster.js';
+import { repoPath } from '../support/repo.js';
 
 const LAYERS = ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout', 'cli'] as const;
 type Layer = (typeof LAYERS)[number];

@@ -1,4 +1,4 @@
-// `pgnudge doctor` (SPEC §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
+// `pgnudge doctor` (contract §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
 // the platform it runs on (checks.ts, fixes.ts), and prints them (format.ts).
 import type { BoundLogger } from '../../logger.js';
 import { type ConnectionSettings, describeTarget } from '../../transport/settings.js';

@@ -1,4 +1,4 @@
-// parseCommandLine for the fan-out commands (SPEC §5, §6): `bridge` takes watch's options plus a
+// parseCommandLine for the fan-out commands (contract §5, §6): `bridge` takes watch's options plus a
 // required --channel; `listen` takes --channel, --json, --debounce, --max-batch-wait and --dsn.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

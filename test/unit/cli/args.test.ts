@@ -1,4 +1,4 @@
-// parseCommandLine (SPEC §5): every `watch` flag, verbosity, help and version, and a ConfigError
+// parseCommandLine (contract §5): every `watch` flag, verbosity, help and version, and a ConfigError
 // (exit status 2) with one plain line for every usage error.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// pgnudge doctor's pure core (SPEC §5): facts in, checks with platform-tuned fixes out, and the two
+// pgnudge doctor's pure core (contract §5): facts in, checks with platform-tuned fixes out, and the two
 // output formats. The live side is test/live/doctor.test.ts.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The CLI process ends by itself after a usage error, whatever the flags before it armed (SPEC R10):
+// The CLI process ends by itself after a usage error, whatever the flags before it armed (contract R10):
 // a feed refused at construction must leave no timer behind to keep the process alive.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

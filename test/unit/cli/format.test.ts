@@ -1,4 +1,4 @@
-// How `pgnudge watch` prints items (SPEC §5): the exact --json line, and the readable line.
+// How `pgnudge watch` prints items (contract §5): the exact --json line, and the readable line.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { formatHumanLine, formatJsonLine } from '../../../src/cli/format.js';

@@ -1,4 +1,4 @@
-// wal2json's "no tuple identifier" WARNING read as the change it stands for (R3): the exact text
+// wal2json's "no tuple identifier" WARNING read as the change it stands for (contract R3): the exact text
 // wal2json 2.x raises (pg_decode_write_change, format version 2), raw names, and ambiguous splits.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

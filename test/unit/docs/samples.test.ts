@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoPath } from '../../support/cluster.js';
+import { repoPath } from '../../support/repo.js';
 
 function samples(): { file: string; index: number; code: string }[] {
   const docs = existsSync(repoPath('docs'))

@@ -1,5 +1,5 @@
 // The fan-out classes against a server that completes startup and then stalls (issue 14, "Hangs and
-// leaks"; SPEC R8): a LISTEN that is never answered must not hold a NotifyFeed forever, and with
+// leaks"; contract R8): a LISTEN that is never answered must not hold a NotifyFeed forever, and with
 // livenessTimeout null a stalled server must not collect a queue of pings or heartbeats.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

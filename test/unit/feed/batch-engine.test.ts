@@ -199,7 +199,7 @@ describe('BatchEngine', () => {
     assert.equal(readable(), 4);
   });
 
-  test('nothing is armed before start(), not even the failsafe (R10: an engine never started holds no timer)', () => {
+  test('nothing is armed before start(), not even the failsafe (contract R10: an engine never started holds no timer)', () => {
     const { engine, clock } = setup({ failsafeMs: 1000 });
     assert.equal(clock.pendingTimers, 0);
     clock.advance(10_000);

@@ -1,6 +1,6 @@
 // The feed base driven without a server: a FakeLink session whose body feeds the engine by hand, and a
-// ManualClock. Pins how concurrent next() calls settle (SPEC R10: close() ends pending calls), that a
-// session's live() queues the connect Resync (R1), and that nothing is armed before the first next().
+// ManualClock. Pins how concurrent next() calls settle (contract R10: close() ends pending calls), that a
+// session's live() queues the connect Resync (contract R1), and that nothing is armed before the first next().
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -134,7 +134,7 @@ describe('Feed: concurrent next() calls', () => {
 });
 
 describe('Feed: the session lifecycle', () => {
-  test("a session's live() queues Resync('connected'), and after a reconnect Resync('reconnected') (R1, R7)", async () => {
+  test("a session's live() queues Resync('connected'), and after a reconnect Resync('reconnected') (contract R1, R7)", async () => {
     const { feed: hand, body, clock } = feed({ backoff: { initial: 10, maximum: 10 } });
     const iterator = hand[Symbol.asyncIterator]();
     const first = iterator.next();
@@ -184,7 +184,7 @@ describe('Feed: the session lifecycle', () => {
   });
 });
 
-describe('Feed: nothing is armed before the first next() (R10)', () => {
+describe('Feed: nothing is armed before the first next() (contract R10)', () => {
   test('a feed with a failsafe, constructed and even given an iterator, holds no timer and connects nowhere', async () => {
     const { feed: hand, body, clock } = feed({ failsafe: 1000 });
     const iterator = hand[Symbol.asyncIterator]();

@@ -1,4 +1,4 @@
-// The link's timers on a ManualClock and a FakeLink (SPEC R8): the watchdog from the moment the link
+// The link's timers on a ManualClock and a FakeLink (contract R8): the watchdog from the moment the link
 // opens, the answer it names when one never comes, the one command allowed to be slow, and repeated
 // tasks that never pile up behind an unanswered one.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// WalFeedOptions: SPEC §3's defaults, and a ConfigError naming the option and stating the rule for
+// WalFeedOptions: contract §3's defaults, and a ConfigError naming the option and stating the rule for
 // every bad value, thrown by `new WalFeed()` before any connection is attempted.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -21,7 +21,7 @@ function throwsConfig(fn: () => unknown, option: string, rule: RegExp): void {
 /** Lets a test pass values the types forbid, as a JavaScript caller could. */
 const resolve = (options: Record<string, unknown>) => resolveFeedOptions(options as WalFeedOptions);
 
-describe('resolveFeedOptions defaults (SPEC §3)', () => {
+describe('resolveFeedOptions defaults (contract §3)', () => {
   test('with nothing given', () => {
     assert.deepEqual(resolveFeedOptions({}), {
       tables: null,

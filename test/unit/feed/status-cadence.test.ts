@@ -1,4 +1,4 @@
-// The status cadence against the server's wal_sender_timeout (SPEC R8): SHOW's text parsed as the
+// The status cadence against the server's wal_sender_timeout (contract R8): SHOW's text parsed as the
 // server prints it, and the interval shortened only when the server's timeout demands it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

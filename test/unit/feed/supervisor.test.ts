@@ -1,4 +1,4 @@
-// The session lifecycle on FakeLinks and a ManualClock (SPEC R7, R10, R11): what ends the loop, what is
+// The session lifecycle on FakeLinks and a ManualClock (contract R7, R10, R11): what ends the loop, what is
 // retried, the watchdog of every session armed before its body's first query, and close() at any point.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -87,7 +87,7 @@ describe('Supervisor: failures', () => {
     supervisor.close();
   });
 
-  test('a retryable failure before the first live session is retried; one that is not is fatal (R11)', async () => {
+  test('a retryable failure before the first live session is retried; one that is not is fatal (contract R11)', async () => {
     let sessions = 0;
     const refusal = new ServerError(
       { severity: 'FATAL', sqlState: '28000', message: 'no' },

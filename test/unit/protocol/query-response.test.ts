@@ -1,4 +1,4 @@
-// One simple Query's answer, assembled without a socket (R19): results as PostgreSQL sent them, and every
+// One simple Query's answer, assembled without a socket (contract R19): results as PostgreSQL sent them, and every
 // hostile answer a typed ProtocolError. The same cases through a socket: test/unit/transport/hostile-session.
 // Random message sequences: test/unit/protocol/fuzz.test.ts.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// SPEC R8's feedback rule, without a server: the confirmed position is the highest WAL end seen in
+// contract R8's feedback rule, without a server: the confirmed position is the highest WAL end seen in
 // XLogData or keepalives, a keepalive that asks is answered at once, and the update confirms it all.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

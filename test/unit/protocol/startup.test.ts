@@ -151,7 +151,7 @@ describe('StartupMachine: trust', () => {
   });
 });
 
-describe('StartupMachine: cleartext and MD5 (SPEC R17)', () => {
+describe('StartupMachine: cleartext and MD5 (contract R17)', () => {
   it('cleartext over TLS sends the password', () => {
     const m = machine({ tls: true });
     const [bytes] = sent(m.receive(cleartext()));

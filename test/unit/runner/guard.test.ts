@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { repoPath } from '../../support/cluster.js';
+import { repoPath } from '../../support/repo.js';
 
 interface SuiteResult {
   pass: number;

@@ -1,4 +1,4 @@
-// SPEC R10 for a connect that never completes: a blackholed host retries its SYN for about two minutes,
+// contract R10 for a connect that never completes: a blackholed host retries its SYN for about two minutes,
 // and an attempt abandoned meanwhile (AbortSignal, close(), connect_timeout) must destroy its socket, or
 // the socket keeps the process alive. No local address leaves a SYN unanswered, so a fake socket that
 // never emits 'connect' stands in for it.

@@ -1,4 +1,4 @@
-// SPEC R8, R11, R19 against a hostile server after startup: simple-query answers, the answer to
+// contract R8, R11, R19 against a hostile server after startup: simple-query answers, the answer to
 // START_REPLICATION, and the replication stream (framing, XLogData, keepalives, plugin payloads built to
 // break wal2json and test_decoding). Each case runs on PgConnection (the typed error) and, for the
 // replication stages, on a WalFeed (fatal before the stream is live; reported and retried once live).
@@ -175,7 +175,7 @@ describe('hostile server: simple query', () => {
   }
 });
 
-describe('hostile server: result size (R19)', () => {
+describe('hostile server: result size (contract R19)', () => {
   test('the default bound on a held result is 64 MiB', () => {
     assert.equal(DEFAULT_MAX_RESULT_BYTES, 64 * 1024 * 1024);
   });
@@ -485,7 +485,11 @@ describe('hostile server: replication on a WalFeed', () => {
         const error = await rejection(feed[Symbol.asyncIterator]().next(), c.name);
         assertTyped(error, c.expect);
         assert.equal(feed.closed, true);
-        assert.equal(fake.sessions.length, 1, 'a refusal on the first connection is not retried (R11)');
+        assert.equal(
+          fake.sessions.length,
+          1,
+          'a refusal on the first connection is not retried (contract R11)',
+        );
         await socketsClosed(fake);
         assert.ok(lines.every((line) => !line.message.includes(PASSWORD)));
         await guard.assertNone(c.name);

@@ -1,4 +1,4 @@
-// SPEC R17, R19 against a hostile server, up to ReadyForQuery: the SSLRequest answer, authentication
+// contract R17, R19 against a hostile server, up to ReadyForQuery: the SSLRequest answer, authentication
 // (SCRAM spoiled one part at a time, cleartext and MD5 over plaintext, out-of-order messages) and the
 // messages after it. Every case ends with its typed error, fast, without the password anywhere, with the
 // socket closed and nothing thrown into the process. The controls first show the same fake works.
@@ -154,7 +154,7 @@ const SSL_CASES: Case[] = [
     expect: { type: TlsError, code: 'PGNUDGE_ERR_TLS', message: /TLS handshake with 127\.0\.0\.1 failed/ },
   },
   {
-    // A lost link, not a TLS failure: a restarting server does this, and retrying heals it (R11). It was
+    // A lost link, not a TLS failure: a restarting server does this, and retrying heals it (contract R11). It was
     // a TlsError (fatal, and multi-host never tried the next host) until the handshake errors were split.
     name: "SSLRequest answered with 'S', then the link closes mid-handshake",
     script: () => ({
@@ -860,7 +860,7 @@ describe('hostile server: SCRAM key derivation runs off the event loop', () => {
   );
 });
 
-describe('the startup packet pins what a session depends on (R21)', () => {
+describe('the startup packet pins what a session depends on (contract R21)', () => {
   async function startupParams(options: Partial<ConnectOptions>): Promise<ReadonlyMap<string, string>> {
     let seen: ReadonlyMap<string, string> | undefined;
     const fake = await HostileServer.start({

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { repoPath } from '../../support/cluster.js';
 import {
   type Fixture,
   inputBytes,
@@ -14,7 +13,8 @@ import {
   runTarget,
   TARGETS,
   type Target,
-} from '../../support/fuzz-targets.js';
+} from '../support/fuzz-targets.js';
+import { repoPath } from '../support/repo.js';
 
 const ROOT = repoPath('test', 'fixtures', 'fuzz');
 const DECODERS: readonly Target[] = ['wal2json', 'test_decoding'];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { assertProperty } from '../../support/fuzz.js';
+import { assertProperty } from '../support/fuzz.js';
 
 test('a failing property reports its seed and the fixture command for its input', () => {
   assert.throws(

@@ -1,22 +1,22 @@
 // Seeded property tests: chunking invariance, encode → decode round trips, hostile input.
 // PGNUDGE_FUZZ_RUNS sets the number of runs, PGNUDGE_FUZZ_SEED replays another seed; a failure prints
-// how to keep its counterexample as a fixture (test/fixtures/fuzz, replayed by test/unit/fuzz).
+// how to keep its counterexample as a fixture (test/fixtures/fuzz, replayed by test/fuzz/fixtures.test.ts).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { PgnudgeError, ProtocolError } from '../../../src/errors.js';
-import { BackendCode, parseBackendMessage } from '../../../src/protocol/backend.js';
-import { parseErrorFields } from '../../../src/protocol/error-fields.js';
-import { type Frame, FrameDecoder } from '../../../src/protocol/frame-decoder.js';
-import { encodeCopyData, encodeQuery, encodeSASLInitialResponse } from '../../../src/protocol/frontend.js';
-import { formatLsn, parseLsn } from '../../../src/protocol/lsn.js';
-import { QueryResponse } from '../../../src/protocol/query-response.js';
-import { encodeStandbyStatusUpdate, parseReplicationMessage } from '../../../src/protocol/replication.js';
-import { ScramClient, tlsServerEndPointHash } from '../../../src/protocol/scram.js';
-import { cstr, errorFieldsBody, frame, i16, i32, readFixture, toHex, xlogData } from '../../support/bytes.js';
-import { assertProperty, fuzzParams } from '../../support/fuzz.js';
-import { answerServerFirst } from '../../support/scram.js';
+import { PgnudgeError, ProtocolError } from '../../src/errors.js';
+import { BackendCode, parseBackendMessage } from '../../src/protocol/backend.js';
+import { parseErrorFields } from '../../src/protocol/error-fields.js';
+import { type Frame, FrameDecoder } from '../../src/protocol/frame-decoder.js';
+import { encodeCopyData, encodeQuery, encodeSASLInitialResponse } from '../../src/protocol/frontend.js';
+import { formatLsn, parseLsn } from '../../src/protocol/lsn.js';
+import { QueryResponse } from '../../src/protocol/query-response.js';
+import { encodeStandbyStatusUpdate, parseReplicationMessage } from '../../src/protocol/replication.js';
+import { ScramClient, tlsServerEndPointHash } from '../../src/protocol/scram.js';
+import { cstr, errorFieldsBody, frame, i16, i32, readFixture, toHex, xlogData } from '../support/bytes.js';
+import { assertProperty, fuzzParams } from '../support/fuzz.js';
+import { answerServerFirst } from '../support/scram.js';
 
 const params = fuzzParams(5000);
 console.log(

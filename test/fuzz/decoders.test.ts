@@ -1,15 +1,15 @@
 // Seeded properties for both decoders: identifiers quoted as each plugin prints them come back
-// byte-identical from both (SPEC R13), and arbitrary or mutated bytes raise only DecodeError.
+// byte-identical from both (contract R13), and arbitrary or mutated bytes raise only DecodeError.
 // PGNUDGE_FUZZ_RUNS / PGNUDGE_FUZZ_SEED as in test/support/fuzz.ts; a failure prints how to keep it.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { ChangeOp, Decoder } from '../../../src/decode/change.js';
-import { createTestDecodingDecoder } from '../../../src/decode/test-decoding.js';
-import { createWal2jsonDecoder } from '../../../src/decode/wal2json.js';
-import { DecodeError } from '../../../src/errors.js';
-import { assertProperty, fuzzParams } from '../../support/fuzz.js';
+import type { ChangeOp, Decoder } from '../../src/decode/change.js';
+import { createTestDecodingDecoder } from '../../src/decode/test-decoding.js';
+import { createWal2jsonDecoder } from '../../src/decode/wal2json.js';
+import { DecodeError } from '../../src/errors.js';
+import { assertProperty, fuzzParams } from '../support/fuzz.js';
 
 const settings = fuzzParams(10_000);
 console.log(
