@@ -510,6 +510,8 @@ export class Cluster {
     if (this.#owner) chownSync(log, this.#owner.uid, this.#owner.gid);
     const child = spawn(join(this.#bin, 'postgres'), ['-D', this.dataDir], {
       ...spawnAs,
+      // libpq inside the server (a standby's walreceiver) reads ~/.postgresql: not the test runner's.
+      env: { ...process.env, HOME: this.#root },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.on('data', (chunk: Buffer) => {
