@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type pg from 'pg';
 import { handToServerUser } from './background-server.js';
-import { Cluster, type ClusterInfo, freePort, runSql } from './cluster.js';
+import { Cluster, type ClusterInfo, freePort, installExitHook, runSql } from './cluster.js';
 import { waitFor } from './wait.js';
 
 /** Whose contents a base backup leaves out (pg_basebackup's list); the directories themselves are made. */
@@ -80,6 +80,8 @@ export class Standby {
   static async start(primary: Cluster, options: StandbyOptions = {}): Promise<Standby> {
     const source = primary.info;
     const root = mkdtempSync(join(tmpdir(), `pgnudge-pg${source.major}-standby-`));
+    // Until Cluster.adopt owns it, a signal must still remove what the copy wrote.
+    copyingRoots.add(root);
     try {
       const dataDir = join(root, 'data');
       mkdirSync(dataDir, { mode: 0o700 });
@@ -133,9 +135,11 @@ export class Standby {
         caFile: tls.ca ?? source.caFile,
         certRole,
       };
+      copyingRoots.delete(root);
       const cluster = await Cluster.adopt({ info, root });
       return new Standby(cluster, primary, applicationName);
     } catch (error) {
+      copyingRoots.delete(root);
       rmSync(root, { recursive: true, force: true });
       throw error;
     }
@@ -210,6 +214,13 @@ export class Standby {
     return this.cluster.log();
   }
 }
+
+const copyingRoots = new Set<string>();
+// The cluster module turns SIGINT/SIGTERM/SIGHUP into process.exit, which runs this.
+installExitHook();
+process.on('exit', () => {
+  for (const root of copyingRoots) rmSync(root, { recursive: true, force: true });
+});
 
 /** Starts a streaming hot standby of `primary`; see Standby. */
 export function startStandby(primary: Cluster, options: StandbyOptions = {}): Promise<Standby> {
