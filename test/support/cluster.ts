@@ -100,8 +100,11 @@ function listPlugins(lib: string): string[] {
   return PLUGINS.filter((plugin) => files.has(`${plugin}.so`));
 }
 
-/** Server processes run as this user when we are root (PostgreSQL refuses to run as root). */
-function serverUser(): { uid: number; gid: number; name: string } | null {
+/**
+ * Server processes run as this user when we are root (PostgreSQL and PgBouncer refuse to run as root);
+ * null when we are not root. The other servers the harness boots (test/support) run as it too.
+ */
+export function serverUser(): { uid: number; gid: number; name: string } | null {
   if (process.getuid?.() !== 0) return null;
   for (const name of ['postgres', 'pgnudge']) {
     const found = spawnSync('id', ['-u', name], { encoding: 'utf8' });
@@ -193,7 +196,7 @@ export function makeCa(dir: string, name = 'ca', subject = 'pgnudge test CA'): {
 const CERT_ROLE = 'nudge_cert';
 
 /** A key and a certificate for `cn` signed by `ca`, with the given extended key usage. */
-function signedCertificate(
+export function signedCertificate(
   dir: string,
   name: string,
   cn: string,
@@ -274,7 +277,19 @@ const ROLE_NAMES = {
   tlsOnly: 'nudge_tls_only',
 } as const;
 
-function hbaLines(): string {
+/**
+ * The harness's own access (its SQL runs as the superuser over TCP and the socket), then `lines`: a test
+ * that needs other access rules (only one line for a role, no `replication` line) replaces the default ones.
+ */
+function hbaLines(lines?: readonly string[]): string {
+  if (lines !== undefined) {
+    return [
+      'local     all          postgres                       trust',
+      'host      all          postgres       127.0.0.1/32   scram-sha-256',
+      ...lines,
+      '',
+    ].join('\n');
+  }
   const r = ROLE_NAMES;
   return [
     '# TYPE    DATABASE     USER            ADDRESS        METHOD',
@@ -304,6 +319,11 @@ export interface StartOptions {
   settings?: Record<string, string | number>;
   /** Print the `live cluster:` line (the runner does; per-test clusters stay quiet unless asked). */
   announce?: boolean;
+  /**
+   * pg_hba.conf lines replacing the default ones (which give every role the `host all` and
+   * `host replication` lines its method needs); the superuser's own lines always come first.
+   */
+  hba?: readonly string[];
 }
 
 /** A running throwaway cluster. `stop()` is idempotent and also runs on process exit. */
@@ -402,7 +422,7 @@ export class Cluster {
           .map(([k, v]) => `${k} = ${v}`)
           .join('\n')}\n`,
       );
-      writeFileSync(join(dataDir, 'pg_hba.conf'), hbaLines());
+      writeFileSync(join(dataDir, 'pg_hba.conf'), hbaLines(options.hba));
 
       const roles = Object.fromEntries(
         Object.entries(ROLE_NAMES).map(([key, user]) => [
@@ -442,6 +462,38 @@ export class Cluster {
     }
   }
 
+  /**
+   * Boots a server on a data directory prepared elsewhere (`<root>/data`, e.g. a standby's copy of a
+   * primary), described by `info`. From here on it is owned like a started cluster: `stop()`, the exit
+   * hook and signals remove `root`. The binaries are the major's own (copied into `root` when the server
+   * user cannot reach them), so the server outlives the cluster it was copied from.
+   */
+  static async adopt(options: { info: ClusterInfo; root: string }): Promise<Cluster> {
+    const install = serverInstall(options.info.major);
+    if (install === null)
+      throw new Error(`PostgreSQL ${options.info.major} is not installed (see README: Testing)`);
+    const owner = serverUser();
+    bootingRoots.add(options.root);
+    let cluster: Cluster;
+    try {
+      const { bin } = reachableBin(install.bin, install.lib, owner, options.root);
+      cluster = new Cluster(options.info, options.root, bin, owner);
+    } catch (error) {
+      bootingRoots.delete(options.root);
+      rmSync(options.root, { recursive: true, force: true });
+      throw error;
+    }
+    liveClusters.add(cluster);
+    bootingRoots.delete(options.root);
+    try {
+      await cluster.#launch();
+    } catch (error) {
+      cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
   async #launch(): Promise<void> {
     const log = join(this.#root, 'server.log');
     const spawnAs = this.#owner ? { uid: this.#owner.uid, gid: this.#owner.gid } : {};
@@ -449,6 +501,8 @@ export class Cluster {
     if (this.#owner) chownSync(log, this.#owner.uid, this.#owner.gid);
     const child = spawn(join(this.#bin, 'postgres'), ['-D', this.dataDir], {
       ...spawnAs,
+      // libpq inside the server (a standby's walreceiver) reads ~/.postgresql: not the test runner's.
+      env: { ...process.env, HOME: this.#root },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.on('data', (chunk: Buffer) => {
