@@ -15,9 +15,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const majors = (process.argv[2] ?? '15,16,17,18').split(',').map(Number);
 const levels = (process.argv[3] ?? 'replica,logical').split(',');
 
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
-  stdio: 'inherit',
-});
+const tsc = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')],
+  {
+    stdio: 'inherit',
+  },
+);
 if (tsc.status !== 0) process.exit(1);
 
 const load = (path) => import(pathToFileURL(join(root, 'build', path)).href);
@@ -37,6 +41,7 @@ for (const major of majors) {
     try {
       const info = cluster.info;
       const { dbOid, otherDbOid } = await oracle.prepareWorkload(info);
+      const before = await oracle.tableFiles(info);
       await cluster.sql('SELECT pg_switch_wal()');
       const [{ lsn, segsize, tli }] = await cluster.sql(
         `SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT setting::int FROM pg_settings WHERE name = 'wal_segment_size') AS segsize,
@@ -44,8 +49,14 @@ for (const major of majors) {
       );
       const start = (oracle.parseLsnText(lsn) / PAGE) * PAGE;
       await oracle.runWorkload(info, { switchWal: true });
+      const after = await oracle.tableFiles(info);
       const [{ flush }] = await cluster.sql('SELECT pg_current_wal_flush_lsn()::text AS flush');
-      const records = await oracle.walinspectRecords(info, oracle.WATCHED_DB, formatWalPosition(start), flush);
+      const records = await oracle.walinspectRecords(
+        info,
+        oracle.WATCHED_DB,
+        formatWalPosition(start),
+        flush,
+      );
       const end = oracle.parseLsnText(records[records.length - 1].end);
       const bytes = await oracle.readWalBytes(info, start, end, segsize, tli);
       const fixture = {
@@ -59,6 +70,7 @@ for (const major of majors) {
         dbOid,
         otherDbOid,
         records,
+        tables: { before, after },
       };
       const dumped = oracle.waldumpRecords(bytes, start, end, segsize, tli);
       if (major === 15 && dumped !== null) fixture.waldump = dumped;

@@ -7,10 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
+import type { ChangeOp } from '../../src/decode/change.js';
 import { RMGR_NAMES } from '../../src/decode/wal/constants.js';
+import { interpretRecord, type WalEventSink } from '../../src/decode/wal/interpret.js';
 import { formatWalPosition } from '../../src/decode/wal/position.js';
 import { WalReader } from '../../src/decode/wal/reader.js';
-import type { WalRecord } from '../../src/decode/wal/record.js';
+import type { BlockRef, WalRecord } from '../../src/decode/wal/record.js';
+import type { RelFileLocator, XactEnd, XactPrepare } from '../../src/decode/wal/xact.js';
 import { type ClusterInfo, repoPath, runSql } from './cluster.js';
 
 /** One block reference, as the oracles describe it. */
@@ -61,6 +64,19 @@ export interface WalFixture {
   records: ComparableRecord[];
   /** pg_waldump's view (15 only: the only major whose package ships it). */
   waldump?: ComparableRecord[];
+  /** The workload tables' relfilenodes in the watched database, before and after the workload. */
+  tables: { before: Record<string, number>; after: Record<string, number> };
+}
+
+/** The workload tables, and the relfilenode of each (in the watched database). */
+export async function tableFiles(info: ClusterInfo): Promise<Record<string, number>> {
+  const rows = await runSql<{ relname: string; file: number }>(
+    info,
+    `SELECT relname, pg_relation_filenode(oid)::int AS file FROM pg_class
+      WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY relname`,
+    WATCHED_DB,
+  );
+  return Object.fromEntries(rows.map((row) => [row.relname, row.file]));
 }
 
 const FORKS = ['main', 'fsm', 'vm', 'init'];
@@ -220,7 +236,8 @@ export async function walinspectRecords(
     const byLsn = new Map(records.map((r) => [r.lsn, r]));
     for (const row of blocks) {
       const block = byLsn.get(row.start_lsn)?.blocks.find((b) => b.id === row.block_id);
-      if (block === undefined) throw new Error(`pg_get_wal_block_info names ${row.start_lsn} #${row.block_id}`);
+      if (block === undefined)
+        throw new Error(`pg_get_wal_block_info names ${row.start_lsn} #${row.block_id}`);
       block.dataLength = row.block_data_length;
       if (block.image !== undefined) block.imageLength = row.block_fpi_length;
     }
@@ -461,4 +478,91 @@ export function loadFixture(major: number, walLevel: string): { fixture: WalFixt
   const fixture = JSON.parse(gunzipSync(readFileSync(join(dir, `${walLevel}.json.gz`))).toString('utf8'));
   const bytes = new Uint8Array(gunzipSync(readFileSync(join(dir, `${walLevel}.wal.gz`))));
   return { fixture, bytes };
+}
+
+/** One sink call, as plain data, with the LSN of the record it came from. */
+export type RecordedEvent =
+  | {
+      kind: 'change';
+      lsn: string;
+      xid: number;
+      topXid: number;
+      rel: number;
+      db: number;
+      op: string;
+      count: number;
+    }
+  | { kind: 'end'; lsn: string; event: XactEnd }
+  | { kind: 'prepare'; lsn: string; event: XactPrepare }
+  | { kind: 'assignment'; lsn: string; top: number; subxacts: number[] }
+  | { kind: 'create'; lsn: string; xid: number; locator: RelFileLocator }
+  | { kind: 'running'; lsn: string; oldest: number; next: number };
+
+/** A WalEventSink that records every call (and forwards it, if given another sink). */
+export class RecordingSink implements WalEventSink {
+  readonly events: RecordedEvent[] = [];
+  lsn = '';
+
+  constructor(readonly forward?: WalEventSink) {}
+
+  change(xid: number, block: BlockRef, op: ChangeOp, count: number, record: WalRecord): void {
+    this.events.push({
+      kind: 'change',
+      lsn: this.lsn,
+      xid,
+      topXid: record.topXid,
+      rel: block.relNumber,
+      db: block.dbOid,
+      op,
+      count,
+    });
+    this.forward?.change(xid, block, op, count, record);
+  }
+
+  end(event: XactEnd): void {
+    this.events.push({ kind: 'end', lsn: this.lsn, event });
+    this.forward?.end(event);
+  }
+
+  prepare(event: XactPrepare): void {
+    this.events.push({ kind: 'prepare', lsn: this.lsn, event });
+    this.forward?.prepare(event);
+  }
+
+  assignment(top: number, subxacts: readonly number[]): void {
+    this.events.push({ kind: 'assignment', lsn: this.lsn, top, subxacts: [...subxacts] });
+    this.forward?.assignment(top, subxacts);
+  }
+
+  create(xid: number, locator: RelFileLocator): void {
+    this.events.push({ kind: 'create', lsn: this.lsn, xid, locator });
+    this.forward?.create(xid, locator);
+  }
+
+  runningXacts(oldestRunningXid: number, nextXid: number, record: WalRecord): void {
+    this.events.push({ kind: 'running', lsn: this.lsn, oldest: oldestRunningXid, next: nextXid });
+    this.forward?.runningXacts(oldestRunningXid, nextXid, record);
+  }
+}
+
+/** Reads `bytes` and runs every record through interpretRecord into `sink`; returns the records. */
+export function interpretAll(
+  bytes: Uint8Array,
+  startLsn: bigint,
+  segmentSize: number,
+  sink: RecordingSink,
+): { records: ComparableRecord[]; infos: number[] } {
+  const infos: number[] = [];
+  const records = readAll(
+    bytes,
+    startLsn,
+    segmentSize,
+    () => 65536,
+    (record, reader) => {
+      infos.push(record.info);
+      sink.lsn = formatWalPosition(record.lsn);
+      interpretRecord(record, reader.major!, sink);
+    },
+  );
+  return { records, infos };
 }

@@ -157,7 +157,7 @@ export class CommitGate implements WalEventSink {
     if (locator.dbOid !== this.#dbOid || xid === 0) return;
     const held = this.#entry(xid);
     if (held === undefined || held.overflowed || !this.#reserve(held)) return;
-    (held.created ??= []).push(locator);
+    addCreated(held, locator);
   }
 
   end(event: XactEnd): void {
@@ -242,7 +242,7 @@ export class CommitGate implements WalEventSink {
       }
       for (const file of held.created ?? []) {
         if (target.overflowed || !this.#reserve(target)) break;
-        (target.created ??= []).push(file);
+        addCreated(target, file);
       }
     }
   }
@@ -334,5 +334,10 @@ function mergeInto(into: Held, from: Held): void {
     }
     found.count += slot.count;
   }
-  if (from.created !== undefined) (into.created ??= []).push(...from.created);
+  for (const file of from.created ?? []) addCreated(into, file);
+}
+
+function addCreated(held: Held, file: RelFileLocator): void {
+  if (held.created === undefined) held.created = [file];
+  else held.created.push(file);
 }
