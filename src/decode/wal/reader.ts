@@ -551,9 +551,24 @@ export class WalReader {
     if (crc !== record.crc) throw this.#crcError(crc);
     const body = total - RECORD_HEADER;
     decodeHeaders(record, chunk, at + RECORD_HEADER, body, body);
-    record.data = keepsMainData(record.rmid)
-      ? chunk.subarray(at + total - record.mainDataLength, at + total)
-      : undefined;
+    if (keepsMainData(record.rmid)) {
+      // Checked here too, although nothing is copied: a record's fate must not depend on the chunking.
+      this.#checkMainDataLength();
+      record.data = chunk.subarray(at + total - record.mainDataLength, at + total);
+    } else {
+      record.data = undefined;
+    }
+  }
+
+  #checkMainDataLength(): void {
+    const length = this.#record.mainDataLength;
+    if (length > this.#maxMainData) {
+      throw new WalDecodeError(
+        'limit',
+        `the record's main data is ${length} bytes, over maxMainDataLength ${this.#maxMainData}`,
+        this.#record.lsn,
+      );
+    }
   }
 
   #crcError(computed: number): WalDecodeError {
@@ -613,14 +628,8 @@ export class WalReader {
     this.#mainStart = body - record.mainDataLength;
     this.#keepMain = keepsMainData(record.rmid);
     if (!this.#keepMain) return;
+    this.#checkMainDataLength();
     const length = record.mainDataLength;
-    if (length > this.#maxMainData) {
-      throw new WalDecodeError(
-        'limit',
-        `the record's main data is ${length} bytes, over maxMainDataLength ${this.#maxMainData}`,
-        record.lsn,
-      );
-    }
     if (this.#main.byteLength < length) {
       this.#main = new Uint8Array(
         Math.max(length, Math.min(2 * this.#main.byteLength, this.#maxMainData), 256),

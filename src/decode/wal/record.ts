@@ -235,9 +235,6 @@ export function decodeHeaders(
       }
       if (compressed && length === PAGE_SIZE)
         fail(record, `block ${id} image: compressed, but length ${length}`);
-      if (!hasHole && !compressed && length !== PAGE_SIZE) {
-        fail(record, `block ${id} image: neither a hole nor compressed, but length ${length}`);
-      }
       // A hole longer than the page (garbage) would also make the page longer than BLCKSZ.
       if (holeOffset + holeLength > PAGE_SIZE) {
         fail(record, `block ${id} image: hole offset ${holeOffset} + length ${holeLength} exceed the page`);
