@@ -16,7 +16,7 @@ export interface BlockSpec {
   sameRel?: boolean;
   data?: Uint8Array;
   /** A full-page image: `length` bytes (default: a whole page without hole), with the BKPIMAGE_* `info`. */
-  image?: { length?: number; holeOffset?: number; holeLength?: number; info?: number };
+  image?: { length?: number; holeOffset?: number; holeLength?: number; info?: number } | undefined;
 }
 
 /** A record to write; `body` replaces the assembled block headers and data when given. */

@@ -122,6 +122,8 @@ export class WalReader {
   #keepMain = false;
   #mainStart = 0;
   #main = new Uint8Array(0);
+  /** A fault found in the headers, reported once the CRC is checked (as in the fast path). */
+  #deferred: WalDecodeError | undefined = undefined;
 
   // The previous complete record's start, for the xl_prev check (unknown at the start).
   #prevKnown = false;
@@ -596,6 +598,7 @@ export class WalReader {
         this.#headFill = 0;
         this.#headWant = Math.min(MAX_HEADERS_LENGTH, this.#recTotal - RECORD_HEADER);
         this.#headersDone = false;
+        this.#deferred = undefined;
         if (this.#headWant === 0) this.#decodeAssembledHeaders();
       }
       return;
@@ -619,12 +622,27 @@ export class WalReader {
     this.#recOff += n;
   }
 
-  /** Decodes the block headers from the copied body head, and prepares the main-data copy. */
+  /**
+   * Decodes the block headers from the copied body head, and prepares the main-data copy. A fault is
+   * kept for the record's end: a corrupt record must fail on its checksum first, whatever the chunking.
+   */
   #decodeAssembledHeaders(): void {
     const record = this.#record;
     const body = this.#recTotal - RECORD_HEADER;
-    decodeHeaders(record, this.#bodyHead, 0, this.#headWant, body);
     this.#headersDone = true;
+    try {
+      decodeHeaders(record, this.#bodyHead, 0, this.#headWant, body);
+      this.#prepareMainData();
+    } catch (error) {
+      if (!(error instanceof WalDecodeError)) throw error;
+      this.#deferred = error;
+      this.#keepMain = false;
+    }
+  }
+
+  #prepareMainData(): void {
+    const record = this.#record;
+    const body = this.#recTotal - RECORD_HEADER;
     this.#mainStart = body - record.mainDataLength;
     this.#keepMain = keepsMainData(record.rmid);
     if (!this.#keepMain) return;
@@ -645,6 +663,7 @@ export class WalReader {
     const record = this.#record;
     const crc = crc32cFinish(crc32cUpdate(this.#crc, this.#recordHeader, 0, 20));
     if (crc !== record.crc) throw this.#crcError(crc);
+    if (this.#deferred !== undefined) throw this.#deferred;
     record.data = this.#keepMain ? this.#main.subarray(0, record.mainDataLength) : undefined;
     // A huge buffer is not kept for the next record: memory follows the records of the moment.
     if (this.#main.byteLength > 1024 * 1024 && record.mainDataLength <= 1024 * 1024) {
