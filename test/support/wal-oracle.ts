@@ -1,6 +1,8 @@
 // The WAL reader's oracles and golden fixtures: a scripted workload that exercises every record RawFeed
 // reads, the server's own view of the resulting WAL (pg_walinspect on every major, pg_waldump on 15),
 // the raw segment bytes, and the same view computed by our reader, in one comparable shape.
+
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +10,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import type { ChangeOp } from '../../src/decode/change.js';
+import type { GateOutput } from '../../src/decode/wal/commit-gate.js';
 import { RMGR_NAMES } from '../../src/decode/wal/constants.js';
 import { interpretRecord, type WalEventSink } from '../../src/decode/wal/interpret.js';
 import { formatWalPosition } from '../../src/decode/wal/position.js';
@@ -271,41 +274,48 @@ export function waldumpRecords(
       const hex = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, '0');
       writeFileSync(join(dir, `${hex(timeline)}${hex(s / perId)}${hex(s % perId)}`), file);
     }
-    const run = spawnSync(
-      bin,
-      ['--bkp-details', '-p', dir, '-s', formatWalPosition(startLsn), '-e', formatWalPosition(endLsn)],
-      { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
-    );
-    if (run.status !== 0 && !/error in WAL record|could not find a valid record/.test(run.stderr)) {
-      throw new Error(`pg_waldump failed: ${run.stderr}`);
-    }
-    const records: ComparableRecord[] = [];
-    const header =
-      /^rmgr: (\S+)\s+len \(rec\/tot\):\s*(\d+)\/\s*(\d+), tx:\s*(\d+), lsn: ([0-9A-F]+\/[0-9A-F]+), prev ([0-9A-F]+\/[0-9A-F]+), desc: (\S+)/;
-    for (const line of run.stdout.split('\n')) {
-      const m = header.exec(line);
-      if (m !== null) {
-        const total = Number(m[3]);
-        records.push({
-          lsn: formatWalPosition(parseLsnText(m[5]!)),
-          end: '',
-          prev: formatWalPosition(parseLsnText(m[6]!)),
-          xid: Number(m[4]),
-          rmgr: m[1]!,
-          type: m[7]!,
-          length: total,
-          mainDataLength: -1,
-          fpiLength: total - Number(m[2]),
-          blocks: [],
-        });
-      } else if (line.startsWith('\tblkref') && records.length > 0) {
-        records[records.length - 1]!.blocks.push(...parseBlockRefs(line));
-      }
-    }
-    return records;
+    return waldumpDirectory(dir, startLsn, endLsn);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** pg_waldump's view (PostgreSQL 15 only) of the records in [startLsn, endLsn) of the segment files in `dir`. */
+export function waldumpDirectory(dir: string, startLsn: bigint, endLsn: bigint): ComparableRecord[] | null {
+  const bin = '/usr/lib/postgresql/15/bin/pg_waldump';
+  if (!existsSync(bin)) return null;
+  const run = spawnSync(
+    bin,
+    ['--bkp-details', '-p', dir, '-s', formatWalPosition(startLsn), '-e', formatWalPosition(endLsn)],
+    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  if (run.status !== 0 && !/error in WAL record|could not find a valid record/.test(run.stderr)) {
+    throw new Error(`pg_waldump failed: ${run.stderr}`);
+  }
+  const records: ComparableRecord[] = [];
+  const header =
+    /^rmgr: (\S+)\s+len \(rec\/tot\):\s*(\d+)\/\s*(\d+), tx:\s*(\d+), lsn: ([0-9A-F]+\/[0-9A-F]+), prev ([0-9A-F]+\/[0-9A-F]+), desc: (\S+)/;
+  for (const line of run.stdout.split('\n')) {
+    const m = header.exec(line);
+    if (m !== null) {
+      const total = Number(m[3]);
+      records.push({
+        lsn: formatWalPosition(parseLsnText(m[5]!)),
+        end: '',
+        prev: formatWalPosition(parseLsnText(m[6]!)),
+        xid: Number(m[4]),
+        rmgr: m[1]!,
+        type: m[7]!,
+        length: total,
+        mainDataLength: -1,
+        fpiLength: total - Number(m[2]),
+        blocks: [],
+      });
+    } else if (line.startsWith('\tblkref') && records.length > 0) {
+      records[records.length - 1]!.blocks.push(...parseBlockRefs(line));
+    }
+  }
+  return records;
 }
 
 /** The WAL bytes [start, end) of a running cluster, read from its segment files. */
@@ -372,7 +382,7 @@ export async function prepareWorkload(info: ClusterInfo): Promise<{ dbOid: numbe
 }
 
 /** Compression methods this server was built with (for full-page images). */
-async function compressionMethods(info: ClusterInfo): Promise<string[]> {
+export async function compressionMethods(info: ClusterInfo): Promise<string[]> {
   const [row] = await runSql<{ vals: string[] }>(
     info,
     "SELECT enumvals AS vals FROM pg_settings WHERE name = 'wal_compression'",
@@ -565,4 +575,52 @@ export function interpretAll(
     },
   );
   return { records, infos };
+}
+
+/**
+ * Checks the commit gate's outputs for one run of the workload: exactly the committed row changes per
+ * table, and the old and new files of the rewritten tables. `rounds` is the number of full-page image
+ * rounds (checkpoints) the workload ran.
+ */
+export function assertWorkloadReleases(
+  outputs: readonly GateOutput[],
+  records: readonly ComparableRecord[],
+  tables: { before: Record<string, number>; after: Record<string, number> },
+  dbOid: number,
+  rounds: number,
+): void {
+  const counts = new Map<number, number>();
+  const dropped = new Set<number>();
+  const created = new Set<number>();
+  for (const out of outputs) {
+    assert.equal(out.type, 'release', `${out.type} at ${out.endLsn}`);
+    if (out.type !== 'release') continue;
+    for (const rel of out.relations) {
+      assert.equal(rel.dbOid, dbOid);
+      counts.set(rel.relNumber, (counts.get(rel.relNumber) ?? 0) + rel.count);
+    }
+    for (const file of out.droppedRelFiles) dropped.add(file.relNumber);
+    for (const file of out.createdRelFiles) created.add(file.relNumber);
+  }
+  const { before, after } = tables;
+  // Images of the items table after each checkpoint (with data checksums, as 18's initdb enables by
+  // default, the first one may come with a hint bit, as XLOG FPI_FOR_HINT).
+  const images = records.filter((r) => r.blocks.some((b) => b.rel === before.items && b.image !== undefined));
+  assert.ok(images.length >= 2, `${images.length} full-page images of items`);
+  // 20 inserted, 3 HOT-updated, 1 updated, 1 deleted, 3 in the subtransactions that survived, 2 prepared
+  // and committed, 1 after the switch, and 1 update per full-page image round.
+  assert.equal(counts.get(before.items!), 31 + rounds, 'items');
+  // COPY of 300, 70 subtransactions, 6 deleted (ids 1 to 3 of each).
+  assert.equal(counts.get(before.bulk!), 376, 'bulk');
+  assert.equal(counts.get(before.wide!), 1, 'wide');
+  // ON CONFLICT: one confirmed speculative insertion, one update.
+  assert.equal(counts.get(before.upsert!), 2, 'upsert');
+  for (const table of ['doomed', 'shrink', 'dropme']) {
+    assert.ok(dropped.has(before[table]!), `the old file of ${table} is dropped`);
+    assert.equal(counts.get(before[table]!), undefined);
+  }
+  for (const table of ['doomed', 'shrink']) {
+    assert.notEqual(after[table], before[table]);
+    assert.ok(created.has(after[table]!), `the new file of ${table} is created`);
+  }
 }

@@ -9,6 +9,7 @@ import { PAGE_SIZE } from '../../../../src/decode/wal/constants.js';
 import { formatWalPosition } from '../../../../src/decode/wal/position.js';
 import type { RelFileLocator } from '../../../../src/decode/wal/xact.js';
 import {
+  assertWorkloadReleases,
   type ComparableRecord,
   interpretAll,
   loadFixture,
@@ -230,45 +231,10 @@ for (const major of MAJORS) {
         const outputs: GateOutput[] = [];
         const gate = new CommitGate({ dbOid: fixture.dbOid }, (out) => outputs.push(out));
         interpretAll(bytes, start, fixture.segmentSize, new RecordingSink(gate));
-        const counts = new Map<number, number>();
-        const dropped = new Set<number>();
-        const created = new Set<number>();
-        for (const out of outputs) {
-          assert.equal(out.type, 'release', `${out.type} at ${out.endLsn}`);
-          if (out.type !== 'release') continue;
-          for (const rel of out.relations) {
-            assert.equal(rel.dbOid, fixture.dbOid);
-            counts.set(rel.relNumber, (counts.get(rel.relNumber) ?? 0) + rel.count);
-          }
-          for (const file of out.droppedRelFiles) dropped.add(file.relNumber);
-          for (const file of out.createdRelFiles) created.add(file.relNumber);
-        }
-        const { before, after } = fixture.tables;
-        // Images of the items table after each checkpoint (with data checksums, as 18's initdb enables
-        // by default, the first one may come with a hint bit, as XLOG FPI_FOR_HINT).
-        const images = fixture.records.filter((r) =>
-          r.blocks.some((b) => b.rel === before.items && b.image !== undefined),
-        ).length;
-        assert.ok(images >= 2, `${images} full-page images of items`);
-        // 20 inserted, 3 HOT-updated, 1 updated, 1 deleted, 3 in the subtransactions that survived,
-        // 2 prepared and committed, 1 after the switch, and 1 update per full-page image round.
         const rounds = fixture.records.filter(
           (r) => r.rmgr === 'XLOG' && r.type === 'CHECKPOINT_ONLINE',
         ).length;
-        assert.equal(counts.get(before.items!), 31 + rounds);
-        // COPY of 300, 70 subtransactions, 6 deleted (ids 1 to 3 of each).
-        assert.equal(counts.get(before.bulk!), 376);
-        assert.equal(counts.get(before.wide!), 1);
-        // ON CONFLICT: one confirmed speculative insertion, one update.
-        assert.equal(counts.get(before.upsert!), 2);
-        for (const table of ['doomed', 'shrink', 'dropme']) {
-          assert.ok(dropped.has(before[table]!), `the old file of ${table} is dropped`);
-          assert.equal(counts.get(before[table]!), undefined);
-        }
-        for (const table of ['doomed', 'shrink']) {
-          assert.notEqual(after[table], before[table]);
-          assert.ok(created.has(after[table]!), `the new file of ${table} is created`);
-        }
+        assertWorkloadReleases(outputs, fixture.records, fixture.tables, fixture.dbOid, rounds);
         assert.equal(gate.transactions, 0, 'nothing left open');
         assert.equal(gate.relations, 0);
       });
