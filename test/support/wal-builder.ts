@@ -127,6 +127,28 @@ export interface WalOptions {
   prev?: bigint;
 }
 
+/** A growable byte buffer. */
+class Output {
+  buf = new Uint8Array(1 << 16);
+  length = 0;
+  reserve(n: number): void {
+    if (this.length + n <= this.buf.byteLength) return;
+    const next = new Uint8Array(Math.max(this.buf.byteLength * 2, this.length + n));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+  write(bytes: Uint8Array): void {
+    this.reserve(bytes.byteLength);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.byteLength;
+  }
+  zeros(n: number): void {
+    this.reserve(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+}
+
 /** Lays records out as WAL from `startLsn` (page-aligned). Returns the bytes and each record's start and end. */
 export function buildWal(
   specs: (RecordSpec | Uint8Array)[],
@@ -134,19 +156,24 @@ export function buildWal(
 ): { bytes: Uint8Array; starts: bigint[]; ends: bigint[] } {
   const seg = options.segmentSize;
   const magic = options.magic ?? PAGE_MAGIC_BY_MAJOR.get(options.major ?? 17)!;
-  const out: number[] = [];
-  let pos = options.startLsn;
+  const out = new Output();
+  // Positions as numbers: exact below 2^53, far above anything a test builds.
+  const base = options.startLsn;
+  let pos = 0;
+  const lsn = () => base + BigInt(pos);
   let prev = options.prev ?? 0n;
   const starts: bigint[] = [];
   const ends: bigint[] = [];
+  const segOffset = Number(base % BigInt(seg));
   const pageHeader = (remaining: number) => {
-    const long = pos % BigInt(seg) === 0n;
+    const long = (segOffset + pos) % seg === 0;
+    const at = lsn();
     const b = new Bytes()
       .u16(magic)
       .u16((remaining > 0 ? 1 : 0) | (long ? 2 : 0))
       .u32(options.timeline ?? 1)
-      .u32(Number(pos & 0xffff_ffffn))
-      .u32(Number(pos >> 32n))
+      .u32(Number(at & 0xffff_ffffn))
+      .u32(Number(at >> 32n))
       .u32(remaining)
       .u32(0);
     if (long) {
@@ -157,38 +184,38 @@ export function buildWal(
         .u32(PAGE_SIZE);
     }
     const bytes = b.done();
-    for (const x of bytes) out.push(x);
-    pos += BigInt(bytes.byteLength);
+    out.write(bytes);
+    pos += bytes.byteLength;
   };
   const emit = (bytes: Uint8Array) => {
     let i = 0;
     while (i < bytes.byteLength) {
-      if (pos % BigInt(PAGE_SIZE) === 0n) pageHeader(i === 0 ? 0 : bytes.byteLength - i);
-      const room = PAGE_SIZE - Number(pos % BigInt(PAGE_SIZE));
-      const n = Math.min(room, bytes.byteLength - i);
-      for (let k = 0; k < n; k++) out.push(bytes[i + k]!);
-      pos += BigInt(n);
+      if (pos % PAGE_SIZE === 0) pageHeader(i === 0 ? 0 : bytes.byteLength - i);
+      const n = Math.min(PAGE_SIZE - (pos % PAGE_SIZE), bytes.byteLength - i);
+      out.write(bytes.subarray(i, i + n));
+      pos += n;
       i += n;
     }
   };
   for (const spec of specs) {
-    if (pos % BigInt(PAGE_SIZE) === 0n) pageHeader(0);
-    starts.push(pos);
+    if (pos % PAGE_SIZE === 0) pageHeader(0);
+    const start = lsn();
+    starts.push(start);
     const record = spec instanceof Uint8Array ? spec : recordBytes(spec, prev);
-    prev = pos;
+    prev = start;
     emit(record);
-    const pad = Number((8n - (pos % 8n)) % 8n);
-    for (let k = 0; k < pad; k++) out.push(0);
-    pos += BigInt(pad);
+    const pad = (8 - (pos % 8)) % 8;
+    out.zeros(pad);
+    pos += pad;
     const isSwitch = !(spec instanceof Uint8Array) && spec.rmid === 0 && ((spec.info ?? 0) & 0xf0) === 0x40;
     if (isSwitch) {
-      const rest = Number(BigInt(seg) - (pos % BigInt(seg))) % seg;
-      for (let k = 0; k < rest; k++) out.push(0);
-      pos += BigInt(rest);
+      const rest = (seg - ((segOffset + pos) % seg)) % seg;
+      out.zeros(rest);
+      pos += rest;
     }
-    ends.push(pos);
+    ends.push(lsn());
   }
-  return { bytes: Uint8Array.from(out), starts, ends };
+  return { bytes: out.buf.slice(0, out.length), starts, ends };
 }
 
 /** Main data of a commit record (XLOG_XACT_COMMIT with XLOG_XACT_HAS_INFO) with subxacts and dropped files. */

@@ -1,6 +1,8 @@
 // What RawFeed reads out of a record, as calls on a WalEventSink: row changes (heap and heap2 records),
 // transaction ends and prepares (xact), subtransaction assignments, relation files created (smgr), and the
-// running-transactions horizon (standby). Every other record is ignored here. Layouts: heapam_xlog.h,
+// running-transactions horizon (standby). Every other record is ignored here: notably XLOG_HEAP_TRUNCATE
+// (written at wal_level = logical only, naming relation OIDs), since a TRUNCATE shows at every level as
+// the relation files its commit drops; and heap LOCK and INPLACE records, which change no row. Layouts: heapam_xlog.h,
 // xact.h, standbydefs.h, storage_xlog.h; the same in 15–18 for every field read (xact stats items aside).
 
 import type { ChangeOp } from '../change.js';
