@@ -122,6 +122,8 @@ export class WalReader {
   #keepMain = false;
   #mainStart = 0;
   #main = new Uint8Array(0);
+  /** The fault that stopped the reader. */
+  #failure: WalDecodeError | undefined = undefined;
   /** A fault found in the headers, reported once the CRC is checked (as in the fast path). */
   #deferred: WalDecodeError | undefined = undefined;
 
@@ -207,9 +209,20 @@ export class WalReader {
   /**
    * The next complete record, or `undefined` until more bytes arrive. The same WalRecord object is
    * returned every time, and its `data` may be a view of a pushed chunk: both are valid until the next
-   * call. Throws WalDecodeError on bytes that are not valid WAL; the reader is unusable afterwards.
+   * call. Throws WalDecodeError on bytes that are not valid WAL, and the same error on every later call:
+   * nothing after a fault is trusted.
    */
   next(): WalRecord | undefined {
+    if (this.#failure !== undefined) throw this.#failure;
+    try {
+      return this.#next();
+    } catch (error) {
+      if (error instanceof WalDecodeError) this.#failure = error;
+      throw error;
+    }
+  }
+
+  #next(): WalRecord | undefined {
     for (;;) {
       const chunk = this.#chunks[0];
       if (chunk === undefined) return undefined;

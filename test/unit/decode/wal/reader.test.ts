@@ -332,6 +332,16 @@ describe('WalReader', () => {
       segmentSize: MB,
     });
     expectWalError('crc', () => readAll(bad.bytes), /checksum/);
+    const stopped = new WalReader({ startLsn: START, segmentSize: MB });
+    stopped.push(bad.bytes);
+    assert.ok(stopped.next() !== undefined);
+    const first = expectWalError('crc', () => stopped.next());
+    stopped.push(good.bytes);
+    assert.equal(
+      expectWalError('crc', () => stopped.next()),
+      first,
+      'the reader stays stopped',
+    );
     expectWalError('crc', () => readAll(bad.bytes, START, 3), /checksum/);
     const relinked = good.bytes.slice();
     relinked[Number(good.starts[1]! - START) + 8] = relinked[Number(good.starts[1]! - START) + 8]! ^ 8;
