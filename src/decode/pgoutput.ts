@@ -78,6 +78,8 @@ const UPDATE: OpIndex = 1;
 const DELETE: OpIndex = 2;
 const TRUNCATE: OpIndex = 3;
 
+const ROW_MESSAGES = ['an Insert message', 'an Update message', 'a Delete message'];
+
 const NEW_TUPLE = 0x4e; // N
 const KEY_TUPLE = 0x4b; // K
 const OLD_TUPLE = 0x4f; // O
@@ -218,7 +220,7 @@ export class PgoutputDecoder {
         fail(op === UPDATE ? "expected tuple kind 'K', 'O' or 'N'" : "expected tuple kind 'K' or 'O'", i);
       }
     }
-    expectEnd(data, i, `a ${OPS[op]} message`);
+    expectEnd(data, i, ROW_MESSAGES[op]!);
     if (relation === undefined) return;
     if (block === TRANSACTION) sink.change(relation, OPS[op]!, 1);
     else this.#count(at === 5 ? u32(data, 1) : this.#xid, relation, op);
