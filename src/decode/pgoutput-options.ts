@@ -56,10 +56,16 @@ export function resolvePgoutputOptions(
   const protoVersion: PgoutputProtocolVersion = serverVersionNum >= 160_000 ? 4 : 3;
   const streaming = choices.streaming ?? 'on';
   if (streaming !== 'off' && streaming !== 'on' && streaming !== 'parallel') {
-    throw new ConfigError(`streaming must be 'off', 'on' or 'parallel', got ${String(streaming)}`, 'publication');
+    throw new ConfigError(
+      `streaming must be 'off', 'on' or 'parallel', got ${String(streaming)}`,
+      'publication',
+    );
   }
   if (streaming === 'parallel' && protoVersion < 4) {
-    throw new ConfigError('parallel streaming needs PostgreSQL 16 or later (pgoutput protocol 4)', 'publication');
+    throw new ConfigError(
+      'parallel streaming needs PostgreSQL 16 or later (pgoutput protocol 4)',
+      'publication',
+    );
   }
   return { protoVersion, publication, binary: choices.binary === true, streaming };
 }

@@ -60,6 +60,6 @@ describe('pgoutput options', () => {
         return true;
       });
     }
-    assert.equal(resolvePgoutputOptions(160_000, 'é'.repeat(31) + 'x').publication.length, 32);
+    assert.equal(resolvePgoutputOptions(160_000, `${'é'.repeat(31)}x`).publication.length, 32);
   });
 });
