@@ -267,18 +267,32 @@ export class PgoutputDecoder {
 
   #count(sub: number, relation: PgoutputRelation, op: OpIndex): void {
     // Null once a cap dropped the transaction, possibly between two relations of one Truncate.
-    if (this.#hold !== null && !this.#held.add(this.#hold, sub, relation, op, 1)) this.#hold = null;
+    if (this.#hold !== null && !this.#held.add(this.#hold, sub, relation, op, 1)) this.#untrack();
   }
 
   #relation(data: Uint8Array): void {
     const relation = parseRelation(data, this.#afterXid(data, 'Relation'));
-    if (this.#block !== STREAM) {
+    const hold = this.#hold;
+    // A subscriber applies what a stream block describes when that transaction commits, and the
+    // server relies on it: after a Stream Commit it does not describe those relations again. So the
+    // description stays with its transaction until then, unless a cap dropped the transaction (below).
+    if (this.#block !== STREAM || hold === null) {
       this.#relations.set(relation);
-      return;
+    } else if (!this.#held.describe(hold, relation)) {
+      this.#untrack();
+      this.#relations.set(relation);
     }
-    // A subscriber applies what a stream block describes only when that transaction commits, and
-    // the server writes its blocks on that basis, so it stays with the transaction until then.
-    if (this.#hold !== null && !this.#held.describe(this.#hold, relation)) this.#hold = null;
+  }
+
+  /**
+   * Stops holding the open block's transaction after a cap dropped it. Whether it commits is not
+   * known yet, and if it does the server will not describe its relations again; so what it described
+   * applies at once. Transactions in between are described again by the server anyway, since the
+   * schema change that made it describe a relation also invalidates the server's note that it did.
+   */
+  #untrack(): void {
+    for (const relation of this.#hold!.relations.values()) this.#relations.set(relation);
+    this.#hold = null;
   }
 
   /** MESSAGE: Int8 flags, Int64 LSN, String prefix, Int32 length, the content. */

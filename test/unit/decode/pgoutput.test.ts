@@ -361,6 +361,26 @@ describe('caps', () => {
     assert.equal(sink.overflows, 1);
   });
 
+  test('what a dropped streamed transaction described still applies: after its commit the server relies on it', () => {
+    // Found by the model property: the server marks relations described in a committed stream as
+    // sent, so the next ordinary transaction changes them without a Relation message.
+    const decoder = createPgoutputDecoder({ maxHeldEntries: 1 });
+    const sink = feed(decoder, [
+      ...block(1, true, m.relation(ORDERS, 1), m.insert(ORDERS.oid, ['1', 'a'], 1)),
+      ...block(1, false, m.relation(ITEMS, 1), m.insert(ITEMS.oid, ['1'], 1)),
+      m.streamCommit(1),
+      m.begin(2),
+      m.insert(ORDERS.oid, ['2', 'b']),
+      m.insert(ITEMS.oid, ['2']),
+      m.commit(),
+    ]);
+    assert.deepEqual(sink.changes, [
+      ['public.orders', 'insert', 1],
+      ['shop.items', 'insert', 1],
+    ]);
+    assert.equal(sink.overflows, 1);
+  });
+
   test('a prepared transaction dropped by a cap is an overflow at COMMIT PREPARED, nothing at ROLLBACK PREPARED', () => {
     const decoder = createPgoutputDecoder({ maxHeldTransactions: 1 });
     const sink = feed(decoder, [
