@@ -101,6 +101,8 @@ export function checkType(data: Uint8Array, at: number): void {
 export class RelationCache {
   readonly #byOid = new Map<number, PgoutputRelation>();
   readonly #capacity: number;
+  // The last relation looked up: rows of one table come in runs, and this skips the hash.
+  #last: PgoutputRelation | undefined;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
@@ -111,10 +113,15 @@ export class RelationCache {
   }
 
   get(oid: number): PgoutputRelation | undefined {
-    return this.#byOid.get(oid);
+    const last = this.#last;
+    if (last !== undefined && last.oid === oid) return last;
+    const found = this.#byOid.get(oid);
+    if (found !== undefined) this.#last = found;
+    return found;
   }
 
   set(relation: PgoutputRelation): void {
+    this.#last = undefined;
     // Deleting first moves a redescribed relation to the newest end of the eviction order.
     this.#byOid.delete(relation.oid);
     if (this.#byOid.size >= this.#capacity) {

@@ -58,23 +58,24 @@ const COLUMN_BINARY = 0x62; // b
  * its relation, so a different count means the relation in the cache is not the one the server meant.
  */
 export function skipTuple(data: Uint8Array, at: number, columns: number | undefined): number {
-  need(data, at, 2, 'tuple column count');
+  const end = data.length;
+  if (at + 2 > end) fail('truncated tuple column count', Math.min(at, end));
   const count = (data[at]! << 8) | data[at + 1]!;
   if (columns !== undefined && count !== columns) {
     fail(`a tuple with ${count} columns for a relation with ${columns}`, at);
   }
+  // The hot loop of every row: bounds checked inline, lengths read in place.
   let i = at + 2;
   for (let column = 0; column < count; column++) {
-    if (i >= data.length) fail('truncated tuple', i);
+    if (i >= end) fail('truncated tuple', i);
     const kind = data[i]!;
     if (kind === COLUMN_TEXT || kind === COLUMN_BINARY) {
-      need(data, i + 1, 4, 'tuple value length');
-      const length = u32(data, i + 1);
-      // The server's lengths are int32; anything past 2^31 - 1 is a wrap-around, not a value.
-      if (length > 0x7fff_ffff) fail('negative tuple value length', i + 1);
-      i += 5;
-      need(data, i, length, 'tuple value');
-      i += length;
+      if (i + 5 > end) fail('truncated tuple value length', i + 1);
+      const high = data[i + 1]!;
+      // The server's lengths are int32; a set top bit is a negative length, never a value.
+      if (high >= 0x80) fail('negative tuple value length', i + 1);
+      i += 5 + ((high << 24) | (data[i + 2]! << 16) | (data[i + 3]! << 8) | data[i + 4]!);
+      if (i > end) fail('truncated tuple value', end);
     } else if (kind === COLUMN_NULL || kind === COLUMN_UNCHANGED) {
       i += 1;
     } else {
