@@ -174,7 +174,7 @@ describe('pgoutput decoder on a live walsender stream', { timeout: 150_000 }, ()
       (error: unknown) => error,
     );
     assert.ok(refused instanceof ServerError, `proto_version ${options.protoVersion + 1} was accepted`);
-    assert.match(refused.message, new RegExp(`only supports protocol ${options.protoVersion} or lower`));
+    assert.match(refused.message, new RegExp(`only supports? protocol ${options.protoVersion} or lower`));
     // The session survives the refusal, and the version pgnudge chose starts the stream.
     await withDeadline(
       start(options.protoVersion, 'pgoutput_live_chosen'),
