@@ -139,6 +139,15 @@ export class HeldTransactions {
     return true;
   }
 
+  /** Removes and returns the relations the transaction described (they now apply to everyone). */
+  takeRelations(held: HeldTransaction): PgoutputRelation[] {
+    const relations = [...held.relations.values()];
+    held.relations.clear();
+    held.entries -= relations.length;
+    this.#entries -= relations.length;
+    return relations;
+  }
+
   /** Forgets what subtransaction `sub` of the held transaction changed (it rolled back). */
   abortSubtransaction(held: HeldTransaction, sub: number): void {
     const byRelation = held.subtransactions.get(sub);

@@ -396,8 +396,7 @@ export class PgoutputDecoder {
     if (held.prepared) fail(`transaction ${xid} is prepared twice`, 26);
     held.prepared = true;
     // What its stream blocks described applies once prepared, as a subscriber applies it then.
-    for (const relation of held.relations.values()) this.#relations.set(relation);
-    held.relations.clear();
+    for (const relation of this.#held.takeRelations(held)) this.#relations.set(relation);
   }
 
   /**

@@ -314,6 +314,9 @@ describe('two-phase transactions', () => {
       m.streamPrepare(21, 'big2'),
     ]);
     assert.deepEqual(sink.changes, []);
+    // Once prepared, what the blocks described applies to everyone: only the counts stay held.
+    assert.equal(decoder.relation(ITEMS.oid)?.table, 'items');
+    assert.equal(decoder.heldEntries, 2);
     feed(decoder, [m.commitPrepared(20, 'big'), m.rollbackPrepared(21, 'big2')], sink);
     assert.deepEqual(sink.changes, [['shop.items', 'insert', 2]]);
     decodeError(() => feed(decoder, [m.streamStart(20, false)]), /never started/);
