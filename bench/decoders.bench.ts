@@ -1,11 +1,13 @@
 // Per-row cost of the plugin decoders (and the engine's intake) on realistic 10-column row messages,
-// as in a 1,000,000-row transaction. Prints rows/s and ns/row; asserts nothing.
+// as in a 1,000,000-row transaction: wal2json, test_decoding and pgoutput (full row, binary, key-only). Prints rows/s and ns/row; asserts nothing.
 
 import type { Decoder } from '../src/decode/change.js';
+import { createPgoutputDecoder, type PgoutputSink } from '../src/decode/pgoutput.js';
 import { createTestDecodingDecoder } from '../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../src/decode/wal2json.js';
 import { BatchEngine } from '../src/feed/batch-engine.js';
 import type { Clock } from '../src/feed/clock.js';
+import * as pgoutput from '../test/support/pgoutput-bytes.js';
 
 const ROWS = Number(process.env.PGNUDGE_BENCH_ROWS ?? 1_000_000);
 const encoder = new TextEncoder();
@@ -64,6 +66,69 @@ function measure(label: string, messages: Uint8Array[], decoder: Decoder): void 
   );
 }
 
+// pgoutput sends the same row as TupleData: text values as the type's output, or with `binary` the
+// type's send format (sizes as PostgreSQL's send functions write them).
+const BINARY: Uint8Array[] = [
+  new Uint8Array(8),
+  new Uint8Array(4),
+  encoder.encode('shipped'),
+  new Uint8Array(12),
+  encoder.encode('EUR'),
+  encoder.encode('leave at the door, ring twice'),
+  Uint8Array.of(1),
+  new Uint8Array(8),
+  new Uint8Array(8),
+  encoder.encode('\x01{"sku": "A-1", "qty": 2}'),
+];
+const TEXT = COLUMNS.map(([, , , text]) => text.replace(/^'|'$/g, ''));
+
+function pgoutputRelation(oid: number, table: string, columns: number, xid?: number): Uint8Array {
+  return pgoutput.relation(
+    {
+      oid,
+      schema: 'public',
+      table,
+      columns: COLUMNS.slice(0, columns).map(([name], i) => ({ name, key: i === 0 })),
+    },
+    xid,
+  );
+}
+
+/**
+ * Per-row cost of the pgoutput decoder: `setup` opens the transaction (and describes the relations),
+ * then `rows` repeat; `finish` ends it (releasing what a stream held). The sink sums counts.
+ */
+function measurePgoutput(
+  label: string,
+  setup: Uint8Array[],
+  rows: Uint8Array[],
+  finish: Uint8Array[] = [],
+): void {
+  let sunk = 0;
+  const sink: PgoutputSink = {
+    change: (_relation, _op, count) => {
+      sunk += count;
+    },
+    overflow: () => {
+      throw new Error(`${label}: overflow`);
+    },
+  };
+  const decoder = createPgoutputDecoder();
+  for (const message of setup) decoder.decode(message, sink);
+  for (let i = 0; i < 100_000; i++) decoder.decode(rows[i % rows.length]!, sink);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < ROWS; i++) decoder.decode(rows[i % rows.length]!, sink);
+  for (const message of finish) decoder.decode(message, sink);
+  const ns = Number(process.hrtime.bigint() - start);
+  if (sunk !== ROWS + 100_000) throw new Error(`${label}: ${sunk} changes for ${ROWS + 100_000} rows`);
+  const bytes = rows[0]!.byteLength;
+  console.log(
+    `${label.padEnd(52)} ${(ns / ROWS).toFixed(1).padStart(7)} ns/row ${Math.round((ROWS * 1e9) / ns)
+      .toLocaleString('en-US')
+      .padStart(12)} rows/s  (${bytes} B/row)`,
+  );
+}
+
 const manyTables = Array.from({ length: 64 }, (_, i) => `t${i}`);
 
 console.log(`decoders, ${ROWS.toLocaleString('en-US')} rows each`);
@@ -94,6 +159,34 @@ measure(
   'test_decoding: 64 tables round-robin (cache misses)',
   manyTables.map((t) => testDecodingRow(`public.${t}`)),
   createTestDecodingDecoder(),
+);
+
+const ORDERS_OID = 16_384;
+measurePgoutput(
+  'pgoutput: one table',
+  [pgoutput.begin(1), pgoutputRelation(ORDERS_OID, 'orders', 10)],
+  [pgoutput.insert(ORDERS_OID, TEXT)],
+);
+measurePgoutput(
+  'pgoutput: one table, binary',
+  [pgoutput.begin(1), pgoutputRelation(ORDERS_OID, 'orders', 10)],
+  [pgoutput.insert(ORDERS_OID, BINARY)],
+);
+measurePgoutput(
+  'pgoutput: one table, key-only publication',
+  [pgoutput.begin(1), pgoutputRelation(ORDERS_OID, 'orders', 1)],
+  [pgoutput.insert(ORDERS_OID, TEXT.slice(0, 1))],
+);
+measurePgoutput(
+  'pgoutput: 64 tables round-robin',
+  [pgoutput.begin(1), ...manyTables.map((t, i) => pgoutputRelation(ORDERS_OID + i, t, 10))],
+  manyTables.map((_, i) => pgoutput.insert(ORDERS_OID + i, TEXT)),
+);
+measurePgoutput(
+  'pgoutput: one table, streamed (held until commit)',
+  [pgoutput.streamStart(700, true), pgoutputRelation(ORDERS_OID, 'orders', 10, 700)],
+  [pgoutput.insert(ORDERS_OID, TEXT, 700)],
+  [pgoutput.streamStop(), pgoutput.streamCommit(700)],
 );
 
 // The engine's intake, for scale: change() per row with a real-time clock, no timers firing.

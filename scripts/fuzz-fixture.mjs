@@ -5,7 +5,7 @@
 //   node scripts/fuzz-fixture.mjs <target> <name> "<what it broke / pins>" <hex>... [--text] [--force]
 //     [--max-frame-length=N]
 // Targets: frame-decoder (inputs are the chunks of one stream), backend-message (code byte + body),
-// replication-message, wal2json, test_decoding (inputs go through one decoder, in order).
+// replication-message, wal2json, test_decoding, pgoutput (inputs go through one decoder, in order).
 // --text takes the inputs as UTF-8 text instead of hex. Fix the bug first: an input that still leaks
 // a non-PgnudgeError is written without "expect", so the replay fails until the target is fixed.
 import { spawnSync } from 'node:child_process';

@@ -2,6 +2,7 @@
 // regression-fixture replay (test/fuzz/fixtures.test.ts) and the script that records a fixture
 // (scripts/fuzz-fixture.mjs). An outcome is what a fixture pins: frames, changes, or a typed error.
 import type { ChangeOp, Decoder } from '../../src/decode/change.js';
+import { createPgoutputDecoder, type PgoutputDecoder } from '../../src/decode/pgoutput.js';
 import { createTestDecodingDecoder } from '../../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../../src/decode/wal2json.js';
 import { PgnudgeError } from '../../src/errors.js';
@@ -20,6 +21,7 @@ export type Outcome =
   | ErrorOutcome
   | { frames: [number, string][]; buffered: number; error?: ErrorOutcome }
   | { changes: [string, string, ChangeOp][] }
+  | { nudges: [string, ChangeOp, number][]; overflows: number }
   | { message: unknown }
   | { leak: string };
 
@@ -30,6 +32,7 @@ export const TARGETS = [
   'replication-message',
   'wal2json',
   'test_decoding',
+  'pgoutput',
 ] as const;
 export type Target = (typeof TARGETS)[number];
 
@@ -92,6 +95,20 @@ function decodeWith(decoder: Decoder, data: Uint8Array): Outcome {
   });
 }
 
+function decodePgoutput(decoder: PgoutputDecoder, data: Uint8Array): Outcome {
+  return runOne(() => {
+    const nudges: [string, ChangeOp, number][] = [];
+    let overflows = 0;
+    decoder.decode(data, {
+      change: (relation, op, count) => nudges.push([`${relation.schema}.${relation.table}`, op, count]),
+      overflow: () => {
+        overflows += 1;
+      },
+    });
+    return { nudges, overflows };
+  });
+}
+
 /**
  * Runs `inputs` through a fresh instance of `target`. Decoders see every input in turn (one instance,
  * so later inputs exercise the name caches the earlier ones filled); the frame decoder gets them as
@@ -122,6 +139,11 @@ export function runTarget(
     case 'test_decoding': {
       const decoder = createTestDecodingDecoder();
       return inputs.map((input) => decodeWith(decoder, input));
+    }
+    case 'pgoutput': {
+      // One session: each input is the next message, and what one did shapes the next.
+      const decoder = createPgoutputDecoder();
+      return inputs.map((input) => decodePgoutput(decoder, input));
     }
   }
 }

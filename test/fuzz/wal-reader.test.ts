@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { CommitGate } from '../../../../src/decode/wal/commit-gate.js';
-import { interpretRecord } from '../../../../src/decode/wal/interpret.js';
-import { WalReader } from '../../../../src/decode/wal/reader.js';
-import { WalDecodeError } from '../../../../src/decode/wal/wal-error.js';
-import { assertProperty, fuzzParams } from '../../../support/fuzz.js';
-import { buildWal, type RecordSpec } from '../../../support/wal-builder.js';
-import { comparableRecord, loadFixture, parseLsnText, RecordingSink } from '../../../support/wal-oracle.js';
+import { CommitGate } from '../../src/decode/wal/commit-gate.js';
+import { interpretRecord } from '../../src/decode/wal/interpret.js';
+import { WalReader } from '../../src/decode/wal/reader.js';
+import { WalDecodeError } from '../../src/decode/wal/wal-error.js';
+import { assertProperty, fuzzParams } from '../support/fuzz.js';
+import { buildWal, type RecordSpec } from '../support/wal-builder.js';
+import { comparableRecord, loadFixture, parseLsnText, RecordingSink } from '../support/wal-oracle.js';
 
 const settings = fuzzParams(300);
 console.log(
