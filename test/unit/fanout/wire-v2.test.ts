@@ -1,6 +1,7 @@
 // The fan-out wire format v2 (docs/fanout.md, SPEC R29): signed, numbered, timestamped payloads split
 // under NOTIFY's limit, and the reader that checks the MAC before parsing and refuses all it should.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ChannelKey } from '../../../src/fanout/auth.js';
 import {
@@ -14,6 +15,7 @@ import {
   type WireEvent,
   type WireMessage,
 } from '../../../src/fanout/wire-v2.js';
+import { repoPath } from '../../support/cluster.js';
 
 const SECRET = 'correct horse battery staple 42';
 const key = ChannelKey.derive(SECRET, 'pgnudge');
@@ -58,6 +60,14 @@ describe('WireEncoder', () => {
       `v2..{"b":"${ID}","q":2,"t":${T + 2},"k":"batch","p":0,"n":1,"e":[["public.orders",["42"],3,${T - 10}]]}`,
     ]);
     assert.equal(wire.seq, 3);
+  });
+
+  test("docs/fanout.md's test vector verifies with the secret and channel it names", () => {
+    const docs = readFileSync(repoPath('docs', 'fanout.md'), 'utf8');
+    const vectors = docs.split('\n').filter((line) => line.startsWith('v2.') && !line.includes('<mac>'));
+    assert.equal(vectors.length, 1);
+    assert.match(docs, /signed with the secret `correct horse battery staple 42` on channel `pgnudge`/);
+    assert.deepEqual(opened(vectors[0] as string), { bridge: ID, seq: 0, sentMs: T, kind: 'hb' });
   });
 
   test('signed: the MAC is HMAC-SHA-256 under the HKDF key of secret and channel (golden values)', () => {
