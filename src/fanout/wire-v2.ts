@@ -97,10 +97,9 @@ export type OpenResult =
   | { ok: true; message: WireMessage }
   | { ok: false; reason: WireRefusal; problem: string };
 
-const encoder = new TextEncoder();
-
+/** Counts without encoding: no copy of the text. */
 function utf8Length(text: string): number {
-  return encoder.encode(text).length;
+  return Buffer.byteLength(text, 'utf8');
 }
 
 /** A fresh bridge id: 16 hex digits from 8 random bytes. */
