@@ -4,11 +4,11 @@
 //
 // What it believes: a message that opens (wire-v2.ts: MAC, then a strict parse), whose timestamp is
 // within the clock window, and that is new: from the active bridge, a sequence number above the last
-// accepted; from another bridge, a takeover only if that bridge was never replaced here and its message
-// is newer than anything accepted so far. Everything else is dropped without effect (no Resync, no
-// change of state) and counted; a real message lost that way shows as a gap or a takeover later, which
-// resyncs. While the channel is silent the takeover rules are waived, so a listener can never be stuck
-// on a bridge that stopped: a replay can then pass for a bridge for at most the clock window.
+// believed; from another bridge, a takeover only if its message is newer than anything believed so far
+// and, unless the channel is silent, that bridge was never replaced here. Everything else is dropped
+// without effect (no Resync, no change of state) and counted; a real message lost that way shows as a
+// gap or a takeover later, which resyncs. Only as the baseline (the first message believed after
+// construction or reset) can a recording pass, and only one younger than the clock window.
 import { printable } from '../logger.js';
 import type { ChannelKey } from './auth.js';
 import { CLOCK_WINDOW_MS, openWireMessage, type WireEvent, type WireRefusal } from './wire-v2.js';
@@ -160,9 +160,12 @@ export class BridgeTracker {
         };
       }
     } else {
-      if (previous !== null && !this.#silent) {
-        if (this.#replaced.includes(message.bridge)) return this.#drop(actions, 'replaced', nowMs);
-        // Older than what the active bridge already said: a recording, not a takeover.
+      if (previous !== null) {
+        // Silence lifts this rule, so that a bridge wrongly taken for replaced (a recording from a
+        // bridge whose clock ran ahead) is believed again: it cannot stay locked out.
+        if (!this.#silent && this.#replaced.includes(message.bridge))
+          return this.#drop(actions, 'replaced', nowMs);
+        // Not newer than what was already believed: a recording, not a takeover.
         if (message.sentMs <= this.#newestMs) return this.#drop(actions, 'replayed', nowMs);
       }
       if (previous !== null) this.#forget(previous, message.bridge);

@@ -306,6 +306,20 @@ describe('BridgeTracker v2: silence', () => {
     assert.equal(t.bridge, A);
   });
 
+  test('silence does not let a recording through: it must still be newer than all that was believed', () => {
+    const t = tracker();
+    const a = bridge(A);
+    const b = bridge(B);
+    t.receive(one(a.heartbeat(T)), T);
+    const recordedA = one(a.heartbeat(T + 5));
+    t.receive(one(b.heartbeat(T + 10)), T + 10);
+    t.tick(T + 3100);
+    assert.equal(t.silent, true);
+    assert.deepEqual(kinds(t.receive(recordedA, T + 3200)), []);
+    assert.equal(t.dropped.replayed, 1);
+    assert.equal(t.silent, true, 'the error stands');
+  });
+
   test('silence in insecure mode says "no message"', () => {
     const t = tracker({ key: null });
     assert.match(logs(t.tick(T + 3001))[0] ?? '', /^error: no message from any bridge for 3001 ms/);
