@@ -364,7 +364,7 @@ const DESCRIBE: Record<DropReason, (windowMs: number) => string> = {
   mac: () => 'with a wrong MAC (forged, altered, or from a bridge with another secret)',
   unsigned: () => 'unsigned (from a bridge running with insecure: true?)',
   malformed: () => 'malformed (not pgnudge wire format version 2)',
-  replayed: () => 'replayed',
+  replayed: () => "replayed (or from a new bridge whose clock is behind its predecessor's)",
   replaced: () => 'from a bridge that was replaced',
   stale: (windowMs) =>
     `more than ${windowMs / 1000} s behind this clock (late, or replayed; are the clocks synchronised?)`,
