@@ -86,6 +86,23 @@ describe('BridgeTracker v2: what it believes', () => {
   });
 });
 
+describe('BridgeTracker v2: insecure mode, the threat docs/fanout.md states', () => {
+  test('a forged takeover silences the real bridge with no error; only the drop report counts its messages', () => {
+    const t = tracker({ key: null });
+    const real = bridge(A, null);
+    t.receive(one(real.heartbeat(T)), T);
+    const forger = bridge(C, null);
+    const got: TrackerAction[] = [...t.receive(one(forger.heartbeat(T + 10)), T + 10)];
+    for (let ms = 500; ms <= 10_000; ms += 500) {
+      got.push(...t.receive(one(real.batch([ev('public.orders')], T + ms)), T + ms));
+      got.push(...t.receive(one(forger.heartbeat(T + ms + 1)), T + ms + 1), ...t.tick(T + ms + 2));
+    }
+    assert.deepEqual(events(got), [], 'every real change missed');
+    assert.ok(!logs(got).some((line) => line.startsWith('error:')), 'and no silence error');
+    assert.equal(t.dropped.replaced, 20);
+  });
+});
+
 describe('BridgeTracker v2: drops without effect', () => {
   /** Asserts that `payload` is dropped for `reason` and changes nothing: the next real message is plain. */
   function dropsWithoutEffect(payload: string, reason: string, at = T + 10): void {
