@@ -1,4 +1,4 @@
-// How long creating a logical slot on a hot standby waits (issue 16, SPEC R26): the slot needs a
+// How long creating a logical slot on a hot standby waits (issue 16, contract R26): the slot needs a
 // running-transactions record from the primary, which the primary's background writer logs at most every
 // 15 s and only after other WAL. Per major (16+), a dedicated primary and a streaming standby
 // (test/support/standby.ts); a temporary test_decoding slot is created on the standby through SQL and

@@ -42,3 +42,31 @@ export function bindLogger(logger: Logger | undefined, prefix = 'pgnudge'): Boun
   }
   return bound;
 }
+
+// What may not reach a log line or a terminal raw: C0 and C1 controls and DEL (escape sequences, a
+// newline that forges a line), format characters (bidi overrides and isolates that reorder what the
+// reader sees, zero-width characters that hide text), the line and paragraph separators, and lone
+// surrogates (not text at all). The backslash is escaped too, so an escape in the output always means one.
+const UNPRINTABLE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'gu');
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+/**
+ * `text` made safe for a log line or a terminal: every character that could steer a terminal, forge a
+ * line or hide text is written as a JavaScript escape (`\n`, `\u001b`, `\u202e`, `\u{e0001}`), and `\`
+ * as `\\`. Returns `text` itself when nothing needs escaping. For display only: names stay data.
+ */
+export function printable(text: string): string {
+  if (!UNPRINTABLE.test(text)) return text;
+  return text.replace(UNPRINTABLE_ALL, (char) => {
+    const short = SHORT_ESCAPES[char];
+    if (short !== undefined) return short;
+    const code = char.codePointAt(0)!;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}

@@ -1,5 +1,8 @@
 // How `pgnudge watch` prints items: one JSON object per line (--json), or one readable line. Pure.
+// Names are data (any text PostgreSQL can hold): both forms keep them exact, and neither lets one
+// steer the terminal or forge a line.
 import type { FeedItem } from '../feed/items.js';
+import { printable } from '../logger.js';
 
 const RESYNC_MEANING: Record<string, string> = {
   connected: 'stream is live: reload everything',
@@ -9,9 +12,21 @@ const RESYNC_MEANING: Record<string, string> = {
   bridge: 'the bridge resynced: reload everything',
 };
 
-/** The --json line for an item (without the newline): exactly the item's JSON shape. */
+// JSON.stringify escapes C0 controls, quotes, backslashes and lone surrogates, but leaves DEL, C1
+// controls (U+009B is a one-byte CSI), format characters (bidi overrides) and U+2028/9 raw.
+const RAW_IN_JSON = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * The --json line for an item (without the newline): exactly the item's JSON shape. Characters a
+ * terminal would act on are written as `\u` escapes, which JSON.parse reads back to the same text.
+ */
 export function formatJsonLine(item: FeedItem): string {
-  return JSON.stringify(item);
+  return JSON.stringify(item).replace(RAW_IN_JSON, (char) => {
+    let escaped = '';
+    // An astral character is escaped as its UTF-16 pair, the only form JSON knows.
+    for (let i = 0; i < char.length; i++) escaped += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return escaped;
+  });
 }
 
 /** A human line: time, kind, and what it means or which tables moved. */
@@ -20,16 +35,21 @@ export function formatHumanLine(item: FeedItem, now: Date): string {
   if (item.type === 'resync') {
     return `${time} resync  ${item.reason} (${RESYNC_MEANING[item.reason] ?? 'reload everything'})`;
   }
-  const events = item.events.map((event) => `${printable(event.payload)} ×${event.count}`).join(', ');
+  const events = item.events.map((event) => `${displayName(event.payload)} ×${event.count}`).join(', ');
   return `${time} batch   ${events}`;
 }
 
-// Control characters, and the line and paragraph separators, in a table name would otherwise reach the
-// terminal raw: a name holding an escape sequence could rewrite what the reader sees, and a newline could
-// forge a line. They print as JavaScript escapes; everything else, quotes and non-ASCII included, as is.
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// White space (any Unicode space) and commas would blur where one name ends in `a b ×1, c ×2`; a
+// leading or inner double quote would pass for the quoting itself.
+const NEEDS_QUOTES = /[\s,"]/u;
 
-/** `payload` made safe for a terminal; identical to the payload when it holds nothing unprintable. */
-function printable(payload: string): string {
-  return payload.replace(UNPRINTABLE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * A payload as the human line shows it: as is when that is unambiguous, else in double quotes with
+ * `"` and `\` backslash-escaped and every unprintable character escaped (see printable()).
+ * `public.orders` stays `public.orders`; `Odd Schema.t` prints `"Odd Schema.t"`.
+ */
+export function displayName(name: string): string {
+  const shown = printable(name);
+  if (name !== '' && shown === name && !NEEDS_QUOTES.test(name)) return name;
+  return `"${shown.replaceAll('"', '\\"')}"`;
 }

@@ -3,7 +3,7 @@ import type { ChangeOp } from '../../src/decode/change.js';
 import type { PgoutputRelation, PgoutputSink } from '../../src/decode/pgoutput.js';
 import { addTotal, type Totals } from './pgoutput-workload.js';
 
-/** Records changes as `[payload, op, count]` (payload `schema.table`, SPEC R13) and counts overflows. */
+/** Records changes as `[payload, op, count]` (payload `schema.table`, contract R13) and counts overflows. */
 export class RecordingSink implements PgoutputSink {
   readonly changes: [string, ChangeOp, number][] = [];
   overflows = 0;

@@ -17,7 +17,7 @@ export type PublicationKind = keyof typeof PUBLICATIONS;
 const KEY_ONLY_TABLES = new Set(['public.keyed', 'public.orders']);
 
 const ODD_TABLE = '"Odd Schema"."Tab.le ✓ ""q"""';
-/** The odd table's payload: schema and table unquoted (SPEC R13). */
+/** The odd table's payload: schema and table unquoted (contract R13). */
 export const ODD_PAYLOAD = 'Odd Schema.Tab.le ✓ "q"';
 
 // A value pglz cannot shrink below the TOAST threshold, so it is stored out of line and an UPDATE

@@ -2,13 +2,13 @@
 // WAL. Physical WAL carries changes as they happen, committed or not; only a commit record makes them
 // real. Pure code: it implements WalEventSink and emits one GateOutput per commit that matters.
 //
-// Rules (SPEC R28):
+// Rules (contract R28):
 // - A commit releases its own counts and its subtransactions' (the commit record lists the committed
 //   ones; at wal_level = replica each subtransaction writes under its own xid). An abort drops them.
 // - PREPARE TRANSACTION moves the counts (with the subtransactions') under the prepared xid, and COMMIT
 //   PREPARED releases them, ABORT PREPARED drops them. Releasing at PREPARE would wake consumers before
 //   the rows are visible (a PREPAREd transaction's changes stay invisible until COMMIT PREPARED), and the
-//   wakeup that matters, at COMMIT PREPARED, would then never come: a missed change, where R3 allows
+//   wakeup that matters, at COMMIT PREPARED, would then never come: a missed change, where contract R3 allows
 //   none. A transaction prepared before the stream started is in `runningAtStart` (the snapshot's xip
 //   includes prepared transactions), so its COMMIT PREPARED resyncs.
 // - A commit also reports the relation files it drops (TRUNCATE, VACUUM FULL and CLUSTER swap the files

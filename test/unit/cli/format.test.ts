@@ -1,8 +1,12 @@
 // How `pgnudge watch` prints items (contract §5): the exact --json line, and the readable line.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatHumanLine, formatJsonLine } from '../../../src/cli/format.js';
+import fc from 'fast-check';
+import { displayName, formatHumanLine, formatJsonLine } from '../../../src/cli/format.js';
 import { Batch, NudgeEvent, Resync, type ResyncReason } from '../../../src/feed/items.js';
+import { printable } from '../../../src/logger.js';
+import { assertProperty, fuzzParams } from '../../support/fuzz.js';
+import { anyText } from '../../support/text.js';
 
 const at = new Date('2024-05-02T10:20:30.456Z');
 
@@ -31,6 +35,15 @@ describe('formatJsonLine', () => {
     const line = formatJsonLine(new Batch([new NudgeEvent('s.a\nb\u2028c', 1, at)]));
     assert.ok(!line.includes('\n'));
     assert.equal(JSON.parse(line).events[0].payload, 's.a\nb\u2028c');
+  });
+
+  test('characters a terminal acts on are backslash-u escapes that parse back to the same name', () => {
+    const name = 'public.a\u007fb\u009b2J\u202ec\u2029d\u{e0041}';
+    const line = formatJsonLine(new Batch([new NudgeEvent(name, 1, at)]));
+    assert.doesNotMatch(line, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u);
+    assert.ok(line.includes('\\u007f') && line.includes('\\u009b') && line.includes('\\u202e'));
+    assert.ok(line.includes('\\udb40\\udc41'), 'an astral character is escaped as its surrogate pair');
+    assert.equal(JSON.parse(line).events[0].payload, name);
   });
 
   test('a line parses back to the same shape', () => {
@@ -76,18 +89,31 @@ describe('formatHumanLine', () => {
       new NudgeEvent('public.a\nb', 1, at),
       new NudgeEvent('public.\u001b[2Jx', 2, at),
       new NudgeEvent('public.\u2028\u007f\u009b', 3, at),
+      new NudgeEvent('public.abc\u202efed', 4, at),
     ]);
     const line = formatHumanLine(batch, at);
     assert.equal(
       line,
-      '10:20:30.456 batch   public.a\\u000ab ×1, public.\\u001b[2Jx ×2, public.\\u2028\\u007f\\u009b ×3',
+      '10:20:30.456 batch   "public.a\\nb" ×1, "public.\\u001b[2Jx" ×2, "public.\\u2028\\u007f\\u009b" ×3, "public.abc\\u202efed" ×4',
     );
-    assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+    assert.doesNotMatch(line, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u);
   });
 
-  test('quotes, dots and non-ASCII print as they are', () => {
-    const batch = new Batch([new NudgeEvent('Odd Schema.Tab.le ✓ "q"', 1, at)]);
-    assert.equal(formatHumanLine(batch, at), '10:20:30.456 batch   Odd Schema.Tab.le ✓ "q" ×1');
+  test('names with spaces, commas or quotes are quoted, so the list reads unambiguously (issue 21)', () => {
+    const batch = new Batch([
+      new NudgeEvent('Odd Schema.Tab.le ✓ "q"', 1, at),
+      new NudgeEvent('public.a, public.b ×9', 2, at),
+      new NudgeEvent('public.plain', 3, at),
+    ]);
+    assert.equal(
+      formatHumanLine(batch, at),
+      '10:20:30.456 batch   "Odd Schema.Tab.le ✓ \\"q\\"" ×1, "public.a, public.b ×9" ×2, public.plain ×3',
+    );
+  });
+
+  test('dots and non-ASCII print as they are', () => {
+    const batch = new Batch([new NudgeEvent('Схема.таблица_✓', 1, at), new NudgeEvent('s.t😀', 2, at)]);
+    assert.equal(formatHumanLine(batch, at), '10:20:30.456 batch   Схема.таблица_✓ ×1, s.t😀 ×2');
   });
 
   test('the time is UTC', () => {
@@ -95,6 +121,37 @@ describe('formatHumanLine', () => {
       formatHumanLine(new Resync('failsafe'), new Date('2024-01-01T23:59:59.001Z')).startsWith(
         '23:59:59.001 ',
       ),
+    );
+  });
+});
+
+describe('displayName', () => {
+  test('bare when unambiguous, quoted otherwise', () => {
+    const cases: [string, string][] = [
+      ['public.orders', 'public.orders'],
+      ['a b.c', '"a b.c"'],
+      ['a,b.c', '"a,b.c"'],
+      ['a\u00a0b.c', '"a\u00a0b.c"'],
+      ['"q".t', '"\\"q\\".t"'],
+      ['back\\slash.t', '"back\\\\slash.t"'],
+      ['', '""'],
+    ];
+    for (const [name, shown] of cases) assert.equal(displayName(name), shown, JSON.stringify(name));
+  });
+
+  test('property: a quoted name unquotes to its printable() form, and no output holds a raw control', () => {
+    assertProperty(
+      fc.property(anyText(30), (name) => {
+        const shown = displayName(name);
+        assert.doesNotMatch(shown, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u);
+        if (shown === name) {
+          assert.doesNotMatch(name, /[\s,"\\]/u);
+          return;
+        }
+        assert.ok(shown.startsWith('"') && shown.endsWith('"'));
+        assert.equal(shown.slice(1, -1).replaceAll('\\"', '"'), printable(name));
+      }),
+      fuzzParams(1000),
     );
   });
 });

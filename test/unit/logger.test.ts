@@ -1,0 +1,72 @@
+// printable(): what a wire-derived or user-supplied value looks like in a log line or on a terminal.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { printable } from '../../src/logger.js';
+import { assertProperty, fuzzParams } from '../support/fuzz.js';
+import { anyText } from '../support/text.js';
+
+/** The inverse of printable(), written independently: proves the escaping loses nothing. */
+function unprintable(text: string): string {
+  return text.replace(/\\(?:u\{([0-9a-f]+)\}|u([0-9a-f]{4})|(.))/gsu, (_, astral, bmp, single) => {
+    if (astral !== undefined) return String.fromCodePoint(Number.parseInt(astral, 16));
+    if (bmp !== undefined) return String.fromCharCode(Number.parseInt(bmp, 16));
+    const short: Record<string, string> = { '\\': '\\', n: '\n', r: '\r', t: '\t' };
+    const char = short[single as string];
+    if (char === undefined) throw new Error(`unknown escape \\${single}`);
+    return char;
+  });
+}
+
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+describe('printable', () => {
+  test('ordinary text, quotes, dots, spaces and non-ASCII are returned as they are', () => {
+    for (const text of ['public.orders', 'Odd Schema.Tab.le ✓ "q"', "it's", 'Схема.таблица', '𝔘 😀', '']) {
+      assert.equal(printable(text), text);
+    }
+  });
+
+  test('controls, DEL, C1, separators, bidi and zero-width characters, lone surrogates and the backslash are escaped', () => {
+    const cases: [string, string][] = [
+      ['a\nb', 'a\\nb'],
+      ['a\r\tb', 'a\\r\\tb'],
+      ['\u001b[2J', '\\u001b[2J'],
+      ['x\u0000y', 'x\\u0000y'],
+      ['\u007f\u0085\u009b', '\\u007f\\u0085\\u009b'],
+      ['\u2028\u2029', '\\u2028\\u2029'],
+      ['abc\u202edef', 'abc\\u202edef'],
+      ['\u2066\u2069\u200e\u200f\u061c', '\\u2066\\u2069\\u200e\\u200f\\u061c'],
+      ['a\u200bb\ufeff', 'a\\u200bb\\ufeff'],
+      ['lone \ud800 and \udc00', 'lone \\ud800 and \\udc00'],
+      ['tag \u{e0041}', 'tag \\u{e0041}'],
+      ['C:\\path', 'C:\\\\path'],
+    ];
+    for (const [text, expected] of cases) assert.equal(printable(text), expected, JSON.stringify(text));
+  });
+
+  test('a forged log line stays on one line and cannot pass for an escape', () => {
+    const forged = 'b1\n2024-01-01T00:00:00.000Z ERROR fake\\u001b';
+    const shown = printable(forged);
+    assert.ok(!shown.includes('\n'));
+    assert.equal(shown, 'b1\\n2024-01-01T00:00:00.000Z ERROR fake\\\\u001b');
+  });
+
+  test('property: the output holds nothing unsafe, and unescaping it gives the input back', () => {
+    const text = fc.oneof(
+      anyText(40),
+      fc.string({
+        unit: fc.constantFrom('\\', 'u', '{', '0', 'a', '\n', '\u202e', '\ud800', '\udc00', 'x'),
+        maxLength: 20,
+      }),
+    );
+    assertProperty(
+      fc.property(text, (input) => {
+        const shown = printable(input);
+        assert.doesNotMatch(shown, UNSAFE);
+        assert.equal(unprintable(shown), input);
+      }),
+      fuzzParams(2000),
+    );
+  });
+});
