@@ -132,6 +132,9 @@ export async function writeStream(stream: ReadableStream<Uint8Array>, res: Serve
       if (res.destroyed) return;
     }
   } catch {
-    res.destroy();
+    // A reset, not an orderly close: the kernel drops what the client never read at once, rather than
+    // keep trying to deliver it.
+    if (res.socket && !res.socket.destroyed) res.socket.resetAndDestroy();
+    else res.destroy();
   }
 }
