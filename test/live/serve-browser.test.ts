@@ -18,6 +18,7 @@ import {
   scratchDatabase,
   strictLive,
 } from '../support/cluster.js';
+import { onlyOneMajor } from '../support/one-major.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-test-token-0123456789abcdef';
@@ -35,6 +36,8 @@ before(async () => {
     return;
   }
   info = await liveCluster();
+  skip = onlyOneMajor(info, 'the live page');
+  if (skip) return;
   db = await scratchDatabase(info, 'serve_page');
   home = mkdtempSync(join(tmpdir(), 'pgnudge-page-home-'));
   await runSql(

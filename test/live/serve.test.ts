@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { CliProcess, connectionUrl } from '../support/cli-process.js';
 import { Cluster, type ClusterInfo, liveCluster, runSql, scratchDatabase } from '../support/cluster.js';
+import { onlyOneMajor } from '../support/one-major.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 
@@ -20,9 +21,12 @@ const WIDE_TABLES = 1000;
 let info: ClusterInfo;
 let db: { name: string; drop(): Promise<void> };
 let home: string;
+let skip: string | undefined;
 
 before(async () => {
   info = await liveCluster();
+  skip = onlyOneMajor(info, 'pgnudge serve');
+  if (skip) return;
   db = await scratchDatabase(info, 'serve');
   home = mkdtempSync(join(tmpdir(), 'pgnudge-serve-home-'));
   await runSql(info, 'CREATE TABLE public.t (id serial PRIMARY KEY)', db.name);
@@ -71,6 +75,7 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
   test('with a token: /events, /metrics and the page need it, /healthz does not; a commit reaches /events', {
     timeout: 60_000,
   }, async (t) => {
+    if (skip) return t.skip(skip);
     const serve = await Serve.start(t, ['--dsn', dsn(info, db.name, 'pgnudge-serve-token')], {
       PGNUDGE_TOKEN: TOKEN,
     });
@@ -112,6 +117,7 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
   test('the token from --token-file (owner-only); a file others can read is a usage error', {
     timeout: 60_000,
   }, async (t) => {
+    if (skip) return t.skip(skip);
     const file = join(home, 'token');
     writeFileSync(file, `${TOKEN}\n`);
     chmodSync(file, 0o644);
@@ -136,6 +142,7 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
   test('without a token: loopback only, said on stderr; --host 0.0.0.0 without one exits 2', {
     timeout: 60_000,
   }, async (t) => {
+    if (skip) return t.skip(skip);
     const serve = await Serve.start(t, ['--dsn', dsn(info, db.name, 'pgnudge-serve-open')]);
     assert.match(serve.base, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.match(
@@ -156,6 +163,7 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
   test('200 concurrent SSE clients share one walsender, and each gets the commit', {
     timeout: 120_000,
   }, async (t) => {
+    if (skip) return t.skip(skip);
     // No spaces: a URL's + is not a space to libpq, nor to pgnudge.
     const name = 'pgnudge-serve-200';
     const serve = await Serve.start(t, ['--dsn', dsn(info, db.name, name)], { PGNUDGE_TOKEN: TOKEN });
@@ -188,6 +196,7 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
   test('a client that stops reading is cut off; the others receive every batch', {
     timeout: 150_000,
   }, async (t) => {
+    if (skip) return t.skip(skip);
     // Wide tables with long names, in a database of this test's own (dropped within the test, so that its
     // checkpoint is not paid after the file's tests): one transaction over all of them is one batch of
     // ~100 KB, which fills a stalled client's socket (MBs on loopback) and queue in a few dozen commits.
@@ -249,7 +258,7 @@ describe('/healthz follows the server (a cluster of its own)', { timeout: 180_00
   let cluster: Cluster | undefined;
   let own: { name: string };
   before(async () => {
-    if (info.external) return;
+    if (skip || info.external) return;
     cluster = await Cluster.start({ major: info.major });
     own = await scratchDatabase(cluster.info, 'serve_health');
     await cluster.sql('CREATE TABLE public.t (id serial PRIMARY KEY)', own.name);
@@ -259,7 +268,8 @@ describe('/healthz follows the server (a cluster of its own)', { timeout: 180_00
   test('200 while live, 503 while the server is down, 200 again after the Resync; clients see Resync(reconnected)', {
     timeout: 120_000,
   }, async (t) => {
-    if (!cluster) return t.skip('external server: this test stops a cluster of its own');
+    if (skip) return t.skip(skip);
+    if (!cluster) return t.skip(skip ?? 'external server: this test stops a cluster of its own');
     const live = cluster;
     const serve = await Serve.start(t, ['--dsn', dsn(live.info, own.name, 'pgnudge-serve-health')], {
       PGNUDGE_TOKEN: TOKEN,
