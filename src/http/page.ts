@@ -73,8 +73,10 @@ const SCRIPT = String.raw`
   function clock(date) {
     return date.toTimeString().slice(0, 8);
   }
-  function emit(detail) {
-    window.dispatchEvent(new CustomEvent('pgnudge', { detail: detail }));
+  function emit(item) {
+    // receivedAt: epoch milliseconds, finer than Date.now(), for anyone measuring delivery.
+    var receivedAt = performance.timeOrigin + performance.now();
+    window.dispatchEvent(new CustomEvent('pgnudge', { detail: { item: item, receivedAt: receivedAt } }));
   }
   function setText(id, value) {
     document.getElementById(id).textContent = value;
@@ -178,13 +180,13 @@ const SCRIPT = String.raw`
     };
     source.addEventListener('resync', function (message) {
       var item = JSON.parse(message.data);
+      emit(item);
       onResync(item);
-      emit({ item: item, receivedAt: Date.now() });
     });
     source.addEventListener('batch', function (message) {
       var item = JSON.parse(message.data);
+      emit(item);
       onBatch(item);
-      emit({ item: item, receivedAt: Date.now() });
     });
     source.onerror = function () {
       if (source.readyState === EventSource.CONNECTING) {
