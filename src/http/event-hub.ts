@@ -17,7 +17,7 @@ export interface EventHubOptions extends EventStreamTimingOptions {
    * SlowConsumerError (the browser reconnects and resyncs). Default 262144 (256 KiB).
    */
   maxBufferedBytes?: number;
-  /** Streams cut off for slowness are logged at warn, the feed's end at info; silent by default. */
+  /** Streams cut off for slowness are logged at warn, the feed's end (or failure) at info; silent by default. */
   logger?: Logger;
 }
 
@@ -162,7 +162,9 @@ export class EventHub implements AsyncDisposable {
       this.#log.info('the feed ended; ending every event stream');
     } catch (error) {
       this.#error = error;
-      this.#log.error(`the feed failed (${(error as Error)?.message ?? error}); ending every event stream`);
+      // At info: the error itself reaches whoever awaits `done` and every stream; logging it louder here
+      // would print it twice (pgnudge serve reports it as its exit reason).
+      this.#log.info('the feed failed; ending every event stream with its error');
       throw error;
     } finally {
       if (this.#timer !== null) clearInterval(this.#timer);

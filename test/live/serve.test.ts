@@ -160,6 +160,42 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
     assert.match(open.stderr, /--host 0\.0\.0\.0 would serve without authentication beyond this machine/);
   });
 
+  test('--channel: serves what a bridge publishes, as a LOGIN role without REPLICATION', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (skip) return t.skip(skip);
+    const channel = 'pgnudge serve test';
+    const bridge = new CliProcess(
+      [
+        'bridge',
+        '--channel',
+        channel,
+        '--debounce',
+        '0',
+        '-v',
+        '--dsn',
+        connectionUrl(info, db.name, info.roles.replication),
+      ],
+      { home, after: (fn) => t.after(fn) },
+    );
+    await bridge.logged(/active on channel/, 'the bridge to become active', 30_000);
+    const serve = await Serve.start(
+      t,
+      ['--channel', channel, '--dsn', connectionUrl(info, db.name, info.roles.login)],
+      {
+        PGNUDGE_TOKEN: TOKEN,
+      },
+    );
+    const client = new SseClient(`${serve.base}/events?token=${TOKEN}`);
+    t.after(() => client.close());
+    await client.next((item) => item.type === 'resync', 'the opening Resync');
+    await waitFor(async () => (await fetch(`${serve.base}/healthz`)).status === 200, {
+      what: '/healthz 200',
+    });
+    await sql('INSERT INTO public.t DEFAULT VALUES');
+    await waitFor(() => client.counted('public.t') === 1, { what: 'the commit through the bridge' });
+  });
+
   test('200 concurrent SSE clients share one walsender, and each gets the commit', {
     timeout: 120_000,
   }, async (t) => {
