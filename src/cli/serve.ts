@@ -1,6 +1,6 @@
 // `pgnudge serve` (SPEC R31): one feed, or a bridge's channel, served over node:http to many browsers
 // through one EventHub. Wiring only: the routes live in src/http/server.ts, the token rules in token.ts.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { NotifyFeed } from '../fanout/notify-feed.js';
@@ -50,29 +50,31 @@ export async function runServe(parsed: ParsedCommand, io: ServeIo): Promise<numb
     parsed.channel !== undefined
       ? new NotifyFeed({ ...parsed.feed, channel: parsed.channel, logger: io.logger })
       : new WalFeed({ ...parsed.feed, logger: io.logger });
-  // Until feeds have stats(), a WalFeed's slot is what says it holds a live stream right now.
-  const connected = feed instanceof WalFeed ? () => feed.slotName !== null : undefined;
-  const hub = new EventHub(feed, { logger: io.logger }, connected ? { connected } : {});
-  const server = createServer(
-    { noDelay: true },
-    createRequestHandler({ hub, token: token === null ? null : new TokenCheck(token), log }),
-  );
+  const check = token === null ? null : new TokenCheck(token);
+  // Requests arrive only once listening, by which time the handler is set.
+  let handle: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  const server = createServer({ noDelay: true }, (req, res) => handle?.(req, res));
   try {
     await listen(server, flags.port, flags.host);
   } catch (error) {
-    await hub.close();
+    await feed.close();
     throw error;
   }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : flags.port;
   const bound = typeof address === 'object' && address !== null ? address.address : flags.host;
   if (token === null && !isLoopbackHost(bound)) {
-    await shutdown(server, hub);
+    await Promise.all([feed.close(), new Promise((resolve) => server.close(resolve))]);
     throw new ConfigError(
       `--host ${flags.host} resolved to ${bound}, which is not loopback; set a token to serve beyond this machine`,
       '--host',
     );
   }
+  // Only now is the feed started: a port that cannot be had costs no connection to the server.
+  // Until feeds have stats(), a WalFeed's slot is what says it holds a live stream right now.
+  const connected = feed instanceof WalFeed ? () => feed.slotName !== null : undefined;
+  const hub = new EventHub(feed, { logger: io.logger }, connected ? { connected } : {});
+  handle = createRequestHandler({ hub, token: check, log });
   const origin = `http://${isIP(bound) === 6 ? `[${bound}]` : bound}:${port}`;
   if (token === null) {
     io.err(

@@ -36,7 +36,8 @@ export interface HubInternals {
 const OPTION_NAMES = ['keepAlive', 'retry', 'maxBufferedBytes', 'logger'];
 
 /**
- * One feed fanned out to any number of event streams. The hub reads the feed as fast as it yields,
+ * One feed fanned out to any number of event streams. The hub starts reading the feed when it is
+ * constructed (a WalFeed connects then) and reads it as fast as it yields,
  * encodes each item once, and queues the bytes for every stream; each stream's queue is bounded by
  * `maxBufferedBytes`, and a stream whose client reads too slowly is ended with a SlowConsumerError
  * instead of slowing the others or growing memory. Every stream opens with a `retry:` field and, once the
