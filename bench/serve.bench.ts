@@ -8,6 +8,7 @@
 //   PGNUDGE_BENCH_CLIENTS=200     Node SSE clients
 //   PGNUDGE_BENCH_DEBOUNCE=0      serve's --debounce
 //   PGNUDGE_BENCH_OUT=<file>      where to write the JSON (default bench/results/serve-latest.json)
+//   PGNUDGE_SCREENSHOT=<file>     also save the page as PNG once the writes are done (the README's picture)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -81,7 +82,13 @@ let browser: Awaited<ReturnType<typeof openPage>> = null;
 try {
   const info = cluster.info;
   const db = await scratchDatabase(info, 'bench_serve');
-  await runSql(info, 'CREATE TABLE public.t (id int)', db.name);
+  // Writes go round the tables so the page shows several tiles; each write is still one batch.
+  const tables = ['public.orders', 'public.stations', 'public.invoices', 'inventory.stock'];
+  await runSql(
+    info,
+    `CREATE SCHEMA inventory; ${tables.map((t) => `CREATE TABLE ${t} (id int);`).join(' ')}`,
+    db.name,
+  );
   serve = new CliProcess(
     [
       'serve',
@@ -123,7 +130,7 @@ try {
       const before = clients.map((client) => client.events.length);
       const pageBefore = (await pageArrivals()).length;
       await writer.query('BEGIN');
-      await writer.query('INSERT INTO public.t (id) VALUES (1)');
+      await writer.query(`INSERT INTO ${tables[i % tables.length]} (id) VALUES (1)`);
       const committed = nowMs();
       await writer.query('COMMIT');
       await waitFor(() => clients.every((client, k) => client.events.length > (before[k] ?? 0)), {
@@ -151,6 +158,12 @@ try {
     await writer.end();
   }
   const cpuSeconds = processCpuSeconds(pid) - cpuStart;
+  const screenshot = process.env.PGNUDGE_SCREENSHOT;
+  if (page && screenshot) {
+    await page.setViewportSize({ width: 1100, height: 520 });
+    await page.screenshot({ path: resolve(root, screenshot) });
+    console.log(`saved the page to ${screenshot}`);
+  }
   const wallSeconds = (nowMs() - wallStart) / 1000;
   const node = latencySummary(nodeLatencies);
   const inPage = pageLatencies.length > 0 ? latencySummary(pageLatencies) : null;
