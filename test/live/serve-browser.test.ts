@@ -1,7 +1,8 @@
 // The live page of `pgnudge serve` in a real browser (Debian's chromium driven by playwright-core): it
 // connects with the token from its own URL, a commit lights up the table's tile with its count, and when
 // serve restarts, EventSource reconnects and the page shows the new stream's Resync. No console error
-// (a CSP violation would be one). PGNUDGE_SCREENSHOT=docs/serve-page.png also writes the README's picture.
+// (a CSP violation would be one). PGNUDGE_SCREENSHOT=<file> also saves its picture (the README's comes from
+// bench/serve.bench.ts, whose writes fill the chart).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
