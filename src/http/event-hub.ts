@@ -51,6 +51,8 @@ export class EventHub implements AsyncDisposable {
   readonly #maxBufferedBytes: number;
   readonly #connected: (() => boolean | undefined) | undefined;
   readonly #controllers = new Map<Subscriber, ReadableStreamDefaultController<Uint8Array>>();
+  /** Each stream's subscription signal listener, removed however the stream ends (a signal may outlive it). */
+  readonly #detach = new Map<Subscriber, () => void>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #error: unknown = undefined;
   #closing: Promise<void> | null = null;
@@ -111,7 +113,10 @@ export class EventHub implements AsyncDisposable {
         start: (controller) => {
           this.#controllers.set(subscriber, controller);
           if (signal?.aborted) onAbort();
-          else signal?.addEventListener('abort', onAbort, { once: true });
+          else if (signal) {
+            signal.addEventListener('abort', onAbort, { once: true });
+            this.#detach.set(subscriber, () => signal.removeEventListener('abort', onAbort));
+          }
         },
         pull: (controller) =>
           new Promise<void>((resolve) => {
@@ -132,10 +137,7 @@ export class EventHub implements AsyncDisposable {
             };
             serve();
           }),
-        cancel: () => {
-          signal?.removeEventListener('abort', onAbort);
-          this.#release(subscriber);
-        },
+        cancel: () => this.#release(subscriber),
       },
       // Frames wait in the subscriber's bounded queue, not in the stream's: nothing is read ahead.
       { highWaterMark: 0 },
@@ -180,7 +182,7 @@ export class EventHub implements AsyncDisposable {
   #endDropped(dropped: readonly Subscriber[]): void {
     for (const subscriber of dropped) {
       const controller = this.#controllers.get(subscriber);
-      this.#controllers.delete(subscriber);
+      this.#forget(subscriber);
       this.#log.warn(
         `an event stream's client fell more than ${this.#maxBufferedBytes} bytes behind; cut it off (it resyncs when it reconnects)`,
       );
@@ -191,7 +193,7 @@ export class EventHub implements AsyncDisposable {
 
   /** Closes an ended stream, or errors it with the feed's fatal error. */
   #finish(subscriber: Subscriber, controller: ReadableStreamDefaultController<Uint8Array>): void {
-    if (!this.#controllers.delete(subscriber)) return;
+    if (!this.#forget(subscriber)) return;
     subscriber.onReadable = null;
     if (this.#error !== undefined) controller.error(this.#error);
     else controller.close();
@@ -203,8 +205,15 @@ export class EventHub implements AsyncDisposable {
   }
 
   #release(subscriber: Subscriber): void {
-    this.#controllers.delete(subscriber);
+    this.#forget(subscriber);
     this.#core.leave(subscriber);
+  }
+
+  /** Drops the shell's hold on a stream; false if it had none (already ended). */
+  #forget(subscriber: Subscriber): boolean {
+    this.#detach.get(subscriber)?.();
+    this.#detach.delete(subscriber);
+    return this.#controllers.delete(subscriber);
   }
 }
 

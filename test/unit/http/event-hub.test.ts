@@ -2,6 +2,7 @@
 // stops reading is cut off with SlowConsumerError while the others receive everything; cancel, close, the
 // signal and a failing feed each end what they should and nothing else.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, mock, test } from 'node:test';
 import { SlowConsumerError } from '../../../src/errors.js';
 import { Batch, NudgeEvent, Resync } from '../../../src/feed/items.js';
@@ -95,6 +96,27 @@ describe('EventHub', () => {
     await assert.rejects(reader.read(), (thrown) => thrown === reason);
     assert.equal(events.counters().clients, 0);
     await events.close();
+  });
+
+  test('a long-lived subscription signal loses its listener however the stream ends', async () => {
+    const shared = new AbortController();
+    const { signal } = shared;
+    const feed = new ScriptedFeed();
+    const events = hub(feed, { maxBufferedBytes: 1024 });
+    await events.subscribe({ signal }).getReader().cancel();
+    const stalled = events.subscribe({ signal }).getReader();
+    const reading = client(events.subscribe({ signal }));
+    assert.equal(getEventListeners(signal, 'abort').length, 2);
+    feed.push(new Resync('connected'));
+    for (let i = 0; i < 20; i++) feed.push(batch(1));
+    await assert.rejects(stalled.closed, SlowConsumerError);
+    await events.close();
+    await reading.finished;
+    assert.equal(
+      getEventListeners(signal, 'abort').length,
+      0,
+      'cancelled, dropped and ended streams all let go',
+    );
   });
 
   test('a failing feed errors every stream with its error; done rejects with it', async () => {
