@@ -35,7 +35,7 @@ export function createRequestHandler(
       if (!allowMethod(req, res)) return;
       const live = context.hub.live;
       res.writeHead(live ? 200 : 503, { 'content-type': 'application/json', ...NO_STORE });
-      res.end(live ? '{"ok":true}\n' : '{"ok":false}\n');
+      res.end(live ? '{"ok":true}' : '{"ok":false}');
       return;
     }
     // Before the route is known: a client without the token learns nothing, not even which paths exist.
