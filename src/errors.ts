@@ -21,7 +21,8 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_LIVENESS_TIMEOUT'
   | 'PGNUDGE_ERR_DECODE'
   | 'PGNUDGE_ERR_FEED_CLOSED'
-  | 'PGNUDGE_ERR_INTERNAL';
+  | 'PGNUDGE_ERR_INTERNAL'
+  | 'PGNUDGE_ERR_SLOW_CONSUMER';
 
 /** Options every pgnudge error accepts. */
 export interface PgnudgeErrorOptions {
@@ -218,6 +219,24 @@ export class FeedClosedError extends PgnudgeError {
 export class InternalError extends PgnudgeError {
   constructor(message: string, options?: PgnudgeErrorOptions) {
     super('PGNUDGE_ERR_INTERNAL', message, false, options);
+  }
+}
+
+/**
+ * An event stream of an EventHub fell too far behind its feed and was cut off, so that it could neither
+ * slow the hub's other streams nor grow memory. Retryable: a new stream starts with a Resync.
+ */
+export class SlowConsumerError extends PgnudgeError {
+  /** The bound it would have exceeded, in bytes (`maxBufferedBytes`). */
+  readonly maxBufferedBytes: number;
+
+  constructor(maxBufferedBytes: number) {
+    super(
+      'PGNUDGE_ERR_SLOW_CONSUMER',
+      `the client read this event stream too slowly: more than ${maxBufferedBytes} bytes were waiting for it (maxBufferedBytes), so it was cut off rather than slow the other streams or grow memory; a new stream starts with a Resync`,
+      true,
+    );
+    this.maxBufferedBytes = maxBufferedBytes;
   }
 }
 

@@ -6,6 +6,11 @@ export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
 export type { WalFeedOptions } from './feed/options.js';
 export { WalFeed } from './feed/wal-feed.js';
+export { EventHub, type EventHubOptions, type SubscribeOptions } from './http/event-hub.js';
+export { type EventStreamOptions, toEventStream } from './http/event-stream.js';
+export type { HubCounters } from './http/hub-core.js';
+export type { ClosableFeed, EventStreamTimingOptions } from './http/options.js';
+export { EVENT_STREAM_HEADERS } from './http/sse.js';
 export type { Logger } from './logger.js';
 export type {
   ChannelBindingMode,

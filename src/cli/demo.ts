@@ -4,6 +4,7 @@ import type { Batch, FeedItem } from '../feed/items.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import type { Logger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
+import { type DemoPage, startDemoPage } from './demo-page.js';
 import { EMBEDDED_INSTALL_HINT, EmbeddedPostgres, findEmbeddedPostgres } from './embedded-postgres.js';
 import { formatHumanLine } from './format.js';
 
@@ -108,6 +109,7 @@ export async function runDemo(run: DemoRun): Promise<number> {
   const onExit = () => server?.stopSync();
   process.on('exit', onExit);
   let writer: Writer | null = null;
+  let page: DemoPage | null = null;
   let status = 0;
   try {
     out(`pgnudge demo: starting a throwaway PostgreSQL ${install.major}…`);
@@ -122,6 +124,9 @@ export async function runDemo(run: DemoRun): Promise<number> {
       `  writer   a small change every ${TICK_MS / 1000} s; every ${(TICK_MS * BURST_EVERY) / 1000} s, ${BURST_ROWS} orders in ONE transaction`,
     );
     out('  feed     new WalFeed({ host, database }) → for await (const item of feed)');
+    page = await startDemoPage();
+    out(`  page     ${page.url}`);
+    out('           (the same items in a browser, as pgnudge serve shows them; loopback only)');
     out('');
     const settings = server.settings();
     const feed = new WalFeed(
@@ -138,6 +143,7 @@ export async function runDemo(run: DemoRun): Promise<number> {
       { env: {} },
     );
     for await (const item of feed) {
+      page.relay.push(item);
       out(formatHumanLine(item, new Date()));
       const lines = explain(item, feed.plugin, (writer as Writer | null)?.lastTip ?? '');
       lines.forEach((line, index) => {
@@ -157,6 +163,7 @@ export async function runDemo(run: DemoRun): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     writer?.stop();
+    await page?.stop();
     if (server) {
       out(`\nstopping: writer, feed, server…`);
       await server.stop();

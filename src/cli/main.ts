@@ -12,6 +12,7 @@ import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
+import { runServe } from './serve.js';
 
 const EXIT_OK = 0;
 const EXIT_FATAL = 1;
@@ -137,6 +138,26 @@ export async function main(argv: readonly string[]): Promise<number> {
         });
         await watch(feed, parsed.json);
         return EXIT_OK;
+      }
+      case 'serve': {
+        let stop = () => {};
+        const stopped = new Promise<void>((resolve) => {
+          stop = resolve;
+        });
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          return await runServe(parsed, {
+            env: process.env,
+            logger: stderrLogger(parsed.verbosity),
+            out: (text) => process.stdout.write(text),
+            err: (text) => process.stderr.write(text),
+            stopped,
+          });
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       }
     }
   } catch (error) {

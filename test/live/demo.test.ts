@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { CliProcess } from '../support/cli-process.js';
 import { liveCluster, selectedMajors, serverInstall } from '../support/cluster.js';
+import { SseClient } from '../support/sse-client.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
 /** The suite this file runs in: the newest selected major that is installed. */
@@ -52,6 +53,25 @@ async function runUntil(signal: 'SIGINT' | 'SIGTERM', waitForBatch: boolean): Pr
     if (waitForBatch) {
       await demo.match(/^\S+ batch +public\.(orders|stations) ×\d+/m, 'a Batch line', 60_000);
       await demo.match(/↳ /, 'an explanation', 60_000);
+      // The live page: on loopback, with the run's token; its stream carries the demo's items.
+      const found = await demo.match(
+        /^ {2}page {5}(http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)$/m,
+        'the page line',
+      );
+      const url = new URL(found[1] as string);
+      const page = await fetch(url);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<title>pgnudge live<\/title>/);
+      const refused = await fetch(new URL('/', url));
+      assert.equal(refused.status, 401, 'not without the token');
+      await refused.text();
+      const events = new SseClient(new URL(`/events${url.search}`, url).toString());
+      try {
+        await events.next((item) => item.type === 'resync', 'the page stream’s Resync', 0, 30_000);
+        await events.next((item) => item.type === 'batch', 'a batch on the page stream', 0, 30_000);
+      } finally {
+        events.close();
+      }
     }
     const processes = [pid, ...childrenOf(pid)];
     assert.ok(processes.length > 1, 'the postmaster has children (backends, walsender)');

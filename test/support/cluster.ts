@@ -591,6 +591,16 @@ export class Cluster {
       throw new Error(`a ${mode} shutdown of PostgreSQL ${this.info.major} took longer than 30 s`);
   }
 
+  /** Stops the server as a crash would and leaves it down (files kept) until `resume()`. */
+  halt(): void {
+    this.#kill();
+  }
+
+  /** Starts a halted server again on the same port; resolves once it accepts connections. */
+  resume(): Promise<void> {
+    return this.#launch();
+  }
+
   /** `pg_ctl stop -m <mode>` without blocking the event loop; true once the server has exited. */
   async #stopAsync(mode: 'fast', seconds: number): Promise<boolean> {
     const child = this.#child;

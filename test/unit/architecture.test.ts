@@ -1,4 +1,5 @@
-// The folder layout is the architecture: protocol <- decode <- feed <- fanout/cli, transport -> protocol.
+// The folder layout is the architecture: protocol <- decode <- feed <- fanout/cli, transport -> protocol,
+// and http (Server-Sent Events, the hub, metrics) beside them, knowing of the feed only its item types.
 // This test keeps it true: no upward imports, and the sans-io layers touch no socket, timer or process.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -6,7 +7,17 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { repoPath } from '../support/repo.js';
 
-const LAYERS = ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout', 'cli'] as const;
+const LAYERS = [
+  'errors',
+  'logger',
+  'protocol',
+  'decode',
+  'transport',
+  'feed',
+  'fanout',
+  'http',
+  'cli',
+] as const;
 type Layer = (typeof LAYERS)[number];
 
 /** What each layer may import from the others (besides itself). */
@@ -18,14 +29,28 @@ const ALLOWED: Record<Layer, readonly Layer[]> = {
   transport: ['errors', 'logger', 'protocol'],
   feed: ['errors', 'logger', 'protocol', 'decode', 'transport'],
   fanout: ['errors', 'logger', 'protocol', 'transport', 'feed'],
-  cli: ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout'],
+  http: ['errors', 'logger', 'feed'],
+  cli: ['errors', 'logger', 'protocol', 'decode', 'transport', 'feed', 'fanout', 'http'],
+};
+
+/** Within a layer it may import, the only files a layer may reach (http works on any feed's items). */
+const ONLY_FILES: Partial<Record<Layer, Partial<Record<Layer, readonly string[]>>>> = {
+  http: { feed: ['feed/items.js'] },
 };
 
 /** Files of the pure layers that are allowed to touch timers or I/O: the thin shells. */
-const SHELLS = new Set(['feed/clock.ts', 'feed/feed.ts']);
-const PURE_LAYERS: readonly Layer[] = ['protocol', 'decode', 'feed'];
+const SHELLS = new Set([
+  'feed/clock.ts',
+  'feed/feed.ts',
+  'http/event-stream.ts',
+  'http/event-hub.ts',
+  'http/server.ts',
+]);
+const PURE_LAYERS: readonly Layer[] = ['protocol', 'decode', 'feed', 'http'];
 /** The fan-out's shells; everything else in src/fanout (wire format, tracker, keys, election) is pure. */
 const FANOUT_SHELLS = new Set(['fanout/bridge.ts', 'fanout/notify-feed.ts']);
+/** Files that hold browser code as text: its timers run in the page, so only their imports are checked. */
+const BROWSER_TEXT = new Set(['http/page.ts']);
 const IO_IMPORT =
   /from ['"](node:)?(net|tls|timers|timers\/promises|dgram|http|https|fs|fs\/promises|child_process|process)['"]/;
 const IO_USE = /\b(setTimeout|setInterval|setImmediate|process\.|Date\.now\(\))/;
@@ -64,6 +89,11 @@ describe('architecture', () => {
           ALLOWED[file.layer].includes(layer),
           `src/${file.path} imports ${target}: ${file.layer} may not depend on ${layer}`,
         );
+        const only = ONLY_FILES[file.layer]?.[layer];
+        assert.ok(
+          only === undefined || only.includes(resolved),
+          `src/${file.path} imports ${target}: ${file.layer} may use only ${only?.join(', ')} of ${layer}`,
+        );
       }
     }
   });
@@ -78,6 +108,7 @@ describe('architecture', () => {
       // Comments may name what the code avoids ("setTimeout's limit"); only code counts.
       const code = file.text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
       assert.doesNotMatch(code, IO_IMPORT, `src/${file.path} imports an I/O module`);
+      if (BROWSER_TEXT.has(file.path)) continue;
       assert.doesNotMatch(code, IO_USE, `src/${file.path} reads a clock, sets a timer or touches process`);
     }
     assert.ok(checked >= 20, `checked ${checked} pure files`);
