@@ -42,6 +42,8 @@ describe('watch flags', () => {
       '20',
       '--max-batch-wait',
       '400',
+      '--max-keys',
+      '50',
       '--failsafe',
       '60000',
       '--status-interval',
@@ -60,6 +62,7 @@ describe('watch flags', () => {
         plugin: 'test_decoding',
         debounce: 20,
         maxBatchWait: 400,
+        maxKeys: 50,
         failsafe: 60_000,
         statusInterval: 5000,
         livenessTimeout: 15_000,
@@ -161,6 +164,7 @@ describe('help and version', () => {
       '--plugin',
       '--debounce',
       '--max-batch-wait',
+      '--max-keys',
       '--failsafe',
       '--status-interval',
       '--liveness-timeout',
@@ -226,6 +230,26 @@ describe('usage errors', () => {
       );
     });
   }
+
+  test('--max-keys takes a whole number of keys, at least 1', () => {
+    for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10']) {
+      usageError(
+        ['watch', '--max-keys', bad],
+        /--max-keys takes a whole number of keys per table; got "/,
+        '--max-keys',
+      );
+    }
+    usageError(
+      ['watch', '--max-keys', '0'],
+      /--max-keys must be a whole number of keys per table, at least 1; got 0$/,
+      '--max-keys',
+    );
+    usageError(
+      ['watch', '--max-keys', '99999999999999999'],
+      /at least 1; got 100000000000000000$/,
+      '--max-keys',
+    );
+  });
 
   test('--plugin outside its choices', () => {
     usageError(
