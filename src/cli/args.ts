@@ -3,8 +3,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
+import { describeChoices, duration } from '../option-rules.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 

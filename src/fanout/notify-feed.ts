@@ -10,10 +10,10 @@ import {
   type FeedSink,
   feedSetup,
 } from '../feed/feed.js';
-import { duration } from '../feed/option-rules.js';
 import { FEED_OPTION_NAMES, refuseUnknownOptions, type WalFeedOptions } from '../feed/options.js';
 import type { Session } from '../feed/session.js';
 import type { BoundLogger } from '../logger.js';
+import { duration } from '../option-rules.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
 import { formatListen, validateChannel } from './channel.js';

@@ -22,10 +22,10 @@
 // 9. No timer is pending before the first change or start(): an engine never started (a feed never
 //    iterated, or refused by a later check of its constructor) cannot keep the process alive (contract R10).
 
+import { count, duration, optionalDuration } from '../option-rules.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Coalescer } from './coalescer.js';
 import { Batch, type FeedItem, Resync, type ResyncReason } from './items.js';
-import { count, duration, optionalDuration } from './option-rules.js';
 
 /** BatchEngine settings; durations in milliseconds. */
 export interface BatchEngineOptions {

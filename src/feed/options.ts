@@ -3,7 +3,6 @@
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import {
   count,
   describeValue as describe,
@@ -11,7 +10,8 @@ import {
   duration,
   MAX_TIMER_MS,
   optionalDuration,
-} from './option-rules.js';
+} from '../option-rules.js';
+import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */

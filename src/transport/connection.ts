@@ -3,10 +3,11 @@
 // PG docs: "Message Flow" (55.2).
 import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { asPgnudgeError } from '../as-pgnudge-error.js';
 import {
   AuthenticationError,
   ConnectionError,
-  PgnudgeError,
+  type PgnudgeError,
   ProtocolError,
   ServerError,
   type ServerErrorFields,
@@ -228,9 +229,15 @@ export class PgConnection {
     return this.#phase === 'closed';
   }
 
-  /** Calls `listener` once when the connection ends for any reason, `abort()` and `end()` included. */
+  /**
+   * Calls `listener` once when the connection ends for any reason, `abort()` and `end()` included; on a
+   * connection that has ended already, soon (a microtask later) with the error that ended it.
+   */
   onClose(listener: (error: PgnudgeError) => void): void {
-    this.#closeListeners.push(listener);
+    const error = this.#closeError;
+    // A listener that came too late would otherwise wait forever (a session's `ended` never settling).
+    if (error !== null) queueMicrotask(() => listener(error));
+    else this.#closeListeners.push(listener);
   }
 
   /** Calls `listener` for every NotificationResponse (LISTEN/NOTIFY). */
@@ -339,9 +346,8 @@ export class PgConnection {
       }
     } catch (error) {
       this.#socket.destroy();
-      this.#fail(
-        error instanceof PgnudgeError ? error : new ProtocolError(String(error), {}, { cause: error }),
-      );
+      // A PgnudgeError says what the server did wrong; anything else is a bug of ours, filed as one.
+      this.#fail(asPgnudgeError(error));
     }
   }
 
@@ -436,11 +442,7 @@ export class PgConnection {
         this.#startupActions(startup.machine.derived(key));
       } catch (failure) {
         this.#socket.destroy();
-        this.#fail(
-          failure instanceof PgnudgeError
-            ? failure
-            : new ProtocolError(String(failure), {}, { cause: failure }),
-        );
+        this.#fail(asPgnudgeError(failure));
       }
     });
   }
