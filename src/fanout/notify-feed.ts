@@ -31,9 +31,12 @@ export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plug
   heartbeatTimeout?: number;
 }
 
-/** WalFeed's options less `tables` and `plugin` (the bridge decides both), plus the channel's own. */
+/**
+ * WalFeed's options less `tables` and `plugin` (the bridge decides both) and `readPacing` (a NotifyFeed
+ * reads no replication stream), plus the channel's own.
+ */
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin'),
+  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'readPacing'),
   ...Object.keys({
     channel: true,
     heartbeatTimeout: true,

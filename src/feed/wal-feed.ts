@@ -95,6 +95,7 @@ class SlotSessions implements FeedBody<PgConnection> {
         this.#consumer(plugin, sink),
         statusIntervalMs,
         log,
+        this.#options.readPacingMs,
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();

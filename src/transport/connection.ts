@@ -3,6 +3,7 @@
 // PG docs: "Message Flow" (55.2).
 import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { asPgnudgeError } from '../as-pgnudge-error.js';
 import {
   AuthenticationError,
@@ -33,6 +34,8 @@ import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
+import { ReadPacer, WAKE_BUDGET_BYTES } from './read-pacer.js';
+import { stopReading } from './read-pause.js';
 import type { ConnectionSettings } from './settings.js';
 import { startupParameters } from './startup-parameters.js';
 
@@ -68,6 +71,16 @@ export interface ReplicationHandler {
    * can stand for a change it did not write (wal2json and a table without a replica identity).
    */
   notice?(fields: ServerErrorFields): void;
+}
+
+/** How a replication stream is read. */
+export interface StreamOptions {
+  /**
+   * Milliseconds reads may pause while the stream is busy, so that each read carries many changes
+   * (read-pacer.ts); 0 reads every arrival at once. Keep it well inside the status cadence: a keepalive
+   * that asks for a reply is read (and answered) up to this much later.
+   */
+  readPacingMs?: number;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */
@@ -129,6 +142,15 @@ export class PgConnection {
   #bytesReceived = 0;
   readonly #maxResultBytes: number | undefined;
   #startup: PendingStartup | null = null;
+  /** How the replication stream is read: see #countRead. */
+  #pacer: ReadPacer | null = null;
+  #wakeBytes = 0;
+  #wakeStart = 0;
+  #wakeOpen = false;
+  /** Set while reads are stopped: restarts them. */
+  #resumeReading: (() => void) | null = null;
+  #pauseTimer: NodeJS.Timeout | null = null;
+  #readPauses = 0;
 
   /** Server parameters reported at startup (server_version, integer_datetimes, ...). */
   readonly parameters = new Map<string, string>();
@@ -210,6 +232,16 @@ export class PgConnection {
     return this.#bytesReceived;
   }
 
+  /** How often paced reading has paused the replication stream so far (StreamOptions.readPacingMs). */
+  get readPauses(): number {
+    return this.#readPauses;
+  }
+
+  /** Whether reads are paused now (paced reading, or a wake-up that used its byte budget). */
+  get readsPaused(): boolean {
+    return this.#resumeReading !== null;
+  }
+
   /** The redacted `user@host:port/database` this connection reaches. */
   get target(): string {
     return this.#target;
@@ -258,8 +290,13 @@ export class PgConnection {
    * CopyBothResponse: from then on every CopyData goes to `handler`, and the connection accepts only
    * status updates until it ends.
    */
-  async startReplication(command: string, handler: ReplicationHandler): Promise<void> {
+  async startReplication(
+    command: string,
+    handler: ReplicationHandler,
+    options: StreamOptions = {},
+  ): Promise<void> {
     await this.#enqueue(command, handler);
+    this.#pacer = new ReadPacer({ pauseMs: options.readPacingMs ?? 0 });
   }
 
   /** Sends a standby status update. Writes go out whole and in order, so it never interleaves. */
@@ -344,12 +381,58 @@ export class PgConnection {
           this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
         }
       }
+      if (this.#pacer !== null) this.#countRead(chunk.length);
     } catch (error) {
       this.#socket.destroy();
       // A PgnudgeError says what the server did wrong; anything else is a bug of ours, filed as one.
       this.#fail(asPgnudgeError(error));
     }
   }
+
+  /**
+   * Counts a replication read into the current wake-up: the reads one turn of the event loop delivers
+   * (a TLS socket gives a chunk per record). Past WAKE_BUDGET_BYTES reading stops until the next turn,
+   * so that a backlog never holds the application's timers and I/O for long. The wake-up is judged once
+   * its reads all ran, in the check phase, so a pause never leaves bytes already read waiting.
+   */
+  #countRead(bytes: number): void {
+    this.#wakeBytes += bytes;
+    if (!this.#wakeOpen) {
+      this.#wakeOpen = true;
+      this.#wakeStart = performance.now();
+      setImmediate(this.#endWake);
+    } else if (this.#wakeBytes >= WAKE_BUDGET_BYTES && this.#resumeReading === null) {
+      this.#resumeReading = stopReading(this.#socket);
+    }
+  }
+
+  readonly #endWake = (): void => {
+    this.#wakeOpen = false;
+    const bytes = this.#wakeBytes;
+    this.#wakeBytes = 0;
+    if (this.#phase === 'closed' || this.#pacer === null) return;
+    const pauseMs = this.#pacer.wake(this.#wakeStart, performance.now(), bytes);
+    if (this.#pauseTimer !== null) return;
+    if (pauseMs > 0) {
+      // Status updates go out on their own timer meanwhile; a keepalive is answered when the pause ends.
+      this.#resumeReading ??= stopReading(this.#socket);
+      this.#readPauses += 1;
+      this.#pauseTimer = setTimeout(this.#endPause, pauseMs);
+    } else if (this.#resumeReading !== null) {
+      // The budget stopped reading: the event loop had its turn, so read on.
+      const resume = this.#resumeReading;
+      this.#resumeReading = null;
+      resume();
+    }
+  };
+
+  readonly #endPause = (): void => {
+    this.#pauseTimer = null;
+    const resume = this.#resumeReading;
+    this.#resumeReading = null;
+    this.#pacer?.resumed(performance.now());
+    resume?.();
+  };
 
   #replicationData(body: Uint8Array): void {
     const message = parseReplicationMessage(body);
@@ -468,6 +551,11 @@ export class PgConnection {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
     this.#closeError = error;
+    // A pause ends with the connection: its timer must not outlive it.
+    this.#pacer = null;
+    if (this.#pauseTimer !== null) clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = null;
+    this.#resumeReading = null;
     this.#startup?.reject(error);
     this.#startup = null;
     const inFlight = this.#inFlight;

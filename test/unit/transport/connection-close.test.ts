@@ -7,7 +7,7 @@ import { PgConnection } from '../../../src/transport/connection.js';
 import { xlogData } from '../../support/bytes.js';
 import { CASE_DEADLINE_MS, fakeSettings, ProcessLeakGuard } from '../../support/hostile-run.js';
 import { copyBothResponse, copyData, HostileServer, walsenderAnswer } from '../../support/hostile-server.js';
-import { withDeadline } from '../../support/wait.js';
+import { waitFor, withDeadline } from '../../support/wait.js';
 
 const TEST = { timeout: 15_000 } as const;
 const guard = new ProcessLeakGuard();
@@ -85,3 +85,57 @@ describe('PgConnection: an exception of a foreign kind', () => {
     },
   );
 });
+
+describe('PgConnection: paced reads end with the connection', () => {
+  test('closing while reads are paused leaves no timer behind and no read pending', TEST, async () => {
+    // A stream that never stops: one XLogData per turn of the event loop, as a busy walsender sends.
+    let streaming = true;
+    const fake = await HostileServer.start({
+      query: (session, sql) => {
+        if (!sql.startsWith('START_REPLICATION')) return walsenderAnswer(sql);
+        const pump = () => {
+          if (!streaming || session.closed) return;
+          session.send(copyData(xlogData(0x1000n, 0x2000n, 0n, Buffer.from('{}'))));
+          setImmediate(pump);
+        };
+        setImmediate(pump);
+        return copyBothResponse();
+      },
+    });
+    try {
+      const connection = await PgConnection.connect(fakeSettings(fake), { replication: 'database' });
+      let messages = 0;
+      const timersBefore = timeouts();
+      // An hour: were the pause's timer left running, this file would not end (scripts/test-guard.mjs).
+      await connection.startReplication(
+        START,
+        {
+          xlogData() {
+            messages += 1;
+          },
+          keepalive() {},
+        },
+        { readPacingMs: 3_600_000 },
+      );
+      await waitFor(() => connection.readsPaused && connection.readPauses === 1, {
+        timeoutMs: 10_000,
+        what: 'a pause of the busy stream',
+      });
+      const seen = messages;
+      assert.ok(seen > 0);
+      assert.equal(timeouts(), timersBefore + 1, 'the pause holds one timer');
+      connection.abort();
+      assert.equal(timeouts(), timersBefore, 'no timer outlives the connection');
+      assert.equal(messages, seen);
+      await guard.assertNone('closed while paused');
+    } finally {
+      streaming = false;
+      await fake.close();
+    }
+  });
+});
+
+/** Timers (setTimeout) alive in this process now. */
+function timeouts(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+}
