@@ -18,6 +18,7 @@ export class ContenderProcess {
   ready: Extract<ChildMessage, { type: 'ready' }> | undefined;
   bulkFirstAt: number | undefined;
   bulkDone: Extract<ChildMessage, { type: 'bulk-done' }> | undefined;
+  measuring = false;
 
   private constructor(config: ChildConfig, execArgv: string[]) {
     this.#child = fork(CHILD, [JSON.stringify(config)], {
@@ -34,6 +35,7 @@ export class ContenderProcess {
       else if (message.type === 'wake') this.wakes.push(message.at);
       else if (message.type === 'bulk-first') this.bulkFirstAt = message.at;
       else if (message.type === 'bulk-done') this.bulkDone = message;
+      else if (message.type === 'measuring') this.measuring = true;
       else this.#error = message.message;
       this.#notify();
     });
@@ -72,6 +74,12 @@ export class ContenderProcess {
 
   #notify(): void {
     for (const listener of [...this.#listeners]) listener();
+  }
+
+  /** Starts the child's event-loop delay monitor for the drain and waits until it runs. */
+  async measureDrain(): Promise<void> {
+    this.#child.send({ type: 'measure-drain' });
+    await this.until(() => this.measuring, 30_000, 'the child to start measuring');
   }
 
   /** Asks the contender to close and waits for the child to end; kills it after a deadline. */
