@@ -19,13 +19,17 @@ const WARM = Number(process.env.PGNUDGE_BENCH_WARM ?? 5);
 const TRANSPORTS = ['tcp', 'tls'] as const;
 type Transport = (typeof TRANSPORTS)[number];
 
-/** The phases, in order: each ends at the first trace line that matches it, counted from the last. */
+/**
+ * The phases, in order: each ends at the first trace line after the previous phase's that matches it.
+ * With SHOW and CREATE_REPLICATION_SLOT pipelined, SHOW's part is its answer's wait and the slot's
+ * part what the server took beyond it.
+ */
 const PHASES: readonly { name: string; ends: RegExp }[] = [
-  { name: 'tcp_tls_startup', ends: /^< Authentication(SASL|MD5Password|CleartextPassword|Ok)\b/ },
-  { name: 'auth', ends: /^< ReadyForQuery/ },
-  { name: 'show_wal_sender_timeout', ends: /^> Query CREATE_REPLICATION_SLOT/ },
-  { name: 'create_slot', ends: /^> Query START_REPLICATION/ },
-  { name: 'start_replication', ends: /^< CopyBothResponse/ },
+  { name: 'tcp_tls_startup', ends: /< Authentication(SASL|MD5Password|CleartextPassword|Ok)\b/ },
+  { name: 'auth', ends: /< ReadyForQuery/ },
+  { name: 'show_wal_sender_timeout', ends: /< ReadyForQuery/ },
+  { name: 'create_slot', ends: /> Query START_REPLICATION/ },
+  { name: 'start_replication', ends: /< CopyBothResponse/ },
 ];
 
 type Timing = Record<string, number>;
@@ -46,7 +50,7 @@ async function timeConnect(base: Record<string, unknown>): Promise<Timing> {
   let index = 0;
   for (const phase of PHASES) {
     while (index < lines.length && !phase.ends.test(lines[index]!.text)) index++;
-    const line = lines[index];
+    const line = lines[index++];
     if (line === undefined) break;
     timing[phase.name] = line.at - from;
     from = line.at;

@@ -133,7 +133,9 @@ export class PgConnection {
   readonly #log: BoundLogger;
   readonly #target: string;
   #phase: Phase = 'startup';
-  #inFlight: { query: PendingQuery; response: QueryResponse } | null = null;
+  /** Queries sent and not yet answered, oldest first: the server answers in order. */
+  #sent: { query: PendingQuery; response: QueryResponse }[] = [];
+  /** Queries waiting to be sent: only behind a START_REPLICATION, which must be the last one sent. */
   #queue: PendingQuery[] = [];
   #replication: ReplicationHandler | null = null;
   #closeListeners: ((error: PgnudgeError) => void)[] = [];
@@ -347,21 +349,28 @@ export class PgConnection {
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ sql, replication, resolve, reject });
-      if (this.#inFlight === null && this.#phase === 'idle') this.#startNext();
+      if (this.#phase === 'idle' || this.#phase === 'query') this.#sendQueued();
     });
   }
 
-  #startNext(): void {
-    const next = this.#queue.shift();
-    if (next === undefined) return;
-    this.#phase = 'query';
-    const response = new QueryResponse({
-      startsReplication: next.replication !== null,
-      ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
-    });
-    this.#inFlight = { query: next, response };
-    if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
-    this.#write(encodeQuery(next.sql));
+  /**
+   * Sends every waiting query at once, without waiting for the answers to the ones before (the simple
+   * query protocol answers each Query in order, an error included, so a pipelined SHOW and
+   * CREATE_REPLICATION_SLOT cost one round trip instead of two). Nothing goes after a START_REPLICATION:
+   * its answer switches the connection to the stream.
+   */
+  #sendQueued(): void {
+    while (this.#queue.length > 0 && this.#sent.at(-1)?.query.replication == null) {
+      const next = this.#queue.shift()!;
+      this.#phase = 'query';
+      const response = new QueryResponse({
+        startsReplication: next.replication !== null,
+        ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
+      });
+      this.#sent.push({ query: next, response });
+      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
+      this.#write(encodeQuery(next.sql));
+    }
   }
 
   #write(bytes: Uint8Array): void {
@@ -531,20 +540,26 @@ export class PgConnection {
   }
 
   #queryMessage(message: BackendMessage, code: number, size: number): void {
-    const { query, response } = this.#inFlight!;
+    const { query, response } = this.#sent[0]!;
     const outcome = response.receive(message, code, size);
     if (outcome === undefined) return;
-    this.#inFlight = null;
+    this.#sent.shift();
     if (outcome.type === 'streaming') {
+      // The last query sent (#sendQueued): those queued behind it can never run.
       this.#replication = query.replication;
       this.#phase = 'replication';
       query.resolve([]);
+      const behind = this.#queue;
+      this.#queue = [];
+      for (const waiting of behind) {
+        waiting.reject(new ProtocolError('the connection is streaming replication and cannot run queries'));
+      }
       return;
     }
-    this.#phase = 'idle';
+    if (this.#sent.length === 0) this.#phase = 'idle';
     if (outcome.type === 'error') query.reject(outcome.error);
     else query.resolve(outcome.results);
-    this.#startNext();
+    if (this.#phase !== 'closed') this.#sendQueued();
   }
 
   #fail(error: PgnudgeError): void {
@@ -558,10 +573,10 @@ export class PgConnection {
     this.#resumeReading = null;
     this.#startup?.reject(error);
     this.#startup = null;
-    const inFlight = this.#inFlight;
-    this.#inFlight = null;
+    const sent = this.#sent;
+    this.#sent = [];
     // A FATAL ErrorResponse and then the close: the server's reason says more than "lost".
-    inFlight?.query.reject(inFlight.response.error ?? error);
+    for (const { query, response } of sent) query.reject(response.error ?? error);
     const queued = this.#queue;
     this.#queue = [];
     for (const waiting of queued) waiting.reject(error);
