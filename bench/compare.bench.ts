@@ -13,6 +13,7 @@
 //   PGNUDGE_BENCH_COMMITS=300      single-row commits per latency run (after 20 warm-up commits)
 //   PGNUDGE_BENCH_POLL_COMMITS=30  the same for polling, whose every commit waits up to a second
 //   PGNUDGE_BENCH_IDLE_S=10        idle window for idle CPU and the idle RSS baseline
+//   PGNUDGE_BENCH_IDLE_SETTLE_S=3  wait after connecting before the idle window starts
 //   PGNUDGE_BENCH_WRITER_PAIRS=10  interleaved writer windows alone / with each contender (0: no writer column)
 //   PGNUDGE_BENCH_WRITER_S=2       one writer window
 //   PGNUDGE_BENCH_FANOUT_WRITES=200  commits through the bridge to 50 consumers, per repetition
@@ -56,6 +57,7 @@ const ROWS = env('ROWS', 1_000_000);
 const COMMITS = env('COMMITS', 300);
 const POLL_COMMITS = env('POLL_COMMITS', 30);
 const IDLE_S = env('IDLE_S', 10);
+const IDLE_SETTLE_S = env('IDLE_SETTLE_S', 3);
 const WRITER_S = env('WRITER_S', 2);
 const WRITER_PAIRS = env('WRITER_PAIRS', 10);
 const TRANSPORTS = (process.env.PGNUDGE_BENCH_TRANSPORTS ?? 'tls,tcp')
@@ -214,6 +216,9 @@ async function runOnce(
       let startupPeak = 0;
       let peakReset = false;
       if (!options.latencyOnly) {
+        // A process that just connected still compiles and collects on background threads for a
+        // moment; idle means after that.
+        await sleep(IDLE_SETTLE_S * 1000);
         const client0 = processCpuSeconds(proc.pid);
         const server0 = totalCpuSeconds(server.all);
         await sleep(IDLE_S * 1000);
@@ -445,6 +450,7 @@ async function main(): Promise<void> {
         latency_commits: COMMITS,
         polling_latency_commits: POLL_COMMITS,
         idle_s: IDLE_S,
+        idle_settle_s: IDLE_SETTLE_S,
         writer_s: WRITER_S,
         writer_pairs: WRITER_PAIRS,
         writer_transport: WRITER_PAIRS > 0 ? writerTransport : null,
