@@ -24,7 +24,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin'> {
+export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
