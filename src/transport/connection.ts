@@ -3,7 +3,6 @@
 // PG docs: "Message Flow" (55.2).
 import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { asPgnudgeError } from '../as-pgnudge-error.js';
 import {
   AuthenticationError,
@@ -34,8 +33,7 @@ import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
-import { ReadPacer, WAKE_BUDGET_BYTES } from './read-pacer.js';
-import { stopReading } from './read-pause.js';
+import { PacedReads } from './paced-reads.js';
 import type { ConnectionSettings } from './settings.js';
 import { startupParameters } from './startup-parameters.js';
 
@@ -144,15 +142,8 @@ export class PgConnection {
   #bytesReceived = 0;
   readonly #maxResultBytes: number | undefined;
   #startup: PendingStartup | null = null;
-  /** How the replication stream is read: see #countRead. */
-  #pacer: ReadPacer | null = null;
-  #wakeBytes = 0;
-  #wakeStart = 0;
-  #wakeOpen = false;
-  /** Set while reads are stopped: restarts them. */
-  #resumeReading: (() => void) | null = null;
-  #pauseTimer: NodeJS.Timeout | null = null;
-  #readPauses = 0;
+  /** How the replication stream is read, once it streams (paced-reads.ts). */
+  #reads: PacedReads | null = null;
 
   /** Server parameters reported at startup (server_version, integer_datetimes, ...). */
   readonly parameters = new Map<string, string>();
@@ -236,12 +227,12 @@ export class PgConnection {
 
   /** How often paced reading has paused the replication stream so far (StreamOptions.readPacingMs). */
   get readPauses(): number {
-    return this.#readPauses;
+    return this.#reads?.pauses ?? 0;
   }
 
   /** Whether reads are paused now (paced reading, or a wake-up that used its byte budget). */
   get readsPaused(): boolean {
-    return this.#resumeReading !== null;
+    return this.#reads?.paused ?? false;
   }
 
   /** The redacted `user@host:port/database` this connection reaches. */
@@ -298,7 +289,7 @@ export class PgConnection {
     options: StreamOptions = {},
   ): Promise<void> {
     await this.#enqueue(command, handler);
-    this.#pacer = new ReadPacer({ pauseMs: options.readPacingMs ?? 0 });
+    if (this.#phase === 'replication') this.#reads = new PacedReads(this.#socket, options.readPacingMs ?? 0);
   }
 
   /** Sends a standby status update. Writes go out whole and in order, so it never interleaves. */
@@ -390,58 +381,13 @@ export class PgConnection {
           this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
         }
       }
-      if (this.#pacer !== null) this.#countRead(chunk.length);
+      this.#reads?.read(chunk.length);
     } catch (error) {
       this.#socket.destroy();
       // A PgnudgeError says what the server did wrong; anything else is a bug of ours, filed as one.
       this.#fail(asPgnudgeError(error));
     }
   }
-
-  /**
-   * Counts a replication read into the current wake-up: the reads one turn of the event loop delivers
-   * (a TLS socket gives a chunk per record). Past WAKE_BUDGET_BYTES reading stops until the next turn,
-   * so that a backlog never holds the application's timers and I/O for long. The wake-up is judged once
-   * its reads all ran, in the check phase, so a pause never leaves bytes already read waiting.
-   */
-  #countRead(bytes: number): void {
-    this.#wakeBytes += bytes;
-    if (!this.#wakeOpen) {
-      this.#wakeOpen = true;
-      this.#wakeStart = performance.now();
-      setImmediate(this.#endWake);
-    } else if (this.#wakeBytes >= WAKE_BUDGET_BYTES && this.#resumeReading === null) {
-      this.#resumeReading = stopReading(this.#socket);
-    }
-  }
-
-  readonly #endWake = (): void => {
-    this.#wakeOpen = false;
-    const bytes = this.#wakeBytes;
-    this.#wakeBytes = 0;
-    if (this.#phase === 'closed' || this.#pacer === null) return;
-    const pauseMs = this.#pacer.wake(this.#wakeStart, performance.now(), bytes);
-    if (this.#pauseTimer !== null) return;
-    if (pauseMs > 0) {
-      // Status updates go out on their own timer meanwhile; a keepalive is answered when the pause ends.
-      this.#resumeReading ??= stopReading(this.#socket);
-      this.#readPauses += 1;
-      this.#pauseTimer = setTimeout(this.#endPause, pauseMs);
-    } else if (this.#resumeReading !== null) {
-      // The budget stopped reading: the event loop had its turn, so read on.
-      const resume = this.#resumeReading;
-      this.#resumeReading = null;
-      resume();
-    }
-  };
-
-  readonly #endPause = (): void => {
-    this.#pauseTimer = null;
-    const resume = this.#resumeReading;
-    this.#resumeReading = null;
-    this.#pacer?.resumed(performance.now());
-    resume?.();
-  };
 
   #replicationData(body: Uint8Array): void {
     const message = parseReplicationMessage(body);
@@ -567,10 +513,7 @@ export class PgConnection {
     this.#phase = 'closed';
     this.#closeError = error;
     // A pause ends with the connection: its timer must not outlive it.
-    this.#pacer = null;
-    if (this.#pauseTimer !== null) clearTimeout(this.#pauseTimer);
-    this.#pauseTimer = null;
-    this.#resumeReading = null;
+    this.#reads?.close();
     this.#startup?.reject(error);
     this.#startup = null;
     const sent = this.#sent;

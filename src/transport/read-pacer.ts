@@ -4,7 +4,7 @@
 // reads for a couple of milliseconds while the stream is busy lets the changes pile up in the kernel (and
 // the walsender's sends coalesce, since its socket is no longer always writable), so the next read
 // carries many of them. A stream that is not busy is never paused: a lone commit is read at once.
-// Pure: the connection reports each wake-up's times and bytes and does the pausing (connection.ts).
+// Pure: paced-reads.ts reports each wake-up's times and bytes and does the pausing.
 
 /** How a {@link ReadPacer} tells a busy stream; durations in milliseconds. */
 export interface ReadPacing {
