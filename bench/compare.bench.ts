@@ -45,6 +45,7 @@ import {
   peakRssMiB,
   pgClient,
   processCpuSeconds,
+  readSyscalls,
   resetPeakRss,
   rssMiB,
   totalCpuSeconds,
@@ -244,6 +245,7 @@ async function runOnce(
 
       if (contender.countsRows) await proc.measureDrain();
       const client0 = processCpuSeconds(proc.pid);
+      const reads0 = readSyscalls(proc.pid);
       const walsender0 = totalCpuSeconds(server.walsenders);
       await writer.query(`INSERT INTO ${BULK} (id) SELECT g FROM generate_series(1, ${ROWS}) g`);
       const committed = nowMs();
@@ -253,6 +255,7 @@ async function runOnce(
         `${contender.name} to account for the ${ROWS}-row transaction`,
       );
       rep.client_cpu_s = processCpuSeconds(proc.pid) - client0;
+      rep.client_read_syscalls = readSyscalls(proc.pid) - reads0;
       rep.walsender_cpu_s = contender.walsender ? totalCpuSeconds(server.walsenders) - walsender0 : null;
       const peak = peakRssMiB(proc.pid);
       rep.peak_rss_mb = Math.max(startupPeak, peak);

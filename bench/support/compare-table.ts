@@ -22,6 +22,7 @@ export const FIGURE_KEYS = [
   'latency_default_debounce_p99_ms',
   'bulk_first_wake_s',
   'idle_server_cpu_pct',
+  'client_read_syscalls',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];

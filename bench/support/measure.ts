@@ -33,6 +33,14 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return total;
 }
 
+/** Read system calls `pid` has made so far (`syscr` in /proc/<pid>/io): a socket read is one each. */
+export function readSyscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const count = /^syscr:\s+(\d+)/m.exec(io)?.[1];
+  if (count === undefined) throw new Error(`no syscr for process ${pid}`);
+  return Number(count);
+}
+
 /** The peak resident set of `pid` so far in MiB (VmHWM in /proc/<pid>/status). */
 export function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
