@@ -255,7 +255,8 @@ async function runOnce(
         `${contender.name} to account for the ${ROWS}-row transaction`,
       );
       rep.client_cpu_s = processCpuSeconds(proc.pid) - client0;
-      rep.client_read_syscalls = readSyscalls(proc.pid) - reads0;
+      // libuv reads a socket with read(2), which /proc counts; libpq's recv(2) is not counted there.
+      rep.client_read_syscalls = proc.external ? null : readSyscalls(proc.pid) - reads0;
       rep.walsender_cpu_s = contender.walsender ? totalCpuSeconds(server.walsenders) - walsender0 : null;
       const peak = peakRssMiB(proc.pid);
       rep.peak_rss_mb = Math.max(startupPeak, peak);

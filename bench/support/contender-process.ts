@@ -58,6 +58,11 @@ export class ContenderProcess {
     return this.ready!.pid;
   }
 
+  /** Whether the contender runs in a process of its own (pg_recvlogical), not in the Node child. */
+  get external(): boolean {
+    return this.ready!.pid !== this.#child.pid;
+  }
+
   /** Resolves once `condition` holds, re-checked on every message; rejects on a child error. */
   until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
     let listener = () => {};
