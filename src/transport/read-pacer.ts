@@ -1,9 +1,9 @@
 // When to stop reading a busy replication stream for a moment (contract R8 bounds how long). A walsender
 // that the client keeps up with sends each change as it is decoded, so a busy stream reaches the client
 // as a read per change: a wake-up, a TLS record, a stream chunk and a frame each, on both sides. Pausing
-// reads for a couple of milliseconds while the stream is busy lets the changes pile up in the kernel (and
-// the walsender's sends coalesce, since its socket is no longer always writable), so the next read
-// carries many of them. A stream that is not busy is never paused: a lone commit is read at once.
+// reads for a couple of milliseconds while the stream is busy lets the changes pile up in the kernel, so
+// the next read carries many of them (and the walsender, measured, spends less too). A stream that is
+// not busy is never paused: a lone commit is read at once.
 // Pure: paced-reads.ts reports each wake-up's times and bytes and does the pausing.
 
 /** How a {@link ReadPacer} tells a busy stream; durations in milliseconds. */
