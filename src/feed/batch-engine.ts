@@ -30,10 +30,10 @@
 // 11. A firstSeenMs that is no time a Date can hold is replaced by now, so every event's firstSeen is a
 //    valid Date (a bridge's bad clock cannot break a consumer's `--json`).
 
+import { count, duration, optionalDuration } from '../option-rules.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Coalescer } from './coalescer.js';
 import { Batch, type FeedItem, Resync, type ResyncReason } from './items.js';
-import { count, duration, optionalDuration } from './option-rules.js';
 
 /** The latest epoch millisecond a Date can hold, either side of 1970 (ECMA-262 TimeClip). */
 const MAX_TIME_MS = 8.64e15;
