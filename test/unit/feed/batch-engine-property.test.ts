@@ -52,7 +52,7 @@ const config = fc
     ...rest,
   }));
 
-test('every change is taken or superseded by a Resync, and nothing is lost', () => {
+test('every change is taken or superseded by a Resync, nothing is lost, and every one is counted', () => {
   fc.assert(
     fc.property(config, fc.array(step, { maxLength: 120 }), (options, steps) => {
       const clock = new ManualClock();
@@ -94,6 +94,8 @@ test('every change is taken or superseded by a Resync, and nothing is lost', () 
         else engine.resync(s.reason);
         assert.ok(engine.pendingPayloads <= options.maxPending);
         assert.ok(clock.pendingTimers <= 3);
+        // feed.stats().changes: every change fed, whatever became of it.
+        assert.equal(engine.changesReceived, fed);
       }
       // Let every open batch close, then drain.
       clock.advance(options.maxBatchWaitMs + 1);
@@ -103,6 +105,8 @@ test('every change is taken or superseded by a Resync, and nothing is lost', () 
       assert.deepEqual([...unresolved], []);
       engine.close();
       assert.equal(clock.pendingTimers, 0);
+      engine.change('after.close');
+      assert.equal(engine.changesReceived, fed, 'a closed engine counts nothing more');
     }),
     settings,
   );
