@@ -69,7 +69,8 @@ export interface FeedBody<C extends LinkEnd> {
 }
 
 /**
- * A feed as its consumer sees it: iterate it once; ending the iteration (`break`, `close()`, the `signal`,
+ * What every feed kind (WalFeed, NotifyFeed, ...) is to its consumer, and the type of the `feed` in each
+ * diagnostics channel message. Iterate it once; ending the iteration (`break`, `close()`, the `signal`,
  * `await using`) destroys the socket and every timer (contract R10). Nothing starts before the first `next()`.
  */
 export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
