@@ -39,10 +39,6 @@ export class FeedMonitor implements SessionObserver<LinkEnd> {
     this.#recorder = new StatsRecorder(sources.clock.now());
   }
 
-  get state(): FeedStats['state'] {
-    return this.#recorder.state;
-  }
-
   stats(): FeedStats {
     return this.#recorder.snapshot({
       changes: this.#changes(),
