@@ -1,5 +1,5 @@
 // The folder layout is the architecture: protocol <- decode <- feed <- fanout/cli, transport -> protocol,
-// and http (Server-Sent Events, the hub, metrics) beside them, knowing of the feed only its item and stats types.
+// and http (Server-Sent Events, the hub, metrics) beside them, knowing of the feed only its items and stats.
 // This test keeps it true: no upward imports, the sans-io layers touch no socket, timer or process, and
 // only the channel modules import node:diagnostics_channel.
 import assert from 'node:assert/strict';
