@@ -121,7 +121,7 @@ export class StatsRecorder {
     return this.#state;
   }
 
-  /** Enters `state` at `nowMs`; entering the current state again keeps its `since`. Nothing leaves `closed`. */
+  /** Enters `state` at `nowMs`; the current state again keeps its `since`. Nothing leaves `closed`. */
   enter(state: FeedState, nowMs: number): void {
     if (this.#state === state || this.#state === 'closed') return;
     this.#state = state;

@@ -1,5 +1,5 @@
-// The event hub's node:diagnostics_channel channels (contract R32), beside the feed's (src/feed/diagnostics.ts).
-// Every stream that opens ends with exactly one of `pgnudge:sse:close` or `pgnudge:sse:drop`.
+// The event hub's node:diagnostics_channel channels (contract R32), beside the feed's in src/feed/. Every
+// stream that opens ends with exactly one of `pgnudge:sse:close` or `pgnudge:sse:drop`.
 import { channel } from 'node:diagnostics_channel';
 import type { EventHub } from './event-hub.js';
 
