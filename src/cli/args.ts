@@ -5,6 +5,8 @@ import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
+import { printable } from '../logger.js';
+import { redactConnectionString } from '../transport/connection-string.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -213,10 +215,31 @@ function isCommand(name: string): name is keyof typeof COMMANDS {
 }
 
 /**
+ * An argument as a usage error may show it. One shaped like a connection string (`key=value`, a URL, or
+ * `--flag=` either) is redacted as every connection string is: it is most often a `--dsn` that the shell
+ * cut apart at a space, or a URL whose `--dsn` was forgotten, and may hold a password.
+ */
+export function shownArgument(arg: string): string {
+  const flag = /^(--?[^=]*=)(.*)$/s.exec(arg);
+  if (flag) return printable(`${flag[1]}${redactConnectionString(flag[2] as string)}`);
+  if (arg.includes('=') || arg.includes('://')) return printable(redactConnectionString(arg));
+  return printable(arg);
+}
+
+/**
  * One plain line for a node:util parseArgs error. Its messages may span lines and advise `--` (meant
- * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value.
+ * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value. A
+ * stray argument is shown redacted (shownArgument), never as node quotes it.
  */
 function usageMessage(error: Error, argv: readonly string[]): string {
+  const stray = /^Unexpected argument '(.*)'\. This command does not take positional arguments/s.exec(
+    error.message,
+  );
+  if (stray) {
+    const arg = stray[1] as string;
+    const hint = arg.includes('=') ? ": a --dsn with spaces needs quotes: --dsn 'host=... password=...'" : '';
+    return `Unexpected argument '${shownArgument(arg)}'${hint}`;
+  }
   const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(error.message);
   if (ambiguous) {
     const flag = ambiguous[1] as string;
@@ -237,7 +260,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
       if (!isCommand(topic))
-        throw new ConfigError(`unknown command "${topic}"; run pgnudge --help`, 'command');
+        throw new ConfigError(`unknown command "${shownArgument(topic)}"; run pgnudge --help`, 'command');
       return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
@@ -245,13 +268,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   if (first === '--version' || first === '-V') return { ...base, command: 'version' };
   if (first.startsWith('-')) {
     throw new ConfigError(
-      `"${first}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
+      `"${shownArgument(first)}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
       'command',
     );
   }
   if (!isCommand(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      `unknown command "${shownArgument(first)}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
     );
   }
@@ -300,9 +323,8 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
     const { values } = parseArgs(config);
     return { values, verbosity };
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
-      cause: error,
-    });
+    // Not kept as the cause: node's message quotes a stray argument, which may hold a password.
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv');
   }
 }
 
