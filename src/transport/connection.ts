@@ -11,7 +11,7 @@ import {
   ServerError,
   type ServerErrorFields,
 } from '../errors.js';
-import { type BoundLogger, bindLogger } from '../logger.js';
+import { type BoundLogger, bindLogger, printable } from '../logger.js';
 import {
   BackendCode,
   type BackendMessage,
@@ -316,7 +316,7 @@ export class PgConnection {
       ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
     });
     this.#inFlight = { query: next, response };
-    if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
+    if (this.#log.enabled('trace')) this.#log.trace(`> Query ${printable(next.sql)}`);
     this.#write(encodeQuery(next.sql));
   }
 
@@ -356,7 +356,9 @@ export class PgConnection {
     if (this.#log.enabled('trace')) this.#log.trace(`< ${message.type}`);
     switch (message.type) {
       case 'NoticeResponse':
-        this.#log.debug(`server notice: ${message.fields.severity} ${message.fields.message}`);
+        this.#log.debug(
+          `server notice: ${printable(message.fields.severity)} ${printable(message.fields.message)}`,
+        );
         if (this.#phase === 'replication') this.#replication?.notice?.(message.fields);
         return;
       case 'ParameterStatus':
