@@ -30,6 +30,12 @@ export interface ParsedCommand {
   channel?: string;
   /** For `serve`. */
   serve?: ServeFlags;
+  /** For `bridge`, `listen` and `serve --channel`: --secret-file PATH (else PGNUDGE_SECRET). */
+  secretFile?: string;
+  /** For `bridge`, `listen` and `serve --channel`: --insecure, no secret (docs/fanout.md states the threat). */
+  insecure?: true;
+  /** For `listen` and `serve --channel`: --heartbeat-timeout MS. */
+  heartbeatTimeout?: number;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -123,29 +129,43 @@ Examples:
   pgnudge demo
   npm run demo`;
 
-export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME [watch options]
+export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME (--secret-file PATH | --insecure) [watch options]
 
-Runs one feed and republishes every item on the NOTIFY channel NAME, as versioned JSON split
-under NOTIFY's 8000-byte limit, with a heartbeat every second. Run several for availability:
-one is active (it holds a session advisory lock derived from NAME and alone holds a slot), the
-others wait and take over within about two seconds when it dies. Nothing outlives the sessions.
+Runs one feed and republishes every item on the NOTIFY channel NAME, each message signed with the
+secret the listeners share, split under NOTIFY's 8000-byte limit, with a heartbeat every second
+while the feed streams. Run several for availability: one is active (it holds the channel's
+temporary election slot, which only a REPLICATION role can create, and alone holds a feed's slot);
+the others wait and take over within about a second when its session ends. Nothing outlives the
+sessions.
+
+The secret: PGNUDGE_SECRET, or --secret-file PATH (a file only you can read; one trailing newline is
+stripped), 16 bytes or more; make one with: openssl rand -base64 32. Never pass it as an argument.
 
 Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
+  --secret-file PATH        read the shared secret from PATH
+  --insecure                publish unsigned messages, without a secret: any role that can connect
+                            can then make listeners miss every change (see docs/fanout.md)
   and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
 
 Examples:
-  pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
-  pgnudge listen --channel pgnudge --dsn postgres://app@db.internal/shop`;
+  pgnudge bridge --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://replicator@db.internal/shop -v
+  pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop`;
 
-export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME [options]
+export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME (--secret-file PATH | --insecure) [options]
 
 Consumes a bridge's channel with plain LISTEN (a LOGIN role without REPLICATION suffices) and
-prints each item exactly as pgnudge watch does. Resyncs with reason "bridge" mean the bridge
-resynced, was replaced, or came back after its heartbeats stopped.
+prints each item exactly as pgnudge watch does. Only messages signed with the shared secret are
+believed; others are dropped and reported at most once a minute. Resyncs with reason "bridge" mean
+the bridge resynced, was replaced, or was heard again after a silence; a silence longer than
+--heartbeat-timeout is logged as an error.
 
 Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
+  --secret-file PATH        read the shared secret from PATH (else PGNUDGE_SECRET)
+  --insecure                believe unsigned messages, without a secret: any role that can connect
+                            can then make this listener miss every change (see docs/fanout.md)
+  --heartbeat-timeout MS    log an error after MS without an authenticated message (default 3000)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --json                    one JSON object per item and line on stdout
@@ -153,7 +173,7 @@ Options:
   -v, -vv, -vvv             more detail on stderr
 
 Examples:
-  pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
+  PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
 
 export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME]
 
@@ -175,7 +195,9 @@ Options:
   --port P                  TCP port (default 8080; 0 picks a free one)
   --host H                  address to listen on (default 127.0.0.1; another needs a token)
   --token-file PATH         read the token from PATH (never pass a token as an argument)
-  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
+  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own;
+                            with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
+                            as pgnudge listen takes them
   and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
   --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
@@ -280,7 +302,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   }
   if (first === 'doctor') return parseDoctor(rest);
   if (first === 'demo') return parseDemo(rest);
-  if (first === 'bridge') return parseWatch(rest, 'bridge');
+  if (first === 'bridge') return parseBridge(rest);
   if (first === 'listen') return parseListen(rest);
   if (first === 'serve') return parseServe(rest);
   return parseWatch(rest);
@@ -328,6 +350,42 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
   }
 }
 
+/** The flags of the fan-out's authentication (contract R29): where the secret comes from, or none. */
+const SECRET_FLAGS = {
+  'secret-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+} as const satisfies FlagOptions;
+
+/**
+ * Refuses `--secret VALUE` by name rather than as an unknown option: a secret in argv is readable by
+ * every user of the machine (ps).
+ */
+function refuseSecretArgument(command: CommandName, argv: readonly string[]): void {
+  if (argv.some((arg) => arg === '--secret' || arg.startsWith('--secret='))) {
+    throw new ConfigError(
+      `pgnudge ${command} takes no --secret: arguments are visible to every user of the machine (ps); set PGNUDGE_SECRET or use --secret-file PATH`,
+      '--secret',
+    );
+  }
+}
+
+/** --secret-file, --insecure and --heartbeat-timeout into `parsed`, set only when given. */
+function applySecretFlags(
+  parsed: ParsedCommand,
+  values: {
+    'secret-file'?: string | undefined;
+    insecure?: boolean | undefined;
+    'heartbeat-timeout'?: string | undefined;
+  },
+): ParsedCommand {
+  if (values['secret-file'] !== undefined) parsed.secretFile = values['secret-file'];
+  if (values.insecure === true) parsed.insecure = true;
+  const heartbeatTimeout = milliseconds('heartbeat-timeout', values['heartbeat-timeout']);
+  if (heartbeatTimeout != null)
+    parsed.heartbeatTimeout = duration('--heartbeat-timeout', heartbeatTimeout, 1);
+  return parsed;
+}
+
 /** --debounce and --max-batch-wait, which every consuming command takes. */
 function applyBatchFlags(
   feed: WalFeedOptions,
@@ -340,19 +398,25 @@ function applyBatchFlags(
 }
 
 function parseListen(argv: string[]): ParsedCommand {
+  refuseSecretArgument('listen', argv);
   const { values, verbosity } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
     json: { type: 'boolean' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   applyBatchFlags(feed, values);
   const channel = requireChannel(values.channel, 'listen');
-  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
+  return applySecretFlags(
+    { command: 'listen', json: values.json ?? false, verbosity, feed, channel },
+    values,
+  );
 }
 
 function requireChannel(channel: string | undefined, command: string): string {
@@ -382,23 +446,26 @@ function parseDemo(argv: string[]): ParsedCommand {
   return { command: 'demo', json: false, verbosity, feed: {} };
 }
 
-function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
-  const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
-  if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
+function parseWatch(argv: string[]): ParsedCommand {
+  const { values, verbosity } = parseFlags('watch', argv, FEED_FLAGS);
+  if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
-  if (command === 'watch') {
-    if (values.channel !== undefined) {
-      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
-    }
-    return { command, json: values.json ?? false, verbosity, feed };
+  if (values.channel !== undefined) {
+    throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
-  return {
-    command,
-    json: values.json ?? false,
-    verbosity,
-    feed,
-    channel: requireChannel(values.channel, command),
-  };
+  return { command: 'watch', json: values.json ?? false, verbosity, feed };
+}
+
+function parseBridge(argv: string[]): ParsedCommand {
+  refuseSecretArgument('bridge', argv);
+  const { values, verbosity } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
+  if (values.help) return { command: 'help', topic: 'bridge', json: false, verbosity, feed: {} };
+  const feed = feedFromFlags(values);
+  const channel = requireChannel(values.channel, 'bridge');
+  return applySecretFlags(
+    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel },
+    values,
+  );
 }
 
 /** A feed's options from watch's flags. */
@@ -443,6 +510,7 @@ function parseServe(argv: string[]): ParsedCommand {
       '--token',
     );
   }
+  refuseSecretArgument('serve', argv);
   const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
   const { values, verbosity } = parseFlags('serve', argv, {
     ...feedFlags,
@@ -450,9 +518,20 @@ function parseServe(argv: string[]): ParsedCommand {
     port: { type: 'string' },
     host: { type: 'string' },
     'token-file': { type: 'string' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
-  const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
+  const {
+    channel,
+    port,
+    host,
+    'token-file': tokenFile,
+    'secret-file': secretFile,
+    insecure,
+    'heartbeat-timeout': heartbeatTimeout,
+    ...rest
+  } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
     if (rest.table !== undefined || rest.plugin !== undefined) {
@@ -462,19 +541,34 @@ function parseServe(argv: string[]): ParsedCommand {
       );
     }
     requireChannel(channel, 'serve');
+  } else {
+    const flag =
+      secretFile !== undefined
+        ? '--secret-file'
+        : insecure !== undefined
+          ? '--insecure'
+          : heartbeatTimeout !== undefined
+            ? '--heartbeat-timeout'
+            : undefined;
+    if (flag !== undefined) {
+      throw new ConfigError(`${flag} belongs to --channel (serving a bridge's stream)`, flag);
+    }
   }
   const serve: ServeFlags = { port: portNumber(port), host: host ?? '127.0.0.1' };
   if (serve.host === '')
     throw new ConfigError('--host needs an address, e.g. 127.0.0.1 or 0.0.0.0', '--host');
   if (tokenFile !== undefined) serve.tokenFile = tokenFile;
-  return {
-    command: 'serve',
-    json: false,
-    verbosity,
-    feed,
-    ...(channel !== undefined ? { channel } : {}),
-    serve,
-  };
+  return applySecretFlags(
+    {
+      command: 'serve',
+      json: false,
+      verbosity,
+      feed,
+      ...(channel !== undefined ? { channel } : {}),
+      serve,
+    },
+    { 'secret-file': secretFile, insecure, 'heartbeat-timeout': heartbeatTimeout },
+  );
 }
 
 function portNumber(text: string | undefined): number {
