@@ -19,7 +19,7 @@ import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
 import { type ChannelKey, resolveChannelKey } from './auth.js';
 import { formatListen, validateChannel } from './channel.js';
-import { BridgeTracker, type TrackerAction } from './tracker.js';
+import { BridgeTracker, type DropReason, type TrackerAction } from './tracker.js';
 import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
 
 /**
@@ -94,6 +94,14 @@ export class NotifyFeed extends Feed {
   get bridgeId(): string | null {
     return this.#body.bridgeId;
   }
+
+  /**
+   * Messages dropped without effect since construction, by reason (contract R29, docs/fanout.md): a
+   * wrong MAC, unsigned, malformed, replayed, from a replaced bridge, or outside the clock window.
+   */
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.#body.dropped;
+  }
 }
 
 /** NotifyFeed's sessions: an ordinary connection LISTENing on the channel, read through a BridgeTracker. */
@@ -126,6 +134,10 @@ class ListenSessions implements FeedBody<PgConnection> {
   /** The id of the bridge believed active, or null. */
   get bridgeId(): string | null {
     return this.#tracker.bridge;
+  }
+
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.#tracker.dropped;
   }
 
   connect(signal: AbortSignal): Promise<PgConnection> {
