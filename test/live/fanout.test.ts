@@ -150,7 +150,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       assert.deepEqual(JSON.parse(listen.lines()[0] as string), { type: 'resync', reason: 'connected' });
 
       const bridge = startBridge(t, name);
-      await bridge.logged(/active on channel/, 'the bridge to become active');
+      await bridge.logged(/: active on channel/, 'the bridge to become active');
       // The bridge's feed starts with Resync('connected'), which consumers receive as Resync('bridge').
       await probe.resync('bridge');
       await waitFor(() => listen.lines().some((line) => line.includes('"bridge"')), {
@@ -349,7 +349,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       const consumers = Array.from({ length: 50 }, () => consumer(t, name));
       await Promise.all(consumers.map(({ probe }) => probe.resync('connected', 0, 30_000)));
       const first = startBridge(t, name);
-      await first.logged(/active on channel/, 'the first bridge to become active');
+      await first.logged(/: active on channel/, 'the first bridge to become active');
       const second = startBridge(t, name);
       await second.logged(/standby/, 'the second bridge to wait as a standby');
       await Promise.all(consumers.map(({ probe }) => probe.resync('bridge', 0, 30_000)));
@@ -363,7 +363,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       marks = consumers.map(({ probe }) => probe.mark());
       const killedAt = Date.now();
       first.child.kill('SIGKILL');
-      await second.logged(/active on channel/, 'the standby to take over', 30_000);
+      await second.logged(/: active on channel/, 'the standby to take over', 30_000);
       await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
       t.diagnostic(`every consumer resynced ${Date.now() - killedAt} ms after the SIGKILL`);
       assert.equal(new Set(consumers.map(({ feed }) => feed.bridgeId)).size, 1);
