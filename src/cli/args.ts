@@ -121,6 +121,8 @@ Unix socket there, creates two tables, changes them at a human pace (and 500 row
 10 s), and prints each Resync and Batch a feed sees, with what it means. The same items show in
 a browser too: it prints the URL of pgnudge serve's live page (loopback, with a token made for
 the run). Ctrl-C stops the writer, the feed, the page and the server, and removes the directory.
+Run as root, the server runs as the existing account nobody (PostgreSQL refuses root): no account
+is created.
 
 Options:
   -v, -vv, -vvv             more detail on stderr
