@@ -11,10 +11,13 @@
 // construction or reset) can a recording pass, and only one younger than the clock window.
 import { printable } from '../logger.js';
 import type { ChannelKey } from './auth.js';
-import { CLOCK_WINDOW_MS, openWireMessage, type WireEvent, type WireRefusal } from './wire.js';
+import { CLOCK_WINDOW_MS, openWireMessage, type WireEvent } from './wire.js';
 
-/** Why a message was dropped: the wire's refusals, and those of the tracker's replay and clock checks. */
-export type DropReason = WireRefusal | 'replayed' | 'replaced' | 'stale' | 'future';
+/**
+ * Why a message was dropped: the wire's refusals (`mac`, `unsigned`, `malformed`), and those of the
+ * replay and clock checks (`replayed`, `replaced`, `stale`, `future`); docs/fanout.md says what each means.
+ */
+export type DropReason = 'mac' | 'unsigned' | 'malformed' | 'replayed' | 'replaced' | 'stale' | 'future';
 
 const DROP_REASONS: readonly DropReason[] = [
   'mac',
