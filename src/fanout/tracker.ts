@@ -2,7 +2,7 @@
 // bridge is active, whether a message went missing, reassembly of split batches, heartbeat silence,
 // and the drop report. Turns NOTIFY payloads into actions. Pure over the clock values passed in.
 //
-// What it believes: a message that opens (wire-v2.ts: MAC, then a strict parse), whose timestamp is
+// What it believes: a message that opens (wire.ts: MAC, then a strict parse), whose timestamp is
 // within the clock window, and that is new: from the active bridge, a sequence number above the last
 // believed; from another bridge, a takeover only if its message is newer than anything believed so far
 // and, unless the channel is silent, that bridge was never replaced here. Everything else is dropped
