@@ -1,5 +1,6 @@
-// A listener keeps the row keys a bridge sends (contract R22 over the fan-out, R29): a signed batch whose
-// events name rows yields NudgeEvents with the same table and key, coalesced per row like a WalFeed's.
+// A listener keeps the row keys a bridge sends (contract R22 over the fan-out; contract R29): a signed
+// batch whose events name rows yields NudgeEvents with the same table and key, coalesced per row like a
+// WalFeed's.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ChannelKey } from '../../../src/fanout/auth.js';
