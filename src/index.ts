@@ -3,6 +3,7 @@ export type { PluginChoice, PluginName } from './decode/change.js';
 export * from './errors.js';
 export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
+export type { DropReason } from './fanout/tracker.js';
 export {
   FEED_CHANNEL_NAMES,
   type FeedBackoffMessage,

@@ -24,7 +24,11 @@ export interface BoundLogger {
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
-/** Wraps a user's logger (or none) into a BoundLogger; a throwing logger never breaks the feed. */
+/**
+ * Wraps a user's logger (or none) into a BoundLogger; a throwing logger never breaks the feed. Every
+ * message passes through {@link escapeControls}: whatever a call site forgot, no line it logs can steer
+ * a terminal or forge another line.
+ */
 export function bindLogger(logger: Logger | undefined, prefix = 'pgnudge'): BoundLogger {
   const bound = { enabled: (level: LogLevel) => typeof logger?.[level] === 'function' } as BoundLogger;
   for (const level of LEVELS) {
@@ -33,7 +37,7 @@ export function bindLogger(logger: Logger | undefined, prefix = 'pgnudge'): Boun
       typeof method === 'function'
         ? (message: string) => {
             try {
-              method.call(logger, `${prefix}: ${message}`);
+              method.call(logger, `${prefix}: ${escapeControls(message)}`);
             } catch {
               // A broken logger must not take the feed down with it.
             }
@@ -49,6 +53,9 @@ export function bindLogger(logger: Logger | undefined, prefix = 'pgnudge'): Boun
 // surrogates (not text at all). The backslash is escaped too, so an escape in the output always means one.
 const UNPRINTABLE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'gu');
+// The same less the backslash: the catch-all at the outlets (escapeControls).
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+const CONTROL_ALL = new RegExp(CONTROL.source, 'gu');
 const SHORT_ESCAPES: Readonly<Record<string, string>> = {
   '\\': '\\\\',
   '\n': '\\n',
@@ -63,10 +70,24 @@ const SHORT_ESCAPES: Readonly<Record<string, string>> = {
  */
 export function printable(text: string): string {
   if (!UNPRINTABLE.test(text)) return text;
-  return text.replace(UNPRINTABLE_ALL, (char) => {
-    const short = SHORT_ESCAPES[char];
-    if (short !== undefined) return short;
-    const code = char.codePointAt(0)!;
-    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return text.replace(UNPRINTABLE_ALL, escapeChar);
+}
+
+/**
+ * The catch-all where text leaves pgnudge (bindLogger, and the CLI's stderr): the characters
+ * {@link printable} escapes, escaped the same way, except the backslash. So text already made printable
+ * is returned unchanged (its escapes are not escaped again), and whatever was not still cannot steer a
+ * terminal, forge a line or hide text. Only printable() makes a value unambiguous (a literal `\n` in
+ * it shows as `\\n`): use it where a wire-, server- or user-supplied value is put into a message.
+ */
+export function escapeControls(text: string): string {
+  if (!CONTROL.test(text)) return text;
+  return text.replace(CONTROL_ALL, escapeChar);
+}
+
+function escapeChar(char: string): string {
+  const short = SHORT_ESCAPES[char];
+  if (short !== undefined) return short;
+  const code = char.codePointAt(0)!;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }

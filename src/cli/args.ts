@@ -4,7 +4,9 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import type { WalFeedOptions } from '../feed/options.js';
+import { printable } from '../logger.js';
 import { count, describeChoices, duration } from '../option-rules.js';
+import { redactConnectionString } from '../transport/connection-string.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -28,6 +30,12 @@ export interface ParsedCommand {
   channel?: string;
   /** For `serve`. */
   serve?: ServeFlags;
+  /** For `bridge`, `listen` and `serve --channel`: --secret-file PATH (else PGNUDGE_SECRET). */
+  secretFile?: string;
+  /** For `bridge`, `listen` and `serve --channel`: --insecure, no secret (docs/fanout.md states the threat). */
+  insecure?: true;
+  /** For `listen` and `serve --channel`: --heartbeat-timeout MS. */
+  heartbeatTimeout?: number;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -119,6 +127,8 @@ Unix socket there, creates two tables, changes them at a human pace (and 500 row
 10 s), and prints each Resync and Batch a feed sees, with what it means. The same items show in
 a browser too: it prints the URL of pgnudge serve's live page (loopback, with a token made for
 the run). Ctrl-C stops the writer, the feed, the page and the server, and removes the directory.
+Run as root, the server runs as the existing account nobody (PostgreSQL refuses root): no account
+is created.
 
 Options:
   -v, -vv, -vvv             more detail on stderr
@@ -127,29 +137,43 @@ Examples:
   pgnudge demo
   npm run demo`;
 
-export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME [watch options]
+export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME (--secret-file PATH | --insecure) [watch options]
 
-Runs one feed and republishes every item on the NOTIFY channel NAME, as versioned JSON split
-under NOTIFY's 8000-byte limit, with a heartbeat every second. Run several for availability:
-one is active (it holds a session advisory lock derived from NAME and alone holds a slot), the
-others wait and take over within about two seconds when it dies. Nothing outlives the sessions.
+Runs one feed and republishes every item on the NOTIFY channel NAME, each message signed with the
+secret the listeners share, split under NOTIFY's 8000-byte limit, with a heartbeat every second
+while the feed streams. Run several for availability: one is active (it holds the channel's
+temporary election slot, which only a REPLICATION role can create, and alone holds a feed's slot);
+the others wait and take over within about a second when its session ends. Nothing outlives the
+sessions.
+
+The secret: PGNUDGE_SECRET, or --secret-file PATH (a file only you can read; one trailing newline is
+stripped), 16 bytes or more; make one with: openssl rand -base64 32. Never pass it as an argument.
 
 Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
+  --secret-file PATH        read the shared secret from PATH
+  --insecure                publish unsigned messages, without a secret: any role that can connect
+                            can then make listeners miss every change (see docs/fanout.md)
   and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
 
 Examples:
-  pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
-  pgnudge listen --channel pgnudge --dsn postgres://app@db.internal/shop`;
+  pgnudge bridge --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://replicator@db.internal/shop -v
+  pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop`;
 
-export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME [options]
+export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME (--secret-file PATH | --insecure) [options]
 
 Consumes a bridge's channel with plain LISTEN (a LOGIN role without REPLICATION suffices) and
-prints each item exactly as pgnudge watch does. Resyncs with reason "bridge" mean the bridge
-resynced, was replaced, or came back after its heartbeats stopped.
+prints each item exactly as pgnudge watch does. Only messages signed with the shared secret are
+believed; others are dropped and reported at most once a minute. Resyncs with reason "bridge" mean
+the bridge resynced, was replaced, or was heard again after a silence; a silence longer than
+--heartbeat-timeout is logged as an error.
 
 Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
+  --secret-file PATH        read the shared secret from PATH (else PGNUDGE_SECRET)
+  --insecure                believe unsigned messages, without a secret: any role that can connect
+                            can then make this listener miss every change (see docs/fanout.md)
+  --heartbeat-timeout MS    log an error after MS without an authenticated message (default 3000)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --max-keys N              at most N row events per table in a batch (default 1000)
@@ -158,7 +182,7 @@ Options:
   -v, -vv, -vvv             more detail on stderr
 
 Examples:
-  pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
+  PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
 
 export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME]
 
@@ -180,7 +204,9 @@ Options:
   --port P                  TCP port (default 8080; 0 picks a free one)
   --host H                  address to listen on (default 127.0.0.1; another needs a token)
   --token-file PATH         read the token from PATH (never pass a token as an argument)
-  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
+  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own;
+                            with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
+                            as pgnudge listen takes them
   and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
   --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
@@ -229,10 +255,31 @@ function isCommand(name: string): name is keyof typeof COMMANDS {
 }
 
 /**
+ * An argument as a usage error may show it. One shaped like a connection string (`key=value`, a URL, or
+ * `--flag=` either) is redacted as every connection string is: it is most often a `--dsn` that the shell
+ * cut apart at a space, or a URL whose `--dsn` was forgotten, and may hold a password.
+ */
+export function shownArgument(arg: string): string {
+  const flag = /^(--?[^=]*=)(.*)$/s.exec(arg);
+  if (flag) return printable(`${flag[1]}${redactConnectionString(flag[2] as string)}`);
+  if (arg.includes('=') || arg.includes('://')) return printable(redactConnectionString(arg));
+  return printable(arg);
+}
+
+/**
  * One plain line for a node:util parseArgs error. Its messages may span lines and advise `--` (meant
- * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value.
+ * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value. A
+ * stray argument is shown redacted (shownArgument), never as node quotes it.
  */
 function usageMessage(error: Error, argv: readonly string[]): string {
+  const stray = /^Unexpected argument '(.*)'\. This command does not take positional arguments/s.exec(
+    error.message,
+  );
+  if (stray) {
+    const arg = stray[1] as string;
+    const hint = arg.includes('=') ? ": a --dsn with spaces needs quotes: --dsn 'host=... password=...'" : '';
+    return `Unexpected argument '${shownArgument(arg)}'${hint}`;
+  }
   const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(error.message);
   if (ambiguous) {
     const flag = ambiguous[1] as string;
@@ -253,7 +300,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
       if (!isCommand(topic))
-        throw new ConfigError(`unknown command "${topic}"; run pgnudge --help`, 'command');
+        throw new ConfigError(`unknown command "${shownArgument(topic)}"; run pgnudge --help`, 'command');
       return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
@@ -261,19 +308,19 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   if (first === '--version' || first === '-V') return { ...base, command: 'version' };
   if (first.startsWith('-')) {
     throw new ConfigError(
-      `"${first}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
+      `"${shownArgument(first)}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
       'command',
     );
   }
   if (!isCommand(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      `unknown command "${shownArgument(first)}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
     );
   }
   if (first === 'doctor') return parseDoctor(rest);
   if (first === 'demo') return parseDemo(rest);
-  if (first === 'bridge') return parseWatch(rest, 'bridge');
+  if (first === 'bridge') return parseBridge(rest);
   if (first === 'listen') return parseListen(rest);
   if (first === 'serve') return parseServe(rest);
   return parseWatch(rest);
@@ -318,10 +365,45 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
     const { values } = parseArgs(config);
     return { values, verbosity };
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
-      cause: error,
-    });
+    // Not kept as the cause: node's message quotes a stray argument, which may hold a password.
+    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv');
   }
+}
+
+/** The flags of the fan-out's authentication (contract R29): where the secret comes from, or none. */
+const SECRET_FLAGS = {
+  'secret-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+} as const satisfies FlagOptions;
+
+/**
+ * Refuses `--secret VALUE` by name rather than as an unknown option: a secret in argv is readable by
+ * every user of the machine (ps).
+ */
+function refuseSecretArgument(command: CommandName, argv: readonly string[]): void {
+  if (argv.some((arg) => arg === '--secret' || arg.startsWith('--secret='))) {
+    throw new ConfigError(
+      `pgnudge ${command} takes no --secret: arguments are visible to every user of the machine (ps); set PGNUDGE_SECRET or use --secret-file PATH`,
+      '--secret',
+    );
+  }
+}
+
+/** --secret-file, --insecure and --heartbeat-timeout into `parsed`, set only when given. */
+function applySecretFlags(
+  parsed: ParsedCommand,
+  values: {
+    'secret-file'?: string | undefined;
+    insecure?: boolean | undefined;
+    'heartbeat-timeout'?: string | undefined;
+  },
+): ParsedCommand {
+  if (values['secret-file'] !== undefined) parsed.secretFile = values['secret-file'];
+  if (values.insecure === true) parsed.insecure = true;
+  const heartbeatTimeout = milliseconds('heartbeat-timeout', values['heartbeat-timeout']);
+  if (heartbeatTimeout != null)
+    parsed.heartbeatTimeout = duration('--heartbeat-timeout', heartbeatTimeout, 1);
+  return parsed;
 }
 
 /** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
@@ -342,6 +424,7 @@ function applyBatchFlags(
 }
 
 function parseListen(argv: string[]): ParsedCommand {
+  refuseSecretArgument('listen', argv);
   const { values, verbosity } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
@@ -349,13 +432,18 @@ function parseListen(argv: string[]): ParsedCommand {
     'max-batch-wait': { type: 'string' },
     'max-keys': { type: 'string' },
     json: { type: 'boolean' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   applyBatchFlags(feed, values);
   const channel = requireChannel(values.channel, 'listen');
-  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
+  return applySecretFlags(
+    { command: 'listen', json: values.json ?? false, verbosity, feed, channel },
+    values,
+  );
 }
 
 function requireChannel(channel: string | undefined, command: string): string {
@@ -385,23 +473,26 @@ function parseDemo(argv: string[]): ParsedCommand {
   return { command: 'demo', json: false, verbosity, feed: {} };
 }
 
-function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
-  const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
-  if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
+function parseWatch(argv: string[]): ParsedCommand {
+  const { values, verbosity } = parseFlags('watch', argv, FEED_FLAGS);
+  if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
-  if (command === 'watch') {
-    if (values.channel !== undefined) {
-      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
-    }
-    return { command, json: values.json ?? false, verbosity, feed };
+  if (values.channel !== undefined) {
+    throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
-  return {
-    command,
-    json: values.json ?? false,
-    verbosity,
-    feed,
-    channel: requireChannel(values.channel, command),
-  };
+  return { command: 'watch', json: values.json ?? false, verbosity, feed };
+}
+
+function parseBridge(argv: string[]): ParsedCommand {
+  refuseSecretArgument('bridge', argv);
+  const { values, verbosity } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
+  if (values.help) return { command: 'help', topic: 'bridge', json: false, verbosity, feed: {} };
+  const feed = feedFromFlags(values);
+  const channel = requireChannel(values.channel, 'bridge');
+  return applySecretFlags(
+    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel },
+    values,
+  );
 }
 
 /** A feed's options from watch's flags. */
@@ -450,6 +541,7 @@ function parseServe(argv: string[]): ParsedCommand {
       '--token',
     );
   }
+  refuseSecretArgument('serve', argv);
   const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
   const { values, verbosity } = parseFlags('serve', argv, {
     ...feedFlags,
@@ -457,9 +549,20 @@ function parseServe(argv: string[]): ParsedCommand {
     port: { type: 'string' },
     host: { type: 'string' },
     'token-file': { type: 'string' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
-  const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
+  const {
+    channel,
+    port,
+    host,
+    'token-file': tokenFile,
+    'secret-file': secretFile,
+    insecure,
+    'heartbeat-timeout': heartbeatTimeout,
+    ...rest
+  } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
     if (rest.table !== undefined || rest.plugin !== undefined) {
@@ -475,19 +578,34 @@ function parseServe(argv: string[]): ParsedCommand {
       );
     }
     requireChannel(channel, 'serve');
+  } else {
+    const flag =
+      secretFile !== undefined
+        ? '--secret-file'
+        : insecure !== undefined
+          ? '--insecure'
+          : heartbeatTimeout !== undefined
+            ? '--heartbeat-timeout'
+            : undefined;
+    if (flag !== undefined) {
+      throw new ConfigError(`${flag} belongs to --channel (serving a bridge's stream)`, flag);
+    }
   }
   const serve: ServeFlags = { port: portNumber(port), host: host ?? '127.0.0.1' };
   if (serve.host === '')
     throw new ConfigError('--host needs an address, e.g. 127.0.0.1 or 0.0.0.0', '--host');
   if (tokenFile !== undefined) serve.tokenFile = tokenFile;
-  return {
-    command: 'serve',
-    json: false,
-    verbosity,
-    feed,
-    ...(channel !== undefined ? { channel } : {}),
-    serve,
-  };
+  return applySecretFlags(
+    {
+      command: 'serve',
+      json: false,
+      verbosity,
+      feed,
+      ...(channel !== undefined ? { channel } : {}),
+      serve,
+    },
+    { 'secret-file': secretFile, insecure, 'heartbeat-timeout': heartbeatTimeout },
+  );
 }
 
 function portNumber(text: string | undefined): number {

@@ -5,7 +5,7 @@ import { ConfigError, PgnudgeError } from '../errors.js';
 import { NotifyBridge } from '../fanout/bridge.js';
 import { NotifyFeed } from '../fanout/notify-feed.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import { bindLogger, type Logger } from '../logger.js';
+import { bindLogger, escapeControls, type Logger, printable } from '../logger.js';
 import { resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
@@ -13,15 +13,17 @@ import { runDemo } from './demo.js';
 import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 import { startProgress } from './progress.js';
+import { cliChannelAuth } from './secret.js';
 import { runServe } from './serve.js';
 
 const EXIT_OK = 0;
 const EXIT_FATAL = 1;
 const EXIT_USAGE = 2;
 
+/** Log lines on stderr, one per message: controls escaped whoever logs (escapeControls). */
 function stderrLogger(verbosity: number): Logger {
   const write = (level: string) => (message: string) => {
-    process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
+    process.stderr.write(`${new Date().toISOString()} ${level} ${escapeControls(message)}\n`);
   };
   const logger: Logger = { warn: write('WARN '), error: write('ERROR') };
   if (verbosity >= 1) logger.info = write('INFO ');
@@ -54,13 +56,19 @@ function version(): string {
   );
 }
 
-/** Prints an error as one or two plain lines: the cause (with its fix) and the stable code. */
+/**
+ * Prints an error as one or two plain lines: the cause (with its fix) and the stable code. A runtime
+ * error may carry a server's text, so it is printable; a usage error holds only what the user gave
+ * (already printable where it was an argument), so its controls are escaped without escaping twice.
+ */
 function reportError(error: unknown): number {
   if (error instanceof PgnudgeError) {
-    process.stderr.write(`pgnudge: ${error.message}\n  (${error.code})\n`);
+    const text = error instanceof ConfigError ? escapeControls(error.message) : printable(error.message);
+    process.stderr.write(`pgnudge: ${text}\n  (${error.code})\n`);
     return error instanceof ConfigError ? EXIT_USAGE : EXIT_FATAL;
   }
-  process.stderr.write(`pgnudge: unexpected failure: ${(error as Error)?.stack ?? error}\n`);
+  const stack = String((error as Error)?.stack ?? error);
+  process.stderr.write(`pgnudge: unexpected failure: ${stack.split('\n').map(escapeControls).join('\n')}\n`);
   return EXIT_FATAL;
 }
 
@@ -133,6 +141,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const bridge = new NotifyBridge({
           ...parsed.feed,
           channel: parsed.channel ?? '',
+          ...cliChannelAuth(parsed, process.env),
           logger: stderrLogger(parsed.verbosity),
         });
         const stop = () => void bridge.close();
@@ -143,7 +152,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'listen': {
         const logger = stderrLogger(parsed.verbosity);
-        const feed = new NotifyFeed({ ...parsed.feed, channel: parsed.channel ?? '', logger });
+        const feed = new NotifyFeed({
+          ...parsed.feed,
+          channel: parsed.channel ?? '',
+          ...cliChannelAuth(parsed, process.env),
+          ...(parsed.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: parsed.heartbeatTimeout }),
+          logger,
+        });
         await watch(feed, parsed.json, parsed.verbosity, logger);
         return EXIT_OK;
       }

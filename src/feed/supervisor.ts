@@ -4,7 +4,7 @@
 // on close or an aborted signal (contract R10). A session body only says what happens on an open link.
 import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { FeedClosedError, type PgnudgeError } from '../errors.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { Backoff } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Link, type LinkEnd, type LinkTiming } from './link.js';
@@ -57,6 +57,8 @@ export interface SupervisorOptions<C extends LinkEnd> {
   run(session: Session<C>): Promise<never>;
   /** A session reported itself live (`reconnect`: an earlier one was live too). */
   onLive?(reconnect: boolean): void;
+  /** A session that had reported itself live ended (its link is gone, or the supervisor closed). */
+  onDown?(): void;
   /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (contract R11). */
   onClose(fatal: PgnudgeError | null): void;
   /** Told of every connection attempt, session end and backoff. */
@@ -76,6 +78,8 @@ export class Supervisor<C extends LinkEnd> {
   #closed = false;
   #everLive = false;
   #failures = 0;
+  /** Whether the current session reported itself live. */
+  #sessionLive = false;
   /** The current session's connection and link, which close() ends whatever its body is doing. */
   #current: { connection: C; link: Link } | null = null;
   #sleepTimer: TimerHandle | null = null;
@@ -121,6 +125,7 @@ export class Supervisor<C extends LinkEnd> {
   live(): void {
     const reconnect = this.#everLive;
     this.#everLive = true;
+    this.#sessionLive = true;
     this.#failures = 0;
     this.#backoff.reset();
     this.#options.onLive?.(reconnect);
@@ -167,7 +172,8 @@ export class Supervisor<C extends LinkEnd> {
         }
         this.#failures += 1;
         const delay = this.#backoff.next();
-        const message = `${failure.message} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
+        // A server's error text is the server's: printable, like every value from the wire.
+        const message = `${printable(failure.message)} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
         if (this.#failures === LOUD_AFTER_FAILURES)
           log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
         else log.warn(message);
@@ -198,6 +204,10 @@ export class Supervisor<C extends LinkEnd> {
       current.link.stop();
       connection.abort();
       if (this.#current === current) this.#current = null;
+      if (this.#sessionLive) {
+        this.#sessionLive = false;
+        this.#options.onDown?.();
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import type { ChangeOp, Decoder, PluginName } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
@@ -162,7 +162,7 @@ class SlotSessions implements FeedBody<PgConnection> {
         lastTable = table;
         lastPayload = `${schema}.${table}`;
       }
-      if (debug) log.debug(`${op} ${lastPayload}`);
+      if (debug) log.debug(`${op} ${printable(lastPayload)}`);
       sink.change(lastPayload);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
@@ -175,7 +175,7 @@ class SlotSessions implements FeedBody<PgConnection> {
       if (skippedNamed.has(payload)) return;
       skippedNamed.add(payload);
       log.info(
-        `wal2json does not write UPDATE or DELETE rows of ${JSON.stringify(payload)}, which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
+        `wal2json does not write UPDATE or DELETE rows of "${printable(payload)}", which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
       );
     };
     return {

@@ -12,7 +12,7 @@ import {
   ServerError,
   type ServerErrorFields,
 } from '../errors.js';
-import { type BoundLogger, bindLogger } from '../logger.js';
+import { type BoundLogger, bindLogger, printable } from '../logger.js';
 import {
   BackendCode,
   type BackendMessage,
@@ -359,7 +359,7 @@ export class PgConnection {
         ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
       });
       this.#sent.push({ query: next, response });
-      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
+      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${printable(next.sql)}`);
       this.#write(encodeQuery(next.sql));
     }
   }
@@ -400,7 +400,9 @@ export class PgConnection {
     if (this.#log.enabled('trace')) this.#log.trace(`< ${message.type}`);
     switch (message.type) {
       case 'NoticeResponse':
-        this.#log.debug(`server notice: ${message.fields.severity} ${message.fields.message}`);
+        this.#log.debug(
+          `server notice: ${printable(message.fields.severity)} ${printable(message.fields.message)}`,
+        );
         if (this.#phase === 'replication') this.#replication?.notice?.(message.fields);
         return;
       case 'ParameterStatus':

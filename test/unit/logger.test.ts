@@ -1,8 +1,9 @@
-// printable(): what a wire-derived or user-supplied value looks like in a log line or on a terminal.
+// printable() and escapeControls(): what a wire-derived or user-supplied value looks like in a log line or
+// on a terminal, and the catch-all every log line passes through.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { printable } from '../../src/logger.js';
+import { bindLogger, escapeControls, printable } from '../../src/logger.js';
 import { assertProperty, fuzzParams } from '../support/fuzz.js';
 import { anyText } from '../support/text.js';
 
@@ -68,5 +69,32 @@ describe('printable', () => {
       }),
       fuzzParams(2000),
     );
+  });
+});
+
+describe('escapeControls, the catch-all at the outlets', () => {
+  test('escapes what printable escapes, except the backslash', () => {
+    assert.equal(escapeControls('a\nb\u001b[2J\u202e'), 'a\\nb\\u001b[2J\\u202e');
+    assert.equal(escapeControls('C:\\path'), 'C:\\path');
+  });
+
+  test('property: never escapes twice, and leaves nothing unsafe', () => {
+    assertProperty(
+      fc.property(anyText(40), (input) => {
+        const once = printable(input);
+        assert.equal(escapeControls(once), once);
+        assert.doesNotMatch(escapeControls(input), UNSAFE);
+      }),
+      fuzzParams(2000),
+    );
+  });
+
+  test('bindLogger passes every line through it: a call site that forgot printable() forges no line', () => {
+    const lines: string[] = [];
+    const log = bindLogger({ warn: (line: string) => lines.push(line) });
+    log.warn(`bridge b1\n2024-01-01T00:00:00.000Z ERROR fake \u001b[31m ${printable('t\\x\u0007')}`);
+    assert.deepEqual(lines, [
+      'pgnudge: bridge b1\\n2024-01-01T00:00:00.000Z ERROR fake \\u001b[31m t\\\\x\\u0007',
+    ]);
   });
 });

@@ -76,6 +76,23 @@ describe('serve', () => {
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
+    assert.deepEqual(
+      parseCommandLine(['serve', '--channel', 'c', '--secret-file', 'f', '--heartbeat-timeout', '9000']),
+      {
+        command: 'serve',
+        json: false,
+        verbosity: 0,
+        feed: {},
+        channel: 'c',
+        serve: { port: 8080, host: '127.0.0.1' },
+        secretFile: 'f',
+        heartbeatTimeout: 9000,
+      },
+    );
+    assert.equal(parseCommandLine(['serve', '--channel', 'c', '--insecure']).insecure, true);
+    for (const flag of [['--secret-file', 'f'], ['--insecure'], ['--heartbeat-timeout', '5']]) {
+      usageError(['serve', ...flag], /belongs to --channel \(serving a bridge's stream\)/);
+    }
   });
 
   test('usage errors: a token as an argument, bad ports, unknown flags, --json', () => {

@@ -2,6 +2,7 @@
 // (exit status 2) with one plain line for every usage error.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { inspect } from 'node:util';
 import { MAIN_HELP, parseCommandLine, WATCH_HELP } from '../../../src/cli/args.js';
 import { ConfigError } from '../../../src/errors.js';
 
@@ -205,6 +206,35 @@ describe('usage errors', () => {
 
   test('a positional argument', () => {
     usageError(['watch', 'public.orders'], /Unexpected argument 'public\.orders'/);
+  });
+
+  test('a connection string cut apart by the shell, or a forgotten --dsn, is shown without its password', () => {
+    for (const argv of [
+      ['watch', '--dsn', 'host=127.0.0.1', 'password=S3CRET'],
+      ['watch', '--dsn', 'host=127.0.0.1', "password='S3CRET'", 'sslmode=require'],
+      ['watch', 'postgres://app:S3CRET@db/shop'],
+      ['watch', 'postgresql://app@db/shop?password=S3CRET'],
+      ['bridge', '--channel', 'c', 'host=db password=S3CRET'],
+      ['postgres://app:S3CRET@db/shop'],
+      ['--dsn=postgres://app:S3CRET@db/shop', 'watch'],
+      ['help', 'postgres://app:S3CRET@db/shop'],
+    ]) {
+      assert.throws(
+        () => parseCommandLine(argv),
+        // inspect: the cause and anything else a logger might print with the error.
+        (error: unknown) =>
+          error instanceof ConfigError && !inspect(error).includes('S3CRET') && !error.message.includes('\n'),
+        JSON.stringify(argv),
+      );
+    }
+    usageError(
+      ['watch', '--dsn', 'host=127.0.0.1', 'password=S3CRET'],
+      /^Unexpected argument 'password=\*\*\*': a --dsn with spaces needs quotes: --dsn 'host=\.\.\. password=\.\.\.'; see pgnudge watch --help$/,
+    );
+    usageError(
+      ['watch', 'postgres://app:S3CRET@db/shop'],
+      /Unexpected argument 'postgres:\/\/app:\*\*\*@db\/shop'/,
+    );
   });
 
   test('a flag without its value', () => {
