@@ -3,6 +3,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
 import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
 
@@ -70,6 +71,9 @@ Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
                             --table '"My Schema"."Orders"')
   --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
+  --partitions root|leaf    name a change to a partition by its partition root (default) or by
+                            the partition itself; a --table naming a partitioned table matches
+                            every partition below it either way
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --failsafe MS             also print a failsafe Resync every MS (default off)
@@ -274,6 +278,7 @@ const FEED_FLAGS = {
   dsn: { type: 'string' },
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
+  partitions: { type: 'string' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
   failsafe: { type: 'string' },
@@ -384,6 +389,7 @@ function feedFromFlags(values: {
   dsn?: string | undefined;
   table?: string[] | undefined;
   plugin?: string | undefined;
+  partitions?: string | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
   failsafe?: string | undefined;
@@ -402,6 +408,16 @@ function feedFromFlags(values: {
       );
     }
     feed.plugin = plugin;
+  }
+  if (values.partitions !== undefined) {
+    const partitions = values.partitions as PartitionNaming;
+    if (!PARTITION_NAMINGS.includes(partitions)) {
+      throw new ConfigError(
+        `--partitions must be ${describeChoices(PARTITION_NAMINGS)}; got "${values.partitions}"`,
+        '--partitions',
+      );
+    }
+    feed.partitions = partitions;
   }
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
@@ -433,10 +449,10 @@ function parseServe(argv: string[]): ParsedCommand {
   const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
-    if (rest.table !== undefined || rest.plugin !== undefined) {
+    if (rest.table !== undefined || rest.plugin !== undefined || rest.partitions !== undefined) {
       throw new ConfigError(
-        '--table and --plugin belong to a feed of its own; with --channel, the bridge decides them',
-        rest.table !== undefined ? '--table' : '--plugin',
+        '--table, --plugin and --partitions belong to a feed of its own; with --channel, the bridge decides them',
+        rest.table !== undefined ? '--table' : rest.plugin !== undefined ? '--plugin' : '--partitions',
       );
     }
     requireChannel(channel, 'serve');

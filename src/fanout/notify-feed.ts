@@ -24,16 +24,16 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin'> {
+export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'partitions'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
   heartbeatTimeout?: number;
 }
 
-/** WalFeed's options less `tables` and `plugin` (the bridge decides both), plus the channel's own. */
+/** WalFeed's options less `tables`, `plugin` and `partitions` (the bridge decides them), plus the channel's own. */
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin'),
+  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'partitions'),
   ...Object.keys({
     channel: true,
     heartbeatTimeout: true,

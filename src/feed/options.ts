@@ -4,6 +4,7 @@ import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from './catalog.js';
 import {
   count,
   describeValue as describe,
@@ -20,6 +21,12 @@ export interface WalFeedOptions extends ConnectionOptions {
   tables?: readonly string[];
   /** Output plugin. Default `'auto'`. */
   plugin?: PluginChoice;
+  /**
+   * How a change to a partition is named: `'root'` (default) under its partition root, the table the
+   * application queries; `'leaf'` under the partition itself, as PostgreSQL's decoding names it. Either way a
+   * `tables` entry naming a partitioned table matches every partition below it (contract R20).
+   */
+  partitions?: PartitionNaming;
   /** A batch closes after this many ms without a new change. Default 50. */
   debounce?: number;
   /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
@@ -50,6 +57,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
   ...Object.keys({
     tables: true,
     plugin: true,
+    partitions: true,
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
@@ -110,6 +118,7 @@ function editDistance(a: string, b: string): number {
 export interface ResolvedFeedOptions {
   tables: TableName[] | null;
   plugin: PluginChoice;
+  partitions: PartitionNaming;
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
@@ -148,6 +157,13 @@ export function resolveFeedOptions(
     throw new ConfigError(
       `plugin must be ${describeChoices(PLUGIN_CHOICES.map((name) => `'${name}'`))}; got ${describe(plugin)}`,
       'plugin',
+    );
+  }
+  const partitions = options.partitions === undefined ? 'root' : options.partitions;
+  if (!PARTITION_NAMINGS.includes(partitions)) {
+    throw new ConfigError(
+      `partitions must be ${describeChoices(PARTITION_NAMINGS.map((name) => `'${name}'`))}; got ${describe(partitions)}`,
+      'partitions',
     );
   }
   let tables: TableName[] | null = null;
@@ -235,6 +251,7 @@ export function resolveFeedOptions(
   return {
     tables,
     plugin,
+    partitions,
     debounceMs,
     maxBatchWaitMs,
     maxPending,

@@ -8,6 +8,10 @@ import { PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import { type CatalogEntry, RelationCatalog } from './catalog.js';
+import { CatalogClient } from './catalog-client.js';
+import { formatDescribeRelations, parseDescribeRelations, type RelationFacts } from './catalog-query.js';
+import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
 import type { ResolvedFeedOptions, WalFeedOptions } from './options.js';
@@ -17,7 +21,21 @@ import {
   startReplicationStream,
 } from './replication-stream.js';
 import type { Session } from './session.js';
-import { TableFilter } from './tables.js';
+import { formatPayload, TableFilter } from './tables.js';
+
+/** The least time between two re-checks of the relations a session's changes used (catalog.ts rule 3). */
+const RECHECK_INTERVAL_MS = 1000;
+
+/**
+ * How one session places a change (contract R14, R20): `names` drops a relation the `tables` filter does not
+ * name, before anything else; `catalog`, when set, places the rest by their catalog facts (partition root,
+ * a filter entry above them); without it a change is reported under its own name.
+ */
+interface Routing {
+  readonly names: TableFilter | null;
+  readonly catalog: CatalogClient | null;
+  readonly cache: RelationCatalog | null;
+}
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -52,6 +70,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #options: ResolvedFeedOptions;
   readonly #log: BoundLogger;
   readonly #filter: TableFilter | null;
+  readonly #clock: Clock;
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
 
@@ -61,6 +80,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     this.#options = setup.options;
     this.#log = setup.log;
     this.#filter = setup.options.tables ? new TableFilter(setup.options.tables) : null;
+    this.#clock = setup.clock;
   }
 
   /** The plugin of the last slot created, kept for every reconnect. */
@@ -81,6 +101,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   async run(session: Session<PgConnection>, sink: FeedSink): Promise<never> {
     const { connection } = session;
     const log = this.#log;
+    let routing: Routing | null = null;
     try {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
@@ -89,10 +110,19 @@ class SlotSessions implements FeedBody<PgConnection> {
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
       const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       const plugin = await this.#createSlot(session);
+      const watched = await this.#describeWatched(session);
+      routing = this.#routing(session, sink, watched);
+      // wal2json filters on the server only when the names alone decide (see #routing).
+      const serverTables = plugin === 'wal2json' && routing.names !== null ? this.#options.tables : null;
+      if (plugin === 'wal2json' && this.#options.tables !== null && serverTables === null) {
+        log.info(
+          'wal2json sends every table and the client filters: a watched table is partitioned or does not exist yet, and add-tables would drop the partitions created under it later (contract R20)',
+        );
+      }
       await startReplicationStream(
         session,
-        formatStartReplication(this.#slotName!, plugin, this.#options.tables),
-        this.#consumer(plugin, sink),
+        formatStartReplication(this.#slotName!, plugin, serverTables),
+        this.#consumer(plugin, sink, routing),
         statusIntervalMs,
         log,
       );
@@ -101,8 +131,62 @@ class SlotSessions implements FeedBody<PgConnection> {
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
       return await session.ended;
     } finally {
+      routing?.catalog?.close();
       this.#slotName = null;
     }
+  }
+
+  /**
+   * What the catalog says of each `tables` entry, asked on the walsender before the stream starts (it runs
+   * SQL until then); null without `tables`.
+   */
+  async #describeWatched(session: Session<PgConnection>): Promise<(RelationFacts | null)[] | null> {
+    const tables = this.#options.tables;
+    if (tables === null) return null;
+    const results = await session.wait(
+      'the catalog lookup',
+      session.connection.query(formatDescribeRelations(tables)),
+    );
+    return parseDescribeRelations(results, tables.length);
+  }
+
+  /**
+   * This session's routing. When every `tables` entry exists and none is partitioned, no relation the entries
+   * do not name can belong under one (an ordinary table has no partitions), so names decide what is kept,
+   * and wal2json may filter on the server. The catalog is still needed to name a kept change under its
+   * partition root, and, when an entry is partitioned or missing, to find the partitions below it.
+   */
+  #routing(
+    session: Session<PgConnection>,
+    sink: FeedSink,
+    watched: (RelationFacts | null)[] | null,
+  ): Routing {
+    const tables = this.#options.tables;
+    const byName = watched?.every((facts) => facts !== null && !facts.partitioned) === true;
+    const names = byName ? this.#filter : null;
+    if (this.#options.partitions === 'leaf' && (tables === null || byName)) {
+      return { names, catalog: null, cache: null };
+    }
+    const cache = new RelationCatalog({
+      naming: this.#options.partitions,
+      filter: this.#filter,
+      maxHeld: this.#options.maxPending,
+      refreshIntervalMs: RECHECK_INTERVAL_MS,
+    });
+    if (tables !== null && watched !== null) {
+      for (let i = 0; i < tables.length; i++) cache.learn(tables[i]!, watched[i] ?? null);
+    }
+    const catalog = new CatalogClient({
+      catalog: cache,
+      connect: (signal) =>
+        PgConnection.connect(this.#settings, { replication: 'off', logger: this.#log, signal }),
+      sink,
+      fail: (error) => session.connection.fail(error),
+      clock: this.#clock,
+      timing: this.#options,
+      log: this.#log,
+    });
+    return { names, catalog, cache };
   }
 
   /**
@@ -141,33 +225,53 @@ class SlotSessions implements FeedBody<PgConnection> {
     return plugin;
   }
 
-  /** What the stream's data and notices become: the plugin's decoder, filtered into `sink`. */
-  #consumer(plugin: PluginName, sink: FeedSink): StreamConsumer {
+  /** What the stream's data and notices become: the plugin's decoder, routed into `sink`. */
+  #consumer(plugin: PluginName, sink: FeedSink, routing: Routing): StreamConsumer {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
-    const filter = this.#filter;
+    const { names, catalog, cache } = routing;
     const debug = log.enabled('debug');
     let lastSchema = '';
     let lastTable = '';
     let lastPayload = '';
+    let lastEntry: CatalogEntry | undefined;
     const changed = (schema: string, table: string, op: ChangeOp) => {
-      if (filter !== null && !filter.matches(schema, table)) return;
-      // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
-      if (schema !== lastSchema || table !== lastTable) {
+      if (names !== null && !names.matches(schema, table)) return;
+      if (cache === null) {
+        // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
+        if (schema !== lastSchema || table !== lastTable) {
+          lastSchema = schema;
+          lastTable = table;
+          lastPayload = formatPayload({ schema, table });
+        }
+        if (debug) log.debug(`${op} ${lastPayload}`);
+        sink.change(lastPayload);
+        return;
+      }
+      let entry = schema === lastSchema && table === lastTable ? lastEntry : undefined;
+      if (entry === undefined || !entry.cached) {
+        entry = cache.entry(schema, table);
+        if (entry === undefined) {
+          if (debug) log.debug(`${op} ${schema}.${table}: held for its catalog lookup`);
+          catalog!.hold(schema, table);
+          return;
+        }
         lastSchema = schema;
         lastTable = table;
-        lastPayload = `${schema}.${table}`;
+        lastEntry = entry;
       }
-      if (debug) log.debug(`${op} ${lastPayload}`);
-      sink.change(lastPayload);
+      if (!entry.seen) catalog!.use(entry);
+      if (entry.payload === null) return;
+      if (debug) log.debug(`${op} ${schema}.${table} as ${entry.payload}`);
+      sink.change(entry.payload);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
     const skippedNamed = new Set<string>();
     const skipped = (schema: string, table: string, op: ChangeOp) => {
       changed(schema, table, op);
-      if (filter !== null && !filter.matches(schema, table)) return;
-      const payload = `${schema}.${table}`;
+      if (names !== null && !names.matches(schema, table)) return;
+      const payload = formatPayload({ schema, table });
       if (skippedNamed.has(payload)) return;
       skippedNamed.add(payload);
       log.info(

@@ -38,6 +38,8 @@ describe('watch flags', () => {
       'public.orders',
       '--plugin',
       'test_decoding',
+      '--partitions',
+      'leaf',
       '--debounce',
       '20',
       '--max-batch-wait',
@@ -58,6 +60,7 @@ describe('watch flags', () => {
         connectionString: 'postgres://app@db/shop',
         tables: ['public.orders'],
         plugin: 'test_decoding',
+        partitions: 'leaf',
         debounce: 20,
         maxBatchWait: 400,
         failsafe: 60_000,
@@ -83,6 +86,12 @@ describe('watch flags', () => {
   test('every --plugin choice', () => {
     for (const plugin of ['auto', 'wal2json', 'test_decoding']) {
       assert.equal(watch('--plugin', plugin).feed.plugin, plugin);
+    }
+  });
+
+  test('every --partitions choice (contract R20)', () => {
+    for (const partitions of ['root', 'leaf']) {
+      assert.equal(watch('--partitions', partitions).feed.partitions, partitions);
     }
   });
 
@@ -159,6 +168,7 @@ describe('help and version', () => {
     for (const flag of [
       '--table',
       '--plugin',
+      '--partitions',
       '--debounce',
       '--max-batch-wait',
       '--failsafe',
@@ -226,6 +236,14 @@ describe('usage errors', () => {
       );
     });
   }
+
+  test('--partitions outside its choices', () => {
+    usageError(
+      ['watch', '--partitions', 'leaves'],
+      /--partitions must be root or leaf; got "leaves"/,
+      '--partitions',
+    );
+  });
 
   test('--plugin outside its choices', () => {
     usageError(

@@ -26,6 +26,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     assert.deepEqual(resolveFeedOptions({}), {
       tables: null,
       plugin: 'auto',
+      partitions: 'root',
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
@@ -64,6 +65,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     const resolved = resolveFeedOptions({
       tables: ['public.orders', '"My Schema"."a.b"'],
       plugin: 'test_decoding',
+      partitions: 'leaf',
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
@@ -79,6 +81,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
         { schema: 'My Schema', table: 'a.b' },
       ],
       plugin: 'test_decoding',
+      partitions: 'leaf',
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
@@ -106,6 +109,12 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       assert.equal(resolveFeedOptions({ plugin }).plugin, plugin);
     }
   });
+
+  test('partitions is root or leaf (contract R20)', () => {
+    for (const partitions of ['root', 'leaf'] as const) {
+      assert.equal(resolveFeedOptions({ partitions }).partitions, partitions);
+    }
+  });
 });
 
 describe('resolveFeedOptions validation', () => {
@@ -119,6 +128,12 @@ describe('resolveFeedOptions validation', () => {
   test('plugin', () => {
     for (const bad of ['pgoutput', 'WAL2JSON', '', 1, null]) {
       throwsConfig(() => resolve({ plugin: bad }), 'plugin', /'auto', 'wal2json' or 'test_decoding'/);
+    }
+  });
+
+  test('partitions', () => {
+    for (const bad of ['ROOT', 'leaves', '', true, null]) {
+      throwsConfig(() => resolve({ partitions: bad }), 'partitions', /must be 'root' or 'leaf'/);
     }
   });
 
@@ -401,6 +416,7 @@ describe('unknown option names', () => {
       passfile: '/p',
       tables: ['public.t'],
       plugin: 'auto',
+      partitions: 'leaf',
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,

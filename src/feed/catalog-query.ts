@@ -1,0 +1,96 @@
+// The one catalog question a feed asks (contract R20): for each relation named by schema and table, its partition
+// lineage (the relation itself, then each ancestor up to the partition root). Pure: SQL text out, query
+// results in. Every name goes into the statement as a literal quoted by protocol/quote.ts, and every object
+// is schema-qualified, so neither a name nor the role's search_path can change what the statement does
+// (contract R18).
+
+import { ProtocolError } from '../errors.js';
+import type { QueryResult } from '../protocol/query-response.js';
+import { quoteLiteral } from '../protocol/quote.js';
+import type { TableName } from './tables.js';
+
+/** What the catalog says about one relation, as of the moment it answered. */
+export interface RelationFacts {
+  /** The relation itself first, then its ancestors, nearest first: the last is the partition root. */
+  readonly lineage: readonly TableName[];
+  /** Whether the relation itself is a partitioned table (it holds no rows of its own). */
+  readonly partitioned: boolean;
+}
+
+/**
+ * The statement that describes `relations`: one row per member of each relation's lineage,
+ * `(index, depth, schema, table, relkind)`, ordered by index then depth. A relation the catalog does not
+ * hold has no row. `pg_partition_ancestors` lists a partition and its ancestors, nearest first; a relation
+ * that is no partition is its own lineage.
+ */
+export function formatDescribeRelations(relations: readonly TableName[]): string {
+  if (relations.length === 0) throw new RangeError('formatDescribeRelations needs at least one relation');
+  for (const { schema, table } of relations) {
+    // Only a broken or hostile stream names one: PostgreSQL names cannot hold NUL, and no literal can.
+    if (schema.includes('\0') || table.includes('\0')) malformed('a relation name holds NUL');
+  }
+  const values = relations
+    .map((name, i) => `(${i}, ${quoteLiteral(name.schema)}, ${quoteLiteral(name.table)})`)
+    .join(', ');
+  return `WITH q(i, s, t) AS (VALUES ${values}),
+r AS (
+  SELECT q.i, c.oid, c.relispartition
+  FROM q
+  JOIN pg_catalog.pg_namespace n ON n.nspname = q.s
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.t
+)
+SELECT r.i, a.depth, an.nspname, ac.relname, ac.relkind
+FROM r
+CROSS JOIN LATERAL (
+  SELECT p.relid, p.depth FROM pg_catalog.pg_partition_ancestors(r.oid) WITH ORDINALITY AS p(relid, depth) WHERE r.relispartition
+  UNION ALL SELECT r.oid, 1 WHERE NOT r.relispartition
+) a
+JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
+JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace
+ORDER BY r.i, a.depth`;
+}
+
+/**
+ * The answer to {@link formatDescribeRelations} for `count` relations: each one's facts, or null when the
+ * catalog does not hold it (dropped or renamed since the change was written). Anything a PostgreSQL server
+ * would not send (a missing column, an index out of range, a gap in a lineage) is a ProtocolError.
+ */
+export function parseDescribeRelations(
+  results: readonly QueryResult[],
+  count: number,
+): (RelationFacts | null)[] {
+  const result = results.at(-1);
+  if (result === undefined || result.fields.length !== 5) malformed('expected one result of five columns');
+  const lineages: TableName[][] = Array.from({ length: count }, () => []);
+  const partitioned: boolean[] = new Array<boolean>(count).fill(false);
+  for (const row of result.rows) {
+    const [index, depth, schema, table, kind] = row;
+    const i = Number(index);
+    if (!Number.isInteger(i) || i < 0 || i >= count) malformed(`relation index ${JSON.stringify(index)}`);
+    const lineage = lineages[i]!;
+    if (Number(depth) !== lineage.length + 1) malformed(`depth ${JSON.stringify(depth)} of relation ${i}`);
+    if (typeof schema !== 'string' || typeof table !== 'string' || schema === '' || table === '') {
+      malformed(`a null or empty name in the lineage of relation ${i}`);
+    }
+    if (lineage.length === 0) partitioned[i] = kind === 'p';
+    lineage.push({ schema, table });
+  }
+  return lineages.map((lineage, i) =>
+    lineage.length === 0 ? null : { lineage, partitioned: partitioned[i]! },
+  );
+}
+
+/** Whether `a` and `b` say the same thing: a cached answer that differs from a fresh one is stale. */
+export function sameFacts(a: RelationFacts, b: RelationFacts): boolean {
+  if (a.partitioned !== b.partitioned || a.lineage.length !== b.lineage.length) return false;
+  for (let i = 0; i < a.lineage.length; i++) {
+    const x = a.lineage[i]!;
+    const y = b.lineage[i]!;
+    if (x.schema !== y.schema || x.table !== y.table) return false;
+  }
+  return true;
+}
+
+function malformed(what: string): never {
+  throw new ProtocolError(`the catalog lookup cannot go on: ${what}`);
+}

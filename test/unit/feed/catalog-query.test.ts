@@ -1,0 +1,95 @@
+// The catalog lookup's SQL and the parse of its answer (contract R18, R20): every name a quoted literal,
+// every object schema-qualified; anything a server would not send is a ProtocolError.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ProtocolError } from '../../../src/errors.js';
+import {
+  formatDescribeRelations,
+  parseDescribeRelations,
+  sameFacts,
+} from '../../../src/feed/catalog-query.js';
+import type { QueryResult } from '../../../src/protocol/query-response.js';
+
+const result = (rows: (string | null)[][]): QueryResult[] => [
+  { tag: `SELECT ${rows.length}`, fields: ['i', 'depth', 'nspname', 'relname', 'relkind'], rows },
+];
+
+describe('formatDescribeRelations', () => {
+  test('names become quoted literals, whatever they hold', () => {
+    const sql = formatDescribeRelations([
+      { schema: 'public', table: 'ev' },
+      { schema: "it's", table: 'back\\slash "q" ✓' },
+    ]);
+    assert.match(sql, /VALUES \(0, 'public', 'ev'\), \(1, 'it''s', E'back\\\\slash "q" ✓'\)\)/);
+  });
+
+  test('every catalog object and function is schema-qualified, so search_path cannot redirect it', () => {
+    const sql = formatDescribeRelations([{ schema: 's', table: 't' }]);
+    assert.match(sql, /pg_catalog\.pg_partition_ancestors\(/);
+    assert.deepEqual(sql.match(/(?<!pg_catalog\.)\bpg_(?!catalog\b)\w+/g), null);
+  });
+
+  test('a name holding NUL (no PostgreSQL name can) is a ProtocolError, not a statement', () => {
+    assert.throws(() => formatDescribeRelations([{ schema: 's', table: 'a\0b' }]), ProtocolError);
+  });
+
+  test('at least one relation', () => {
+    assert.throws(() => formatDescribeRelations([]), RangeError);
+  });
+});
+
+describe('parseDescribeRelations', () => {
+  test('lineages by index, nearest first; a relation without rows is absent', () => {
+    const facts = parseDescribeRelations(
+      result([
+        ['0', '1', 'public', 'ev_eu_low', 'r'],
+        ['0', '2', 'public', 'ev_eu', 'p'],
+        ['0', '3', 'public', 'ev', 'p'],
+        ['2', '1', 'public', 'ev', 'p'],
+      ]),
+      3,
+    );
+    assert.deepEqual(facts, [
+      {
+        lineage: [
+          { schema: 'public', table: 'ev_eu_low' },
+          { schema: 'public', table: 'ev_eu' },
+          { schema: 'public', table: 'ev' },
+        ],
+        partitioned: false,
+      },
+      null,
+      { lineage: [{ schema: 'public', table: 'ev' }], partitioned: true },
+    ]);
+  });
+
+  test('malformed answers are ProtocolErrors', () => {
+    const cases: [QueryResult[], RegExp][] = [
+      [[], /one result of five columns/],
+      [[{ tag: 'SELECT 0', fields: ['i'], rows: [] }], /one result of five columns/],
+      [result([['3', '1', 's', 't', 'r']]), /relation index "3"/],
+      [result([['-1', '1', 's', 't', 'r']]), /relation index/],
+      [result([['x', '1', 's', 't', 'r']]), /relation index/],
+      [result([['0', '2', 's', 't', 'r']]), /depth "2"/],
+      [result([['0', '1', null, 't', 'r']]), /null or empty name/],
+      [result([['0', '1', 's', '', 'r']]), /null or empty name/],
+    ];
+    for (const [results, message] of cases) {
+      assert.throws(
+        () => parseDescribeRelations(results, 1),
+        (error: unknown) => error instanceof ProtocolError && message.test(error.message),
+      );
+    }
+  });
+});
+
+describe('sameFacts', () => {
+  const a = { lineage: [{ schema: 's', table: 't' }], partitioned: false };
+  test('equal lineages and kinds are the same; any difference is not', () => {
+    assert.equal(sameFacts(a, { lineage: [{ schema: 's', table: 't' }], partitioned: false }), true);
+    assert.equal(sameFacts(a, { ...a, partitioned: true }), false);
+    assert.equal(sameFacts(a, { ...a, lineage: [...a.lineage, { schema: 's', table: 'root' }] }), false);
+    assert.equal(sameFacts(a, { ...a, lineage: [{ schema: 's', table: 'u' }] }), false);
+    assert.equal(sameFacts(a, { ...a, lineage: [{ schema: 'r', table: 't' }] }), false);
+  });
+});
