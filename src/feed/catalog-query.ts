@@ -1,6 +1,6 @@
-// The one catalog question a feed asks (contract R20): for each relation named by schema and table, its partition
-// lineage (the relation itself, then each ancestor up to the partition root). Pure: SQL text out, query
-// results in. Every name goes into the statement as a literal quoted by protocol/quote.ts, and every object
+// The one catalog question a feed asks (contract R20, R23): for each relation named by schema and table, its
+// partition lineage (the relation itself, then each ancestor up to the partition root) and, when row keys
+// are on, its replica identity's key columns. Pure: SQL text out, query results in. Every name goes into the statement as a literal quoted by protocol/quote.ts, and every object
 // is schema-qualified, so neither a name nor the role's search_path can change what the statement does
 // (contract R18).
 
@@ -15,15 +15,21 @@ export interface RelationFacts {
   readonly lineage: readonly TableName[];
   /** Whether the relation itself is a partitioned table (it holds no rows of its own). */
   readonly partitioned: boolean;
+  /**
+   * The replica identity's key columns in key order (contract R23): the primary key's under DEFAULT and
+   * FULL, the index's under USING INDEX; null without one (no primary key, NOTHING), or when not asked.
+   */
+  readonly key: readonly string[] | null;
 }
 
 /**
- * The statement that describes `relations`: one row per member of each relation's lineage,
- * `(index, depth, schema, table, relkind)`, ordered by index then depth. A relation the catalog does not
- * hold has no row. `pg_partition_ancestors` lists a partition and its ancestors, nearest first; a relation
- * that is no partition is its own lineage.
+ * The statement that describes `relations`: rows `(index, kind, n, schema, name, relkind)` ordered by index,
+ * kind and n. Kind `l` is the n-th member of the relation's lineage: `pg_partition_ancestors` lists a
+ * partition and its ancestors, nearest first; a relation that is no partition is its own lineage. With
+ * `keys`, kind `k` is the n-th key column of its replica identity (contract R23). A relation the catalog does
+ * not hold has no row.
  */
-export function formatDescribeRelations(relations: readonly TableName[]): string {
+export function formatDescribeRelations(relations: readonly TableName[], keys = false): string {
   if (relations.length === 0) throw new RangeError('formatDescribeRelations needs at least one relation');
   for (const { schema, table } of relations) {
     // Only a broken or hostile stream names one: PostgreSQL names cannot hold NUL, and no literal can.
@@ -32,22 +38,33 @@ export function formatDescribeRelations(relations: readonly TableName[]): string
   const values = relations
     .map((name, i) => `(${i}, ${quoteLiteral(name.schema)}, ${quoteLiteral(name.table)})`)
     .join(', ');
+  const keyColumns = keys
+    ? `
+UNION ALL
+SELECT r.i, 'k', k.n, NULL, att.attname, NULL
+FROM r
+JOIN pg_catalog.pg_index x ON x.indrelid = r.oid
+  AND CASE r.relreplident WHEN 'i' THEN x.indisreplident WHEN 'n' THEN false ELSE x.indisprimary END
+CROSS JOIN LATERAL pg_catalog.unnest(x.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)
+JOIN pg_catalog.pg_attribute att ON att.attrelid = r.oid AND att.attnum = k.attnum
+WHERE k.n <= x.indnkeyatts`
+    : '';
   return `WITH q(i, s, t) AS (VALUES ${values}),
 r AS (
-  SELECT q.i, c.oid, c.relispartition
+  SELECT q.i, c.oid, c.relispartition, c.relreplident
   FROM q
   JOIN pg_catalog.pg_namespace n ON n.nspname = q.s
   JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.t
 )
-SELECT r.i, a.depth, an.nspname, ac.relname, ac.relkind
+SELECT r.i, 'l', a.depth, an.nspname, ac.relname, ac.relkind
 FROM r
 CROSS JOIN LATERAL (
   SELECT p.relid, p.depth FROM pg_catalog.pg_partition_ancestors(r.oid) WITH ORDINALITY AS p(relid, depth) WHERE r.relispartition
   UNION ALL SELECT r.oid, 1 WHERE NOT r.relispartition
 ) a
 JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
-JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace
-ORDER BY r.i, a.depth`;
+JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace${keyColumns}
+ORDER BY 1, 2, 3`;
 }
 
 /**
@@ -60,24 +77,36 @@ export function parseDescribeRelations(
   count: number,
 ): (RelationFacts | null)[] {
   const result = results.at(-1);
-  if (result === undefined || result.fields.length !== 5) malformed('expected one result of five columns');
+  if (result === undefined || result.fields.length !== 6) malformed('expected one result of six columns');
   const lineages: TableName[][] = Array.from({ length: count }, () => []);
+  const keys: string[][] = Array.from({ length: count }, () => []);
   const partitioned: boolean[] = new Array<boolean>(count).fill(false);
   for (const row of result.rows) {
-    const [index, depth, schema, table, kind] = row;
+    const [index, kind, n, schema, name, relkind] = row;
     const i = Number(index);
     if (!Number.isInteger(i) || i < 0 || i >= count) malformed(`relation index ${JSON.stringify(index)}`);
-    const lineage = lineages[i]!;
-    if (Number(depth) !== lineage.length + 1) malformed(`depth ${JSON.stringify(depth)} of relation ${i}`);
-    if (typeof schema !== 'string' || typeof table !== 'string' || schema === '' || table === '') {
-      malformed(`a null or empty name in the lineage of relation ${i}`);
+    if (kind === 'l') {
+      const lineage = lineages[i]!;
+      if (Number(n) !== lineage.length + 1) malformed(`depth ${JSON.stringify(n)} of relation ${i}`);
+      if (typeof schema !== 'string' || typeof name !== 'string' || schema === '' || name === '') {
+        malformed(`a null or empty name in the lineage of relation ${i}`);
+      }
+      if (lineage.length === 0) partitioned[i] = relkind === 'p';
+      lineage.push({ schema, table: name });
+    } else if (kind === 'k') {
+      const key = keys[i]!;
+      if (Number(n) !== key.length + 1) malformed(`key column ${JSON.stringify(n)} of relation ${i}`);
+      if (typeof name !== 'string' || name === '') malformed(`a null or empty key column of relation ${i}`);
+      key.push(name);
+    } else {
+      malformed(`row kind ${JSON.stringify(kind)}`);
     }
-    if (lineage.length === 0) partitioned[i] = kind === 'p';
-    lineage.push({ schema, table });
   }
-  return lineages.map((lineage, i) =>
-    lineage.length === 0 ? null : { lineage, partitioned: partitioned[i]! },
-  );
+  return lineages.map((lineage, i) => {
+    if (lineage.length === 0) return null;
+    const key = keys[i]!;
+    return { lineage, partitioned: partitioned[i]!, key: key.length === 0 ? null : key };
+  });
 }
 
 /** Whether `a` and `b` say the same thing: a cached answer that differs from a fresh one is stale. */
@@ -88,7 +117,8 @@ export function sameFacts(a: RelationFacts, b: RelationFacts): boolean {
     const y = b.lineage[i]!;
     if (x.schema !== y.schema || x.table !== y.table) return false;
   }
-  return true;
+  if (a.key === null || b.key === null) return a.key === b.key;
+  return a.key.length === b.key.length && a.key.every((column, i) => column === b.key![i]);
 }
 
 function malformed(what: string): never {

@@ -12,8 +12,8 @@
 //    not hold (dropped or renamed since its change was written) cannot be placed: the caller resyncs.
 // 3. Every change that used a cache entry marks it seen. The seen entries are asked about again in one
 //    query, at most one query in flight and at most one such re-check every `refreshIntervalMs`; an answer
-//    that differs from the cache (an attach, a detach, a rename, a drop) replaces it and the caller
-//    resyncs. So a change routed by a stale entry is always followed by a Resync. Nothing is asked while
+//    that differs from the cache (an attach, a detach, a rename, a drop, other key columns) replaces it
+//    and the caller resyncs. So a change routed by a stale entry is always followed by a Resync. Nothing is asked while
 //    no change arrives: no polling.
 
 import { type RelationFacts, sameFacts } from './catalog-query.js';
@@ -31,6 +31,8 @@ export interface CatalogEntry {
   readonly table: string;
   /** The payload its changes are reported under, or null when the `tables` filter drops them. */
   readonly payload: string | null;
+  /** Its replica identity's key columns (contract R23), or null: its changes are table-level. */
+  readonly key: readonly string[] | null;
   /** Set once a change used this entry since its last re-check was sent; see {@link RelationCatalog.use}. */
   readonly seen: boolean;
   /** False once the entry left the cache: the hot path must look the relation up again. */
@@ -51,6 +53,7 @@ interface Held {
 interface Entry extends CatalogEntry {
   facts: RelationFacts;
   payload: string | null;
+  key: readonly string[] | null;
   seen: boolean;
   cached: boolean;
 }
@@ -239,6 +242,7 @@ export class RelationCatalog {
       } else if (!sameFacts(entry.facts, found)) {
         entry.facts = found;
         entry.payload = this.#route(entry, found);
+        entry.key = found.key;
         resync = true;
       }
     }
@@ -255,6 +259,7 @@ export class RelationCatalog {
     if (existing !== undefined) {
       existing.facts = facts;
       existing.payload = this.#route(existing, facts);
+      existing.key = facts.key;
       return existing;
     }
     const entry: Entry = {
@@ -262,6 +267,7 @@ export class RelationCatalog {
       table: name.table,
       facts,
       payload: null,
+      key: facts.key,
       seen: false,
       cached: true,
     };

@@ -40,10 +40,10 @@ class FakeCatalogConnection implements CatalogConnection {
     for (const [, index, schema, table] of asked) {
       const lineage = known[`${schema}.${table}`];
       for (const [depth, [s, t]] of (lineage ?? []).entries())
-        rows.push([index!, String(depth + 1), s, t, 'r']);
+        rows.push([index!, 'l', String(depth + 1), s, t, 'r']);
     }
     this.bytesReceived += 1;
-    query.resolve([{ tag: 'SELECT', fields: ['i', 'depth', 'nspname', 'relname', 'relkind'], rows }]);
+    query.resolve([{ tag: 'SELECT', fields: ['i', 'kind', 'n', 'nspname', 'relname', 'relkind'], rows }]);
   }
 
   fail(error: PgnudgeError): void {
@@ -139,7 +139,7 @@ describe('CatalogClient', () => {
     const { clock, connections, catalog, client } = setup();
     catalog.learn(
       { schema: 'public', table: 'plain' },
-      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false },
+      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false, key: null },
     );
     const entry = catalog.entry('public', 'plain')!;
     client.use(entry);
@@ -163,7 +163,7 @@ describe('CatalogClient', () => {
     const { connections, resyncs, catalog, client } = setup();
     catalog.learn(
       { schema: 'public', table: 'plain' },
-      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false },
+      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false, key: null },
     );
     client.use(catalog.entry('public', 'plain')!);
     await tick();
@@ -249,7 +249,7 @@ describe('CatalogClient', () => {
     const { clock, connections, changes, failures, catalog, client } = setup();
     catalog.learn(
       { schema: 'public', table: 'plain' },
-      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false },
+      { lineage: [{ schema: 'public', table: 'plain' }], partitioned: false, key: null },
     );
     client.use(catalog.entry('public', 'plain')!);
     await tick();

@@ -11,7 +11,7 @@ import {
 import type { QueryResult } from '../../../src/protocol/query-response.js';
 
 const result = (rows: (string | null)[][]): QueryResult[] => [
-  { tag: `SELECT ${rows.length}`, fields: ['i', 'depth', 'nspname', 'relname', 'relkind'], rows },
+  { tag: `SELECT ${rows.length}`, fields: ['i', 'kind', 'n', 'nspname', 'relname', 'relkind'], rows },
 ];
 
 describe('formatDescribeRelations', () => {
@@ -24,9 +24,17 @@ describe('formatDescribeRelations', () => {
   });
 
   test('every catalog object and function is schema-qualified, so search_path cannot redirect it', () => {
-    const sql = formatDescribeRelations([{ schema: 's', table: 't' }]);
-    assert.match(sql, /pg_catalog\.pg_partition_ancestors\(/);
-    assert.deepEqual(sql.match(/(?<!pg_catalog\.)\bpg_(?!catalog\b)\w+/g), null);
+    for (const keys of [false, true]) {
+      const sql = formatDescribeRelations([{ schema: 's', table: 't' }], keys);
+      assert.match(sql, /pg_catalog\.pg_partition_ancestors\(/);
+      assert.deepEqual(sql.match(/(?<!pg_catalog\.)\bpg_(?!catalog\b)\w+/g), null);
+      assert.deepEqual(sql.match(/(?<!pg_catalog\.)\b(unnest|int2)\b/g), null);
+    }
+  });
+
+  test('key columns are asked for only with keys (contract R23)', () => {
+    assert.doesNotMatch(formatDescribeRelations([{ schema: 's', table: 't' }]), /pg_index/);
+    assert.match(formatDescribeRelations([{ schema: 's', table: 't' }], true), /pg_catalog\.pg_index/);
   });
 
   test('a name holding NUL (no PostgreSQL name can) is a ProtocolError, not a statement', () => {
@@ -39,13 +47,15 @@ describe('formatDescribeRelations', () => {
 });
 
 describe('parseDescribeRelations', () => {
-  test('lineages by index, nearest first; a relation without rows is absent', () => {
+  test('lineages by index, nearest first; key columns in key order; a relation without rows is absent', () => {
     const facts = parseDescribeRelations(
       result([
-        ['0', '1', 'public', 'ev_eu_low', 'r'],
-        ['0', '2', 'public', 'ev_eu', 'p'],
-        ['0', '3', 'public', 'ev', 'p'],
-        ['2', '1', 'public', 'ev', 'p'],
+        ['0', 'k', '1', null, 'id', null],
+        ['0', 'k', '2', null, 'region', null],
+        ['0', 'l', '1', 'public', 'ev_eu_low', 'r'],
+        ['0', 'l', '2', 'public', 'ev_eu', 'p'],
+        ['0', 'l', '3', 'public', 'ev', 'p'],
+        ['2', 'l', '1', 'public', 'ev', 'p'],
       ]),
       3,
     );
@@ -57,22 +67,26 @@ describe('parseDescribeRelations', () => {
           { schema: 'public', table: 'ev' },
         ],
         partitioned: false,
+        key: ['id', 'region'],
       },
       null,
-      { lineage: [{ schema: 'public', table: 'ev' }], partitioned: true },
+      { lineage: [{ schema: 'public', table: 'ev' }], partitioned: true, key: null },
     ]);
   });
 
   test('malformed answers are ProtocolErrors', () => {
     const cases: [QueryResult[], RegExp][] = [
-      [[], /one result of five columns/],
-      [[{ tag: 'SELECT 0', fields: ['i'], rows: [] }], /one result of five columns/],
-      [result([['3', '1', 's', 't', 'r']]), /relation index "3"/],
-      [result([['-1', '1', 's', 't', 'r']]), /relation index/],
-      [result([['x', '1', 's', 't', 'r']]), /relation index/],
-      [result([['0', '2', 's', 't', 'r']]), /depth "2"/],
-      [result([['0', '1', null, 't', 'r']]), /null or empty name/],
-      [result([['0', '1', 's', '', 'r']]), /null or empty name/],
+      [[], /one result of six columns/],
+      [[{ tag: 'SELECT 0', fields: ['i'], rows: [] }], /one result of six columns/],
+      [result([['3', 'l', '1', 's', 't', 'r']]), /relation index "3"/],
+      [result([['-1', 'l', '1', 's', 't', 'r']]), /relation index/],
+      [result([['x', 'l', '1', 's', 't', 'r']]), /relation index/],
+      [result([['0', 'l', '2', 's', 't', 'r']]), /depth "2"/],
+      [result([['0', 'l', '1', null, 't', 'r']]), /null or empty name/],
+      [result([['0', 'l', '1', 's', '', 'r']]), /null or empty name/],
+      [result([['0', 'k', '2', null, 'id', null]]), /key column "2"/],
+      [result([['0', 'k', '1', null, null, null]]), /null or empty key column/],
+      [result([['0', 'x', '1', 's', 't', 'r']]), /row kind "x"/],
     ];
     for (const [results, message] of cases) {
       assert.throws(
@@ -84,12 +98,19 @@ describe('parseDescribeRelations', () => {
 });
 
 describe('sameFacts', () => {
-  const a = { lineage: [{ schema: 's', table: 't' }], partitioned: false };
-  test('equal lineages and kinds are the same; any difference is not', () => {
-    assert.equal(sameFacts(a, { lineage: [{ schema: 's', table: 't' }], partitioned: false }), true);
+  const a = { lineage: [{ schema: 's', table: 't' }], partitioned: false, key: ['id'] };
+  test('equal lineages, kinds and keys are the same; any difference is not', () => {
+    assert.equal(
+      sameFacts(a, { lineage: [{ schema: 's', table: 't' }], partitioned: false, key: ['id'] }),
+      true,
+    );
     assert.equal(sameFacts(a, { ...a, partitioned: true }), false);
     assert.equal(sameFacts(a, { ...a, lineage: [...a.lineage, { schema: 's', table: 'root' }] }), false);
     assert.equal(sameFacts(a, { ...a, lineage: [{ schema: 's', table: 'u' }] }), false);
     assert.equal(sameFacts(a, { ...a, lineage: [{ schema: 'r', table: 't' }] }), false);
+    assert.equal(sameFacts(a, { ...a, key: null }), false);
+    assert.equal(sameFacts(a, { ...a, key: ['id', 'x'] }), false);
+    assert.equal(sameFacts(a, { ...a, key: ['x'] }), false);
+    assert.equal(sameFacts({ ...a, key: null }, { ...a, key: null }), true);
   });
 });

@@ -12,6 +12,7 @@ const n = (schema: string, table: string): TableName => ({ schema, table });
 const facts = (...names: [string, string][]): RelationFacts => ({
   lineage: names.map(([schema, table]) => n(schema, table)),
   partitioned: false,
+  key: null,
 });
 const LEAF = facts(['public', 'ev_eu_low'], ['public', 'ev_eu'], ['public', 'ev']);
 const PLAIN = facts(['public', 'plain']);
