@@ -4,7 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
-import { describeChoices, duration } from '../feed/option-rules.js';
+import { count, describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
@@ -76,6 +76,8 @@ Options:
                             every partition below it either way
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch, past which they fold into
+                            one table event with their summed count (default 1000)
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
@@ -150,6 +152,7 @@ Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch (default 1000)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -179,7 +182,7 @@ Options:
   --token-file PATH         read the token from PATH (never pass a token as an argument)
   --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
   and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
-  --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
+  --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
 Examples:
   pgnudge serve --dsn postgres://replicator@db.internal/shop --table public.orders
@@ -209,6 +212,15 @@ function milliseconds(
   const value = duration(`--${flag}`, Number(text), 0);
   if (allowZeroAsOff && value === 0) return null;
   return value;
+}
+
+/** A flag's whole number of `unit`, at least `min`; undefined when the flag is absent. */
+function wholeNumber(flag: string, text: string | undefined, unit: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new ConfigError(`--${flag} takes a whole number of ${unit}; got "${text}"`, `--${flag}`);
+  }
+  return count(`--${flag}`, Number(text), unit, min);
 }
 
 /** Whether `name` is a command (own keys only: `toString` or `constructor` is not one). */
@@ -281,6 +293,7 @@ const FEED_FLAGS = {
   partitions: { type: 'string' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
+  'max-keys': { type: 'string' },
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
@@ -311,15 +324,21 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
   }
 }
 
-/** --debounce and --max-batch-wait, which every consuming command takes. */
+/** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
 function applyBatchFlags(
   feed: WalFeedOptions,
-  values: { debounce?: string | undefined; 'max-batch-wait'?: string | undefined },
+  values: {
+    debounce?: string | undefined;
+    'max-batch-wait'?: string | undefined;
+    'max-keys'?: string | undefined;
+  },
 ): void {
   const debounce = milliseconds('debounce', values.debounce);
   if (debounce != null) feed.debounce = debounce;
   const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
   if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+  const maxKeys = wholeNumber('max-keys', values['max-keys'], 'keys per table', 1);
+  if (maxKeys !== undefined) feed.maxKeys = maxKeys;
 }
 
 function parseListen(argv: string[]): ParsedCommand {
@@ -328,6 +347,7 @@ function parseListen(argv: string[]): ParsedCommand {
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'max-keys': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
@@ -392,6 +412,7 @@ function feedFromFlags(values: {
   partitions?: string | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
+  'max-keys'?: string | undefined;
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;

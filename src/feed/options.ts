@@ -34,6 +34,11 @@ export interface WalFeedOptions extends ConnectionOptions {
   /** Distinct payloads held for a slow consumer before they are dropped for `Resync('overflow')`. Default 10000. */
   maxPending?: number;
   /**
+   * Row events (contract R22) one table may hold in a batch; past that, the table's row events in the
+   * batch fold into one table-level event with their summed count (contract R24). Default 1000.
+   */
+  maxKeys?: number;
+  /**
    * How often a standby status update is sent (asking for a reply). Default 10000. A WalFeed shortens it
    * to a quarter of the server's `wal_sender_timeout` when that is shorter, so a session that lags behind
    * the stream is never ended as silent.
@@ -61,6 +66,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
+    maxKeys: true,
     statusInterval: true,
     livenessTimeout: true,
     failsafe: true,
@@ -122,6 +128,7 @@ export interface ResolvedFeedOptions {
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
+  maxKeys: number;
   statusIntervalMs: number;
   livenessTimeoutMs: number | null;
   failsafeMs: number | null;
@@ -134,6 +141,7 @@ export const DEFAULTS = {
   debounce: 50,
   maxBatchWaitFactor: 20,
   maxPending: 10_000,
+  maxKeys: 1_000,
   statusInterval: 10_000,
   livenessTimeout: 30_000,
   backoffInitial: 100,
@@ -204,6 +212,7 @@ export function resolveFeedOptions(
     );
   }
   const maxPending = count('maxPending', options.maxPending, 'distinct payloads', 1, DEFAULTS.maxPending);
+  const maxKeys = count('maxKeys', options.maxKeys, 'distinct keys per table', 1, DEFAULTS.maxKeys);
   const statusIntervalMs = duration('statusInterval', options.statusInterval, 1, DEFAULTS.statusInterval);
   const livenessTimeoutMs = optionalDuration(
     'livenessTimeout',
@@ -255,6 +264,7 @@ export function resolveFeedOptions(
     debounceMs,
     maxBatchWaitMs,
     maxPending,
+    maxKeys,
     statusIntervalMs,
     livenessTimeoutMs,
     failsafeMs,

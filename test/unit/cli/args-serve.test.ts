@@ -67,11 +67,11 @@ describe('serve', () => {
   });
 
   test('--channel serves a bridge’s stream; the bridge decides tables and plugin', () => {
-    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5']), {
+    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5', '--max-keys', '7']), {
       command: 'serve',
       json: false,
       verbosity: 0,
-      feed: { debounce: 5 },
+      feed: { debounce: 5, maxKeys: 7 },
       channel: 'c',
       serve: { port: 8080, host: '127.0.0.1' },
     });

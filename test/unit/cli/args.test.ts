@@ -44,6 +44,8 @@ describe('watch flags', () => {
       '20',
       '--max-batch-wait',
       '400',
+      '--max-keys',
+      '50',
       '--failsafe',
       '60000',
       '--status-interval',
@@ -63,6 +65,7 @@ describe('watch flags', () => {
         partitions: 'leaf',
         debounce: 20,
         maxBatchWait: 400,
+        maxKeys: 50,
         failsafe: 60_000,
         statusInterval: 5000,
         livenessTimeout: 15_000,
@@ -171,6 +174,7 @@ describe('help and version', () => {
       '--partitions',
       '--debounce',
       '--max-batch-wait',
+      '--max-keys',
       '--failsafe',
       '--status-interval',
       '--liveness-timeout',
@@ -242,6 +246,26 @@ describe('usage errors', () => {
       ['watch', '--partitions', 'leaves'],
       /--partitions must be root or leaf; got "leaves"/,
       '--partitions',
+    );
+  });
+
+  test('--max-keys takes a whole number of keys, at least 1', () => {
+    for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10']) {
+      usageError(
+        ['watch', '--max-keys', bad],
+        /--max-keys takes a whole number of keys per table; got "/,
+        '--max-keys',
+      );
+    }
+    usageError(
+      ['watch', '--max-keys', '0'],
+      /--max-keys must be a whole number of keys per table, at least 1; got 0$/,
+      '--max-keys',
+    );
+    usageError(
+      ['watch', '--max-keys', '99999999999999999'],
+      /at least 1; got 100000000000000000$/,
+      '--max-keys',
     );
   });
 

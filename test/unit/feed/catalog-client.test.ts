@@ -86,6 +86,7 @@ function setup(options: { maxHeld?: number; livenessTimeoutMs?: number | null } 
     },
     sink: {
       change: (payload, count = 1, firstSeenMs = -1) => changes.push([payload, count, firstSeenMs]),
+      changeRow: () => assert.fail('held changes are released table-level'),
       resync: (reason) => resyncs.push(reason),
     },
     fail: (error) => failures.push(error),

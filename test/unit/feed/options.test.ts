@@ -30,6 +30,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
+      maxKeys: 1000,
       statusIntervalMs: 10_000,
       livenessTimeoutMs: 30_000,
       failsafeMs: null,
@@ -69,6 +70,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
+      maxKeys: 2,
       statusInterval: 100,
       livenessTimeout: 101,
       failsafe: 60_000,
@@ -85,6 +87,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
+      maxKeys: 2,
       statusIntervalMs: 100,
       livenessTimeoutMs: 101,
       failsafeMs: 60_000,
@@ -226,6 +229,17 @@ describe('resolveFeedOptions validation', () => {
         /whole number of distinct payloads, at least 1/,
       );
     }
+  });
+
+  test('maxKeys: a whole number, at least 1', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1000', 2 ** 53, null]) {
+      throwsConfig(
+        () => resolve({ maxKeys: bad }),
+        'maxKeys',
+        /maxKeys must be a whole number of distinct keys per table, at least 1/,
+      );
+    }
+    assert.equal(resolve({ maxKeys: 1 }).maxKeys, 1);
   });
 
   test('livenessTimeout must exceed statusInterval', () => {
@@ -420,6 +434,7 @@ describe('unknown option names', () => {
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
+      maxKeys: 5,
       statusInterval: 1000,
       livenessTimeout: 5000,
       failsafe: 60_000,
