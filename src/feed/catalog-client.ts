@@ -20,6 +20,8 @@ export interface CatalogConnection extends LinkEnd {
 
 export interface CatalogClientOptions {
   readonly catalog: RelationCatalog;
+  /** Whether lookups also ask for key columns (row keys on, contract R23). */
+  readonly keys: boolean;
   /** Opens the ordinary connection; gives up when `signal` aborts. */
   connect(signal: AbortSignal): Promise<CatalogConnection>;
   /** Where released changes and Resyncs go. */
@@ -101,7 +103,7 @@ export class CatalogClient {
   async #ask(query: CatalogQuery): Promise<void> {
     const { sink, log } = this.#options;
     try {
-      const sql = formatDescribeRelations(query.relations);
+      const sql = formatDescribeRelations(query.relations, this.#options.keys);
       const connection = this.#connection ?? (await this.#open());
       const results = await this.#answer(connection, sql);
       if (this.#closed) return;

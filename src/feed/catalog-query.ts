@@ -31,13 +31,66 @@ export interface RelationFacts {
  */
 export function formatDescribeRelations(relations: readonly TableName[], keys = false): string {
   if (relations.length === 0) throw new RangeError('formatDescribeRelations needs at least one relation');
-  for (const { schema, table } of relations) {
-    // Only a broken or hostile stream names one: PostgreSQL names cannot hold NUL, and no literal can.
-    if (schema.includes('\0') || table.includes('\0')) malformed('a relation name holds NUL');
-  }
-  const values = relations
-    .map((name, i) => `(${i}, ${quoteLiteral(name.schema)}, ${quoteLiteral(name.table)})`)
+  return `WITH q(i, s, t) AS (VALUES ${namesList(relations, true)}),
+r AS (
+  SELECT q.i, c.oid, c.relispartition, c.relreplident
+  FROM q
+  JOIN pg_catalog.pg_namespace n ON n.nspname = q.s
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.t
+)
+${describe(keys)}`;
+}
+
+/**
+ * The statement that describes, in the same rows as {@link formatDescribeRelations}, the tables a feed
+ * should know before its first change: each of `tables` and every partition below it, or, when `tables`
+ * is null, every table of the database; at most `limit` relations (those of the lowest oids), ordinary
+ * and partitioned tables that are logged. Index `i` numbers them; the relation is its lineage's first member.
+ */
+export function formatDescribeScope(
+  tables: readonly TableName[] | null,
+  keys: boolean,
+  limit: number,
+): string {
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError('the scope holds at least one relation');
+  if (tables !== null && tables.length === 0) throw new RangeError('an empty scope');
+  const within =
+    tables === null
+      ? ''
+      : `
+    AND c.oid IN (
+      SELECT x.oid
+      FROM (VALUES ${namesList(tables, false)}) AS e(s, t)
+      JOIN pg_catalog.pg_namespace en ON en.nspname = e.s
+      JOIN pg_catalog.pg_class ec ON ec.relnamespace = en.oid AND ec.relname = e.t
+      CROSS JOIN LATERAL (SELECT ec.oid UNION SELECT relid FROM pg_catalog.pg_partition_tree(ec.oid)) AS x(oid)
+    )`;
+  return `WITH r AS (
+  SELECT pg_catalog.row_number() OVER (ORDER BY c.oid) - 1 AS i, c.oid, c.relispartition, c.relreplident
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')${within}
+  ORDER BY c.oid
+  LIMIT ${limit}
+)
+${describe(keys)}`;
+}
+
+/** `(i, 'schema', 'table')` (or without the index) per name, every name a quoted literal. */
+function namesList(relations: readonly TableName[], indexed: boolean): string {
+  return relations
+    .map(({ schema, table }, i) => {
+      // Only a broken or hostile stream names one: PostgreSQL names cannot hold NUL, and no literal can.
+      if (schema.includes('\0') || table.includes('\0')) malformed('a relation name holds NUL');
+      return `(${indexed ? `${i}, ` : ''}${quoteLiteral(schema)}, ${quoteLiteral(table)})`;
+    })
     .join(', ');
+}
+
+/** The rows of every relation of the CTE `r` (i, oid, relispartition, relreplident). */
+function describe(keys: boolean): string {
   const keyColumns = keys
     ? `
 UNION ALL
@@ -49,14 +102,7 @@ CROSS JOIN LATERAL pg_catalog.unnest(x.indkey::pg_catalog.int2[]) WITH ORDINALIT
 JOIN pg_catalog.pg_attribute att ON att.attrelid = r.oid AND att.attnum = k.attnum
 WHERE k.n <= x.indnkeyatts`
     : '';
-  return `WITH q(i, s, t) AS (VALUES ${values}),
-r AS (
-  SELECT q.i, c.oid, c.relispartition, c.relreplident
-  FROM q
-  JOIN pg_catalog.pg_namespace n ON n.nspname = q.s
-  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.t
-)
-SELECT r.i, 'l', a.depth, an.nspname, ac.relname, ac.relkind
+  return `SELECT r.i, 'l', a.depth, an.nspname, ac.relname, ac.relkind
 FROM r
 CROSS JOIN LATERAL (
   SELECT p.relid, p.depth FROM pg_catalog.pg_partition_ancestors(r.oid) WITH ORDINALITY AS p(relid, depth) WHERE r.relispartition

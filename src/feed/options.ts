@@ -27,6 +27,11 @@ export interface WalFeedOptions extends ConnectionOptions {
    * `tables` entry naming a partitioned table matches every partition below it (contract R20).
    */
   partitions?: PartitionNaming;
+  /**
+   * Name rows, not only tables (contract R22, R23): an event carries the changed row's replica identity key
+   * (`key`, payload `schema.table:key`); TRUNCATE and tables without a key stay table-level. Default false.
+   */
+  keys?: boolean;
   /** A batch closes after this many ms without a new change. Default 50. */
   debounce?: number;
   /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
@@ -63,6 +68,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     tables: true,
     plugin: true,
     partitions: true,
+    keys: true,
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
@@ -125,6 +131,7 @@ export interface ResolvedFeedOptions {
   tables: TableName[] | null;
   plugin: PluginChoice;
   partitions: PartitionNaming;
+  keys: boolean;
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
@@ -173,6 +180,10 @@ export function resolveFeedOptions(
       `partitions must be ${describeChoices(PARTITION_NAMINGS.map((name) => `'${name}'`))}; got ${describe(partitions)}`,
       'partitions',
     );
+  }
+  const keys = options.keys === undefined ? false : options.keys;
+  if (typeof keys !== 'boolean') {
+    throw new ConfigError(`keys must be true or false; got ${describe(keys)}`, 'keys');
   }
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
@@ -261,6 +272,7 @@ export function resolveFeedOptions(
     tables,
     plugin,
     partitions,
+    keys,
     debounceMs,
     maxBatchWaitMs,
     maxPending,

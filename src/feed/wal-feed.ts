@@ -1,7 +1,7 @@
 // WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
-import type { ChangeOp, Decoder, PluginName } from '../decode/change.js';
+import type { ChangeOp, Decoder, PluginName, RowImages } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
@@ -10,7 +10,7 @@ import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
 import { type CatalogEntry, RelationCatalog } from './catalog.js';
 import { CatalogClient } from './catalog-client.js';
-import { formatDescribeRelations, parseDescribeRelations, type RelationFacts } from './catalog-query.js';
+import { formatDescribeScope, parseDescribeRelations, type RelationFacts } from './catalog-query.js';
 import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
@@ -20,8 +20,9 @@ import {
   type StreamConsumer,
   startReplicationStream,
 } from './replication-stream.js';
+import { RowEvents } from './row-events.js';
 import type { Session } from './session.js';
-import { formatPayload, TableFilter } from './tables.js';
+import { formatPayload, TableFilter, type TableName } from './tables.js';
 
 /** The least time between two re-checks of the relations a session's changes used (catalog.ts rule 3). */
 const RECHECK_INTERVAL_MS = 1000;
@@ -110,8 +111,8 @@ class SlotSessions implements FeedBody<PgConnection> {
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
       const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       const plugin = await this.#createSlot(session);
-      const watched = await this.#describeWatched(session);
-      routing = this.#routing(session, sink, watched);
+      const known = await this.#describeScope(session);
+      routing = this.#routing(session, sink, known);
       // wal2json filters on the server only when the names alone decide (see #routing).
       const serverTables = plugin === 'wal2json' && routing.names !== null ? this.#options.tables : null;
       if (plugin === 'wal2json' && this.#options.tables !== null && serverTables === null) {
@@ -137,47 +138,46 @@ class SlotSessions implements FeedBody<PgConnection> {
   }
 
   /**
-   * What the catalog says of each `tables` entry, asked on the walsender before the stream starts (it runs
-   * SQL until then); null without `tables`.
+   * What the catalog says, before the stream starts, of the relations this session will most likely see:
+   * each `tables` entry and every partition below it, or, with row keys on and no `tables`, every table
+   * (at most maxPending relations). Asked on the walsender, which runs SQL until the stream starts. Null
+   * when there is nothing to ask.
    */
-  async #describeWatched(session: Session<PgConnection>): Promise<(RelationFacts | null)[] | null> {
-    const tables = this.#options.tables;
-    if (tables === null) return null;
+  async #describeScope(session: Session<PgConnection>): Promise<RelationFacts[] | null> {
+    const { tables, keys, maxPending } = this.#options;
+    if (tables === null && !keys) return null;
     const results = await session.wait(
       'the catalog lookup',
-      session.connection.query(formatDescribeRelations(tables)),
+      session.connection.query(formatDescribeScope(tables, keys, maxPending)),
     );
-    return parseDescribeRelations(results, tables.length);
+    return parseDescribeRelations(results, maxPending).filter((facts) => facts !== null);
   }
 
   /**
    * This session's routing. When every `tables` entry exists and none is partitioned, no relation the entries
    * do not name can belong under one (an ordinary table has no partitions), so names decide what is kept,
    * and wal2json may filter on the server. The catalog is still needed to name a kept change under its
-   * partition root, and, when an entry is partitioned or missing, to find the partitions below it.
+   * partition root or to find its key columns, and, when an entry is partitioned or missing, to find the
+   * partitions below it.
    */
-  #routing(
-    session: Session<PgConnection>,
-    sink: FeedSink,
-    watched: (RelationFacts | null)[] | null,
-  ): Routing {
-    const tables = this.#options.tables;
-    const byName = watched?.every((facts) => facts !== null && !facts.partitioned) === true;
+  #routing(session: Session<PgConnection>, sink: FeedSink, known: RelationFacts[] | null): Routing {
+    const { tables, keys, partitions } = this.#options;
+    const byName =
+      tables !== null && known !== null && tables.every((entry) => isOrdinaryTable(known, entry));
     const names = byName ? this.#filter : null;
-    if (this.#options.partitions === 'leaf' && (tables === null || byName)) {
+    if (partitions === 'leaf' && !keys && (tables === null || byName)) {
       return { names, catalog: null, cache: null };
     }
     const cache = new RelationCatalog({
-      naming: this.#options.partitions,
+      naming: partitions,
       filter: this.#filter,
       maxHeld: this.#options.maxPending,
       refreshIntervalMs: RECHECK_INTERVAL_MS,
     });
-    if (tables !== null && watched !== null) {
-      for (let i = 0; i < tables.length; i++) cache.learn(tables[i]!, watched[i] ?? null);
-    }
+    for (const facts of known ?? []) cache.learn(facts.lineage[0]!, facts);
     const catalog = new CatalogClient({
       catalog: cache,
+      keys,
       connect: (signal) =>
         PgConnection.connect(this.#settings, { replication: 'off', logger: this.#log, signal }),
       sink,
@@ -230,12 +230,13 @@ class SlotSessions implements FeedBody<PgConnection> {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
     const { names, catalog, cache } = routing;
+    const rowEvents = this.#options.keys ? new RowEvents(sink) : null;
     const debug = log.enabled('debug');
     let lastSchema = '';
     let lastTable = '';
     let lastPayload = '';
     let lastEntry: CatalogEntry | undefined;
-    const changed = (schema: string, table: string, op: ChangeOp) => {
+    const changed = (schema: string, table: string, op: ChangeOp, rows?: RowImages) => {
       if (names !== null && !names.matches(schema, table)) return;
       if (cache === null) {
         // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
@@ -263,7 +264,8 @@ class SlotSessions implements FeedBody<PgConnection> {
       if (!entry.seen) catalog!.use(entry);
       if (entry.payload === null) return;
       if (debug) log.debug(`${op} ${schema}.${table} as ${entry.payload}`);
-      sink.change(entry.payload);
+      if (rowEvents === null) sink.change(entry.payload);
+      else rowEvents.change(entry.payload, entry.key, op, rows);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
@@ -283,4 +285,12 @@ class SlotSessions implements FeedBody<PgConnection> {
       notice: (message) => decoder.notice?.(message, skipped),
     };
   }
+}
+
+/** Whether `known` describes `name` as an existing table that is not partitioned. */
+function isOrdinaryTable(known: readonly RelationFacts[], name: TableName): boolean {
+  return known.some((facts) => {
+    const self = facts.lineage[0]!;
+    return self.schema === name.schema && self.table === name.table && !facts.partitioned;
+  });
 }

@@ -79,6 +79,7 @@ function setup(options: { maxHeld?: number; livenessTimeoutMs?: number | null } 
   });
   const client = new CatalogClient({
     catalog,
+    keys: false,
     connect: async () => {
       const connection = new FakeCatalogConnection();
       connections.push(connection);

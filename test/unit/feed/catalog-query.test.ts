@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { ProtocolError } from '../../../src/errors.js';
 import {
   formatDescribeRelations,
+  formatDescribeScope,
   parseDescribeRelations,
   sameFacts,
 } from '../../../src/feed/catalog-query.js';
@@ -43,6 +44,34 @@ describe('formatDescribeRelations', () => {
 
   test('at least one relation', () => {
     assert.throws(() => formatDescribeRelations([]), RangeError);
+  });
+});
+
+describe('formatDescribeScope', () => {
+  test('every catalog object and function is schema-qualified, with or without tables and keys', () => {
+    for (const tables of [null, [{ schema: 's', table: 't' }]]) {
+      for (const keys of [false, true]) {
+        const sql = formatDescribeScope(tables, keys, 10);
+        assert.deepEqual(sql.match(/(?<!pg_catalog\.)\bpg_(?!catalog\b)\w+/g), null);
+        assert.deepEqual(sql.match(/(?<!pg_catalog\.)\b(unnest|int2|row_number)\b/g), null);
+        assert.equal(/pg_catalog\.pg_index\b/.test(sql), keys, 'key columns only with keys');
+      }
+    }
+  });
+
+  test('entries become quoted literals and reach their partitions; no entries means every table', () => {
+    const sql = formatDescribeScope([{ schema: "it's", table: 'ev' }], false, 10);
+    assert.match(sql, /FROM \(VALUES \('it''s', 'ev'\)\) AS e\(s, t\)/);
+    assert.match(sql, /pg_catalog\.pg_partition_tree\(ec\.oid\)/);
+    assert.doesNotMatch(formatDescribeScope(null, true, 10), /VALUES/);
+  });
+
+  test('bounded by the limit; a NUL in a name, an empty list or a bad limit is refused', () => {
+    assert.match(formatDescribeScope(null, true, 7), /\bLIMIT 7\n/);
+    assert.throws(() => formatDescribeScope([{ schema: 's', table: 'a\0b' }], false, 1), ProtocolError);
+    assert.throws(() => formatDescribeScope([], false, 1), RangeError);
+    for (const bad of [0, 1.5, Number.NaN])
+      assert.throws(() => formatDescribeScope(null, true, bad), RangeError);
   });
 });
 

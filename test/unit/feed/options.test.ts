@@ -27,6 +27,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       tables: null,
       plugin: 'auto',
       partitions: 'root',
+      keys: false,
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
@@ -67,6 +68,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       tables: ['public.orders', '"My Schema"."a.b"'],
       plugin: 'test_decoding',
       partitions: 'leaf',
+      keys: true,
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
@@ -84,6 +86,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       ],
       plugin: 'test_decoding',
       partitions: 'leaf',
+      keys: true,
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
@@ -137,6 +140,12 @@ describe('resolveFeedOptions validation', () => {
   test('partitions', () => {
     for (const bad of ['ROOT', 'leaves', '', true, null]) {
       throwsConfig(() => resolve({ partitions: bad }), 'partitions', /must be 'root' or 'leaf'/);
+    }
+  });
+
+  test('keys', () => {
+    for (const bad of ['true', 1, 0, null, {}]) {
+      throwsConfig(() => resolve({ keys: bad }), 'keys', /keys must be true or false/);
     }
   });
 
@@ -431,6 +440,7 @@ describe('unknown option names', () => {
       tables: ['public.t'],
       plugin: 'auto',
       partitions: 'leaf',
+      keys: true,
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
