@@ -74,6 +74,8 @@ Options:
   --partitions root|leaf    name a change to a partition by its partition root (default) or by
                             the partition itself; a --table naming a partitioned table matches
                             every partition below it either way
+  --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
+                            tables without a key stay table-level)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --max-keys N              at most N row events per table in a batch, past which they fold into
@@ -291,6 +293,7 @@ const FEED_FLAGS = {
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
   partitions: { type: 'string' },
+  keys: { type: 'boolean' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
   'max-keys': { type: 'string' },
@@ -410,6 +413,7 @@ function feedFromFlags(values: {
   table?: string[] | undefined;
   plugin?: string | undefined;
   partitions?: string | undefined;
+  keys?: boolean | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
   'max-keys'?: string | undefined;
@@ -440,6 +444,7 @@ function feedFromFlags(values: {
     }
     feed.partitions = partitions;
   }
+  if (values.keys) feed.keys = true;
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
   if (failsafe !== undefined) feed.failsafe = failsafe;
@@ -470,10 +475,11 @@ function parseServe(argv: string[]): ParsedCommand {
   const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
-    if (rest.table !== undefined || rest.plugin !== undefined || rest.partitions !== undefined) {
+    const own = (['table', 'plugin', 'partitions', 'keys'] as const).find((flag) => rest[flag] !== undefined);
+    if (own !== undefined) {
       throw new ConfigError(
-        '--table, --plugin and --partitions belong to a feed of its own; with --channel, the bridge decides them',
-        rest.table !== undefined ? '--table' : rest.plugin !== undefined ? '--plugin' : '--partitions',
+        '--table, --plugin, --partitions and --keys belong to a feed of its own; with --channel, the bridge decides them',
+        `--${own}`,
       );
     }
     requireChannel(channel, 'serve');

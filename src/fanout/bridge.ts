@@ -74,6 +74,14 @@ export class NotifyBridge implements AsyncDisposable {
       signal === undefined ? feedOptions : { ...feedOptions, signal },
       internals,
     );
+    // Wire v1 carries a payload per event, not a table and a key: a listener would read a row event as
+    // a table named `public.orders:42`. Refused until the wire carries keys (contract R24).
+    if (setup.options.keys) {
+      throw new ConfigError(
+        'NotifyBridge cannot carry row keys yet: fan-out messages name tables only; leave keys off',
+        'keys',
+      );
+    }
     this.#options = setup.options;
     this.#feedOptions = feedOptions;
     this.#log = setup.log;

@@ -24,16 +24,17 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'partitions'> {
+export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'partitions' | 'keys'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
   heartbeatTimeout?: number;
 }
 
-/** WalFeed's options less `tables`, `plugin` and `partitions` (the bridge decides them), plus the channel's own. */
+/** WalFeed's options less those the bridge's feed decides (`tables`, `plugin`, `partitions`, `keys`), plus the channel's own. */
+const BRIDGE_DECIDES = ['tables', 'plugin', 'partitions', 'keys'];
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'partitions'),
+  ...FEED_OPTION_NAMES.filter((name) => !BRIDGE_DECIDES.includes(name)),
   ...Object.keys({
     channel: true,
     heartbeatTimeout: true,

@@ -78,6 +78,7 @@ describe('serve', () => {
     usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--keys'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
   });
 

@@ -149,5 +149,21 @@ describe('unknown option names', () => {
       'plugin',
       /^NotifyFeed has no option "plugin"/,
     );
+    for (const [option, value] of [
+      ['partitions', 'leaf'],
+      ['keys', true],
+    ] as const) {
+      throwsConfig(
+        () => feed({ channel: 'c', [option]: value }),
+        option,
+        new RegExp(`^NotifyFeed has no option "${option}"`),
+      );
+    }
+  });
+
+  test('NotifyBridge takes partitions, and refuses keys until its messages can carry them', () => {
+    bridge({ channel: 'c', partitions: 'leaf' });
+    throwsConfig(() => bridge({ channel: 'c', keys: true }), 'keys', /cannot carry row keys yet/);
+    bridge({ channel: 'c', keys: false });
   });
 });
