@@ -4,8 +4,8 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
-import { count, describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
+import { count, describeChoices, duration } from '../option-rules.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -83,9 +83,13 @@ Options:
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --read-pacing MS          pause reads of a busy stream up to MS, so each carries many changes
+                            (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
-  -v, -vv, -vvv             more detail on stderr
+  -v, -vv, -vvv             more detail on stderr; -v: the lifecycle, and every 2 s a status
+                            line while changes arrive and nothing is printed (a large
+                            transaction draining)
 
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
@@ -300,6 +304,7 @@ const FEED_FLAGS = {
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'read-pacing': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies FlagOptions;
@@ -420,6 +425,7 @@ function feedFromFlags(values: {
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'read-pacing'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -452,6 +458,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const readPacing = milliseconds('read-pacing', values['read-pacing']);
+  if (readPacing != null) feed.readPacing = readPacing;
   return feed;
 }
 
@@ -480,6 +488,12 @@ function parseServe(argv: string[]): ParsedCommand {
       throw new ConfigError(
         '--table, --plugin, --partitions and --keys belong to a feed of its own; with --channel, the bridge decides them',
         `--${own}`,
+      );
+    }
+    if (rest['read-pacing'] !== undefined) {
+      throw new ConfigError(
+        '--read-pacing paces a replication stream; with --channel, serve reads NOTIFY messages instead',
+        '--read-pacing',
       );
     }
     requireChannel(channel, 'serve');

@@ -3,6 +3,8 @@
 // flight at a time, each bounded by a watchdog like every other wait (contract R8); the one timer that
 // defers a re-check; and what an answer means for the feed (held changes released, or a Resync). The
 // stream never waits for any of it: changes to a relation being looked up are held, not blocked.
+
+import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { FeedClosedError, type PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import type { QueryResult } from '../protocol/query-response.js';
@@ -11,7 +13,6 @@ import { formatDescribeRelations, parseDescribeRelations } from './catalog-query
 import type { Clock, TimerHandle } from './clock.js';
 import type { FeedSink } from './feed.js';
 import { Link, type LinkEnd, type LinkTiming } from './link.js';
-import { asPgnudgeError } from './supervisor.js';
 
 /** What the catalog client needs of its connection: PgConnection (replication off) has it. */
 export interface CatalogConnection extends LinkEnd {

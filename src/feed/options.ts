@@ -3,8 +3,6 @@
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
-import { PARTITION_NAMINGS, type PartitionNaming } from './catalog.js';
 import {
   count,
   describeValue as describe,
@@ -12,7 +10,9 @@ import {
   duration,
   MAX_TIMER_MS,
   optionalDuration,
-} from './option-rules.js';
+} from '../option-rules.js';
+import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from './catalog.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
@@ -51,6 +51,13 @@ export interface WalFeedOptions extends ConnectionOptions {
   statusInterval?: number;
   /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
   livenessTimeout?: number | null;
+  /**
+   * While the replication stream is busy, reads pause up to this many ms so that each read carries many
+   * changes: far less CPU for the client and the walsender during a large transaction, and a change of
+   * a busy stream waits at most this long. A lone commit is always read at once. Default 2; 0 turns
+   * pacing off. Never longer than the status cadence (see `statusInterval`).
+   */
+  readPacing?: number;
   /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
   failsafe?: number | null;
   /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
@@ -75,6 +82,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     maxKeys: true,
     statusInterval: true,
     livenessTimeout: true,
+    readPacing: true,
     failsafe: true,
     backoff: true,
     signal: true,
@@ -138,6 +146,7 @@ export interface ResolvedFeedOptions {
   maxKeys: number;
   statusIntervalMs: number;
   livenessTimeoutMs: number | null;
+  readPacingMs: number;
   failsafeMs: number | null;
   backoffInitialMs: number;
   backoffMaximumMs: number;
@@ -151,6 +160,7 @@ export const DEFAULTS = {
   maxKeys: 1_000,
   statusInterval: 10_000,
   livenessTimeout: 30_000,
+  readPacing: 2,
   backoffInitial: 100,
   backoffMaximum: 5_000,
   applicationName: 'pgnudge',
@@ -237,6 +247,7 @@ export function resolveFeedOptions(
       'livenessTimeout',
     );
   }
+  const readPacingMs = duration('readPacing', options.readPacing, 0, DEFAULTS.readPacing);
   const failsafeMs = optionalDuration('failsafe', options.failsafe, 1, null);
   const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
@@ -279,6 +290,7 @@ export function resolveFeedOptions(
     maxKeys,
     statusIntervalMs,
     livenessTimeoutMs,
+    readPacingMs,
     failsafeMs,
     backoffInitialMs,
     backoffMaximumMs,

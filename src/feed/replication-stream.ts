@@ -8,7 +8,9 @@ import { formatLsn, type Lsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
 import { StandbyProgress } from '../protocol/standby-status.js';
 import type { PgConnection, ReplicationHandler } from '../transport/connection.js';
+import { DEFAULTS } from './options.js';
 import type { Session } from './session.js';
+import type { StreamPositions } from './stats.js';
 import { parseServerDuration, statusCadence } from './status-cadence.js';
 
 /** What a feed does with the stream: decode each message's data, and read notices sent inside it. */
@@ -53,6 +55,9 @@ export async function negotiateStatusInterval(
  * Sends `command` (START_REPLICATION ...) and returns once the server answered with CopyBothResponse:
  * the stream is live. From then on every message goes to `consumer`, and a status update asking for a
  * reply goes out every `statusIntervalMs`, which is what keeps a healthy link from looking dead (contract R8).
+ * A busy stream's reads pause up to `readPacingMs` (the feed's `readPacing`), never longer than the
+ * status cadence: a keepalive that asks for a reply is then read, and answered, within a quarter of the
+ * server's wal_sender_timeout at worst, however the pauses fall (status-cadence.ts).
  */
 export async function startReplicationStream(
   session: Session<PgConnection>,
@@ -60,9 +65,16 @@ export async function startReplicationStream(
   consumer: StreamConsumer,
   statusIntervalMs: number,
   log: BoundLogger,
+  readPacingMs: number = DEFAULTS.readPacing,
 ): Promise<void> {
   const stream = new ReplicationStream(session.connection, consumer, log);
-  await session.wait('START_REPLICATION', session.connection.startReplication(command, stream));
+  session.reportPositions(() => stream.positions());
+  await session.wait(
+    'START_REPLICATION',
+    session.connection.startReplication(command, stream, {
+      readPacingMs: Math.min(readPacingMs, statusIntervalMs),
+    }),
+  );
   session.every(statusIntervalMs, () => stream.sendStatus(true));
 }
 
@@ -72,6 +84,8 @@ class ReplicationStream implements ReplicationHandler {
   readonly #consumer: StreamConsumer;
   readonly #log: BoundLogger;
   readonly #progress = new StandbyProgress();
+  /** What the last status update confirmed, for stats; null before the first. */
+  #confirmedSent: Lsn | null = null;
 
   constructor(connection: PgConnection, consumer: StreamConsumer, log: BoundLogger) {
     this.#connection = connection;
@@ -93,9 +107,16 @@ class ReplicationStream implements ReplicationHandler {
     this.#consumer.notice?.(fields.message);
   }
 
+  /** The server's reported WAL end (StandbyProgress keeps the highest, 0 before any) and the last confirmation. */
+  positions(): StreamPositions {
+    const walEnd = this.#progress.confirmed;
+    return { walEnd: walEnd === 0n ? null : walEnd, confirmed: this.#confirmedSent };
+  }
+
   sendStatus(replyRequested: boolean): void {
     const reply = this.#progress.reply(replyRequested);
     this.#connection.sendStatusUpdate(reply);
+    this.#confirmedSent = reply.flush;
     if (this.#log.enabled('trace')) this.#log.trace(`> StandbyStatusUpdate ${formatLsn(reply.write)}`);
   }
 }

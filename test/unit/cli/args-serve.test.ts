@@ -79,6 +79,7 @@ describe('serve', () => {
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--keys'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
   });
 

@@ -53,6 +53,8 @@ describe('watch flags', () => {
       '5000',
       '--liveness-timeout',
       '15000',
+      '--read-pacing',
+      '5',
       '--json',
     );
     assert.deepEqual(parsed, {
@@ -71,6 +73,7 @@ describe('watch flags', () => {
         failsafe: 60_000,
         statusInterval: 5000,
         livenessTimeout: 15_000,
+        readPacing: 5,
       },
     });
   });
@@ -107,6 +110,10 @@ describe('watch flags', () => {
 
   test('--liveness-timeout 0 disables the check (null)', () => {
     assert.equal(watch('--liveness-timeout', '0').feed.livenessTimeout, null);
+  });
+
+  test('--read-pacing 0 turns pacing off: a real zero', () => {
+    assert.equal(watch('--read-pacing', '0').feed.readPacing, 0);
   });
 
   test('--failsafe 0 is off (null)', () => {
@@ -229,7 +236,14 @@ describe('usage errors', () => {
     );
   });
 
-  const numberFlags = ['debounce', 'max-batch-wait', 'failsafe', 'status-interval', 'liveness-timeout'];
+  const numberFlags = [
+    'debounce',
+    'max-batch-wait',
+    'failsafe',
+    'status-interval',
+    'liveness-timeout',
+    'read-pacing',
+  ];
   for (const flag of numberFlags) {
     test(`--${flag} takes a whole number of milliseconds`, () => {
       for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10', '=-1']) {

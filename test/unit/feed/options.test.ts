@@ -34,6 +34,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       maxKeys: 1000,
       statusIntervalMs: 10_000,
       livenessTimeoutMs: 30_000,
+      readPacingMs: 2,
       failsafeMs: null,
       backoffInitialMs: 100,
       backoffMaximumMs: 5000,
@@ -75,6 +76,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       maxKeys: 2,
       statusInterval: 100,
       livenessTimeout: 101,
+      readPacing: 0,
       failsafe: 60_000,
       backoff: { initial: 1, maximum: 1 },
       applicationName: 'dashboard',
@@ -93,6 +95,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       maxKeys: 2,
       statusIntervalMs: 100,
       livenessTimeoutMs: 101,
+      readPacingMs: 0,
       failsafeMs: 60_000,
       backoffInitialMs: 1,
       backoffMaximumMs: 1,
@@ -147,6 +150,17 @@ describe('resolveFeedOptions validation', () => {
     for (const bad of ['true', 1, 0, null, {}]) {
       throwsConfig(() => resolve({ keys: bad }), 'keys', /keys must be true or false/);
     }
+  });
+
+  test('readPacing: a duration from 0 (off)', () => {
+    for (const bad of [-1, 1.5, '2', null, 2 ** 31]) {
+      throwsConfig(
+        () => resolve({ readPacing: bad }),
+        'readPacing',
+        /readPacing must be a whole number of milliseconds from 0/,
+      );
+    }
+    assert.equal(resolve({ readPacing: 0 }).readPacingMs, 0);
   });
 
   test('tables: not an array', () => {
@@ -447,6 +461,7 @@ describe('unknown option names', () => {
       maxKeys: 5,
       statusInterval: 1000,
       livenessTimeout: 5000,
+      readPacing: 3,
       failsafe: 60_000,
       backoff: { initial: 10, maximum: 100 },
       signal: new AbortController().signal,
