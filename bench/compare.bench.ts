@@ -10,6 +10,8 @@
 //   PGNUDGE_BENCH_REPS=5           repetitions per contender and transport (medians are reported)
 //   PGNUDGE_BENCH_TRANSPORTS=tls,tcp  the transports, in this order
 //   PGNUDGE_BENCH_ROWS=1000000     rows in the bulk transaction
+//   PGNUDGE_BENCH_BULK_PK=1        give the bulk table a primary key, for the `-keys` variants (row keys);
+//                                  off by default so figures compare with runs before row keys
 //   PGNUDGE_BENCH_COMMITS=300      single-row commits per latency run (after 20 warm-up commits)
 //   PGNUDGE_BENCH_POLL_COMMITS=30  the same for polling, whose every commit waits up to a second
 //   PGNUDGE_BENCH_IDLE_S=10        idle window for idle CPU and the idle RSS baseline
@@ -18,7 +20,7 @@
 //   PGNUDGE_BENCH_WRITER_S=2       one writer window
 //   PGNUDGE_BENCH_FANOUT_WRITES=200  commits through the bridge to 50 consumers, per repetition
 //   PGNUDGE_BENCH_CONTENDERS=a,b   only these contenders (names as in the table, including the
-//                                  `-unpaced` variants left out by default; "fanout" for the bridge)
+//                                  `-unpaced` and `-keys` variants left out by default; "fanout" for the bridge)
 //   PGNUDGE_BENCH_CPU_PROF=<dir>   run the pgnudge children of the first repetition under node --cpu-prof
 //   PGNUDGE_BENCH_OUT=<file>       where to write the JSON (default bench/results/latest.json)
 // Quick dev run: PGNUDGE_BENCH_REPS=1 PGNUDGE_BENCH_ROWS=100000 PGNUDGE_BENCH_COMMITS=50
@@ -55,6 +57,7 @@ import { writerThroughput } from './support/writer.js';
 const env = (name: string, fallback: number) => Number(process.env[`PGNUDGE_BENCH_${name}`] ?? fallback);
 const REPS = env('REPS', 5);
 const ROWS = env('ROWS', 1_000_000);
+const BULK_PK = env('BULK_PK', 0) === 1;
 const COMMITS = env('COMMITS', 300);
 const POLL_COMMITS = env('POLL_COMMITS', 30);
 const IDLE_S = env('IDLE_S', 10);
@@ -323,8 +326,9 @@ async function main(): Promise<void> {
   try {
     const info = cluster.info;
     for (const table of TABLES) {
+      const id = table === BULK && BULK_PK ? 'id bigint PRIMARY KEY' : 'id bigint';
       await admin.query(
-        `CREATE TABLE ${table} (id bigint, updated_at timestamptz NOT NULL DEFAULT now());
+        `CREATE TABLE ${table} (${id}, updated_at timestamptz NOT NULL DEFAULT now());
          GRANT SELECT ON ${table} TO PUBLIC`,
       );
       // Polling's status quo indexes updated_at. The bulk table goes without, so that its transaction's
@@ -451,6 +455,7 @@ async function main(): Promise<void> {
       settings: {
         reps: REPS,
         bulk_rows: ROWS,
+        bulk_primary_key: BULK_PK,
         latency_commits: COMMITS,
         polling_latency_commits: POLL_COMMITS,
         idle_s: IDLE_S,

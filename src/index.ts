@@ -4,6 +4,7 @@ export * from './errors.js';
 export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
 export type { DropReason } from './fanout/tracker.js';
+export type { PartitionNaming } from './feed/catalog.js';
 export {
   FEED_CHANNEL_NAMES,
   type FeedBackoffMessage,

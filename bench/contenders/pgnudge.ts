@@ -1,4 +1,5 @@
-// pgnudge's feeds as contenders: every Batch event carries its row count. A variant is one entry in
+// pgnudge's feeds as contenders: every Batch event carries its row count, under its table whether it names
+// the whole table or one row (row keys on). A variant is one entry in
 // index.ts: a name, the plugin the server must have, and the options laid over the connection's.
 import { type FeedItem, WalFeed, type WalFeedOptions } from '../../src/index.js';
 import { feedConnection } from '../../test/support/feed-probe.js';
@@ -42,7 +43,7 @@ export function pgnudge(
             sink.ready();
             continue;
           }
-          for (const event of item.events) sink.rows(event.payload, event.count);
+          for (const event of item.events) sink.rows(event.table, event.count);
         }
       })();
       consumed.catch((error: unknown) => sink.fail(error));

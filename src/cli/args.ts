@@ -3,6 +3,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
 import type { WalFeedOptions } from '../feed/options.js';
 import { printable } from '../logger.js';
 import { count, describeChoices, duration } from '../option-rules.js';
@@ -78,6 +79,11 @@ Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
                             --table '"My Schema"."Orders"')
   --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
+  --partitions root|leaf    name a change to a partition by its partition root (default) or by
+                            the partition itself; a --table naming a partitioned table matches
+                            every partition below it either way
+  --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
+                            tables without a key stay table-level)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --max-keys N              at most N row events per table in a batch, past which they fold into
@@ -337,6 +343,8 @@ const FEED_FLAGS = {
   dsn: { type: 'string' },
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
+  partitions: { type: 'string' },
+  keys: { type: 'boolean' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
   'max-keys': { type: 'string' },
@@ -500,6 +508,8 @@ function feedFromFlags(values: {
   dsn?: string | undefined;
   table?: string[] | undefined;
   plugin?: string | undefined;
+  partitions?: string | undefined;
+  keys?: boolean | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
   'max-keys'?: string | undefined;
@@ -521,6 +531,17 @@ function feedFromFlags(values: {
     }
     feed.plugin = plugin;
   }
+  if (values.partitions !== undefined) {
+    const partitions = values.partitions as PartitionNaming;
+    if (!PARTITION_NAMINGS.includes(partitions)) {
+      throw new ConfigError(
+        `--partitions must be ${describeChoices(PARTITION_NAMINGS)}; got "${values.partitions}"`,
+        '--partitions',
+      );
+    }
+    feed.partitions = partitions;
+  }
+  if (values.keys) feed.keys = true;
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
   if (failsafe !== undefined) feed.failsafe = failsafe;
@@ -565,10 +586,11 @@ function parseServe(argv: string[]): ParsedCommand {
   } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
-    if (rest.table !== undefined || rest.plugin !== undefined) {
+    const own = (['table', 'plugin', 'partitions', 'keys'] as const).find((flag) => rest[flag] !== undefined);
+    if (own !== undefined) {
       throw new ConfigError(
-        '--table and --plugin belong to a feed of its own; with --channel, the bridge decides them',
-        rest.table !== undefined ? '--table' : '--plugin',
+        '--table, --plugin, --partitions and --keys belong to a feed of its own; with --channel, the bridge decides them',
+        `--${own}`,
       );
     }
     if (rest['read-pacing'] !== undefined) {

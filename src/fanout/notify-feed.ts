@@ -26,7 +26,8 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'readPacing'> {
+export interface NotifyFeedOptions
+  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'partitions' | 'keys' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /**
@@ -48,11 +49,12 @@ export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plug
 }
 
 /**
- * WalFeed's options less `tables` and `plugin` (the bridge decides both) and `readPacing` (a NotifyFeed
- * reads no replication stream), plus the channel's own.
+ * WalFeed's options less those the bridge's feed decides (`tables`, `plugin`, `partitions`, `keys`) and
+ * `readPacing` (a NotifyFeed reads no replication stream), plus the channel's own.
  */
+const NOT_NOTIFY_FEED = ['tables', 'plugin', 'partitions', 'keys', 'readPacing'];
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'readPacing'),
+  ...FEED_OPTION_NAMES.filter((name) => !NOT_NOTIFY_FEED.includes(name)),
   ...Object.keys({
     channel: true,
     secret: true,

@@ -12,6 +12,7 @@ import {
   optionalDuration,
 } from '../option-rules.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from './catalog.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
@@ -20,6 +21,17 @@ export interface WalFeedOptions extends ConnectionOptions {
   tables?: readonly string[];
   /** Output plugin. Default `'auto'`. */
   plugin?: PluginChoice;
+  /**
+   * How a change to a partition is named: `'root'` (default) under its partition root, the table the
+   * application queries; `'leaf'` under the partition itself, as PostgreSQL's decoding names it. Either way a
+   * `tables` entry naming a partitioned table matches every partition below it (contract R20).
+   */
+  partitions?: PartitionNaming;
+  /**
+   * Name rows, not only tables (contract R22, R23): an event carries the changed row's replica identity key
+   * (`key`, payload `schema.table:key`); TRUNCATE and tables without a key stay table-level. Default false.
+   */
+  keys?: boolean;
   /** A batch closes after this many ms without a new change. Default 50. */
   debounce?: number;
   /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
@@ -62,6 +74,8 @@ export const FEED_OPTION_NAMES: readonly string[] = [
   ...Object.keys({
     tables: true,
     plugin: true,
+    partitions: true,
+    keys: true,
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
@@ -124,6 +138,8 @@ function editDistance(a: string, b: string): number {
 export interface ResolvedFeedOptions {
   tables: TableName[] | null;
   plugin: PluginChoice;
+  partitions: PartitionNaming;
+  keys: boolean;
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
@@ -167,6 +183,17 @@ export function resolveFeedOptions(
       `plugin must be ${describeChoices(PLUGIN_CHOICES.map((name) => `'${name}'`))}; got ${describe(plugin)}`,
       'plugin',
     );
+  }
+  const partitions = options.partitions === undefined ? 'root' : options.partitions;
+  if (!PARTITION_NAMINGS.includes(partitions)) {
+    throw new ConfigError(
+      `partitions must be ${describeChoices(PARTITION_NAMINGS.map((name) => `'${name}'`))}; got ${describe(partitions)}`,
+      'partitions',
+    );
+  }
+  const keys = options.keys === undefined ? false : options.keys;
+  if (typeof keys !== 'boolean') {
+    throw new ConfigError(`keys must be true or false; got ${describe(keys)}`, 'keys');
   }
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
@@ -255,6 +282,8 @@ export function resolveFeedOptions(
   return {
     tables,
     plugin,
+    partitions,
+    keys,
     debounceMs,
     maxBatchWaitMs,
     maxPending,

@@ -1,13 +1,17 @@
 // WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
-import type { ChangeOp, Decoder, PluginName } from '../decode/change.js';
+import type { ChangeOp, Decoder, PluginName, RowImages } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
 import { type BoundLogger, printable } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import { type CatalogEntry, RelationCatalog } from './catalog.js';
+import { CatalogClient } from './catalog-client.js';
+import { formatDescribeScope, parseDescribeRelations, type RelationFacts } from './catalog-query.js';
+import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
 import type { ResolvedFeedOptions, WalFeedOptions } from './options.js';
@@ -16,8 +20,23 @@ import {
   type StreamConsumer,
   startReplicationStream,
 } from './replication-stream.js';
+import { RowEvents } from './row-events.js';
 import type { Session } from './session.js';
-import { TableFilter } from './tables.js';
+import { formatPayload, TableFilter, type TableName } from './tables.js';
+
+/** The least time between two re-checks of the relations a session's changes used (catalog.ts rule 3). */
+const RECHECK_INTERVAL_MS = 1000;
+
+/**
+ * How one session places a change (contract R14, R20): `names` drops a relation the `tables` filter does not
+ * name, before anything else; `catalog`, when set, places the rest by their catalog facts (partition root,
+ * a filter entry above them); without it a change is reported under its own name.
+ */
+interface Routing {
+  readonly names: TableFilter | null;
+  readonly catalog: CatalogClient | null;
+  readonly cache: RelationCatalog | null;
+}
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -52,6 +71,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #options: ResolvedFeedOptions;
   readonly #log: BoundLogger;
   readonly #filter: TableFilter | null;
+  readonly #clock: Clock;
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
 
@@ -61,6 +81,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     this.#options = setup.options;
     this.#log = setup.log;
     this.#filter = setup.options.tables ? new TableFilter(setup.options.tables) : null;
+    this.#clock = setup.clock;
   }
 
   /** The plugin of the last slot created, kept for every reconnect. */
@@ -81,6 +102,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   async run(session: Session<PgConnection>, sink: FeedSink): Promise<never> {
     const { connection } = session;
     const log = this.#log;
+    let routing: Routing | null = null;
     try {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
@@ -92,10 +114,19 @@ class SlotSessions implements FeedBody<PgConnection> {
       cadence.catch(() => {}); // the slot's failure is the one to report; SHOW's is the same link's
       const plugin = await this.#createSlot(session);
       const statusIntervalMs = await cadence;
+      const known = await this.#describeScope(session);
+      routing = this.#routing(session, sink, known);
+      // wal2json filters on the server only when the names alone decide (see #routing).
+      const serverTables = plugin === 'wal2json' && routing.names !== null ? this.#options.tables : null;
+      if (plugin === 'wal2json' && this.#options.tables !== null && serverTables === null) {
+        log.info(
+          'wal2json sends every table and the client filters: a watched table is partitioned or does not exist yet, and add-tables would drop the partitions created under it later (contract R20)',
+        );
+      }
       await startReplicationStream(
         session,
-        formatStartReplication(this.#slotName!, plugin, this.#options.tables),
-        this.#consumer(plugin, sink),
+        formatStartReplication(this.#slotName!, plugin, serverTables),
+        this.#consumer(plugin, sink, routing),
         statusIntervalMs,
         log,
         this.#options.readPacingMs,
@@ -105,8 +136,61 @@ class SlotSessions implements FeedBody<PgConnection> {
       log.info(`streaming from slot ${this.#slotName} (${plugin})`);
       return await session.ended;
     } finally {
+      routing?.catalog?.close();
       this.#slotName = null;
     }
+  }
+
+  /**
+   * What the catalog says, before the stream starts, of the relations this session will most likely see:
+   * each `tables` entry and every partition below it, or, with row keys on and no `tables`, every table
+   * (at most maxPending relations). Asked on the walsender, which runs SQL until the stream starts. Null
+   * when there is nothing to ask.
+   */
+  async #describeScope(session: Session<PgConnection>): Promise<RelationFacts[] | null> {
+    const { tables, keys, maxPending } = this.#options;
+    if (tables === null && !keys) return null;
+    const results = await session.wait(
+      'the catalog lookup',
+      session.connection.query(formatDescribeScope(tables, keys, maxPending)),
+    );
+    return parseDescribeRelations(results, maxPending).filter((facts) => facts !== null);
+  }
+
+  /**
+   * This session's routing. When every `tables` entry exists and none is partitioned, no relation the entries
+   * do not name can belong under one (an ordinary table has no partitions), so names decide what is kept,
+   * and wal2json may filter on the server. The catalog is still needed to name a kept change under its
+   * partition root or to find its key columns, and, when an entry is partitioned or missing, to find the
+   * partitions below it.
+   */
+  #routing(session: Session<PgConnection>, sink: FeedSink, known: RelationFacts[] | null): Routing {
+    const { tables, keys, partitions } = this.#options;
+    const byName =
+      tables !== null && known !== null && tables.every((entry) => isOrdinaryTable(known, entry));
+    const names = byName ? this.#filter : null;
+    if (partitions === 'leaf' && !keys && (tables === null || byName)) {
+      return { names, catalog: null, cache: null };
+    }
+    const cache = new RelationCatalog({
+      naming: partitions,
+      filter: this.#filter,
+      maxHeld: this.#options.maxPending,
+      refreshIntervalMs: RECHECK_INTERVAL_MS,
+    });
+    for (const facts of known ?? []) cache.learn(facts.lineage[0]!, facts);
+    const catalog = new CatalogClient({
+      catalog: cache,
+      keys,
+      connect: (signal) =>
+        PgConnection.connect(this.#settings, { replication: 'off', logger: this.#log, signal }),
+      sink,
+      fail: (error) => session.connection.fail(error),
+      clock: this.#clock,
+      timing: this.#options,
+      log: this.#log,
+    });
+    return { names, catalog, cache };
   }
 
   /**
@@ -145,33 +229,55 @@ class SlotSessions implements FeedBody<PgConnection> {
     return plugin;
   }
 
-  /** What the stream's data and notices become: the plugin's decoder, filtered into `sink`. */
-  #consumer(plugin: PluginName, sink: FeedSink): StreamConsumer {
+  /** What the stream's data and notices become: the plugin's decoder, routed into `sink`. */
+  #consumer(plugin: PluginName, sink: FeedSink, routing: Routing): StreamConsumer {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
-    const filter = this.#filter;
+    const { names, catalog, cache } = routing;
+    const rowEvents = this.#options.keys ? new RowEvents(sink) : null;
     const debug = log.enabled('debug');
     let lastSchema = '';
     let lastTable = '';
     let lastPayload = '';
-    const changed = (schema: string, table: string, op: ChangeOp) => {
-      if (filter !== null && !filter.matches(schema, table)) return;
-      // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
-      if (schema !== lastSchema || table !== lastTable) {
+    let lastEntry: CatalogEntry | undefined;
+    const changed = (schema: string, table: string, op: ChangeOp, rows?: RowImages) => {
+      if (names !== null && !names.matches(schema, table)) return;
+      if (cache === null) {
+        // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
+        if (schema !== lastSchema || table !== lastTable) {
+          lastSchema = schema;
+          lastTable = table;
+          lastPayload = formatPayload({ schema, table });
+        }
+        if (debug) log.debug(`${op} ${printable(lastPayload)}`);
+        sink.change(lastPayload);
+        return;
+      }
+      let entry = schema === lastSchema && table === lastTable ? lastEntry : undefined;
+      if (entry === undefined || !entry.cached) {
+        entry = cache.entry(schema, table);
+        if (entry === undefined) {
+          if (debug) log.debug(`${op} ${printable(`${schema}.${table}`)}: held for its catalog lookup`);
+          catalog!.hold(schema, table);
+          return;
+        }
         lastSchema = schema;
         lastTable = table;
-        lastPayload = `${schema}.${table}`;
+        lastEntry = entry;
       }
-      if (debug) log.debug(`${op} ${printable(lastPayload)}`);
-      sink.change(lastPayload);
+      if (!entry.seen) catalog!.use(entry);
+      if (entry.payload === null) return;
+      if (debug) log.debug(`${op} ${printable(`${schema}.${table}`)} as ${printable(entry.payload)}`);
+      if (rowEvents === null) sink.change(entry.payload);
+      else rowEvents.change(entry.payload, entry.key, op, rows);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
     const skippedNamed = new Set<string>();
     const skipped = (schema: string, table: string, op: ChangeOp) => {
       changed(schema, table, op);
-      if (filter !== null && !filter.matches(schema, table)) return;
-      const payload = `${schema}.${table}`;
+      if (names !== null && !names.matches(schema, table)) return;
+      const payload = formatPayload({ schema, table });
       if (skippedNamed.has(payload)) return;
       skippedNamed.add(payload);
       log.info(
@@ -183,4 +289,12 @@ class SlotSessions implements FeedBody<PgConnection> {
       notice: (message) => decoder.notice?.(message, skipped),
     };
   }
+}
+
+/** Whether `known` describes `name` as an existing table that is not partitioned. */
+function isOrdinaryTable(known: readonly RelationFacts[], name: TableName): boolean {
+  return known.some((facts) => {
+    const self = facts.lineage[0]!;
+    return self.schema === name.schema && self.table === name.table && !facts.partitioned;
+  });
 }

@@ -31,6 +31,8 @@ describe('bridge and listen', () => {
         'host=db',
         '--table',
         'public.orders',
+        '--partitions',
+        'leaf',
         '--debounce',
         '10',
         '-vv',
@@ -40,7 +42,7 @@ describe('bridge and listen', () => {
         json: false,
         verbosity: 2,
         channel: 'My Channel',
-        feed: { connectionString: 'host=db', tables: ['public.orders'], debounce: 10 },
+        feed: { connectionString: 'host=db', tables: ['public.orders'], partitions: 'leaf', debounce: 10 },
       },
     );
   });

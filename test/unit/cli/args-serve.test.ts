@@ -41,6 +41,8 @@ describe('serve', () => {
         'public.orders',
         '--plugin',
         'test_decoding',
+        '--partitions',
+        'root',
         '--debounce',
         '10',
         '--liveness-timeout',
@@ -55,6 +57,7 @@ describe('serve', () => {
           connectionString: 'host=db',
           tables: ['public.orders'],
           plugin: 'test_decoding',
+          partitions: 'root',
           debounce: 10,
           livenessTimeout: null,
         },
@@ -74,6 +77,8 @@ describe('serve', () => {
     });
     usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--keys'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
     assert.deepEqual(

@@ -39,6 +39,9 @@ describe('watch flags', () => {
       'public.orders',
       '--plugin',
       'test_decoding',
+      '--partitions',
+      'leaf',
+      '--keys',
       '--debounce',
       '20',
       '--max-batch-wait',
@@ -63,6 +66,8 @@ describe('watch flags', () => {
         connectionString: 'postgres://app@db/shop',
         tables: ['public.orders'],
         plugin: 'test_decoding',
+        partitions: 'leaf',
+        keys: true,
         debounce: 20,
         maxBatchWait: 400,
         maxKeys: 50,
@@ -90,6 +95,12 @@ describe('watch flags', () => {
   test('every --plugin choice', () => {
     for (const plugin of ['auto', 'wal2json', 'test_decoding']) {
       assert.equal(watch('--plugin', plugin).feed.plugin, plugin);
+    }
+  });
+
+  test('every --partitions choice (contract R20)', () => {
+    for (const partitions of ['root', 'leaf']) {
+      assert.equal(watch('--partitions', partitions).feed.partitions, partitions);
     }
   });
 
@@ -170,6 +181,8 @@ describe('help and version', () => {
     for (const flag of [
       '--table',
       '--plugin',
+      '--partitions',
+      '--keys',
       '--debounce',
       '--max-batch-wait',
       '--max-keys',
@@ -274,6 +287,14 @@ describe('usage errors', () => {
       );
     });
   }
+
+  test('--partitions outside its choices', () => {
+    usageError(
+      ['watch', '--partitions', 'leaves'],
+      /--partitions must be root or leaf; got "leaves"/,
+      '--partitions',
+    );
+  });
 
   test('--max-keys takes a whole number of keys, at least 1', () => {
     for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10']) {

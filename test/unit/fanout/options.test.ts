@@ -203,5 +203,21 @@ describe('unknown option names', () => {
       'readPacing',
       /^NotifyFeed has no option "readPacing"/,
     );
+    for (const [option, value] of [
+      ['partitions', 'leaf'],
+      ['keys', true],
+    ] as const) {
+      throwsConfig(
+        () => feed({ channel: 'c', [option]: value }),
+        option,
+        new RegExp(`^NotifyFeed has no option "${option}"`),
+      );
+    }
+  });
+
+  test('NotifyBridge takes partitions and keys: the signed wire carries table and key apart', () => {
+    bridge({ channel: 'c', partitions: 'leaf' });
+    bridge({ channel: 'c', keys: true });
+    bridge({ channel: 'c', keys: false });
   });
 });

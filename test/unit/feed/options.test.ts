@@ -26,6 +26,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     assert.deepEqual(resolveFeedOptions({}), {
       tables: null,
       plugin: 'auto',
+      partitions: 'root',
+      keys: false,
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
@@ -66,6 +68,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     const resolved = resolveFeedOptions({
       tables: ['public.orders', '"My Schema"."a.b"'],
       plugin: 'test_decoding',
+      partitions: 'leaf',
+      keys: true,
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
@@ -83,6 +87,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
         { schema: 'My Schema', table: 'a.b' },
       ],
       plugin: 'test_decoding',
+      partitions: 'leaf',
+      keys: true,
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
@@ -112,6 +118,12 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       assert.equal(resolveFeedOptions({ plugin }).plugin, plugin);
     }
   });
+
+  test('partitions is root or leaf (contract R20)', () => {
+    for (const partitions of ['root', 'leaf'] as const) {
+      assert.equal(resolveFeedOptions({ partitions }).partitions, partitions);
+    }
+  });
 });
 
 describe('resolveFeedOptions validation', () => {
@@ -125,6 +137,18 @@ describe('resolveFeedOptions validation', () => {
   test('plugin', () => {
     for (const bad of ['pgoutput', 'WAL2JSON', '', 1, null]) {
       throwsConfig(() => resolve({ plugin: bad }), 'plugin', /'auto', 'wal2json' or 'test_decoding'/);
+    }
+  });
+
+  test('partitions', () => {
+    for (const bad of ['ROOT', 'leaves', '', true, null]) {
+      throwsConfig(() => resolve({ partitions: bad }), 'partitions', /must be 'root' or 'leaf'/);
+    }
+  });
+
+  test('keys', () => {
+    for (const bad of ['true', 1, 0, null, {}]) {
+      throwsConfig(() => resolve({ keys: bad }), 'keys', /keys must be true or false/);
     }
   });
 
@@ -429,6 +453,8 @@ describe('unknown option names', () => {
       passfile: '/p',
       tables: ['public.t'],
       plugin: 'auto',
+      partitions: 'leaf',
+      keys: true,
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
