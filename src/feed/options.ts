@@ -2,7 +2,7 @@
 // ConfigError naming the option and the rule, at construction time.
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { DEFAULT_LOG_LEVEL, LOG_THRESHOLDS, type Logger, type LogThreshold } from '../logger.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import {
   count,
@@ -42,6 +42,12 @@ export interface WalFeedOptions extends ConnectionOptions {
   signal?: AbortSignal;
   /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
   logger?: Logger;
+  /**
+   * The least severe level passed to `logger`. Default `'info'`: lifecycle and failures only, so
+   * `logger: console` stays readable; `'debug'` adds a line per change, `'trace'` one per protocol
+   * message (sent to a console's `debug`, never its `trace`); `'silent'` passes nothing.
+   */
+  logLevel?: LogThreshold;
 }
 
 /** Every {@link WalFeedOptions} key, connection options included. */
@@ -59,6 +65,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     backoff: true,
     signal: true,
     logger: true,
+    logLevel: true,
   } satisfies Record<Exclude<keyof WalFeedOptions, keyof ConnectionOptions>, true>),
 ];
 
@@ -119,6 +126,7 @@ export interface ResolvedFeedOptions {
   backoffInitialMs: number;
   backoffMaximumMs: number;
   applicationName: string;
+  logLevel: LogThreshold;
 }
 
 export const DEFAULTS = {
@@ -232,6 +240,13 @@ export function resolveFeedOptions(
       'logger',
     );
   }
+  const logLevel = options.logLevel === undefined ? DEFAULT_LOG_LEVEL : options.logLevel;
+  if (!LOG_THRESHOLDS.includes(logLevel)) {
+    throw new ConfigError(
+      `logLevel must be ${describeChoices(LOG_THRESHOLDS.map((name) => `'${name}'`))}; got ${describe(logLevel)}`,
+      'logLevel',
+    );
+  }
   return {
     tables,
     plugin,
@@ -244,5 +259,6 @@ export function resolveFeedOptions(
     backoffInitialMs,
     backoffMaximumMs,
     applicationName,
+    logLevel,
   };
 }

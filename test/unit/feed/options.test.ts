@@ -35,6 +35,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       backoffInitialMs: 100,
       backoffMaximumMs: 5000,
       applicationName: 'pgnudge',
+      logLevel: 'info',
     });
   });
 
@@ -262,6 +263,19 @@ describe('resolveFeedOptions validation', () => {
     resolve({ logger: console });
     resolve({ logger: {} });
   });
+
+  test('logLevel is one of the levels, or silent', () => {
+    for (const bad of ['verbose', 'INFO', null, 3]) {
+      throwsConfig(
+        () => resolve({ logLevel: bad }),
+        'logLevel',
+        /^logLevel must be 'trace', 'debug', 'info', 'warn', 'error' or 'silent'; got /,
+      );
+    }
+    for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const) {
+      assert.equal(resolveFeedOptions({ logLevel: level }).logLevel, level);
+    }
+  });
 });
 
 describe('new WalFeed() validates at construction, before any connection', () => {
@@ -410,6 +424,7 @@ describe('unknown option names', () => {
       backoff: { initial: 10, maximum: 100 },
       signal: new AbortController().signal,
       logger: console,
+      logLevel: 'debug',
     };
     assert.doesNotThrow(() => resolveFeedOptions(every));
   });
