@@ -121,7 +121,7 @@ export class Supervisor<C extends LinkEnd> {
     this.#setup.signal?.removeEventListener('abort', this.#onAbort);
     this.#abort.abort();
     this.#current?.link.stop();
-    this.#current?.connection.abort();
+    if (this.#current) endCleanly(this.#current.connection);
     this.#current = null;
     this.#cancelSleep();
     this.#options.onClose(fatal);
@@ -154,7 +154,7 @@ export class Supervisor<C extends LinkEnd> {
   async #session(): Promise<never> {
     const connection = await this.#options.connect(this.#abort.signal);
     if (this.#closed) {
-      connection.abort();
+      endCleanly(connection);
       throw new FeedClosedError();
     }
     const current = { connection, link: new Link(this.#setup.clock, connection, this.#setup.options) };
@@ -163,7 +163,7 @@ export class Supervisor<C extends LinkEnd> {
       return await this.#options.run(new Session(this, connection, current.link));
     } finally {
       current.link.stop();
-      connection.abort();
+      endCleanly(connection);
       if (this.#current === current) this.#current = null;
     }
   }
@@ -175,6 +175,15 @@ export class Supervisor<C extends LinkEnd> {
     this.#sleepDone = null;
     done?.();
   }
+}
+
+/**
+ * Ends a session's connection: with its goodbye when it has one, so the server logs no unexpected EOF
+ * for a clean close (contract R10); a connection the link already lost is closed, and this does nothing.
+ */
+function endCleanly(connection: LinkEnd): void {
+  if (connection.terminate) connection.terminate();
+  else connection.abort();
 }
 
 /**

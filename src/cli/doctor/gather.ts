@@ -79,7 +79,8 @@ export async function gatherDoctorFacts(
     await gatherSqlFacts(connection, facts);
     if (facts.replicationSession) await probePlugins(connection, facts, options);
   } finally {
-    await closeQuietly(connection);
+    // Terminate, without waiting for the server (contract R10).
+    connection.terminate();
   }
   return facts;
 }
@@ -182,20 +183,4 @@ async function probePlugins(
       clearTimeout(timer);
     }
   }
-}
-
-async function closeQuietly(connection: PgConnection): Promise<void> {
-  try {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      connection.end(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 2000);
-      }),
-    ]);
-    clearTimeout(timer);
-  } catch {
-    // Closing is best effort; abort below makes sure the socket is gone.
-  }
-  connection.abort();
 }

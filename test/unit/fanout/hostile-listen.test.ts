@@ -77,6 +77,7 @@ describe('NotifyFeed: a server that never answers LISTEN', () => {
           livenessTimeout: 400,
           backoff: { initial: 10, maximum: 20 },
           logger,
+          logLevel: 'trace',
         },
         { env: {} },
       );
@@ -114,7 +115,14 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
     const clock = new ManualClock();
     const { lines, logger } = recordingLogger();
     const feed = new NotifyFeed(
-      { ...fakeOptions(fake), channel: 'orders', statusInterval: 1000, livenessTimeout: null, logger },
+      {
+        ...fakeOptions(fake),
+        channel: 'orders',
+        statusInterval: 1000,
+        livenessTimeout: null,
+        logger,
+        logLevel: 'trace',
+      },
       { env: {}, clock },
     );
     const probe = new FeedProbe(feed);
@@ -167,6 +175,7 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
         statusInterval: 10_000_000,
         livenessTimeout: null,
         logger,
+        logLevel: 'trace',
       },
       { env: {}, clock },
     );
