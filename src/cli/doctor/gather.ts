@@ -24,7 +24,12 @@ export function toFailure(error: unknown): Failure {
 /** Startup refusals after which an ordinary session can still tell doctor about the server. */
 function worthPlainSession(error: unknown): boolean {
   if (!(error instanceof PgnudgeError)) return false;
-  if (error.code === 'PGNUDGE_ERR_REPLICATION_DENIED' || error.code === 'PGNUDGE_ERR_PROTOCOL') return true;
+  if (
+    error.code === 'PGNUDGE_ERR_REPLICATION_DENIED' ||
+    error.code === 'PGNUDGE_ERR_PROTOCOL' ||
+    error.code === 'PGNUDGE_ERR_POOLER'
+  )
+    return true;
   return error instanceof ServerError && error.code === 'PGNUDGE_ERR_SERVER';
 }
 
