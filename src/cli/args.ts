@@ -4,7 +4,9 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import { describeChoices, duration } from '../feed/option-rules.js';
-import type { WalFeedOptions } from '../feed/options.js';
+import { closestName, type WalFeedOptions } from '../feed/options.js';
+import { parseTableName } from '../feed/tables.js';
+import { LOG_FORMATS, type LogFormat } from './log-output.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -28,6 +30,10 @@ export interface ParsedCommand {
   channel?: string;
   /** For `serve`. */
   serve?: ServeFlags;
+  /** --log-format; absent means text. */
+  logFormat?: LogFormat;
+  /** For `help`: it was asked for by giving no command at all, a usage error (help on stderr, exit 2). */
+  misuse?: true;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -54,9 +60,14 @@ PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGPASSFILE, ...), as libpq rea
 
 Options for every command:
   --dsn DSN        postgres://user@host:5432/db?sslmode=verify-full, or "host=... dbname=..."
+                   (a password here is visible to every user of the machine: prefer PGPASSWORD
+                   or ~/.pgpass)
   -v, -vv, -vvv    more detail on stderr (info, debug, protocol trace)
+  --log-format F   text (default) or json: one JSON object per stderr line, for log shippers
   -h, --help       this help, or a command's: pgnudge watch --help
   --version        print the version
+
+Colour on a terminal only; NO_COLOR turns it off, FORCE_COLOR on.
 
 Exit status: 0 on a clean end (Ctrl-C), 1 on a fatal error, 2 on a usage error.`;
 
@@ -75,9 +86,12 @@ Options:
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000;
+                            0 retries for ever); once connected, every failure is retried
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
@@ -94,9 +108,12 @@ check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase
 self-managed). Leaves nothing behind on the server.
 
 Options:
+  --table SCHEMA.TABLE      also check that this table exists (repeatable), and name near matches
+                            when it does not: a feed would run, but wake for nothing until it exists
   --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
 
@@ -132,6 +149,9 @@ Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
   and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
 
+It logs its lifecycle (connected, active or standby, no longer active) on stderr without -v;
+-vv adds debug detail.
+
 Examples:
   pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
   pgnudge listen --channel pgnudge --dsn postgres://app@db.internal/shop`;
@@ -146,9 +166,11 @@ Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000; 0: never)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
   pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
@@ -192,6 +214,15 @@ export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
   serve: SERVE_HELP,
 };
 
+/**
+ * The accepted name nearest to `given`, as a did-you-mean clause (`; did you mean "--table"?`), or
+ * nothing: the library's nearest-name rule, so a flag and an option are guessed alike.
+ */
+function didYouMean(given: string, accepted: readonly string[]): string {
+  const near = closestName(given, accepted);
+  return near === undefined ? '' : `; did you mean "${near}"?`;
+}
+
 function milliseconds(
   flag: string,
   text: string | undefined,
@@ -233,11 +264,16 @@ function usageMessage(error: Error, argv: readonly string[]): string {
 export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   const [first, ...rest] = argv;
   const base = { json: false, verbosity: 0, feed: {} };
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+  // No command at all is a usage error: the help goes to stderr, and the exit status is 2.
+  if (first === undefined) return { ...base, command: 'help', misuse: true };
+  if (first === '-h' || first === '--help' || first === 'help') {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
       if (!isCommand(topic))
-        throw new ConfigError(`unknown command "${topic}"; run pgnudge --help`, 'command');
+        throw new ConfigError(
+          `unknown command "${topic}"${didYouMean(topic, Object.keys(COMMANDS))}; run pgnudge --help`,
+          'command',
+        );
       return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
@@ -251,7 +287,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   }
   if (!isCommand(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      `unknown command "${first}"${didYouMean(first, Object.keys(COMMANDS))}; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
     );
   }
@@ -266,8 +302,11 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
 /** A command's flag definitions, as node:util's parseArgs takes them. */
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
-/** Flags every command's parser shares, so `--help` and `-h` mean the same everywhere. */
-const COMMON_FLAGS = { help: { type: 'boolean', short: 'h' } } as const satisfies FlagOptions;
+/** Flags every command's parser shares, so `--help`, `-h` and `--log-format` mean the same everywhere. */
+const COMMON_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  'log-format': { type: 'string' },
+} as const satisfies FlagOptions;
 
 /** The flags of `watch` and `bridge` (bridge adds --channel). */
 const FEED_FLAGS = {
@@ -279,6 +318,7 @@ const FEED_FLAGS = {
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'first-connect-timeout': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies FlagOptions;
@@ -298,12 +338,31 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
       options: { ...options, ...COMMON_FLAGS },
     } as const;
     const { values } = parseArgs(config);
-    return { values, verbosity };
+    const logFormat = (values as { 'log-format'?: string })['log-format'];
+    if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) {
+      throw new ConfigError(
+        `--log-format must be ${describeChoices(LOG_FORMATS)}; got "${logFormat}"`,
+        '--log-format',
+      );
+    }
+    return { values, verbosity, ...(logFormat === undefined ? {} : { logFormat: logFormat as LogFormat }) };
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
-      cause: error,
-    });
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(
+      `${usageMessage(error as Error, rest)}${unknownFlagHint(error as NodeJS.ErrnoException, options)}; see pgnudge ${command} --help`,
+      'argv',
+      { cause: error },
+    );
   }
+}
+
+/** For an unknown flag, the command's flag nearest to it. */
+function unknownFlagHint(error: NodeJS.ErrnoException, options: FlagOptions): string {
+  const unknown =
+    error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^']+)'/.exec(error.message)?.[1] : undefined;
+  if (unknown === undefined || !unknown.startsWith('--')) return '';
+  const flags = Object.keys({ ...options, ...COMMON_FLAGS }).map((name) => `--${name}`);
+  return didYouMean(unknown.split('=')[0] as string, flags);
 }
 
 /** --debounce and --max-batch-wait, which every consuming command takes. */
@@ -318,19 +377,22 @@ function applyBatchFlags(
 }
 
 function parseListen(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('listen', argv, {
+  const { values, verbosity, ...format } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'first-connect-timeout': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   applyBatchFlags(feed, values);
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   const channel = requireChannel(values.channel, 'listen');
-  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
+  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel, ...format };
 }
 
 function requireChannel(channel: string | undefined, command: string): string {
@@ -344,31 +406,37 @@ function requireChannel(channel: string | undefined, command: string): string {
 }
 
 function parseDoctor(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('doctor', argv, {
+  const { values, verbosity, ...format } = parseFlags('doctor', argv, {
     dsn: { type: 'string' },
+    table: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
-  return { command: 'doctor', json: values.json ?? false, verbosity, feed };
+  if (values.table !== undefined) {
+    // Checked now, so a malformed name is a usage error (exit 2) like watch's.
+    for (const name of values.table) parseTableName(name);
+    feed.tables = values.table;
+  }
+  return { command: 'doctor', json: values.json ?? false, verbosity, feed, ...format };
 }
 
 function parseDemo(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('demo', argv, {});
+  const { values, verbosity, ...format } = parseFlags('demo', argv, {});
   if (values.help) return { command: 'help', topic: 'demo', json: false, verbosity, feed: {} };
-  return { command: 'demo', json: false, verbosity, feed: {} };
+  return { command: 'demo', json: false, verbosity, feed: {}, ...format };
 }
 
 function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
-  const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
+  const { values, verbosity, ...format } = parseFlags(command, argv, FEED_FLAGS);
   if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
   if (command === 'watch') {
     if (values.channel !== undefined) {
       throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
     }
-    return { command, json: values.json ?? false, verbosity, feed };
+    return { command, json: values.json ?? false, verbosity, feed, ...format };
   }
   return {
     command,
@@ -376,6 +444,7 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
     verbosity,
     feed,
     channel: requireChannel(values.channel, command),
+    ...format,
   };
 }
 
@@ -389,6 +458,7 @@ function feedFromFlags(values: {
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'first-connect-timeout'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -410,6 +480,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   return feed;
 }
 
@@ -422,7 +494,7 @@ function parseServe(argv: string[]): ParsedCommand {
     );
   }
   const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
-  const { values, verbosity } = parseFlags('serve', argv, {
+  const { values, verbosity, ...format } = parseFlags('serve', argv, {
     ...feedFlags,
     channel: { type: 'string' },
     port: { type: 'string' },
@@ -430,7 +502,7 @@ function parseServe(argv: string[]): ParsedCommand {
     'token-file': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
-  const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
+  const { channel, port, host, 'token-file': tokenFile, 'log-format': _logFormat, ...rest } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
     if (rest.table !== undefined || rest.plugin !== undefined) {
@@ -452,6 +524,7 @@ function parseServe(argv: string[]): ParsedCommand {
     feed,
     ...(channel !== undefined ? { channel } : {}),
     serve,
+    ...format,
   };
 }
 

@@ -32,12 +32,18 @@ export interface WalFeedOptions extends ConnectionOptions {
    * the stream is never ended as silent.
    */
   statusInterval?: number;
-  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
+  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` or 0 disables. */
   livenessTimeout?: number | null;
-  /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
+  /** Also yield `Resync('failsafe')` this often. Default off (`null`, or 0). */
   failsafe?: number | null;
   /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
   backoff?: { initial?: number; maximum?: number };
+  /**
+   * How long a feed that has never been live retries before it fails with the last failure (a wrong
+   * host or port, a server that never comes up). Default 30000; `null` or 0 retries forever. Once a
+   * feed has been live it retries every failure, however long (contract R11).
+   */
+  firstConnectTimeout?: number | null;
   /** Ends the feed when aborted, like `close()`. */
   signal?: AbortSignal;
   /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
@@ -63,6 +69,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     livenessTimeout: true,
     failsafe: true,
     backoff: true,
+    firstConnectTimeout: true,
     signal: true,
     logger: true,
     logLevel: true,
@@ -78,7 +85,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
   for (const [key, value] of Object.entries(options)) {
     // `undefined` means "not set" everywhere in these options, so a spread that carries one is harmless.
     if (value === undefined || accepted.includes(key)) continue;
-    const near = closest(key, accepted);
+    const near = closestName(key, accepted);
     throw new ConfigError(
       `${owner} has no option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
       key,
@@ -87,7 +94,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
 }
 
 /** The accepted name nearest to `key` (case-insensitive edit distance at most 2), if any. */
-function closest(key: string, accepted: readonly string[]): string | undefined {
+export function closestName(key: string, accepted: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const name of accepted) {
@@ -100,14 +107,24 @@ function closest(key: string, accepted: readonly string[]): string | undefined {
   return best;
 }
 
+/**
+ * Edits between `a` and `b`, a swap of two neighbours counting as one (optimal string alignment): the
+ * usual typo (`--jsno`, `tabels`) is one step from the name meant, not two.
+ */
 function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      let best = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (before[j - 2] as number) + 1);
+      }
+      current[j] = best;
     }
+    before = previous;
     previous = current;
   }
   return previous[b.length] as number;
@@ -125,6 +142,7 @@ export interface ResolvedFeedOptions {
   failsafeMs: number | null;
   backoffInitialMs: number;
   backoffMaximumMs: number;
+  firstConnectTimeoutMs: number | null;
   applicationName: string;
   logLevel: LogThreshold;
 }
@@ -137,6 +155,7 @@ export const DEFAULTS = {
   livenessTimeout: 30_000,
   backoffInitial: 100,
   backoffMaximum: 5_000,
+  firstConnectTimeout: 30_000,
   applicationName: 'pgnudge',
 } as const;
 
@@ -230,6 +249,12 @@ export function resolveFeedOptions(
       'backoff.maximum',
     );
   }
+  const firstConnectTimeoutMs = optionalDuration(
+    'firstConnectTimeout',
+    options.firstConnectTimeout,
+    1,
+    DEFAULTS.firstConnectTimeout,
+  );
   const applicationName = options.applicationName ?? DEFAULTS.applicationName;
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ConfigError(`signal must be an AbortSignal; got ${describe(options.signal)}`, 'signal');
@@ -258,6 +283,7 @@ export function resolveFeedOptions(
     failsafeMs,
     backoffInitialMs,
     backoffMaximumMs,
+    firstConnectTimeoutMs,
     applicationName,
     logLevel,
   };

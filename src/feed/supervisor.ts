@@ -16,6 +16,8 @@ const LOUD_AFTER_FAILURES = 5;
 export interface SessionTiming extends LinkTiming {
   readonly backoffInitialMs: number;
   readonly backoffMaximumMs: number;
+  /** How long failures are retried before the first live session; null (or absent) for ever. */
+  readonly firstConnectTimeoutMs?: number | null;
 }
 
 /** What a Supervisor takes from its owner's resolved options and test seams. */
@@ -55,6 +57,8 @@ export class Supervisor<C extends LinkEnd> {
   #closed = false;
   #everLive = false;
   #failures = 0;
+  /** When start() ran, on the setup's clock: the first connection's deadline counts from here. */
+  #startedAt = 0;
   /** The current session's connection and link, which close() ends whatever its body is doing. */
   #current: { connection: C; link: Link } | null = null;
   #sleepTimer: TimerHandle | null = null;
@@ -83,6 +87,7 @@ export class Supervisor<C extends LinkEnd> {
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
+    this.#startedAt = this.#setup.clock.now();
     void this.#loop();
   }
 
@@ -141,6 +146,10 @@ export class Supervisor<C extends LinkEnd> {
         }
         this.#failures += 1;
         const delay = this.#backoff.next();
+        if (!this.#everLive && this.#firstConnectOver(delay)) {
+          this.fail(this.#gaveUp(failure));
+          return;
+        }
         const message = `${failure.message} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
         if (this.#failures === LOUD_AFTER_FAILURES)
           log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
@@ -148,6 +157,25 @@ export class Supervisor<C extends LinkEnd> {
         await this.sleep(delay);
       }
     }
+  }
+
+  /**
+   * Whether a feed that was never live should stop retrying: the next attempt would start after
+   * firstConnectTimeout. A wrong host or port then fails the feed with its cause in seconds, where it
+   * would otherwise retry, silent without a logger, for as long as the process runs.
+   */
+  #firstConnectOver(delayMs: number): boolean {
+    const limitMs = this.#setup.options.firstConnectTimeoutMs;
+    if (limitMs === null || limitMs === undefined) return false;
+    return this.#setup.clock.now() - this.#startedAt + delayMs >= limitMs;
+  }
+
+  /** The last failure, as the reason the feed gave up before it was ever live. */
+  #gaveUp(failure: PgnudgeError): PgnudgeError {
+    const elapsedMs = Math.round(this.#setup.clock.now() - this.#startedAt);
+    const attempts = this.#failures === 1 ? '1 attempt' : `${this.#failures} attempts`;
+    failure.message = `${failure.message}; gave up after ${attempts} in ${elapsedMs} ms without connecting once (firstConnectTimeout ${this.#setup.options.firstConnectTimeoutMs} ms)`;
+    return failure;
   }
 
   /** One connection's life: connect, watch the link, run the body, release. Always throws. */

@@ -18,6 +18,7 @@ import {
 } from './replication-stream.js';
 import type { Session } from './session.js';
 import { TableFilter } from './tables.js';
+import { describeWatched, warnMissingTables } from './watched-tables.js';
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -54,6 +55,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #filter: TableFilter | null;
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
+  #tablesChecked = false;
 
   constructor(setup: FeedSetup) {
     this.target = describeTarget(setup.settings);
@@ -88,6 +90,7 @@ class SlotSessions implements FeedBody<PgConnection> {
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
       const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
+      await this.#checkTables(session);
       const plugin = await this.#createSlot(session);
       await startReplicationStream(
         session,
@@ -98,11 +101,25 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();
-      log.info(`streaming from slot ${this.#slotName} (${plugin})`);
+      log.info(
+        `streaming from slot ${this.#slotName} (${plugin}); watching ${describeWatched(this.#options.tables)}`,
+      );
       return await session.ended;
     } finally {
       this.#slotName = null;
     }
+  }
+
+  /** Once per feed, before its first stream: warns about each watched table that does not exist (contract R14). */
+  async #checkTables(session: Session<PgConnection>): Promise<void> {
+    const tables = this.#options.tables;
+    if (tables === null || this.#tablesChecked) return;
+    await warnMissingTables(
+      (sql) => session.wait('the query for the watched tables', session.connection.query(sql)),
+      tables,
+      this.#log,
+    );
+    this.#tablesChecked = true;
   }
 
   /**

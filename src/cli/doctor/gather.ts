@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { PgnudgeError, ServerError } from '../../errors.js';
 import { formatCreateSlot, formatDropSlot, generateSlotName } from '../../feed/commands.js';
+import type { TableName } from '../../feed/tables.js';
+import { missingTables, watchedTablesQuery } from '../../feed/watched-tables.js';
 import type { BoundLogger } from '../../logger.js';
 import type { QueryResult } from '../../protocol/query-response.js';
 import { quoteLiteral } from '../../protocol/quote.js';
@@ -35,6 +37,8 @@ function worthPlainSession(error: unknown): boolean {
 
 export interface GatherOptions {
   logger?: BoundLogger;
+  /** --table: the tables to look for. */
+  tables?: readonly TableName[];
   /** Longest wait for one temporary slot (it waits for running transactions). Default 30000. */
   probeTimeoutMs?: number;
   /** Slot-name randomness, for tests. */
@@ -82,6 +86,7 @@ export async function gatherDoctorFacts(
     const num = connection.serverVersionNum;
     if (num > 0) facts.serverVersionNum = num;
     await gatherSqlFacts(connection, facts);
+    if (options.tables !== undefined) await gatherTables(connection, facts, options.tables);
     if (facts.replicationSession) await probePlugins(connection, facts, options);
   } finally {
     // Terminate, without waiting for the server (contract R10).
@@ -144,6 +149,20 @@ async function gatherSqlFacts(connection: PgConnection, facts: DoctorFacts): Pro
   if (senders?.[0]?.[0] != null) facts.usedWalSenders = Number(senders[0][0]);
   if (facts.replicationSession)
     facts.identifySystem = (await rowsOf(connection, 'IDENTIFY_SYSTEM')) !== undefined;
+}
+
+/** Which of `tables` exist, by the query a feed runs at connect (watched-tables.ts). */
+async function gatherTables(
+  connection: PgConnection,
+  facts: DoctorFacts,
+  tables: readonly TableName[],
+): Promise<void> {
+  try {
+    const [result] = await connection.query(watchedTablesQuery(tables));
+    facts.tables = { asked: tables, missing: missingTables(tables, result?.rows ?? []) };
+  } catch (error) {
+    facts.tables = { asked: tables, error: toFailure(error).message };
+  }
 }
 
 async function probePlugins(

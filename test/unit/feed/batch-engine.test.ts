@@ -291,7 +291,6 @@ describe('BatchEngine', () => {
       [{ maxBatchWaitMs: Number.POSITIVE_INFINITY }, 'maxBatchWait'],
       [{ maxPending: 0 }, 'maxPending'],
       [{ maxPending: 1.5 }, 'maxPending'],
-      [{ failsafeMs: 0 }, 'failsafe'],
       [{ failsafeMs: -5 }, 'failsafe'],
       [{ debounceMs: 1.5 }, 'debounce'],
       [{ maxBatchWaitMs: 2 ** 31 }, 'maxBatchWait'],
