@@ -29,9 +29,11 @@ const REPLICATION_MENTION = /replication|wal sender|walsender/i;
 const HBA_REFUSAL = /pg_hba\.conf/;
 const PHYSICAL_HBA_REFUSAL = /pg_hba\.conf (?:entry for|rejects) replication connection/;
 const HBA_DATABASE = /database "((?:[^"]|"")*)"/;
-// PgBouncer's answer to the `replication` startup parameter; it sends a plain 08P01 that would otherwise
-// be retried forever, though no pooler in transaction mode will ever carry a walsender.
-const POOLER_REFUSAL = /unsupported startup parameter: replication/;
+// PgBouncer's answer to a startup parameter it does not pass on (`replication`, or a setting pgnudge pins
+// for the session, whichever comes first): a plain 08P01 that would otherwise be retried for ever, though
+// no pooler will ever carry a walsender. PostgreSQL itself never says this (it reports unknown settings
+// as 42704).
+const POOLER_REFUSAL = /^unsupported startup parameter: /;
 const MISSING_FILE = /could not access file "([^"]+)"/;
 const UNTRUSTED_PLUGIN = /library "([^"]+)" may not be used as an output plugin/;
 
@@ -65,7 +67,7 @@ export function classifyServerError(
     return {
       code: 'PGNUDGE_ERR_POOLER',
       retryable: false,
-      fix: 'Connect to PostgreSQL itself (usually port 5432), not PgBouncer or another pooler: a connection pooler cannot carry replication.',
+      fix: 'Connect to PostgreSQL itself (usually port 5432), not PgBouncer or another pooler, which refuses the startup parameters of pgnudge sessions: a pooler cannot carry replication.',
     };
   }
   if (sqlState === '28000' && PHYSICAL_HBA_REFUSAL.test(message)) {
