@@ -30,7 +30,7 @@ export function formatJsonLine(item: FeedItem): string {
   });
 }
 
-/** A human line: time, kind, and what it means or which tables moved; painted on a terminal. */
+/** A human line: time, kind, and what it means or which tables (or rows, by payload) moved; painted on a terminal. */
 export function formatHumanLine(item: FeedItem, now: Date, paint: Palette = PLAIN): string {
   const time = paint.dim(now.toISOString().slice(11, 23));
   if (item.type === 'resync') {

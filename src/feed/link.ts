@@ -20,7 +20,7 @@ export interface LinkEnd {
    * harmless when it already ended. Without one, ending it cleanly means abort().
    */
   terminate?(): void;
-  /** Calls `listener` once when the connection ends, for any reason. */
+  /** Calls `listener` once when the connection ends, for any reason (soon, when it has ended already). */
   onClose(listener: (error: PgnudgeError) => void): void;
 }
 
