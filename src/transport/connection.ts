@@ -324,6 +324,7 @@ export class PgConnection {
     if (this.#phase === 'closed') return;
     // Before startup completed, the server has no session to end: a Terminate would be a protocol error.
     const session = this.#phase !== 'startup';
+    this.#reads?.drain();
     this.#fail(
       new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${this.#target} closed by the client`),
     );

@@ -8,9 +8,18 @@ import { describe, test } from 'node:test';
 import { WalFeed } from '../../../src/index.js';
 import { PgConnection } from '../../../src/transport/connection.js';
 import { resolveConnectionSettings } from '../../../src/transport/settings.js';
+import { xlogData } from '../../support/bytes.js';
 import { FeedProbe } from '../../support/feed-probe.js';
 import { CASE_DEADLINE_MS, fakeOptions, fakeSettings } from '../../support/hostile-run.js';
-import { afterAuth, authOk, HostileServer, type HostileSession } from '../../support/hostile-server.js';
+import {
+  afterAuth,
+  authOk,
+  copyBothResponse,
+  copyData,
+  HostileServer,
+  type HostileSession,
+  walsenderAnswer,
+} from '../../support/hostile-server.js';
 import { NO_FILES_IO } from '../../support/live-connection.js';
 import { waitFor, withDeadline } from '../../support/wait.js';
 
@@ -94,6 +103,59 @@ describe('PgConnection.terminate', () => {
       } finally {
         serverSide?.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    },
+  );
+
+  test(
+    'while paced reads are stopped, reading starts again: the server closing is read, not reset',
+    TEST,
+    async () => {
+      // A walsender that never stops sending until it reads Terminate, as during a large transaction.
+      const fake = await HostileServer.start({
+        query: (session, sql) => {
+          if (!sql.startsWith('START_REPLICATION')) return walsenderAnswer(sql);
+          const pump = () => {
+            if (session.closed) return;
+            session.send(copyData(xlogData(0x1000n, 0x2000n, 0n, Buffer.from('{}'))));
+            setImmediate(pump);
+          };
+          setImmediate(pump);
+          return copyBothResponse();
+        },
+      });
+      try {
+        let clientSide: Socket | undefined;
+        const connection = await PgConnection.connect(fakeSettings(fake), {
+          replication: 'database',
+          createSocket: (options) => {
+            clientSide = connect(options);
+            return clientSide;
+          },
+        });
+        let ended = false;
+        clientSide!.once('end', () => {
+          ended = true;
+        });
+        // An hour: the pause outlasts the test unless terminate() ends it.
+        await connection.startReplication(
+          'START_REPLICATION SLOT pgnudge_terminate LOGICAL 0/0',
+          { xlogData() {}, keepalive() {} },
+          { readPacingMs: 3_600_000 },
+        );
+        await waitFor(() => connection.readsPaused, { timeoutMs: CASE_DEADLINE_MS, what: 'a pause' });
+        connection.terminate();
+        const session = fake.sessions[0]!;
+        await waitFor(() => session.closed, { timeoutMs: CASE_DEADLINE_MS, what: 'the session to end' });
+        assert.equal(typesAfterStartup(session).at(-1), 'X');
+        // Reading on is what lets the client see the server's close (its FIN after the last CopyData);
+        // reads left stopped would leave those bytes unread until the grace destroys the socket, a reset.
+        await waitFor(() => ended, {
+          timeoutMs: CASE_DEADLINE_MS,
+          what: "the client to read the server's close before the grace",
+        });
+      } finally {
+        await fake.close();
       }
     },
   );
