@@ -6,7 +6,7 @@ import { NotifyBridge } from '../fanout/bridge.js';
 import { NotifyFeed } from '../fanout/notify-feed.js';
 import { parseTableName } from '../feed/tables.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import { bindLogger, type Logger } from '../logger.js';
+import { type BoundLogger, bindLogger, type Logger } from '../logger.js';
 import { parseConnectionString, resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
@@ -15,6 +15,7 @@ import { runDemo } from './demo.js';
 import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 import { cliLogger, cliLogLevel, formatFatal, type LogFormat, type LogSink } from './log-output.js';
+import { startProgress } from './progress.js';
 import { runServe } from './serve.js';
 
 const EXIT_OK = 0;
@@ -90,7 +91,17 @@ function reportError(error: unknown, sink: LogSink): number {
   return error instanceof ConfigError ? EXIT_USAGE : EXIT_FATAL;
 }
 
-async function watch(feed: WalFeed | NotifyFeed, json: boolean, paint: Palette): Promise<void> {
+/**
+ * Prints the feed's items on stdout until it ends; given `progressLog` (-v), a status line while changes
+ * arrive unprinted.
+ */
+async function watch(
+  feed: WalFeed | NotifyFeed,
+  json: boolean,
+  paint: Palette,
+  progressLog: BoundLogger | null,
+): Promise<void> {
+  const progress = progressLog ? startProgress(feed, progressLog) : null;
   const stop = () => void feed.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -101,8 +112,10 @@ async function watch(feed: WalFeed | NotifyFeed, json: boolean, paint: Palette):
   try {
     for await (const item of feed) {
       process.stdout.write(`${json ? formatJsonLine(item) : formatHumanLine(item, new Date(), paint)}\n`);
+      progress?.printed();
     }
   } finally {
+    progress?.stop();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
@@ -122,6 +135,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     const logLevel = cliLogLevel(parsed.verbosity, parsed.command === 'bridge' ? 'info' : 'warn');
     const logger = cliLogger(logLevel, sink);
     const feed = { ...parsed.feed, logLevel };
+    // -v: a status line every 2 s while changes arrive and nothing is printed (a large transaction draining).
+    const progressLog = parsed.verbosity >= 1 ? bindLogger(logger, logLevel) : null;
     warnAboutPasswordInDsn(parsed.feed.connectionString, logger);
     switch (parsed.command) {
       case 'help': {
@@ -139,7 +154,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT_OK;
       case 'watch': {
         const walFeed = new WalFeed({ ...feed, logger });
-        await watch(walFeed, parsed.json, out);
+        await watch(walFeed, parsed.json, out, progressLog);
         return EXIT_OK;
       }
       case 'doctor': {
@@ -175,7 +190,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'listen': {
         const notifyFeed = new NotifyFeed({ ...feed, channel: parsed.channel ?? '', logger });
-        await watch(notifyFeed, parsed.json, out);
+        await watch(notifyFeed, parsed.json, out, progressLog);
         return EXIT_OK;
       }
       case 'serve': {
