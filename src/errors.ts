@@ -16,6 +16,7 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_WAL_LEVEL'
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
   | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
+  | 'PGNUDGE_ERR_POOLER'
   | 'PGNUDGE_ERR_CONNECTION'
   | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
   | 'PGNUDGE_ERR_LIVENESS_TIMEOUT'
@@ -113,7 +114,8 @@ export type ServerErrorCode =
   | 'PGNUDGE_ERR_REPLICATION_DENIED'
   | 'PGNUDGE_ERR_WAL_LEVEL'
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
-  | 'PGNUDGE_ERR_UNKNOWN_DATABASE';
+  | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
+  | 'PGNUDGE_ERR_POOLER';
 
 /** The fields of an ErrorResponse or NoticeResponse, by their documented names. */
 export interface ServerErrorFields {

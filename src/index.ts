@@ -27,7 +27,7 @@ export { type EventStreamOptions, toEventStream } from './http/event-stream.js';
 export type { HubCounters } from './http/hub-core.js';
 export type { ClosableFeed, EventStreamTimingOptions } from './http/options.js';
 export { EVENT_STREAM_HEADERS } from './http/sse.js';
-export type { Logger } from './logger.js';
+export type { Logger, LogThreshold } from './logger.js';
 export type {
   ChannelBindingMode,
   ConnectionOptions,

@@ -4,10 +4,12 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
 import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
-import type { WalFeedOptions } from '../feed/options.js';
+import { closestName, type WalFeedOptions } from '../feed/options.js';
+import { parseTableName } from '../feed/tables.js';
 import { printable } from '../logger.js';
 import { count, describeChoices, duration } from '../option-rules.js';
 import { redactConnectionString } from '../transport/connection-string.js';
+import { LOG_FORMATS, type LogFormat } from './log-output.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -37,6 +39,10 @@ export interface ParsedCommand {
   insecure?: true;
   /** For `listen` and `serve --channel`: --heartbeat-timeout MS. */
   heartbeatTimeout?: number;
+  /** --log-format; absent means text. */
+  logFormat?: LogFormat;
+  /** For `help`: it was asked for by giving no command at all, a usage error (help on stderr, exit 2). */
+  misuse?: true;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -63,9 +69,14 @@ PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGPASSFILE, ...), as libpq rea
 
 Options for every command:
   --dsn DSN        postgres://user@host:5432/db?sslmode=verify-full, or "host=... dbname=..."
+                   (a password here is visible to every user of the machine: prefer PGPASSWORD
+                   or ~/.pgpass)
   -v, -vv, -vvv    more detail on stderr (info, debug, protocol trace)
+  --log-format F   text (default) or json: one JSON object per stderr line, for log shippers
   -h, --help       this help, or a command's: pgnudge watch --help
   --version        print the version
+
+Colour on a terminal only; NO_COLOR turns it off, FORCE_COLOR on.
 
 Exit status: 0 on a clean end (Ctrl-C), 1 on a fatal error, 2 on a usage error.`;
 
@@ -91,6 +102,8 @@ Options:
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000;
+                            0 retries for ever); once connected, every failure is retried
   --read-pacing MS          pause reads of a busy stream up to MS, so each carries many changes
                             (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
@@ -98,6 +111,7 @@ Options:
   -v, -vv, -vvv             more detail on stderr; -v: the lifecycle, and every 2 s a status
                             line while changes arrive and nothing is printed (a large
                             transaction draining)
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
@@ -114,9 +128,12 @@ check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase
 self-managed). Leaves nothing behind on the server.
 
 Options:
+  --table SCHEMA.TABLE      also check that this table exists (repeatable), and name near matches
+                            when it does not: a feed would run, but wake for nothing until it exists
   --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
 
@@ -162,6 +179,9 @@ Options:
                             can then make listeners miss every change (see docs/fanout.md)
   and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
 
+It logs its lifecycle (connected, active or standby, no longer active) on stderr without -v;
+-vv adds debug detail.
+
 Examples:
   pgnudge bridge --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://replicator@db.internal/shop -v
   pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop`;
@@ -182,10 +202,12 @@ Options:
   --heartbeat-timeout MS    log an error after MS without an authenticated message (default 3000)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000; 0: never)
   --max-keys N              at most N row events per table in a batch (default 1000)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
   PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
@@ -230,6 +252,15 @@ export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
   listen: LISTEN_HELP,
   serve: SERVE_HELP,
 };
+
+/**
+ * The accepted name nearest to `given`, as a did-you-mean clause (`; did you mean "--table"?`), or
+ * nothing: the library's nearest-name rule, so a flag and an option are guessed alike.
+ */
+function didYouMean(given: string, accepted: readonly string[]): string {
+  const near = closestName(given, accepted);
+  return near === undefined ? '' : `; did you mean "${near}"?`;
+}
 
 function milliseconds(
   flag: string,
@@ -302,11 +333,16 @@ function usageMessage(error: Error, argv: readonly string[]): string {
 export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   const [first, ...rest] = argv;
   const base = { json: false, verbosity: 0, feed: {} };
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+  // No command at all is a usage error: the help goes to stderr, and the exit status is 2.
+  if (first === undefined) return { ...base, command: 'help', misuse: true };
+  if (first === '-h' || first === '--help' || first === 'help') {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
       if (!isCommand(topic))
-        throw new ConfigError(`unknown command "${shownArgument(topic)}"; run pgnudge --help`, 'command');
+        throw new ConfigError(
+          `unknown command "${shownArgument(topic)}"${didYouMean(topic, Object.keys(COMMANDS))}; run pgnudge --help`,
+          'command',
+        );
       return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
@@ -320,7 +356,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   }
   if (!isCommand(first)) {
     throw new ConfigError(
-      `unknown command "${shownArgument(first)}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      `unknown command "${shownArgument(first)}"${didYouMean(first, Object.keys(COMMANDS))}; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
     );
   }
@@ -335,8 +371,11 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
 /** A command's flag definitions, as node:util's parseArgs takes them. */
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
-/** Flags every command's parser shares, so `--help` and `-h` mean the same everywhere. */
-const COMMON_FLAGS = { help: { type: 'boolean', short: 'h' } } as const satisfies FlagOptions;
+/** Flags every command's parser shares, so `--help`, `-h` and `--log-format` mean the same everywhere. */
+const COMMON_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  'log-format': { type: 'string' },
+} as const satisfies FlagOptions;
 
 /** The flags of `watch` and `bridge` (bridge adds --channel). */
 const FEED_FLAGS = {
@@ -351,6 +390,7 @@ const FEED_FLAGS = {
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'first-connect-timeout': { type: 'string' },
   'read-pacing': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
@@ -371,10 +411,21 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
       options: { ...options, ...COMMON_FLAGS },
     } as const;
     const { values } = parseArgs(config);
-    return { values, verbosity };
+    const logFormat = (values as { 'log-format'?: string })['log-format'];
+    if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) {
+      throw new ConfigError(
+        `--log-format must be ${describeChoices(LOG_FORMATS)}; got "${logFormat}"`,
+        '--log-format',
+      );
+    }
+    return { values, verbosity, ...(logFormat === undefined ? {} : { logFormat: logFormat as LogFormat }) };
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     // Not kept as the cause: node's message quotes a stray argument, which may hold a password.
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv');
+    throw new ConfigError(
+      `${usageMessage(error as Error, rest)}${unknownFlagHint(error as NodeJS.ErrnoException, options)}; see pgnudge ${command} --help`,
+      'argv',
+    );
   }
 }
 
@@ -414,6 +465,15 @@ function applySecretFlags(
   return parsed;
 }
 
+/** For an unknown flag, the command's flag nearest to it. */
+function unknownFlagHint(error: NodeJS.ErrnoException, options: FlagOptions): string {
+  const unknown =
+    error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^']+)'/.exec(error.message)?.[1] : undefined;
+  if (unknown === undefined || !unknown.startsWith('--')) return '';
+  const flags = Object.keys({ ...options, ...COMMON_FLAGS }).map((name) => `--${name}`);
+  return didYouMean(unknown.split('=')[0] as string, flags);
+}
+
 /** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
 function applyBatchFlags(
   feed: WalFeedOptions,
@@ -433,11 +493,12 @@ function applyBatchFlags(
 
 function parseListen(argv: string[]): ParsedCommand {
   refuseSecretArgument('listen', argv);
-  const { values, verbosity } = parseFlags('listen', argv, {
+  const { values, verbosity, ...format } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'first-connect-timeout': { type: 'string' },
     'max-keys': { type: 'string' },
     json: { type: 'boolean' },
     ...SECRET_FLAGS,
@@ -447,9 +508,11 @@ function parseListen(argv: string[]): ParsedCommand {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   applyBatchFlags(feed, values);
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   const channel = requireChannel(values.channel, 'listen');
   return applySecretFlags(
-    { command: 'listen', json: values.json ?? false, verbosity, feed, channel },
+    { command: 'listen', json: values.json ?? false, verbosity, feed, channel, ...format },
     values,
   );
 }
@@ -465,40 +528,46 @@ function requireChannel(channel: string | undefined, command: string): string {
 }
 
 function parseDoctor(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('doctor', argv, {
+  const { values, verbosity, ...format } = parseFlags('doctor', argv, {
     dsn: { type: 'string' },
+    table: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
-  return { command: 'doctor', json: values.json ?? false, verbosity, feed };
+  if (values.table !== undefined) {
+    // Checked now, so a malformed name is a usage error (exit 2) like watch's.
+    for (const name of values.table) parseTableName(name);
+    feed.tables = values.table;
+  }
+  return { command: 'doctor', json: values.json ?? false, verbosity, feed, ...format };
 }
 
 function parseDemo(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('demo', argv, {});
+  const { values, verbosity, ...format } = parseFlags('demo', argv, {});
   if (values.help) return { command: 'help', topic: 'demo', json: false, verbosity, feed: {} };
-  return { command: 'demo', json: false, verbosity, feed: {} };
+  return { command: 'demo', json: false, verbosity, feed: {}, ...format };
 }
 
 function parseWatch(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('watch', argv, FEED_FLAGS);
+  const { values, verbosity, ...format } = parseFlags('watch', argv, FEED_FLAGS);
   if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
   if (values.channel !== undefined) {
     throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
-  return { command: 'watch', json: values.json ?? false, verbosity, feed };
+  return { command: 'watch', json: values.json ?? false, verbosity, feed, ...format };
 }
 
 function parseBridge(argv: string[]): ParsedCommand {
   refuseSecretArgument('bridge', argv);
-  const { values, verbosity } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
+  const { values, verbosity, ...format } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
   if (values.help) return { command: 'help', topic: 'bridge', json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
   const channel = requireChannel(values.channel, 'bridge');
   return applySecretFlags(
-    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel },
+    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel, ...format },
     values,
   );
 }
@@ -516,6 +585,7 @@ function feedFromFlags(values: {
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'first-connect-timeout'?: string | undefined;
   'read-pacing'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
@@ -549,6 +619,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   const readPacing = milliseconds('read-pacing', values['read-pacing']);
   if (readPacing != null) feed.readPacing = readPacing;
   return feed;
@@ -564,7 +636,7 @@ function parseServe(argv: string[]): ParsedCommand {
   }
   refuseSecretArgument('serve', argv);
   const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
-  const { values, verbosity } = parseFlags('serve', argv, {
+  const { values, verbosity, ...format } = parseFlags('serve', argv, {
     ...feedFlags,
     channel: { type: 'string' },
     port: { type: 'string' },
@@ -582,6 +654,7 @@ function parseServe(argv: string[]): ParsedCommand {
     'secret-file': secretFile,
     insecure,
     'heartbeat-timeout': heartbeatTimeout,
+    'log-format': _logFormat,
     ...rest
   } = values;
   const feed = feedFromFlags(rest);
@@ -625,6 +698,7 @@ function parseServe(argv: string[]): ParsedCommand {
       feed,
       ...(channel !== undefined ? { channel } : {}),
       serve,
+      ...format,
     },
     { 'secret-file': secretFile, insecure, 'heartbeat-timeout': heartbeatTimeout },
   );

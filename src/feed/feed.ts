@@ -50,7 +50,7 @@ export interface FeedSetup extends SupervisorSetup {
  */
 export function feedSetup(name: string, options: WalFeedOptions, internals: FeedInternals): FeedSetup {
   const resolved = resolveFeedOptions(options, name);
-  const log = bindLogger(options.logger);
+  const log = bindLogger(options.logger, resolved.logLevel);
   const env = internals.env ?? process.env;
   const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));
   return {

@@ -2,7 +2,7 @@
 // ConfigError naming the option and the rule, at construction time.
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { DEFAULT_LOG_LEVEL, LOG_THRESHOLDS, type Logger, type LogThreshold } from '../logger.js';
 import {
   count,
   describeValue as describe,
@@ -49,7 +49,7 @@ export interface WalFeedOptions extends ConnectionOptions {
    * the stream is never ended as silent.
    */
   statusInterval?: number;
-  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
+  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` or 0 disables. */
   livenessTimeout?: number | null;
   /**
    * While the replication stream is busy, reads pause up to this many ms so that each read carries many
@@ -58,14 +58,26 @@ export interface WalFeedOptions extends ConnectionOptions {
    * pacing off. Never longer than the status cadence (see `statusInterval`).
    */
   readPacing?: number;
-  /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
+  /** Also yield `Resync('failsafe')` this often. Default off (`null`, or 0). */
   failsafe?: number | null;
   /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
   backoff?: { initial?: number; maximum?: number };
+  /**
+   * How long a feed that has never been live retries before it fails with the last failure (a wrong
+   * host or port, a server that never comes up). Default 30000; `null` or 0 retries forever. Once a
+   * feed has been live it retries every failure, however long (contract R11).
+   */
+  firstConnectTimeout?: number | null;
   /** Ends the feed when aborted, like `close()`. */
   signal?: AbortSignal;
   /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
   logger?: Logger;
+  /**
+   * The least severe level passed to `logger`. Default `'info'`: lifecycle and failures only, so
+   * `logger: console` stays readable; `'debug'` adds a line per change, `'trace'` one per protocol
+   * message (sent to a console's `debug`, never its `trace`); `'silent'` passes nothing.
+   */
+  logLevel?: LogThreshold;
 }
 
 /** Every {@link WalFeedOptions} key, connection options included. */
@@ -85,8 +97,10 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     readPacing: true,
     failsafe: true,
     backoff: true,
+    firstConnectTimeout: true,
     signal: true,
     logger: true,
+    logLevel: true,
   } satisfies Record<Exclude<keyof WalFeedOptions, keyof ConnectionOptions>, true>),
 ];
 
@@ -99,7 +113,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
   for (const [key, value] of Object.entries(options)) {
     // `undefined` means "not set" everywhere in these options, so a spread that carries one is harmless.
     if (value === undefined || accepted.includes(key)) continue;
-    const near = closest(key, accepted);
+    const near = closestName(key, accepted);
     throw new ConfigError(
       `${owner} has no option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
       key,
@@ -108,7 +122,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
 }
 
 /** The accepted name nearest to `key` (case-insensitive edit distance at most 2), if any. */
-function closest(key: string, accepted: readonly string[]): string | undefined {
+export function closestName(key: string, accepted: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const name of accepted) {
@@ -121,14 +135,24 @@ function closest(key: string, accepted: readonly string[]): string | undefined {
   return best;
 }
 
+/**
+ * Edits between `a` and `b`, a swap of two neighbours counting as one (optimal string alignment): the
+ * usual typo (`--jsno`, `tabels`) is one step from the name meant, not two.
+ */
 function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      let best = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (before[j - 2] as number) + 1);
+      }
+      current[j] = best;
     }
+    before = previous;
     previous = current;
   }
   return previous[b.length] as number;
@@ -150,7 +174,9 @@ export interface ResolvedFeedOptions {
   failsafeMs: number | null;
   backoffInitialMs: number;
   backoffMaximumMs: number;
+  firstConnectTimeoutMs: number | null;
   applicationName: string;
+  logLevel: LogThreshold;
 }
 
 export const DEFAULTS = {
@@ -163,6 +189,7 @@ export const DEFAULTS = {
   readPacing: 2,
   backoffInitial: 100,
   backoffMaximum: 5_000,
+  firstConnectTimeout: 30_000,
   applicationName: 'pgnudge',
 } as const;
 
@@ -269,6 +296,12 @@ export function resolveFeedOptions(
       'backoff.maximum',
     );
   }
+  const firstConnectTimeoutMs = optionalDuration(
+    'firstConnectTimeout',
+    options.firstConnectTimeout,
+    1,
+    DEFAULTS.firstConnectTimeout,
+  );
   const applicationName = options.applicationName ?? DEFAULTS.applicationName;
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ConfigError(`signal must be an AbortSignal; got ${describe(options.signal)}`, 'signal');
@@ -277,6 +310,13 @@ export function resolveFeedOptions(
     throw new ConfigError(
       `logger must be a console- or pino-shaped object; got ${describe(options.logger)}`,
       'logger',
+    );
+  }
+  const logLevel = options.logLevel === undefined ? DEFAULT_LOG_LEVEL : options.logLevel;
+  if (!LOG_THRESHOLDS.includes(logLevel)) {
+    throw new ConfigError(
+      `logLevel must be ${describeChoices(LOG_THRESHOLDS.map((name) => `'${name}'`))}; got ${describe(logLevel)}`,
+      'logLevel',
     );
   }
   return {
@@ -294,6 +334,8 @@ export function resolveFeedOptions(
     failsafeMs,
     backoffInitialMs,
     backoffMaximumMs,
+    firstConnectTimeoutMs,
     applicationName,
+    logLevel,
   };
 }

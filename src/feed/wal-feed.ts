@@ -23,6 +23,7 @@ import {
 import { RowEvents } from './row-events.js';
 import type { Session } from './session.js';
 import { formatPayload, TableFilter, type TableName } from './tables.js';
+import { describeWatched, warnMissingTables } from './watched-tables.js';
 
 /** The least time between two re-checks of the relations a session's changes used (catalog.ts rule 3). */
 const RECHECK_INTERVAL_MS = 1000;
@@ -74,6 +75,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #clock: Clock;
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
+  #tablesChecked = false;
 
   constructor(setup: FeedSetup) {
     this.target = describeTarget(setup.settings);
@@ -109,11 +111,15 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
-      // SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines them): one round trip.
+      // The table check, SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines
+      // them): one round trip.
+      const checked = this.#checkTables(session);
+      checked.catch(() => {}); // the slot's failure is the one to report; the check's is the same link's
       const cadence = negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       cadence.catch(() => {}); // the slot's failure is the one to report; SHOW's is the same link's
       const plugin = await this.#createSlot(session);
       const statusIntervalMs = await cadence;
+      await checked;
       const known = await this.#describeScope(session);
       routing = this.#routing(session, sink, known);
       // wal2json filters on the server only when the names alone decide (see #routing).
@@ -133,12 +139,26 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();
-      log.info(`streaming from slot ${this.#slotName} (${plugin})`);
+      log.info(
+        `streaming from slot ${this.#slotName} (${plugin}); watching ${describeWatched(this.#options.tables)}`,
+      );
       return await session.ended;
     } finally {
       routing?.catalog?.close();
       this.#slotName = null;
     }
+  }
+
+  /** Once per feed, before its first stream: warns about each watched table that does not exist (contract R14). */
+  async #checkTables(session: Session<PgConnection>): Promise<void> {
+    const tables = this.#options.tables;
+    if (tables === null || this.#tablesChecked) return;
+    await warnMissingTables(
+      (sql) => session.wait('the query for the watched tables', session.connection.query(sql)),
+      tables,
+      this.#log,
+    );
+    this.#tablesChecked = true;
   }
 
   /**

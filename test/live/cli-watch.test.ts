@@ -291,8 +291,13 @@ describe('pgnudge watch: contract R11 causes exit 1 with a plain cause and fix',
       assert.equal(status, 1, `exit status; stderr: ${stderr}`);
       assert.equal(stdout, '', 'nothing on stdout');
       const lines = assertPlainError(stderr);
-      assert.match(lines.join(' '), cause);
-      assert.match(lines.join(' '), fix);
+      // Under --json the fatal error is one JSON line too (issue 21), after the warning about the
+      // password in --dsn.
+      const fatal = JSON.parse(lines.at(-1) ?? '') as { level: string; code: string; message: string };
+      assert.equal(fatal.level, 'fatal');
+      assert.match(fatal.code, /^PGNUDGE_ERR_[A-Z_]+$/);
+      assert.match(fatal.message, cause);
+      assert.match(fatal.message, fix);
       assert.ok(!stderr.includes('not-the-password'));
     });
   }

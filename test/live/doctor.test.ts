@@ -1,6 +1,6 @@
 // `pgnudge doctor` against real servers (contract §5): the shared logical cluster (ready: exit 0, the plugin
-// it would use, nothing left behind; a role without REPLICATION, a wrong password, a closed port: exit 1
-// with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
+// it would use, nothing left behind; --table names a missing table and where its name exists; a role
+// without REPLICATION, a wrong password, a closed port: exit 1 with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
 // role too, both).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -105,6 +105,41 @@ describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
     assert.match(outcome.stdout, /^OK: a feed can run here, with (wal2json|test_decoding)\.$/m);
     assert.ok(!outcome.stdout.includes(role.password), 'the password is never printed');
     assert.deepEqual(await slotsIn(info, db.name), []);
+  });
+
+  test('--table: a missing table fails the check (exit 1) with where its name exists; existing ones pass', async () => {
+    await runSql(
+      info,
+      'CREATE TABLE IF NOT EXISTS public.orders (id int); CREATE SCHEMA IF NOT EXISTS app; CREATE TABLE IF NOT EXISTS app.nosuch (id int)',
+      db.name,
+    );
+    const role = info.roles.replication;
+    const connection = ['--dsn', dsn(info, role, db.name)];
+    const env = { PGPASSWORD: role.password };
+    const missing = await doctor(
+      ['--json', ...connection, '--table', 'public.orders', '--table', 'public.nosuch'],
+      env,
+    );
+    assertNoStack(missing);
+    assert.equal(missing.code, 1, `${missing.stdout}\n${missing.stderr}`);
+    const report = parseReport(missing);
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.checks.filter((c) => !c.ok && !c.skipped && !c.name.startsWith('plugin_')).map((c) => c.name),
+      ['tables'],
+    );
+    assert.equal(
+      checkOf(report, 'tables').detail,
+      'public.nosuch does not exist (yet): it wakes the feed once it is created; did you mean app.nosuch?',
+    );
+    const present = await doctor(['--json', ...connection, '--table', 'public.orders'], env);
+    assert.equal(present.code, 0, `${present.stdout}\n${present.stderr}`);
+    assert.deepEqual(checkOf(parseReport(present), 'tables'), {
+      name: 'tables',
+      ok: true,
+      detail: 'public.orders: exists',
+      fix: null,
+    });
   });
 
   test('a role without REPLICATION: exit 1, naming REPLICATION with the ALTER ROLE fix', async () => {

@@ -1,5 +1,6 @@
 // Doctor's verdict: facts in, checks out, in order, each failed one with its fix. Pure.
 import type { PluginName } from '../../decode/change.js';
+import { describeMissingTable, describeWatched } from '../../feed/watched-tables.js';
 import {
   type CheckName,
   type DoctorCheck,
@@ -148,6 +149,27 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
     fail('direct_connection', `${hint}; a feed cannot run through it`, fixes.direct());
   } else {
     skip('direct_connection', 'could not tell without a replication session');
+  }
+
+  // tables (--table): a feed would run, but wake for nothing until the table exists; doctor says so.
+  const tables = facts.tables;
+  if (tables !== undefined) {
+    if (tables.error !== undefined) skip('tables', `could not look the tables up: ${tables.error}`);
+    else if (tables.missing !== undefined && tables.missing.length > 0) {
+      fail(
+        'tables',
+        tables.missing.map(describeMissingTable).join('; '),
+        [
+          'Check each name as a feed reads it: schema.table, quoted as in SQL where case or',
+          'punctuation matters (--table \'"My Schema"."Orders"\'), or create the table. A feed may',
+          'watch a table that does not exist yet; it wakes once the table is created.',
+        ].join('\n'),
+      );
+    } else
+      pass(
+        'tables',
+        `${describeWatched(tables.asked)}: ${tables.asked.length === 1 ? 'exists' : 'all exist'}`,
+      );
   }
 
   const blocking = checks.some((check) => !check.ok && !check.skipped && !check.name.startsWith('plugin_'));

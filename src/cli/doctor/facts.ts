@@ -2,6 +2,8 @@
 // rooms of doctor share.
 import type { PluginName } from '../../decode/change.js';
 import type { PgnudgeErrorCode } from '../../errors.js';
+import type { TableName } from '../../feed/tables.js';
+import type { MissingTable } from '../../feed/watched-tables.js';
 
 /** Where the server runs, as far as its settings, roles and host name tell. */
 export type Platform = 'rds' | 'aurora' | 'azure' | 'cloudsql' | 'supabase' | 'neon' | 'self-managed';
@@ -59,6 +61,8 @@ export interface DoctorFacts {
   plugins: Partial<Record<PluginName, PluginProbe>>;
   /** Why the plugin probes stopped early (e.g. slot creation waited too long), if they did. */
   probeAbort?: string;
+  /** With --table: the tables asked about, and which of them are not tables (with near matches). */
+  tables?: { asked: readonly TableName[]; missing?: readonly MissingTable[]; error?: string };
 }
 
 /** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
@@ -73,7 +77,8 @@ export type CheckName =
   | 'wal_senders'
   | 'plugin_wal2json'
   | 'plugin_test_decoding'
-  | 'direct_connection';
+  | 'direct_connection'
+  | 'tables';
 
 /** One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run. */
 export interface DoctorCheck {

@@ -178,8 +178,10 @@ export function platformFixes(platform: Platform, role: string) {
         ].join('\n');
       }
       return [
-        'Add a pg_hba.conf line whose database column is "replication" (a line for "all" does not cover it):',
-        `  host  replication  ${role}  <client-ip>/32  scram-sha-256`,
+        'Add a pg_hba.conf line that admits the role to this database (a feed’s logical replication',
+        'connection matches the database’s lines, or "all"; the "replication" keyword is for physical',
+        'replication only):',
+        `  host  <database>  ${role}  <client-ip>/32  scram-sha-256`,
         'then, as a superuser: SELECT pg_reload_conf();',
       ].join('\n');
     },

@@ -148,10 +148,20 @@ describe('verbosity', () => {
 });
 
 describe('help and version', () => {
-  test('no arguments, -h, --help and help print the main help', () => {
-    for (const argv of [[], ['-h'], ['--help'], ['help']]) {
+  test('-h, --help and help print the main help', () => {
+    for (const argv of [['-h'], ['--help'], ['help']]) {
       assert.deepEqual(parseCommandLine(argv), { command: 'help', json: false, verbosity: 0, feed: {} });
     }
+  });
+
+  test('no command at all is a usage error: the main help, marked as misuse (stderr, exit 2; issue 21)', () => {
+    assert.deepEqual(parseCommandLine([]), {
+      command: 'help',
+      json: false,
+      verbosity: 0,
+      feed: {},
+      misuse: true,
+    });
   });
 
   test('help watch, watch --help and watch -h ask for watch', () => {
@@ -209,6 +219,29 @@ describe('usage errors', () => {
 
   test('an option before the command', () => {
     usageError(['--json', 'watch'], /"--json" comes before a command/, 'command');
+  });
+
+  test('did you mean: the nearest command or flag, by the nearest-name rule of the library (issue 21)', () => {
+    usageError(['wacth'], /^unknown command "wacth"; did you mean "watch"\?; commands: watch, /, 'command');
+    usageError(['Doctor'], /unknown command "Doctor"; did you mean "doctor"\?/, 'command');
+    usageError(['help', 'serv'], /unknown command "serv"; did you mean "serve"\?; run pgnudge --help/);
+    usageError(
+      ['watch', '--tabel', 'public.t'],
+      /^Unknown option '--tabel'; did you mean "--table"\?; see pgnudge watch --help$/,
+    );
+    usageError(
+      ['watch', '--max-batch-wiat=5'],
+      /Unknown option '--max-batch-wiat'; did you mean "--max-batch-wait"\?/,
+    );
+    usageError(
+      ['doctor', '--jsno'],
+      /Unknown option '--jsno'; did you mean "--json"\?; see pgnudge doctor --help/,
+    );
+    usageError(['listen', '--chanel', 'x'], /did you mean "--channel"\?/);
+    usageError(['watch', '--log-fromat', 'json'], /did you mean "--log-format"\?/);
+    // Far from every flag: no guess.
+    usageError(['watch', '--frobnicate'], /^Unknown option '--frobnicate'; see pgnudge watch --help$/);
+    usageError(['frobnicate'], /^unknown command "frobnicate"; commands: /, 'command');
   });
 
   test('unknown flags', () => {
@@ -322,5 +355,52 @@ describe('usage errors', () => {
       /--plugin must be auto, wal2json or test_decoding; got "pgoutput"/,
       '--plugin',
     );
+  });
+});
+
+describe('issue 21 flags', () => {
+  test('--first-connect-timeout maps to firstConnectTimeout; 0 retries for ever (null), as the library reads 0', () => {
+    assert.equal(watch('--first-connect-timeout', '5000').feed.firstConnectTimeout, 5000);
+    assert.equal(watch('--first-connect-timeout', '0').feed.firstConnectTimeout, null);
+    assert.equal(
+      parseCommandLine(['listen', '--channel', 'c', '--first-connect-timeout', '100']).feed
+        .firstConnectTimeout,
+      100,
+    );
+    assert.equal(
+      parseCommandLine(['bridge', '--channel', 'c', '--first-connect-timeout', '0']).feed.firstConnectTimeout,
+      null,
+    );
+    usageError(
+      ['watch', '--first-connect-timeout', '-1'],
+      /--first-connect-timeout needs a value|takes a whole number/,
+    );
+  });
+
+  test('--log-format text|json on every command', () => {
+    assert.equal(watch('--log-format', 'json').logFormat, 'json');
+    assert.equal(watch('--log-format=text').logFormat, 'text');
+    assert.equal(watch().logFormat, undefined);
+    for (const argv of [
+      ['doctor', '--log-format', 'json'],
+      ['demo', '--log-format', 'json'],
+      ['listen', '--channel', 'c', '--log-format', 'json'],
+      ['bridge', '--channel', 'c', '--log-format', 'json'],
+      ['serve', '--log-format', 'json'],
+    ]) {
+      assert.equal(parseCommandLine(argv).logFormat, 'json', argv.join(' '));
+    }
+    usageError(
+      ['watch', '--log-format', 'xml'],
+      /^--log-format must be text or json; got "xml"$/,
+      '--log-format',
+    );
+  });
+
+  test('doctor --table repeats, and a malformed name is a usage error', () => {
+    assert.deepEqual(parseCommandLine(['doctor', '--table', 'public.a', '--table', '"S"."T"']).feed, {
+      tables: ['public.a', '"S"."T"'],
+    });
+    usageError(['doctor', '--table', 'orders'], /invalid table "orders": it needs a schema/, 'tables');
   });
 });

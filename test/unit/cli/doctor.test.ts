@@ -241,7 +241,7 @@ describe('evaluateDoctor', () => {
     assert.deepEqual(failed(report), ['replication', 'wal_level']);
   });
 
-  test('REPLICATION granted but no pg_hba.conf replication line: the hba fix', () => {
+  test('REPLICATION granted but the walsender refused by pg_hba.conf: the fix is the database line, not the replication keyword (issue 21)', () => {
     const report = evaluateDoctor(
       facts({
         replicationSession: false,
@@ -255,7 +255,9 @@ describe('evaluateDoctor', () => {
     );
     const r = check(report, 'replication');
     assert.equal(r.ok, false);
-    assert.match(r.fix ?? '', /host {2}replication {2}app {2}<client-ip>\/32 {2}scram-sha-256/);
+    assert.match(r.fix ?? '', /host {2}<database> {2}app {2}<client-ip>\/32 {2}scram-sha-256/);
+    assert.match(r.fix ?? '', /the "replication" keyword is for physical\nreplication only/);
+    assert.doesNotMatch(r.fix ?? '', /host {2}replication/);
     assert.match(r.fix ?? '', /pg_reload_conf/);
   });
 
@@ -543,5 +545,50 @@ describe('error codes', () => {
         assert.ok(documented.has(code), `src/cli/doctor/${file} uses the undocumented code ${code}`);
       }
     }
+  });
+});
+
+describe('--table: the tables check (issue 21)', () => {
+  const orders = { schema: 'public', table: 'orders' };
+  const nosuch = { schema: 'public', table: 'nosuch' };
+
+  test('without --table there is no tables check', () => {
+    assert.ok(!evaluateDoctor(facts()).checks.some((c) => c.name === 'tables'));
+  });
+
+  test('every table exists: passes, naming them', () => {
+    const report = evaluateDoctor(facts({ tables: { asked: [orders], missing: [] } }));
+    assert.equal(report.ok, true);
+    assert.deepEqual(check(report, 'tables'), {
+      name: 'tables',
+      ok: true,
+      detail: 'public.orders: exists',
+      fix: null,
+    });
+  });
+
+  test('a missing table fails the check (exit 1), with the schemas where its name exists', () => {
+    const report = evaluateDoctor(
+      facts({
+        tables: {
+          asked: [orders, nosuch],
+          missing: [{ table: nosuch, kind: undefined, near: [{ schema: 'app', table: 'nosuch' }] }],
+        },
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.deepEqual(failed(report), ['tables']);
+    const tables = check(report, 'tables');
+    assert.equal(
+      tables.detail,
+      'public.nosuch does not exist (yet): it wakes the feed once it is created; did you mean app.nosuch?',
+    );
+    assert.match(tables.fix ?? '', /quoted as in SQL .*\n.*--table '"My Schema"\."Orders"'/);
+  });
+
+  test('a lookup that failed is skipped, not failed', () => {
+    const report = evaluateDoctor(facts({ tables: { asked: [orders], error: 'permission denied' } }));
+    assert.equal(report.ok, true);
+    assert.equal(check(report, 'tables').skipped, true);
   });
 });

@@ -60,6 +60,8 @@ function bridgeOn(fake: HostileServer, clock: ManualClock, extra: Record<string,
       livenessTimeout: null,
       backoff: { initial: 10, maximum: 20 },
       logger,
+      // The tests read the query trace.
+      logLevel: 'trace',
       ...extra,
     },
     { env: {}, clock },

@@ -77,6 +77,7 @@ describe('NotifyFeed: a server that never answers LISTEN', () => {
           livenessTimeout: 400,
           backoff: { initial: 10, maximum: 20 },
           logger,
+          logLevel: 'trace',
         },
         { env: {} },
       );
@@ -121,6 +122,7 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
         statusInterval: 1000,
         livenessTimeout: null,
         logger,
+        logLevel: 'trace',
       },
       { env: {}, clock },
     );
@@ -167,6 +169,7 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
         statusInterval: 10_000_000,
         livenessTimeout: null,
         logger,
+        logLevel: 'trace',
       },
       { env: {}, clock },
     );
