@@ -63,6 +63,14 @@ export const FEED_OPTION_NAMES: readonly string[] = [
 ];
 
 /**
+ * Options of a {@link RawFeed}: WalFeed's without `plugin`, since a RawFeed decodes physical WAL itself.
+ */
+export type RawFeedOptions = Omit<WalFeedOptions, 'plugin'>;
+
+/** Every {@link RawFeedOptions} key, connection options included. */
+export const RAW_FEED_OPTION_NAMES: readonly string[] = FEED_OPTION_NAMES.filter((name) => name !== 'plugin');
+
+/**
  * Refuses a key that `accepted` does not hold. TypeScript catches a misspelled option at compile time;
  * JavaScript callers and options built at run time get the same answer here instead of a silently
  * ignored setting (a `debounse: 0` that leaves the 50 ms default in place).
