@@ -28,6 +28,8 @@ export interface ParsedCommand {
   channel?: string;
   /** For `serve`. */
   serve?: ServeFlags;
+  /** For `watch --physical`: a RawFeed (physical WAL, no slot) instead of a WalFeed. */
+  physical?: true;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -65,11 +67,15 @@ export const WATCH_HELP = `Usage: pgnudge watch [options]
 Streams change wakeups from a temporary logical replication slot and prints each item:
 a Resync (reload everything) first, then a Batch per debounce window naming the tables
 that changed and how many rows. Nothing is left on the server when it stops.
+With --physical it reads physical WAL instead: no slot at all, and wal_level = replica
+is enough (it needs a "replication" line in pg_hba.conf; see docs/rawfeed.md).
 
 Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
                             --table '"My Schema"."Orders"')
   --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
+  --physical                read physical WAL (RawFeed): no slot, works at wal_level = replica;
+                            the whole cluster's WAL crosses the network
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --failsafe MS             also print a failsafe Resync every MS (default off)
@@ -82,7 +88,8 @@ Options:
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
-  pgnudge watch --plugin test_decoding --debounce 0 -v`;
+  pgnudge watch --plugin test_decoding --debounce 0 -v
+  pgnudge watch --physical --table public.orders`;
 
 export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
 
@@ -361,15 +368,10 @@ function parseDemo(argv: string[]): ParsedCommand {
 }
 
 function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
+  if (command === 'watch') return parseWatchOnly(argv);
   const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
   if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
   const feed = feedFromFlags(values);
-  if (command === 'watch') {
-    if (values.channel !== undefined) {
-      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
-    }
-    return { command, json: values.json ?? false, verbosity, feed };
-  }
   return {
     command,
     json: values.json ?? false,
@@ -377,6 +379,28 @@ function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): Pars
     feed,
     channel: requireChannel(values.channel, command),
   };
+}
+
+/** `watch`: the feed flags, and --physical for a RawFeed. */
+function parseWatchOnly(argv: string[]): ParsedCommand {
+  const { values, verbosity } = parseFlags('watch', argv, {
+    ...FEED_FLAGS,
+    physical: { type: 'boolean' },
+  });
+  if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
+  if (values.channel !== undefined) {
+    throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
+  }
+  if (values.physical && values.plugin !== undefined) {
+    throw new ConfigError(
+      '--plugin chooses the output plugin of logical decoding; pgnudge watch --physical decodes physical WAL itself',
+      '--plugin',
+    );
+  }
+  const feed = feedFromFlags(values);
+  const parsed: ParsedCommand = { command: 'watch', json: values.json ?? false, verbosity, feed };
+  if (values.physical) parsed.physical = true;
+  return parsed;
 }
 
 /** A feed's options from watch's flags. */

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, PgnudgeError } from '../errors.js';
 import { NotifyBridge } from '../fanout/bridge.js';
 import { NotifyFeed } from '../fanout/notify-feed.js';
+import { RawFeed } from '../feed/raw-feed.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { bindLogger, type Logger } from '../logger.js';
 import { resolveConnectionSettings } from '../transport/settings.js';
@@ -63,7 +64,7 @@ function reportError(error: unknown): number {
   return EXIT_FATAL;
 }
 
-async function watch(feed: WalFeed | NotifyFeed, json: boolean): Promise<void> {
+async function watch(feed: WalFeed | RawFeed | NotifyFeed, json: boolean): Promise<void> {
   const stop = () => void feed.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -94,7 +95,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT_OK;
       case 'watch': {
-        const feed = new WalFeed({ ...parsed.feed, logger: stderrLogger(parsed.verbosity) });
+        const logger = stderrLogger(parsed.verbosity);
+        const feed = parsed.physical
+          ? new RawFeed({ ...parsed.feed, logger })
+          : new WalFeed({ ...parsed.feed, logger });
         await watch(feed, parsed.json);
         return EXIT_OK;
       }
