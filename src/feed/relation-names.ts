@@ -102,11 +102,6 @@ export class RelationCache {
     const files = this.#bySpace.get(file.spcOid);
     if (files?.delete(file.relNumber)) this.#size -= 1;
   }
-
-  clear(): void {
-    this.#bySpace.clear();
-    this.#size = 0;
-  }
 }
 
 /** What a lookup asks for: the relation that owns a file now, or the relation with an OID. */
