@@ -96,16 +96,19 @@ export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
 Connects the way a feed does and checks, in order: the connection (TLS, authentication), the
 server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
 replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
-and that no transaction pooler sits in between. Prints a copy-paste fix under every failed
+that no transaction pooler sits in between, and a physical replication session (what
+pgnudge watch --physical needs: a "replication" line in pg_hba.conf). It recommends a WalFeed
+when logical decoding works, else a RawFeed. Prints a copy-paste fix under every failed
 check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
 self-managed). Leaves nothing behind on the server.
 
 Options:
-  --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
+  --json                    one JSON document: {"ok", "plugin", "feed", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
 
-Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
+Exit status: 0 when a feed can run (WalFeed with any plugin, or RawFeed), 1 when none can,
+2 on a usage error.
 
 Examples:
   pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
