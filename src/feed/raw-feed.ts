@@ -184,6 +184,7 @@ class PhysicalSessions implements FeedBody<PgConnection> {
         },
         statusIntervalMs,
         log,
+        this.#options.readPacingMs,
         'written',
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse; the
