@@ -18,19 +18,6 @@ let db: ScratchDatabase;
 let skip: string | undefined;
 const home = emptyHome('raw-faults');
 
-before(async () => {
-  const shared = await liveCluster();
-  if (shared.external) {
-    skip = 'needs a cluster of its own (wal_level = replica; it restarts it)';
-    return;
-  }
-  cluster = await Cluster.start({ major: shared.major, walLevel: 'replica' });
-  info = cluster.info;
-  db = await scratchDatabase(info, 'raw_faults');
-  await runSql(info, 'CREATE TABLE public.ticks (id serial PRIMARY KEY, note text)', db.name);
-});
-after(() => cluster?.stop());
-
 const TICKS = 'public.ticks';
 let applications = 0;
 
@@ -83,6 +70,21 @@ async function nothingLeft(application: string): Promise<void> {
 }
 
 describe('RawFeed faults', { timeout: 240_000 }, () => {
+  // The cluster's hooks belong to the suite, not the file: node:test runs a file's root after hooks late,
+  // and the running postmaster would keep the file's process alive past its tests.
+  before(async () => {
+    const shared = await liveCluster();
+    if (shared.external) {
+      skip = 'needs a cluster of its own (wal_level = replica; it restarts it)';
+      return;
+    }
+    cluster = await Cluster.start({ major: shared.major, walLevel: 'replica' });
+    info = cluster.info;
+    db = await scratchDatabase(info, 'raw_faults');
+    await runSql(info, 'CREATE TABLE public.ticks (id serial PRIMARY KEY, note text)', db.name);
+  });
+  after(() => cluster?.stop());
+
   for (const backendType of ['walsender', 'client backend'] as const) {
     test(`pg_terminate_backend of its ${backendType === 'walsender' ? 'walsender' : 'catalog connection'}: Resync(reconnected), writes arrive`, {
       timeout: 60_000,

@@ -14,22 +14,6 @@ let info: ClusterInfo;
 let db: ScratchDatabase;
 let skip: string | undefined;
 
-before(async () => {
-  const shared = await liveCluster();
-  if (shared.external) {
-    skip = 'needs a cluster of its own (wal_level = replica, prepared transactions)';
-    return;
-  }
-  cluster = await Cluster.start({
-    major: shared.major,
-    walLevel: 'replica',
-    settings: { max_prepared_transactions: 4 },
-  });
-  info = cluster.info;
-  db = await scratchDatabase(info, 'raw');
-});
-after(() => cluster?.stop());
-
 const sql = (text: string, database = db.name) => runSql(info, text, database);
 
 /** A RawFeed on this file's database with a short debounce, closed when the test ends. */
@@ -50,7 +34,25 @@ async function settles(probe: FeedProbe, payload: string, expected: number, from
   assert.equal(probe.count(payload, from), expected, `${payload} after ${marker}`);
 }
 
-describe('RawFeed at wal_level = replica', { timeout: 120_000 }, () => {
+describe('RawFeed at wal_level = replica', { timeout: 180_000 }, () => {
+  // The cluster's hooks belong to the suite, not the file: node:test runs a file's root after hooks late,
+  // and the running postmaster would keep the file's process alive past its tests.
+  before(async () => {
+    const shared = await liveCluster();
+    if (shared.external) {
+      skip = 'needs a cluster of its own (wal_level = replica, prepared transactions)';
+      return;
+    }
+    cluster = await Cluster.start({
+      major: shared.major,
+      walLevel: 'replica',
+      settings: { max_prepared_transactions: 4 },
+    });
+    info = cluster.info;
+    db = await scratchDatabase(info, 'raw');
+  });
+  after(() => cluster?.stop());
+
   before(async () => {
     if (skip) return;
     await sql(
