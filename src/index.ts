@@ -17,7 +17,8 @@ export {
 } from './feed/diagnostics.js';
 export type { Feed } from './feed/feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
-export type { WalFeedOptions } from './feed/options.js';
+export type { RawFeedOptions, WalFeedOptions } from './feed/options.js';
+export { RawFeed } from './feed/raw-feed.js';
 export { formatKey, parseKey } from './feed/row-key.js';
 export type { FeedErrorSummary, FeedState, FeedStats } from './feed/stats.js';
 export { WalFeed } from './feed/wal-feed.js';

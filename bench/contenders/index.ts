@@ -4,13 +4,15 @@ import type { Contender } from './contender.js';
 import { notifyTrigger } from './notify-trigger.js';
 import { pgLogicalReplication } from './pg-logical-replication.js';
 import { pgRecvlogical } from './pg-recvlogical.js';
-import { pgnudge } from './pgnudge.js';
+import { pgnudge, pgnudgeRaw } from './pgnudge.js';
 import { polling } from './polling.js';
 import { postgresjsSubscribe } from './postgresjs-subscribe.js';
 
 export const CONTENDERS: readonly Contender[] = [
   pgnudge('pgnudge-wal2json', 'wal2json'),
   pgnudge('pgnudge-test_decoding', 'test_decoding'),
+  // RawFeed, on a second cluster at wal_level = replica (compare.bench.ts boots it when selected).
+  pgnudgeRaw,
   // What paced reads trade (docs/benchmarks.md): the same feeds reading every arrival at once.
   pgnudge('pgnudge-wal2json-unpaced', 'wal2json', { readPacing: 0 }),
   pgnudge('pgnudge-test_decoding-unpaced', 'test_decoding', { readPacing: 0 }),

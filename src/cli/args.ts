@@ -43,6 +43,8 @@ export interface ParsedCommand {
   logFormat?: LogFormat;
   /** For `help`: it was asked for by giving no command at all, a usage error (help on stderr, exit 2). */
   misuse?: true;
+  /** For `watch --physical`: a RawFeed (physical WAL, no slot) instead of a WalFeed. */
+  physical?: true;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -85,6 +87,8 @@ export const WATCH_HELP = `Usage: pgnudge watch [options]
 Streams change wakeups from a temporary logical replication slot and prints each item:
 a Resync (reload everything) first, then a Batch per debounce window naming the tables
 that changed and how many rows. Nothing is left on the server when it stops.
+With --physical it reads physical WAL instead: no slot at all, and wal_level = replica
+is enough (it needs a "replication" line in pg_hba.conf; see docs/rawfeed.md).
 
 Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
@@ -95,6 +99,8 @@ Options:
                             every partition below it either way
   --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
                             tables without a key stay table-level)
+  --physical                read physical WAL (RawFeed): no slot, works at wal_level = replica;
+                            the whole cluster's WAL crosses the network
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --max-keys N              at most N row events per table in a batch, past which they fold into
@@ -116,26 +122,30 @@ Options:
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
-  pgnudge watch --plugin test_decoding --debounce 0 -v`;
+  pgnudge watch --plugin test_decoding --debounce 0 -v
+  pgnudge watch --physical --table public.orders`;
 
 export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
 
 Connects the way a feed does and checks, in order: the connection (TLS, authentication), the
 server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
 replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
-and that no transaction pooler sits in between. Prints a copy-paste fix under every failed
+that no transaction pooler sits in between, and a physical replication session (what
+pgnudge watch --physical needs: a "replication" line in pg_hba.conf). It recommends a WalFeed
+when logical decoding works, else a RawFeed. Prints a copy-paste fix under every failed
 check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
 self-managed). Leaves nothing behind on the server.
 
 Options:
   --table SCHEMA.TABLE      also check that this table exists (repeatable), and name near matches
                             when it does not: a feed would run, but wake for nothing until it exists
-  --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
+  --json                    one JSON document: {"ok", "plugin", "feed", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
   --log-format FORMAT       text (default) or json, for the lines on stderr
 
-Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
+Exit status: 0 when a feed can run (WalFeed with any plugin, or RawFeed), 1 when none can,
+2 on a usage error.
 
 Examples:
   pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
@@ -551,13 +561,27 @@ function parseDemo(argv: string[]): ParsedCommand {
 }
 
 function parseWatch(argv: string[]): ParsedCommand {
-  const { values, verbosity, ...format } = parseFlags('watch', argv, FEED_FLAGS);
+  const { values, verbosity, ...format } = parseFlags('watch', argv, {
+    ...FEED_FLAGS,
+    physical: { type: 'boolean' },
+  });
   if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
-  const feed = feedFromFlags(values);
   if (values.channel !== undefined) {
     throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
-  return { command: 'watch', json: values.json ?? false, verbosity, feed, ...format };
+  if (values.physical) {
+    const logical = (['plugin', 'keys', 'partitions'] as const).find((flag) => values[flag] !== undefined);
+    if (logical !== undefined) {
+      throw new ConfigError(
+        `--${logical} belongs to logical decoding; pgnudge watch --physical decodes physical WAL itself (table-level events under the partition root)`,
+        `--${logical}`,
+      );
+    }
+  }
+  const feed = feedFromFlags(values);
+  const parsed: ParsedCommand = { command: 'watch', json: values.json ?? false, verbosity, feed, ...format };
+  if (values.physical) parsed.physical = true;
+  return parsed;
 }
 
 function parseBridge(argv: string[]): ParsedCommand {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { NotifyBridge } from '../fanout/bridge.js';
 import { NotifyFeed } from '../fanout/notify-feed.js';
+import { RawFeed } from '../feed/raw-feed.js';
 import { parseTableName } from '../feed/tables.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { type BoundLogger, bindLogger, type Logger } from '../logger.js';
@@ -97,7 +98,7 @@ function reportError(error: unknown, sink: LogSink): number {
  * arrive unprinted.
  */
 async function watch(
-  feed: WalFeed | NotifyFeed,
+  feed: WalFeed | RawFeed | NotifyFeed,
   json: boolean,
   paint: Palette,
   progressLog: BoundLogger | null,
@@ -154,8 +155,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT_OK;
       case 'watch': {
-        const walFeed = new WalFeed({ ...feed, logger });
-        await watch(walFeed, parsed.json, out, progressLog);
+        const watched = parsed.physical ? new RawFeed({ ...feed, logger }) : new WalFeed({ ...feed, logger });
+        await watch(watched, parsed.json, out, progressLog);
         return EXIT_OK;
       }
       case 'doctor': {

@@ -44,12 +44,18 @@ export interface FeedSetup extends SupervisorSetup {
 }
 
 /**
- * Validates `options` (ConfigError naming the option) and resolves what every feed kind needs: the
- * options with their defaults, the logger, the connection settings over the PG* variables of
- * `internals.env` (default the process's) and the files they name, the clock and the randomness.
+ * Validates `options` (ConfigError naming the option; `accepted` lists the option names the kind takes)
+ * and resolves what every feed kind needs: the options with their defaults, the logger, the connection
+ * settings over the PG* variables of `internals.env` (default the process's) and the files they name,
+ * the clock and the randomness.
  */
-export function feedSetup(name: string, options: WalFeedOptions, internals: FeedInternals): FeedSetup {
-  const resolved = resolveFeedOptions(options, name);
+export function feedSetup(
+  name: string,
+  options: WalFeedOptions,
+  internals: FeedInternals,
+  accepted?: readonly string[],
+): FeedSetup {
+  const resolved = resolveFeedOptions(options, name, accepted);
   const log = bindLogger(options.logger, resolved.logLevel);
   const env = internals.env ?? process.env;
   const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));

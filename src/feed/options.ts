@@ -105,6 +105,20 @@ export const FEED_OPTION_NAMES: readonly string[] = [
 ];
 
 /**
+ * Options of a {@link RawFeed}: WalFeed's without those of logical decoding. A RawFeed decodes physical
+ * WAL itself (no `plugin`), reads no tuples (no `keys`: its events are table-level) and names a change to
+ * a partition by its root (no `partitions`).
+ */
+export type RawFeedOptions = Omit<WalFeedOptions, 'plugin' | 'keys' | 'partitions'>;
+
+const NOT_RAW_FEED: readonly string[] = ['plugin', 'keys', 'partitions'];
+
+/** Every {@link RawFeedOptions} key, connection options included. */
+export const RAW_FEED_OPTION_NAMES: readonly string[] = FEED_OPTION_NAMES.filter(
+  (name) => !NOT_RAW_FEED.includes(name),
+);
+
+/**
  * Refuses a key that `accepted` does not hold. TypeScript catches a misspelled option at compile time;
  * JavaScript callers and options built at run time get the same answer here instead of a silently
  * ignored setting (a `debounse: 0` that leaves the 50 ms default in place).

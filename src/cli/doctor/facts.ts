@@ -63,6 +63,13 @@ export interface DoctorFacts {
   probeAbort?: string;
   /** With --table: the tables asked about, and which of them are not tables (with near matches). */
   tables?: { asked: readonly TableName[]; missing?: readonly MissingTable[]; error?: string };
+  /**
+   * Whether a physical replication session (what a RawFeed opens: `replication=true`, matched by the
+   * `replication` lines of pg_hba.conf) opened and answered IDENTIFY_SYSTEM; undefined when not probed.
+   */
+  physicalSession?: boolean;
+  /** Why the physical replication session was refused. */
+  physicalStartupError?: Failure;
 }
 
 /** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
@@ -78,7 +85,8 @@ export type CheckName =
   | 'plugin_wal2json'
   | 'plugin_test_decoding'
   | 'direct_connection'
-  | 'tables';
+  | 'tables'
+  | 'physical_replication';
 
 /** One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run. */
 export interface DoctorCheck {
@@ -89,10 +97,19 @@ export interface DoctorCheck {
   skipped?: true;
 }
 
-/** The whole verdict; `ok` means a feed can run now, with `plugin`. */
+/** The feed kinds doctor recommends: logical decoding, or physical WAL (contract R27). */
+export type FeedKind = 'WalFeed' | 'RawFeed';
+
+/**
+ * The whole verdict; `ok` means a feed can run now: `feed` says which one doctor recommends (WalFeed,
+ * with `plugin`, when it can run; else RawFeed), null when neither can.
+ */
 export interface DoctorReport {
   ok: boolean;
   plugin: PluginName | null;
+  feed: FeedKind | null;
+  /** Whether a RawFeed can run here (it may, beside a WalFeed that is recommended first). */
+  rawFeed: boolean;
   checks: DoctorCheck[];
   platform: Platform;
   target: string;

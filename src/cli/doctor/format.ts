@@ -19,8 +19,14 @@ export function formatDoctorHuman(report: DoctorReport, paint: Palette = PLAIN):
     if (check.fix) for (const line of check.fix.split('\n')) lines.push(`    ${line}`);
   }
   lines.push('');
-  if (report.ok) {
+  if (report.feed === 'WalFeed') {
     lines.push(`${paint.green('OK')}: a feed can run here, with ${report.plugin}.`);
+    if (report.rawFeed) lines.push('A RawFeed (pgnudge watch --physical) can run here too.');
+  } else if (report.feed === 'RawFeed') {
+    lines.push(
+      `${paint.green('OK')}: a RawFeed can run here: pgnudge watch --physical (no slot; the whole cluster's WAL crosses the network).`,
+      'A WalFeed (logical decoding, only the changes) cannot run yet: apply the fixes under ✗ for it.',
+    );
   } else {
     lines.push(
       `${paint.red('NOT READY')}: a feed cannot run yet. Apply the fixes under ✗ and run pgnudge doctor again.`,
@@ -29,11 +35,12 @@ export function formatDoctorHuman(report: DoctorReport, paint: Palette = PLAIN):
   return lines.join('\n');
 }
 
-/** The `--json` document: `{ ok, plugin, checks: [{ name, ok, detail, fix }], platform }`. */
+/** The `--json` document: `{ ok, plugin, feed, checks: [{ name, ok, detail, fix }], platform }`. */
 export function formatDoctorJson(report: DoctorReport): string {
   return JSON.stringify({
     ok: report.ok,
     plugin: report.plugin,
+    feed: report.feed,
     checks: report.checks.map(({ name, ok, detail, fix, skipped }) =>
       skipped ? { name, ok, detail, fix, skipped } : { name, ok, detail, fix },
     ),

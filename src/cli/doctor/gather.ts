@@ -92,7 +92,39 @@ export async function gatherDoctorFacts(
     // Terminate, without waiting for the server (contract R10).
     connection.terminate();
   }
+  await probePhysical(settings, facts, options);
   return facts;
+}
+
+/**
+ * Opens the session a RawFeed opens (physical replication, `replication=true`, matched by the
+ * `replication` lines of pg_hba.conf) and asks IDENTIFY_SYSTEM; creates nothing.
+ */
+async function probePhysical(
+  settings: ConnectionSettings,
+  facts: DoctorFacts,
+  options: GatherOptions,
+): Promise<void> {
+  let physical: PgConnection;
+  try {
+    physical = await PgConnection.connect(settings, {
+      replication: 'physical',
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  } catch (error) {
+    facts.physicalSession = false;
+    facts.physicalStartupError = toFailure(error);
+    return;
+  }
+  try {
+    facts.physicalSession = (await rowsOf(physical, 'IDENTIFY_SYSTEM')) !== undefined;
+    if (!facts.physicalSession) {
+      facts.physicalStartupError = { message: 'the session opened, but IDENTIFY_SYSTEM was not answered' };
+    }
+  } finally {
+    // Terminate, without waiting for the server (contract R10).
+    physical.terminate();
+  }
 }
 
 async function rowsOf(connection: PgConnection, sql: string): Promise<QueryResult['rows'] | undefined> {

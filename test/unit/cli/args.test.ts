@@ -404,3 +404,29 @@ describe('issue 21 flags', () => {
     usageError(['doctor', '--table', 'orders'], /invalid table "orders": it needs a schema/, 'tables');
   });
 });
+
+describe('watch --physical (contract R27)', () => {
+  test('asks for a RawFeed, with every watch option but --plugin', () => {
+    assert.deepEqual(watch('--physical', '--table', 'public.a', '--debounce', '5', '--json'), {
+      command: 'watch',
+      json: true,
+      verbosity: 0,
+      feed: { tables: ['public.a'], debounce: 5 },
+      physical: true,
+    });
+    assert.equal(watch().physical, undefined, 'a WalFeed unless asked');
+  });
+
+  test('--plugin with --physical is a usage error naming why', () => {
+    usageError(['watch', '--physical', '--plugin', 'wal2json'], /decodes physical WAL itself/, '--plugin');
+  });
+
+  test('bridge takes no --physical: it runs a WalFeed', () => {
+    usageError(['bridge', '--channel', 'c', '--physical'], /--physical/);
+  });
+
+  test('the watch help names it', () => {
+    assert.match(WATCH_HELP, /--physical/);
+    assert.match(WATCH_HELP, /wal_level = replica/);
+  });
+});

@@ -49,6 +49,8 @@ describe('painted output', () => {
     const report = {
       ok: false,
       plugin: null,
+      feed: null,
+      rawFeed: false,
       platform: 'self-managed' as const,
       target: 'u@h:5432/d',
       checks: [
