@@ -182,11 +182,22 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
       !check.ok &&
       !check.skipped &&
       !check.name.startsWith('plugin_') &&
-      check.name !== 'physical_replication',
+      check.name !== 'physical_replication' &&
+      check.name !== 'tables',
   );
   // WalFeed first when both can run: it receives only the changes, a RawFeed the whole cluster's WAL.
   const feed = plugin !== null && !blocking ? 'WalFeed' : rawFeed ? 'RawFeed' : null;
-  return { ok: feed !== null, plugin, feed, rawFeed, checks, platform, target: facts.target };
+  // A missing watched table fails either feed kind alike: it would run, and wake for nothing.
+  const tablesMissing = checks.some((check) => check.name === 'tables' && !check.ok && !check.skipped);
+  return {
+    ok: feed !== null && !tablesMissing,
+    plugin,
+    feed,
+    rawFeed,
+    checks,
+    platform,
+    target: facts.target,
+  };
 }
 
 /** The physical_replication check; returns whether a RawFeed can run. */

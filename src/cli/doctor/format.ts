@@ -19,10 +19,10 @@ export function formatDoctorHuman(report: DoctorReport, paint: Palette = PLAIN):
     if (check.fix) for (const line of check.fix.split('\n')) lines.push(`    ${line}`);
   }
   lines.push('');
-  if (report.feed === 'WalFeed') {
+  if (report.ok && report.feed === 'WalFeed') {
     lines.push(`${paint.green('OK')}: a feed can run here, with ${report.plugin}.`);
     if (report.rawFeed) lines.push('A RawFeed (pgnudge watch --physical) can run here too.');
-  } else if (report.feed === 'RawFeed') {
+  } else if (report.ok && report.feed === 'RawFeed') {
     lines.push(
       `${paint.green('OK')}: a RawFeed can run here: pgnudge watch --physical (no slot; the whole cluster's WAL crosses the network).`,
       'A WalFeed (logical decoding, only the changes) cannot run yet: apply the fixes under ✗ for it.',
