@@ -3,9 +3,9 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
 import { printable } from '../logger.js';
+import { count, describeChoices, duration } from '../option-rules.js';
 import { redactConnectionString } from '../transport/connection-string.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
@@ -80,9 +80,13 @@ Options:
   --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch, past which they fold into
+                            one table event with their summed count (default 1000)
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --read-pacing MS          pause reads of a busy stream up to MS, so each carries many changes
+                            (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -170,6 +174,7 @@ Options:
   --heartbeat-timeout MS    log an error after MS without an authenticated message (default 3000)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch (default 1000)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -201,7 +206,7 @@ Options:
                             with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
                             as pgnudge listen takes them
   and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
-  --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
+  --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
 Examples:
   pgnudge serve --dsn postgres://replicator@db.internal/shop --table public.orders
@@ -231,6 +236,15 @@ function milliseconds(
   const value = duration(`--${flag}`, Number(text), 0);
   if (allowZeroAsOff && value === 0) return null;
   return value;
+}
+
+/** A flag's whole number of `unit`, at least `min`; undefined when the flag is absent. */
+function wholeNumber(flag: string, text: string | undefined, unit: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new ConfigError(`--${flag} takes a whole number of ${unit}; got "${text}"`, `--${flag}`);
+  }
+  return count(`--${flag}`, Number(text), unit, min);
 }
 
 /** Whether `name` is a command (own keys only: `toString` or `constructor` is not one). */
@@ -323,9 +337,11 @@ const FEED_FLAGS = {
   plugin: { type: 'string' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
+  'max-keys': { type: 'string' },
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'read-pacing': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies FlagOptions;
@@ -388,15 +404,21 @@ function applySecretFlags(
   return parsed;
 }
 
-/** --debounce and --max-batch-wait, which every consuming command takes. */
+/** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
 function applyBatchFlags(
   feed: WalFeedOptions,
-  values: { debounce?: string | undefined; 'max-batch-wait'?: string | undefined },
+  values: {
+    debounce?: string | undefined;
+    'max-batch-wait'?: string | undefined;
+    'max-keys'?: string | undefined;
+  },
 ): void {
   const debounce = milliseconds('debounce', values.debounce);
   if (debounce != null) feed.debounce = debounce;
   const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
   if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+  const maxKeys = wholeNumber('max-keys', values['max-keys'], 'keys per table', 1);
+  if (maxKeys !== undefined) feed.maxKeys = maxKeys;
 }
 
 function parseListen(argv: string[]): ParsedCommand {
@@ -406,6 +428,7 @@ function parseListen(argv: string[]): ParsedCommand {
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'max-keys': { type: 'string' },
     json: { type: 'boolean' },
     ...SECRET_FLAGS,
     'heartbeat-timeout': { type: 'string' },
@@ -477,9 +500,11 @@ function feedFromFlags(values: {
   plugin?: string | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
+  'max-keys'?: string | undefined;
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'read-pacing'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -501,6 +526,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const readPacing = milliseconds('read-pacing', values['read-pacing']);
+  if (readPacing != null) feed.readPacing = readPacing;
   return feed;
 }
 
@@ -540,6 +567,12 @@ function parseServe(argv: string[]): ParsedCommand {
       throw new ConfigError(
         '--table and --plugin belong to a feed of its own; with --channel, the bridge decides them',
         rest.table !== undefined ? '--table' : '--plugin',
+      );
+    }
+    if (rest['read-pacing'] !== undefined) {
+      throw new ConfigError(
+        '--read-pacing paces a replication stream; with --channel, serve reads NOTIFY messages instead',
+        '--read-pacing',
       );
     }
     requireChannel(channel, 'serve');

@@ -1,10 +1,10 @@
 // NotifyBridge: republishes one WalFeed on a NOTIFY channel (contract §6, R29). Any number may run; the one
 // holding the channel's election slot is active and alone opens a feed (and so a feed slot).
+import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
 import type { Clock } from '../feed/clock.js';
 import { type FeedInternals, feedSetup } from '../feed/feed.js';
 import type { FeedItem } from '../feed/items.js';
-import { duration } from '../feed/option-rules.js';
 import {
   FEED_OPTION_NAMES,
   type ResolvedFeedOptions,
@@ -12,9 +12,10 @@ import {
   type WalFeedOptions,
 } from '../feed/options.js';
 import type { Session } from '../feed/session.js';
-import { asPgnudgeError, Supervisor } from '../feed/supervisor.js';
+import { Supervisor } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { type BoundLogger, printable } from '../logger.js';
+import { duration } from '../option-rules.js';
 import { quoteLiteral } from '../protocol/quote.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ChannelKey, resolveChannelKey } from './auth.js';

@@ -87,14 +87,18 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
-      const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
+      // SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines them): one round trip.
+      const cadence = negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
+      cadence.catch(() => {}); // the slot's failure is the one to report; SHOW's is the same link's
       const plugin = await this.#createSlot(session);
+      const statusIntervalMs = await cadence;
       await startReplicationStream(
         session,
         formatStartReplication(this.#slotName!, plugin, this.#options.tables),
         this.#consumer(plugin, sink),
         statusIntervalMs,
         log,
+        this.#options.readPacingMs,
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();

@@ -64,16 +64,17 @@ describe('serve', () => {
   });
 
   test('--channel serves a bridge’s stream; the bridge decides tables and plugin', () => {
-    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5']), {
+    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5', '--max-keys', '7']), {
       command: 'serve',
       json: false,
       verbosity: 0,
-      feed: { debounce: 5 },
+      feed: { debounce: 5, maxKeys: 7 },
       channel: 'c',
       serve: { port: 8080, host: '127.0.0.1' },
     });
     usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
     assert.deepEqual(
       parseCommandLine(['serve', '--channel', 'c', '--secret-file', 'f', '--heartbeat-timeout', '9000']),
