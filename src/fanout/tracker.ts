@@ -49,6 +49,8 @@ export interface BridgeTrackerOptions {
   maxEvents: number;
   /** The clock now. */
   nowMs: number;
+  /** The largest payload the transport carries (bytes); NOTIFY's by default. */
+  maxPayloadBytes?: number;
   /** Lowered only by tests. */
   clockWindowMs?: number;
 }
@@ -84,6 +86,7 @@ export class BridgeTracker {
   readonly #silenceMs: number;
   readonly #maxEvents: number;
   readonly #windowMs: number;
+  readonly #maxPayloadBytes: number | undefined;
   #bridge: string | null = null;
   #lastSeq = -1;
   /** The newest timestamp accepted from any bridge. */
@@ -107,6 +110,7 @@ export class BridgeTracker {
     this.#silenceMs = options.silenceMs;
     this.#maxEvents = options.maxEvents;
     this.#windowMs = options.clockWindowMs ?? CLOCK_WINDOW_MS;
+    this.#maxPayloadBytes = options.maxPayloadBytes;
     this.#lastHeardMs = options.nowMs;
   }
 
@@ -141,7 +145,7 @@ export class BridgeTracker {
   /** Handles one NOTIFY payload of the channel. */
   receive(payload: string, nowMs: number): TrackerAction[] {
     const actions = this.#checkSilence(nowMs);
-    const opened = openWireMessage(payload, this.#key);
+    const opened = openWireMessage(payload, this.#key, this.#maxPayloadBytes);
     if (!opened.ok) return this.#drop(actions, opened.reason, nowMs);
     const message = opened.message;
     if (message.sentMs < nowMs - this.#windowMs) return this.#drop(actions, 'stale', nowMs);
