@@ -4,7 +4,7 @@ import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
 import type { Clock } from '../feed/clock.js';
 import { type FeedInternals, feedSetup } from '../feed/feed.js';
-import type { FeedItem } from '../feed/items.js';
+import type { FeedItem, NudgeEvent } from '../feed/items.js';
 import {
   FEED_OPTION_NAMES,
   type ResolvedFeedOptions,
@@ -300,9 +300,9 @@ export class NotifyBridge implements AsyncDisposable {
   }
 }
 
-/** A feed's event as the wire carries it. Table-level: the feed reports tables. */
-function toWire(event: { payload: string; count: number; firstSeen: Date }): WireEvent {
-  return { table: event.payload, key: null, count: event.count, firstSeenMs: event.firstSeen.getTime() };
+/** A feed's event as the wire carries it: its table, and its row's key when the feed reports rows. */
+function toWire(event: NudgeEvent): WireEvent {
+  return { table: event.table, key: event.key, count: event.count, firstSeenMs: event.firstSeen.getTime() };
 }
 
 function asConnectionError(error: unknown): ConnectionError {

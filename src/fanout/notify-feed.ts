@@ -56,7 +56,9 @@ const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
 /**
  * A change feed fed by a {@link NotifyBridge} over LISTEN/NOTIFY. Yields `Resync('connected')` once
  * LISTEN is active (`reconnected` after a reconnect), `Resync('bridge')` when the bridge resyncs, is
- * replaced, comes back, or a message is lost or malformed, and `Batch`es as the bridge reports changes.
+ * replaced, is heard again after a silence, or one of its messages went missing, and `Batch`es as the
+ * bridge reports changes. Believes only messages signed with the secret; others are dropped without
+ * effect, counted in `dropped` and reported at most once a minute.
  */
 export class NotifyFeed extends Feed {
   readonly #body: SourceSessions<PgConnection>;

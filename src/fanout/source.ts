@@ -99,8 +99,9 @@ export class SourceSessions<C extends LinkEnd> implements FeedBody<C> {
     for (const action of actions) {
       if (action.type === 'resync') sink.resync('bridge');
       else if (action.type === 'events') {
-        // Table-level: a row key from the bridge makes the wakeup coarser here, never wrong.
-        for (const event of action.events) sink.change(event.table, event.count, event.firstSeenMs);
+        for (const event of action.events) {
+          sink.changeRow(event.table, event.key, event.count, event.firstSeenMs);
+        }
       } else this.#log[action.level](`channel "${printable(this.channel)}": ${action.message}`);
     }
   }

@@ -2,7 +2,7 @@
 // bridge is active, whether a message went missing, reassembly of split batches, heartbeat silence,
 // and the drop report. Turns NOTIFY payloads into actions. Pure over the clock values passed in.
 //
-// What it believes: a message that opens (wire-v2.ts: MAC, then a strict parse), whose timestamp is
+// What it believes: a message that opens (wire.ts: MAC, then a strict parse), whose timestamp is
 // within the clock window, and that is new: from the active bridge, a sequence number above the last
 // believed; from another bridge, a takeover only if its message is newer than anything believed so far
 // and, unless the channel is silent, that bridge was never replaced here. Everything else is dropped
@@ -11,10 +11,13 @@
 // construction or reset) can a recording pass, and only one younger than the clock window.
 import { printable } from '../logger.js';
 import type { ChannelKey } from './auth.js';
-import { CLOCK_WINDOW_MS, openWireMessage, type WireEvent, type WireRefusal } from './wire.js';
+import { CLOCK_WINDOW_MS, openWireMessage, type WireEvent } from './wire.js';
 
-/** Why a message was dropped: the wire's refusals, and those of the tracker's replay and clock checks. */
-export type DropReason = WireRefusal | 'replayed' | 'replaced' | 'stale' | 'future';
+/**
+ * Why a message was dropped: the wire's refusals (`mac`, `unsigned`, `malformed`), and those of the
+ * replay and clock checks (`replayed`, `replaced`, `stale`, `future`); docs/fanout.md says what each means.
+ */
+export type DropReason = 'mac' | 'unsigned' | 'malformed' | 'replayed' | 'replaced' | 'stale' | 'future';
 
 const DROP_REASONS: readonly DropReason[] = [
   'mac',

@@ -9,7 +9,6 @@
 //           {"b":…,"q":…,"t":…,"k":"batch","p":<part>,"n":<parts>,"e":[[table,key,count,firstSeenMs],…]}
 import { randomBytes } from 'node:crypto';
 import { type ChannelKey, MAC_LENGTH } from './auth.js';
-
 import { packParts, utf8Length } from './parts.js';
 
 /** What every payload starts with; anything else is not this version. */

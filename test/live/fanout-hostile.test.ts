@@ -1,10 +1,11 @@
 // A hostile consumer against the fan-out (contract R29, issue 14): a role with LOGIN only, which can LISTEN
 // and NOTIFY on any channel, forges (unsigned, wrong MAC, signed for another channel), replays what it
 // captured (from the active bridge and from one it saw replaced), squats (holds the advisory lock the old
-// election used, and tries to create the election slot) and floods, while bridges with a secret publish
-// real commits to listeners. Every real commit reaches every listener exactly; nothing forged does; drops
-// are counted and reported at most once a minute; and when the bridge stops (SIGSTOP, then SIGKILL) the
-// listeners log an error despite forged heartbeats, and resync when a bridge is heard again.
+// election used, and tries to create the election slot), tries to stop the active bridge (signals its
+// sessions, drops its slots) and floods, while bridges with a secret publish real commits to listeners.
+// Every real commit reaches every listener exactly; nothing forged does; drops are counted and reported
+// at most once a minute; and when the bridge stops (SIGSTOP, then SIGKILL) the listeners log an error
+// despite forged heartbeats, and resync when a bridge is heard again.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -223,6 +224,25 @@ describe('a LOGIN-only attacker against bridges and listeners with a secret', ()
         `SELECT s.active_pid, a.backend_type FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = '${slot}'`,
       );
       assert.equal(holder?.backend_type, 'walsender', 'a bridge walsender holds the election slot');
+      // Stop the active bridge: signal its sessions (the election's and the feed's), drop its slots.
+      const bridgeSlots = await runSql<{ slot_name: string; active_pid: number }>(
+        info,
+        `SELECT slot_name, active_pid FROM pg_replication_slots WHERE slot_name = '${slot}' OR database = '${db.name}'`,
+      );
+      assert.equal(bridgeSlots.length, 2, `the election slot and the feed's: ${JSON.stringify(bridgeSlots)}`);
+      for (const { slot_name, active_pid } of bridgeSlots) {
+        for (const attack of [
+          `SELECT pg_terminate_backend(${active_pid})`,
+          `SELECT pg_cancel_backend(${active_pid})`,
+          `SELECT pg_drop_replication_slot('${slot_name}')`,
+        ]) {
+          await assert.rejects(
+            attacker.query(attack),
+            (error: unknown) => error instanceof ServerError && error.sqlState === '42501',
+            attack,
+          );
+        }
+      }
 
       // Forge and flood while real commits happen; replay what bridge A sent so far.
       let marks = listeners.map((l) => l.probe.mark());
