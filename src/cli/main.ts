@@ -3,12 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, PgnudgeError } from '../errors.js';
 import { NotifyBridge } from '../fanout/bridge.js';
-import { NotifyFeed } from '../fanout/notify-feed.js';
+import type { BrokerFeed } from '../fanout/broker-feed.js';
+import type { NotifyFeed } from '../fanout/notify-feed.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { bindLogger, escapeControls, type Logger, printable } from '../logger.js';
 import { resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
+import { bridgeConsumer } from './consumer.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
@@ -71,7 +73,7 @@ function reportError(error: unknown): number {
   return EXIT_FATAL;
 }
 
-async function watch(feed: WalFeed | NotifyFeed, json: boolean): Promise<void> {
+async function watch(feed: WalFeed | NotifyFeed | BrokerFeed, json: boolean): Promise<void> {
   const stop = () => void feed.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -130,6 +132,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const bridge = new NotifyBridge({
           ...parsed.feed,
           channel: parsed.channel ?? '',
+          ...(parsed.to === undefined ? {} : { to: parsed.to }),
           ...cliChannelAuth(parsed, process.env),
           logger: stderrLogger(parsed.verbosity),
         });
@@ -140,13 +143,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT_OK;
       }
       case 'listen': {
-        const feed = new NotifyFeed({
-          ...parsed.feed,
-          channel: parsed.channel ?? '',
-          ...cliChannelAuth(parsed, process.env),
-          ...(parsed.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: parsed.heartbeatTimeout }),
-          logger: stderrLogger(parsed.verbosity),
-        });
+        const feed = bridgeConsumer(parsed, process.env, stderrLogger(parsed.verbosity));
         await watch(feed, parsed.json);
         return EXIT_OK;
       }

@@ -5,12 +5,16 @@
 // larger than one broker message arrives whole; no slot is left. The brokers and the fan-out do not depend
 // on the PostgreSQL major, so this file runs once per test run.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { ChannelKey } from '../../src/fanout/auth.js';
 import { electionSlotName } from '../../src/fanout/election.js';
 import { REDIS_PAYLOAD_LIMIT } from '../../src/fanout/redis.js';
 import { Batch, BrokerFeed, NotifyBridge } from '../../src/index.js';
 import { binaryUnavailable } from '../support/background-server.js';
+import { CliProcess, connectionUrl } from '../support/cli-process.js';
 import { type ClusterInfo, liveCluster, runSql, scratchDatabase } from '../support/cluster.js';
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -282,7 +286,10 @@ describe('fan-out through Redis and NATS', TEST, () => {
           },
           { timeoutMs: 30_000, intervalMs: 500, what: 'a commit through the restarted broker' },
         );
-        assert.ok(other.probe.count('public.t', otherMark) > 0, 'the other broker carried the commits');
+        await waitFor(() => other.probe.count('public.t', otherMark) > 0, {
+          timeoutMs: 15_000,
+          what: 'the other broker to carry the commits',
+        });
         assert.equal(broken.probe.error, undefined);
         assert.equal(broken.probe.done, false);
       }
@@ -292,6 +299,76 @@ describe('fan-out through Redis and NATS', TEST, () => {
       await viaRedis.probe.counted('public.t', 1, marks[0], 30_000);
       await viaNats.probe.counted('public.t', 1, marks[1], 30_000);
       assert.equal(leaksPassword(log, viaRedis.log, viaNats.log), false, 'no broker password in a log');
+    },
+  );
+
+  test(
+    "pgnudge bridge --to and pgnudge listen --from, credentials from the brokers' usual variables",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const r = redis as RedisServer;
+      const n = nats as NatsServer;
+      const env = {
+        PGNUDGE_SECRET: SECRET,
+        REDISCLI_AUTH: r.info.password ?? '',
+        NATS_USER: n.info.auth?.user ?? '',
+        NATS_PASSWORD: n.info.auth?.pass ?? '',
+      };
+      const redisUrl = `redis://127.0.0.1:${r.info.port}/${name}`;
+      const natsUrl = `nats://127.0.0.1:${n.info.port}/${name}`;
+      const run = (args: string[]) => new CliProcess(args, { home, env, after: (fn) => t.after(fn) });
+      const listeners = [
+        run(['listen', '--from', redisUrl, '--json', '--debounce', '5', '-v']),
+        run(['listen', '--from', natsUrl, '--json', '--debounce', '5', '-v']),
+      ];
+      for (const listen of listeners) {
+        await waitFor(() => listen.lines().some((line) => line.includes('"connected"')), {
+          timeoutMs: 20_000,
+          what: `listen --from to subscribe (${listen.stderr})`,
+        });
+      }
+      const bridge = run([
+        'bridge',
+        '--channel',
+        name,
+        '--to',
+        redisUrl,
+        '--to',
+        natsUrl,
+        '--dsn',
+        connectionUrl(info, (db as { name: string }).name, info.roles.replication),
+        '--debounce',
+        '5',
+        '-v',
+      ]);
+      await bridge.logged(/: active on channel/, 'the bridge to become active');
+      await waitFor(
+        async () => {
+          await sql('INSERT INTO t (v) VALUES (6)');
+          return listeners.every((listen) => listen.lines().some((line) => line.includes('"public.t"')));
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'a batch at both listeners' },
+      );
+      for (const listen of listeners) {
+        const kinds = listen
+          .lines()
+          .map((line) => (JSON.parse(line) as { type: string; reason?: string }).reason ?? 'batch');
+        assert.equal(kinds[0], 'connected');
+        assert.ok(kinds.includes('bridge'), kinds.join());
+      }
+      bridge.child.kill('SIGTERM');
+      for (const listen of listeners) listen.child.kill('SIGINT');
+      assert.deepEqual(await bridge.exited, { code: 0, signal: null }, bridge.stderr);
+      for (const listen of listeners) {
+        assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
+        assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
+      }
+      assert.ok(!bridge.stderr.includes('never logged'), 'no broker password on stderr');
+      await noSlotLeft(name);
     },
   );
 
