@@ -91,7 +91,7 @@ describe('serve', () => {
     );
     assert.equal(parseCommandLine(['serve', '--channel', 'c', '--insecure']).insecure, true);
     for (const flag of [['--secret-file', 'f'], ['--insecure'], ['--heartbeat-timeout', '5']]) {
-      usageError(['serve', ...flag], /belongs to --channel \(serving a bridge's stream\)/);
+      usageError(['serve', ...flag], /belongs to --channel or --from \(serving a bridge's stream\)/);
     }
   });
 
