@@ -8,6 +8,7 @@ import { PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
 import type { ResolvedFeedOptions, WalFeedOptions } from './options.js';
@@ -52,6 +53,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #options: ResolvedFeedOptions;
   readonly #log: BoundLogger;
   readonly #filter: TableFilter | null;
+  readonly #clock: Clock;
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
 
@@ -61,6 +63,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     this.#options = setup.options;
     this.#log = setup.log;
     this.#filter = setup.options.tables ? new TableFilter(setup.options.tables) : null;
+    this.#clock = setup.clock;
   }
 
   /** The plugin of the last slot created, kept for every reconnect. */
@@ -154,6 +157,9 @@ class SlotSessions implements FeedBody<PgConnection> {
     let lastSchema = '';
     let lastTable = '';
     let lastPayload = '';
+    // The clock is read once per socket read that brings a change, not once per change: NaN until then.
+    const clock = this.#clock;
+    let readMs = Number.NaN;
     const changed = (schema: string, table: string, op: ChangeOp) => {
       if (filter !== null && !filter.matches(schema, table)) return;
       // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
@@ -163,7 +169,8 @@ class SlotSessions implements FeedBody<PgConnection> {
         lastPayload = `${schema}.${table}`;
       }
       if (debug) log.debug(`${op} ${lastPayload}`);
-      sink.change(lastPayload);
+      if (Number.isNaN(readMs)) readMs = clock.now();
+      sink.change(lastPayload, 1, undefined, readMs);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
@@ -180,6 +187,9 @@ class SlotSessions implements FeedBody<PgConnection> {
     };
     return {
       data: (data) => decoder.decode(data, changed),
+      read: () => {
+        readMs = Number.NaN;
+      },
       notice: (message) => decoder.notice?.(message, skipped),
     };
   }
