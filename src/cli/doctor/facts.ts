@@ -2,6 +2,8 @@
 // rooms of doctor share.
 import type { PluginName } from '../../decode/change.js';
 import type { PgnudgeErrorCode } from '../../errors.js';
+import type { TableName } from '../../feed/tables.js';
+import type { MissingTable } from '../../feed/watched-tables.js';
 
 /** Where the server runs, as far as its settings, roles and host name tell. */
 export type Platform = 'rds' | 'aurora' | 'azure' | 'cloudsql' | 'supabase' | 'neon' | 'self-managed';
@@ -59,6 +61,15 @@ export interface DoctorFacts {
   plugins: Partial<Record<PluginName, PluginProbe>>;
   /** Why the plugin probes stopped early (e.g. slot creation waited too long), if they did. */
   probeAbort?: string;
+  /** With --table: the tables asked about, and which of them are not tables (with near matches). */
+  tables?: { asked: readonly TableName[]; missing?: readonly MissingTable[]; error?: string };
+  /**
+   * Whether a physical replication session (what a RawFeed opens: `replication=true`, matched by the
+   * `replication` lines of pg_hba.conf) opened and answered IDENTIFY_SYSTEM; undefined when not probed.
+   */
+  physicalSession?: boolean;
+  /** Why the physical replication session was refused. */
+  physicalStartupError?: Failure;
 }
 
 /** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
@@ -73,7 +84,9 @@ export type CheckName =
   | 'wal_senders'
   | 'plugin_wal2json'
   | 'plugin_test_decoding'
-  | 'direct_connection';
+  | 'direct_connection'
+  | 'tables'
+  | 'physical_replication';
 
 /** One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run. */
 export interface DoctorCheck {
@@ -84,10 +97,19 @@ export interface DoctorCheck {
   skipped?: true;
 }
 
-/** The whole verdict; `ok` means a feed can run now, with `plugin`. */
+/** The feed kinds doctor recommends: logical decoding, or physical WAL (contract R27). */
+export type FeedKind = 'WalFeed' | 'RawFeed';
+
+/**
+ * The whole verdict; `ok` means a feed can run now: `feed` says which one doctor recommends (WalFeed,
+ * with `plugin`, when it can run; else RawFeed), null when neither can.
+ */
 export interface DoctorReport {
   ok: boolean;
   plugin: PluginName | null;
+  feed: FeedKind | null;
+  /** Whether a RawFeed can run here (it may, beside a WalFeed that is recommended first). */
+  rawFeed: boolean;
   checks: DoctorCheck[];
   platform: Platform;
   target: string;

@@ -1,7 +1,9 @@
 // `pgnudge doctor` (contract §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
 // the platform it runs on (checks.ts, fixes.ts), and prints them (format.ts).
+import type { TableName } from '../../feed/tables.js';
 import type { BoundLogger } from '../../logger.js';
 import { type ConnectionSettings, describeTarget } from '../../transport/settings.js';
+import type { Palette } from '../color.js';
 import { evaluateDoctor } from './checks.js';
 import type { DoctorReport } from './facts.js';
 import { formatDoctorHuman, formatDoctorJson } from './format.js';
@@ -14,6 +16,10 @@ export interface DoctorRun {
   write(text: string): void;
   logger?: BoundLogger;
   probeTimeoutMs?: number;
+  /** --table: also check that these tables exist. */
+  tables?: readonly TableName[];
+  /** Colour for the human report (a terminal's). */
+  paint?: Palette;
 }
 
 /** Runs every check and prints the report. Returns the exit status: 0 when a feed can run, else 1. */
@@ -29,6 +35,7 @@ export async function runDoctor(run: DoctorRun): Promise<number> {
     const facts = await gatherDoctorFacts(run.settings, target, {
       ...(run.logger ? { logger: run.logger } : {}),
       ...(run.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: run.probeTimeoutMs }),
+      ...(run.tables === undefined ? {} : { tables: run.tables }),
     });
     report = evaluateDoctor(facts);
   } catch (error) {
@@ -41,6 +48,6 @@ export async function runDoctor(run: DoctorRun): Promise<number> {
       connectionError: toFailure(error),
     });
   }
-  run.write(`${run.json ? formatDoctorJson(report) : formatDoctorHuman(report)}\n`);
+  run.write(`${run.json ? formatDoctorJson(report) : formatDoctorHuman(report, run.paint)}\n`);
   return report.ok ? 0 : 1;
 }
