@@ -1,9 +1,9 @@
-// Throughput of FrameDecoder (and parseReplicationMessage on top) over CopyData frames wrapping XLogData,
+// Throughput of FrameDecoder (and the replication message parse on top, as objects or in place) over CopyData frames wrapping XLogData,
 // split into seeded random chunk sizes like socket reads. Prints MB/s; asserts nothing.
 
 import { parseBackendMessage } from '../src/protocol/backend.js';
 import { FrameDecoder } from '../src/protocol/frame-decoder.js';
-import { parseReplicationMessage } from '../src/protocol/replication.js';
+import { parseReplicationMessage, ReplicationCode, XLogDataView } from '../src/protocol/replication.js';
 
 /** mulberry32: a tiny seeded PRNG, so every run splits the stream the same way. */
 function prng(seed: number): () => number {
@@ -51,7 +51,12 @@ function makeChunks(frameSize: number, totalBytes: number, maxChunk: number, see
   return chunks;
 }
 
-function run(chunks: Buffer[], parse: boolean): { frames: number; checksum: number } {
+/** 'frames': next() only; 'parse': next() and the message objects; 'in place': what the connection does. */
+type Mode = 'frames' | 'parse' | 'in place';
+
+function run(chunks: Buffer[], mode: Mode): { frames: number; checksum: number } {
+  if (mode === 'in place') return runInPlace(chunks);
+  const parse = mode === 'parse';
   const decoder = new FrameDecoder();
   let frames = 0;
   let checksum = 0;
@@ -73,15 +78,34 @@ function run(chunks: Buffer[], parse: boolean): { frames: number; checksum: numb
   return { frames, checksum };
 }
 
-function measure(label: string, chunks: Buffer[], parse: boolean): void {
+/** The connection's replication path: advance() and one XLogDataView, no object per message. */
+function runInPlace(chunks: Buffer[]): { frames: number; checksum: number } {
+  const decoder = new FrameDecoder();
+  const view = new XLogDataView();
+  let frames = 0;
+  let checksum = 0;
+  for (const chunk of chunks) {
+    decoder.push(chunk);
+    while (decoder.advance()) {
+      frames++;
+      if (decoder.code === 0x64 && decoder.bytes[decoder.start] === ReplicationCode.XLogData) {
+        view.read(decoder.bytes, decoder.start, decoder.end);
+        checksum += view.dataEnd - view.dataStart + (view.walEndLow & 1);
+      }
+    }
+  }
+  return { frames, checksum };
+}
+
+function measure(label: string, chunks: Buffer[], mode: Mode): void {
   const bytes = chunks.reduce((sum, c) => sum + c.byteLength, 0);
-  run(chunks, parse); // warm-up
+  run(chunks, mode); // warm-up
   const rounds = 5;
   let best = Number.POSITIVE_INFINITY;
   let frames = 0;
   for (let i = 0; i < rounds; i++) {
     const started = process.hrtime.bigint();
-    frames = run(chunks, parse).frames;
+    frames = run(chunks, mode).frames;
     best = Math.min(best, Number(process.hrtime.bigint() - started) / 1e9);
   }
   const mbps = bytes / 1e6 / best;
@@ -100,7 +124,8 @@ for (const frameSize of [200, 8 * 1024]) {
   for (const maxChunk of [1024, 64 * 1024]) {
     const chunks = makeChunks(frameSize, TOTAL, maxChunk, SEED);
     const name = `${frameSize === 200 ? '200 B' : '8 KiB'} frames, chunks 1..${maxChunk / 1024} KiB`;
-    measure(`${name}: decode`, chunks, false);
-    measure(`${name}: decode + parseReplicationMessage`, chunks, true);
+    measure(`${name}: decode`, chunks, 'frames');
+    measure(`${name}: decode + parseReplicationMessage`, chunks, 'parse');
+    measure(`${name}: advance + XLogDataView (in place)`, chunks, 'in place');
   }
 }

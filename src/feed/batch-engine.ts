@@ -106,21 +106,28 @@ export class BatchEngine {
   /**
    * Records `count` (default 1) changes to the whole of `payload` (`schema.table`): a table-level event
    * (key null). `firstSeenMs` (default now) stamps a new entry: a fan-out listener passes the time the
-   * bridge first saw the change.
+   * bridge first saw the change. `receivedMs` is this engine's clock as the caller read it when the
+   * change arrived (default: read now), so a feed reads the clock once per socket read, not per change.
    */
-  change(payload: string, count = 1, firstSeenMs?: number): void {
-    this.#record(payload, null, count, firstSeenMs);
+  change(payload: string, count = 1, firstSeenMs?: number, receivedMs?: number): void {
+    this.#record(payload, null, count, firstSeenMs, receivedMs);
   }
 
   /**
    * Records `count` (default 1) changes to the row of `table` whose key values (as text, in key-column
    * order) are `key`; a null `key` is {@link change}. Coalesces per row, at most `maxKeys` rows per table
    * per batch (contract R24). `key` is copied when kept, so the caller may reuse its array. Throws
-   * RangeError for a key without values.
+   * RangeError for a key without values. `firstSeenMs` and `receivedMs` as in {@link change}.
    */
-  changeRow(table: string, key: readonly string[] | null, count = 1, firstSeenMs?: number): void {
+  changeRow(
+    table: string,
+    key: readonly string[] | null,
+    count = 1,
+    firstSeenMs?: number,
+    receivedMs?: number,
+  ): void {
     if (key !== null && key.length === 0) throw new RangeError('a row key has at least one value');
-    this.#record(table, key, count, firstSeenMs);
+    this.#record(table, key, count, firstSeenMs, receivedMs);
   }
 
   #record(
@@ -128,9 +135,10 @@ export class BatchEngine {
     key: readonly string[] | null,
     count: number,
     firstSeenMs: number | undefined,
+    receivedMs: number | undefined,
   ): void {
     if (this.#closed) return;
-    const now = this.#clock.now();
+    const now = receivedMs ?? this.#clock.now();
     if (this.#batch.size >= this.#maxPending && this.#batch.adds(table, key)) {
       this.#dropBatch(count);
       this.#queueResync('overflow');

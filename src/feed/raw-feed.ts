@@ -170,9 +170,10 @@ class PhysicalSessions implements FeedBody<PgConnection> {
         session,
         formatStartPhysical(start, identity.timeline),
         {
-          data: (data, walStart) => {
+          // `message` is the connection's one XLogData view: its walStart is read now, never kept.
+          data: (data, message) => {
             try {
-              stream.data(data, walStart);
+              stream.data(data, message.walStart);
             } catch (error) {
               // WAL of a format pgnudge does not know (a byte-swapped or newer page magic) never heals.
               if (error instanceof WalDecodeError && error.reason === 'magic') {

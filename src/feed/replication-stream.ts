@@ -5,7 +5,7 @@
 import { ServerError, type ServerErrorFields } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { formatLsn, type Lsn } from '../protocol/lsn.js';
-import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
+import type { PrimaryKeepalive, XLogDataView } from '../protocol/replication.js';
 import { StandbyProgress } from '../protocol/standby-status.js';
 import type { PgConnection, ReplicationHandler } from '../transport/connection.js';
 import { DEFAULTS } from './options.js';
@@ -15,8 +15,14 @@ import { parseServerDuration, statusCadence } from './status-cadence.js';
 
 /** What a feed does with the stream: decode each message's data, and read notices sent inside it. */
 export interface StreamConsumer {
-  /** One XLogData payload (a view of the frame: decode it now, keep no reference), starting at `walStart`. */
-  data(data: Uint8Array, walStart: Lsn): void;
+  /**
+   * One XLogData payload (a view of the frame: decode it now, keep no reference). `message` is the
+   * stream's one XLogData view, for a consumer that needs more than the payload (`message.walStart`,
+   * a bigint made on demand); it moves on to the next message once this returns.
+   */
+  data(data: Uint8Array, message: XLogDataView): void;
+  /** A socket read arrived; its messages follow (once per read, not per message: e.g. a clock reading). */
+  read?(): void;
   /** A NoticeResponse's message text, in order with the data around it. */
   notice?(message: string): void;
 }
@@ -108,9 +114,13 @@ class ReplicationStream implements ReplicationHandler {
     this.#confirmation = confirmation;
   }
 
-  xlogData(message: XLogData): void {
-    this.#progress.received(message.walEnd);
-    this.#consumer.data(message.data, message.walStart);
+  xlogData(message: XLogDataView): void {
+    this.#progress.receivedHalves(message.walEndHigh, message.walEndLow);
+    this.#consumer.data(message.data, message);
+  }
+
+  read(): void {
+    this.#consumer.read?.();
   }
 
   keepalive(message: PrimaryKeepalive): void {

@@ -19,12 +19,19 @@ export class RowEvents {
    * Records `op` on `table` (the payload's table part) whose key columns are `columns` (null: no key),
    * reading the keys from `rows`. An INSERT names its new row, a DELETE its old key, an UPDATE its new key
    * and, when it changed, its old key too. Anything unreadable falls back to one table-level change:
-   * coarser, never wrong.
+   * coarser, never wrong. `receivedMs` is the engine clock's reading for the socket read that brought the
+   * change (default: the engine reads it), as in BatchEngine.change.
    */
-  change(table: string, columns: readonly string[] | null, op: ChangeOp, rows: RowImages | undefined): void {
+  change(
+    table: string,
+    columns: readonly string[] | null,
+    op: ChangeOp,
+    rows: RowImages | undefined,
+    receivedMs?: number,
+  ): void {
     const sink = this.#sink;
     if (columns === null || rows === undefined || op === 'truncate') {
-      sink.change(table);
+      sink.change(table, 1, undefined, receivedMs);
       return;
     }
     const before = this.#before;
@@ -32,22 +39,24 @@ export class RowEvents {
     before.length = columns.length;
     after.length = columns.length;
     if (op === 'insert') {
-      if (rows.readKey('new', columns, after) === 'read') sink.changeRow(table, after);
-      else sink.change(table);
+      if (rows.readKey('new', columns, after) === 'read')
+        sink.changeRow(table, after, 1, undefined, receivedMs);
+      else sink.change(table, 1, undefined, receivedMs);
       return;
     }
     if (op === 'delete') {
-      if (rows.readKey('old', columns, before) === 'read') sink.changeRow(table, before);
-      else sink.change(table);
+      if (rows.readKey('old', columns, before) === 'read')
+        sink.changeRow(table, before, 1, undefined, receivedMs);
+      else sink.change(table, 1, undefined, receivedMs);
       return;
     }
     const old = rows.readKey('old', columns, before);
     if (old === 'unreadable' || rows.readKey('new', columns, after) !== 'read') {
-      sink.change(table);
+      sink.change(table, 1, undefined, receivedMs);
       return;
     }
-    if (old === 'read' && !sameKey(before, after)) sink.changeRow(table, before);
-    sink.changeRow(table, after);
+    if (old === 'read' && !sameKey(before, after)) sink.changeRow(table, before, 1, undefined, receivedMs);
+    sink.changeRow(table, after, 1, undefined, receivedMs);
   }
 }
 

@@ -260,6 +260,9 @@ class SlotSessions implements FeedBody<PgConnection> {
     let lastTable = '';
     let lastPayload = '';
     let lastEntry: CatalogEntry | undefined;
+    // The clock is read once per socket read that brings a change, not once per change: NaN until then.
+    const clock = this.#clock;
+    let readMs = Number.NaN;
     const changed = (schema: string, table: string, op: ChangeOp, rows?: RowImages) => {
       if (names !== null && !names.matches(schema, table)) return;
       if (cache === null) {
@@ -270,7 +273,8 @@ class SlotSessions implements FeedBody<PgConnection> {
           lastPayload = formatPayload({ schema, table });
         }
         if (debug) log.debug(`${op} ${printable(lastPayload)}`);
-        sink.change(lastPayload);
+        if (Number.isNaN(readMs)) readMs = clock.now();
+        sink.change(lastPayload, 1, undefined, readMs);
         return;
       }
       let entry = schema === lastSchema && table === lastTable ? lastEntry : undefined;
@@ -288,8 +292,9 @@ class SlotSessions implements FeedBody<PgConnection> {
       if (!entry.seen) catalog!.use(entry);
       if (entry.payload === null) return;
       if (debug) log.debug(`${op} ${printable(`${schema}.${table}`)} as ${printable(entry.payload)}`);
-      if (rowEvents === null) sink.change(entry.payload);
-      else rowEvents.change(entry.payload, entry.key, op, rows);
+      if (Number.isNaN(readMs)) readMs = clock.now();
+      if (rowEvents === null) sink.change(entry.payload, 1, undefined, readMs);
+      else rowEvents.change(entry.payload, entry.key, op, rows, readMs);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
@@ -306,6 +311,9 @@ class SlotSessions implements FeedBody<PgConnection> {
     };
     return {
       data: (data) => decoder.decode(data, changed),
+      read: () => {
+        readMs = Number.NaN;
+      },
       notice: (message) => decoder.notice?.(message, skipped),
     };
   }

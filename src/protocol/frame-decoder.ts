@@ -41,7 +41,7 @@ export interface FrameDecoderOptions {
 /**
  * Accepts chunks of any size and yields whole frames. A frame that lies inside one chunk is returned as a
  * view of that chunk; a frame spread over several chunks is joined once, into a buffer of exactly its size.
- * Memory handed out in a Frame is never written again.
+ * Memory handed out in a Frame (or as `bytes` by `advance`) is never written again.
  */
 export class FrameDecoder {
   readonly #maxFrameLength: number;
@@ -52,6 +52,18 @@ export class FrameDecoder {
   /** Length field of the frame at the head once its header is in, else -1. */
   #frameLength = -1;
   #frameCode = 0;
+
+  /**
+   * The code of the frame the last successful {@link advance} reached; its body is `bytes[start, end)`.
+   * Changes with the next `advance` or `next`.
+   */
+  code = 0;
+  /** The buffer holding the current frame's body: a received chunk, or a join of several. */
+  bytes: Uint8Array = new Uint8Array(0);
+  /** Where the current frame's body starts in `bytes`. */
+  start = 0;
+  /** Where the current frame's body ends in `bytes` (exclusive). */
+  end = 0;
 
   constructor(options: FrameDecoderOptions = {}) {
     const max = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
@@ -83,30 +95,45 @@ export class FrameDecoder {
 
   /** Returns the next complete frame, or `undefined` until more bytes arrive. */
   next(): Frame | undefined {
+    if (!this.advance()) return undefined;
+    return { code: this.code, body: this.bytes.subarray(this.start, this.end) };
+  }
+
+  /**
+   * Moves to the next complete frame and returns true, or returns false until more bytes arrive: the
+   * hot path's {@link next}, which describes the frame in `code`, `bytes`, `start` and `end` instead
+   * of an object and a view per message.
+   */
+  advance(): boolean {
     if (!this.#readHeader()) {
-      return undefined;
+      return false;
     }
     const total = 1 + this.#frameLength;
     if (this.#buffered < total) {
-      return undefined;
+      return false;
     }
-    const code = this.#frameCode;
     const bodyLength = this.#frameLength - 4;
+    this.code = this.#frameCode;
     this.#frameLength = -1;
     this.#buffered -= total;
 
     const first = this.#chunks[0]!;
     if (first.byteLength - this.#head >= total) {
       const start = this.#head + HEADER_LENGTH;
-      const body = first.subarray(start, start + bodyLength);
+      this.bytes = first;
+      this.start = start;
+      this.end = start + bodyLength;
       this.#head += total;
       if (this.#head === first.byteLength) {
         this.#chunks.shift();
         this.#head = 0;
       }
-      return { code, body };
+      return true;
     }
-    return { code, body: this.#join(bodyLength) };
+    this.bytes = this.#join(bodyLength);
+    this.start = 0;
+    this.end = bodyLength;
+    return true;
   }
 
   /** Copies the frame at the head (header skipped) out of several chunks and drops what it consumed. */

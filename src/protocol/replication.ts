@@ -40,7 +40,8 @@ export interface StandbyStatusUpdate {
   replyRequested: boolean;
 }
 
-const XLOG_DATA_HEADER = 25;
+/** Bytes before an XLogData's payload: the code, walStart, walEnd and sendTime. */
+export const XLOG_DATA_HEADER = 25;
 const PRIMARY_KEEPALIVE_LENGTH = 18;
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
 const MIN_I64 = -(1n << 63n);
@@ -93,6 +94,75 @@ export function parseReplicationMessage(data: Uint8Array): XLogData | PrimaryKee
       offset: 0,
     },
   );
+}
+
+/**
+ * An XLogData read in place, for the stream's hot path: one per stream, pointed at each message in turn
+ * by {@link XLogDataView.read}, so a message costs no object, DataView or BigInt. The WAL end is kept
+ * as two 32-bit halves ({@link walEndHigh}, {@link walEndLow}) for comparing without BigInt; `walStart`,
+ * `walEnd` and `sendTime` become bigints only when asked for, and the payload is `bytes[dataStart,
+ * dataEnd)` (`data` makes a view of it). It reads as an {@link XLogData} until the next `read`: take
+ * what you need during the call.
+ */
+export class XLogDataView {
+  readonly type = 'XLogData';
+  /** The bytes holding the message (a frame's buffer, not necessarily only this message). */
+  bytes: Uint8Array = new Uint8Array(0);
+  /** Where the message (its 'w' code) starts in `bytes`. */
+  start = 0;
+  /** Where the payload starts in `bytes`: `start` + {@link XLOG_DATA_HEADER}. */
+  dataStart = XLOG_DATA_HEADER;
+  /** Where the message ends in `bytes` (exclusive). */
+  dataEnd = XLOG_DATA_HEADER;
+  /** The upper 32 bits of the WAL end. */
+  walEndHigh = 0;
+  /** The lower 32 bits of the WAL end. */
+  walEndLow = 0;
+
+  /**
+   * Points the view at the XLogData in `bytes[start, end)`, whose first byte the caller found to be
+   * {@link ReplicationCode.XLogData}. Throws ProtocolError when it is shorter than its header.
+   */
+  read(bytes: Uint8Array, start: number, end: number): void {
+    if (end - start < XLOG_DATA_HEADER) {
+      throw lengthError('XLogData', `must be at least ${XLOG_DATA_HEADER} bytes, got ${end - start}`);
+    }
+    this.bytes = bytes;
+    this.start = start;
+    this.dataStart = start + XLOG_DATA_HEADER;
+    this.dataEnd = end;
+    this.walEndHigh = readU32(bytes, start + 9);
+    this.walEndLow = readU32(bytes, start + 13);
+  }
+
+  /** The WAL position this message's data starts at (a physical stream's block address). */
+  get walStart(): Lsn {
+    return u64(this.bytes, this.start + 1);
+  }
+
+  /** The server's WAL end when it sent the message. */
+  get walEnd(): Lsn {
+    return (BigInt(this.walEndHigh) << 32n) | BigInt(this.walEndLow);
+  }
+
+  /** The server's clock when it sent the message (µs since 2000-01-01). */
+  get sendTime(): bigint {
+    return BigInt.asIntN(64, u64(this.bytes, this.start + 17));
+  }
+
+  /** The payload, as a new view of `bytes` (no copy). */
+  get data(): Uint8Array {
+    return this.bytes.subarray(this.dataStart, this.dataEnd);
+  }
+}
+
+/** The big-endian unsigned 32-bit integer at `at` (the caller checked the bounds). */
+function readU32(bytes: Uint8Array, at: number): number {
+  return bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+}
+
+function u64(bytes: Uint8Array, at: number): bigint {
+  return (BigInt(readU32(bytes, at)) << 32n) | BigInt(readU32(bytes, at + 4));
 }
 
 function lengthError(messageType: string, detail: string): ProtocolError {

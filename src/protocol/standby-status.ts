@@ -14,16 +14,29 @@ export type StatusReply = Omit<StandbyStatusUpdate, 'sendTime'>;
  * reach it as keepalives only, never pin WAL. One per session; it only ever moves forward.
  */
 export class StandbyProgress {
-  #confirmed: Lsn = 0n;
+  // Two 32-bit halves, so that a WAL message costs a compare of numbers and no BigInt (receivedHalves).
+  #high = 0;
+  #low = 0;
 
   /** The position the next status update confirms as written, flushed and applied. */
   get confirmed(): Lsn {
-    return this.#confirmed;
+    return (BigInt(this.#high) << 32n) | BigInt(this.#low);
   }
 
-  /** An XLogData ending at `walEnd` reached the client. Called once per WAL message: one compare. */
+  /** A message ending at `walEnd` (an unsigned 64-bit LSN) reached the client. */
   received(walEnd: Lsn): void {
-    if (walEnd > this.#confirmed) this.#confirmed = walEnd;
+    this.receivedHalves(Number(walEnd >> 32n), Number(walEnd & 0xffff_ffffn));
+  }
+
+  /**
+   * An XLogData whose WAL end has these upper and lower 32 bits reached the client
+   * (XLogDataView.walEndHigh/Low). Called once per WAL message: a compare, no allocation.
+   */
+  receivedHalves(high: number, low: number): void {
+    if (high > this.#high || (high === this.#high && low > this.#low)) {
+      this.#high = high;
+      this.#low = low;
+    }
   }
 
   /**
@@ -37,7 +50,7 @@ export class StandbyProgress {
 
   /** The status update confirming everything received; `replyRequested` asks the server to answer now. */
   reply(replyRequested: boolean): StatusReply {
-    const lsn = this.#confirmed;
+    const lsn = this.confirmed;
     return { write: lsn, flush: lsn, apply: lsn, replyRequested };
   }
 
@@ -49,6 +62,6 @@ export class StandbyProgress {
    * behind this client's status updates.
    */
   replyWritten(replyRequested: boolean): StatusReply {
-    return { write: this.#confirmed, flush: 0n, apply: 0n, replyRequested };
+    return { write: this.confirmed, flush: 0n, apply: 0n, replyRequested };
   }
 }

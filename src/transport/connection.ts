@@ -27,7 +27,8 @@ import {
   type PrimaryKeepalive,
   parseReplicationMessage,
   pgTimestampFromUnixMs,
-  type XLogData,
+  ReplicationCode,
+  XLogDataView,
 } from '../protocol/replication.js';
 import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
@@ -65,8 +66,17 @@ export interface ConnectOptions extends DialOptions {
 
 /** Receives the replication stream once START_REPLICATION succeeded. Called synchronously per message. */
 export interface ReplicationHandler {
-  xlogData(message: XLogData): void;
+  /**
+   * One XLogData, read in place: `message` is the same object for every message of the stream,
+   * pointed at the next one after this call returns, so take what you need now.
+   */
+  xlogData(message: XLogDataView): void;
   keepalive(message: PrimaryKeepalive): void;
+  /**
+   * A socket read of the stream arrived; its messages follow. Lets a handler do once per read what
+   * would cost too much per message, such as reading the clock.
+   */
+  read?(): void;
   /**
    * A NoticeResponse in the stream, in order with the CopyData around it: an output plugin's WARNING
    * can stand for a change it did not write (wal2json and a table without a replica identity).
@@ -139,6 +149,8 @@ export class PgConnection {
   /** Queries waiting to be sent: only behind a START_REPLICATION, which must be the last one sent. */
   #queue: PendingQuery[] = [];
   #replication: ReplicationHandler | null = null;
+  /** The stream's one XLogData view, re-pointed at each message. */
+  readonly #xlogData = new XLogDataView();
   #closeListeners: ((error: PgnudgeError) => void)[] = [];
   #notificationListeners: ((notification: Notification) => void)[] = [];
   #closeError: PgnudgeError | null = null;
@@ -403,15 +415,18 @@ export class PgConnection {
     this.#bytesReceived += chunk.length;
     // After terminate(), what the server still sends until it closes is read and dropped.
     if (this.closed) return;
+    const decoder = this.#decoder;
     try {
-      this.#decoder.push(chunk);
-      for (let frame = this.#decoder.next(); frame !== undefined; frame = this.#decoder.next()) {
+      this.#replication?.read?.();
+      decoder.push(chunk);
+      while (decoder.advance()) {
         if (this.#phase === 'closed') return;
-        // Hot path: XLogData skips the generic message object; everything else goes through the parser.
-        if (frame.code === BackendCode.CopyData && this.#phase === 'replication') {
-          this.#replicationData(frame.body);
+        // Hot path: replication data is read in place, without a frame, message or view object.
+        if (decoder.code === BackendCode.CopyData && this.#phase === 'replication') {
+          this.#replicationData(decoder.bytes, decoder.start, decoder.end);
         } else {
-          this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
+          const body = decoder.bytes.subarray(decoder.start, decoder.end);
+          this.#dispatch(parseBackendMessage(decoder.code, body), decoder.code, body.byteLength);
         }
       }
       this.#reads?.read(chunk.length);
@@ -422,11 +437,17 @@ export class PgConnection {
     }
   }
 
-  #replicationData(body: Uint8Array): void {
-    const message = parseReplicationMessage(body);
+  /** One CopyData of the stream, `bytes[start, end)`: XLogData read in place, anything else parsed. */
+  #replicationData(bytes: Uint8Array, start: number, end: number): void {
     const handler = this.#replication!;
-    if (message.type === 'XLogData') handler.xlogData(message);
-    else handler.keepalive(message);
+    if (end > start && bytes[start] === ReplicationCode.XLogData) {
+      this.#xlogData.read(bytes, start, end);
+      handler.xlogData(this.#xlogData);
+      return;
+    }
+    const message = parseReplicationMessage(bytes.subarray(start, end));
+    // parseReplicationMessage returns XLogData only for a 'w', handled above.
+    if (message.type === 'PrimaryKeepalive') handler.keepalive(message);
   }
 
   #dispatch(message: BackendMessage, code: number, size: number): void {

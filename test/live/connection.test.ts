@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, type TestContext, test } from 'node:test';
 import { ConnectionError, PgnudgeError, ServerError } from '../../src/errors.js';
-import type { PrimaryKeepalive, XLogData } from '../../src/protocol/replication.js';
+import type { PrimaryKeepalive } from '../../src/protocol/replication.js';
 import { PgConnection, type ReplicationMode } from '../../src/transport/connection.js';
 import {
   type ClusterInfo,
@@ -196,11 +196,17 @@ describe('connection shell: replication stream', () => {
       assert.equal(created?.rows[0]?.[0], slot);
       assert.deepEqual(created?.fields, ['slot_name', 'consistent_point', 'snapshot_name', 'output_plugin']);
 
-      const xlog: XLogData[] = [];
+      const xlog: { walStart: bigint; walEnd: bigint; data: Buffer }[] = [];
       const keepalives: PrimaryKeepalive[] = [];
       await withDeadline(
         connection.startReplication(`START_REPLICATION SLOT ${slot} LOGICAL 0/0`, {
-          xlogData: (message) => xlog.push(message),
+          // The connection re-points one view at each message: keep copies.
+          xlogData: (message) =>
+            xlog.push({
+              walStart: message.walStart,
+              walEnd: message.walEnd,
+              data: Buffer.from(message.data),
+            }),
           keepalive: (message) => {
             keepalives.push(message);
             answerKeepalive(connection, message);
@@ -212,7 +218,7 @@ describe('connection shell: replication stream', () => {
       await assert.rejects(connection.query('SELECT 1'), /streaming replication/);
 
       await runSql(info, "INSERT INTO nudge_items VALUES (1, 'hello')", database.name);
-      const decoded = () => xlog.map((message) => Buffer.from(message.data).toString('utf8'));
+      const decoded = () => xlog.map((message) => message.data.toString('utf8'));
       await waitFor(() => decoded().some((text) => text.includes('table public.nudge_items: INSERT')), {
         timeoutMs: 10_000,
         what: 'the INSERT to arrive as XLogData',

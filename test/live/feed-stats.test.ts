@@ -159,6 +159,8 @@ describe('feed.stats() on a real server', { timeout: 150_000 }, () => {
     const feed = new NotifyFeed({
       ...feedConnection(info, db.name, info.roles.login),
       channel: 'stats_test',
+      // Fan-out needs a secret since it was signed (contract R29); this test sends no message.
+      secret: 'live stats: a channel secret of 32+ bytes',
     });
     t.after(() => feed.close());
     const iterator = feed[Symbol.asyncIterator]();

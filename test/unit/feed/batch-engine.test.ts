@@ -64,6 +64,36 @@ describe('BatchEngine', () => {
     assert.equal(clock.pendingTimers, 0);
   });
 
+  test('receivedMs stands for the clock: it stamps firstSeen and starts the quiet period, without a clock read', () => {
+    const { engine, clock, readable } = setup();
+    let reads = 0;
+    const now = clock.now.bind(clock);
+    clock.now = () => {
+      reads++;
+      return now();
+    };
+    engine.change('public.a', 1, undefined, T0);
+    clock.advance(40);
+    const before = reads;
+    // A read that arrived at T0 + 20 and is decoded only now: its changes count from then.
+    engine.change('public.a', 1, undefined, T0 + 20);
+    engine.changeRow('public.b', ['1'], 2, undefined, T0 + 20);
+    assert.equal(reads, before, 'the caller read the clock once for the whole read');
+    clock.advance(29);
+    assert.equal(readable(), 0);
+    clock.advance(1);
+    assert.equal(readable(), 1, 'the quiet period ran from T0 + 20, not from T0 + 40');
+    const batch = engine.take();
+    assert.ok(batch instanceof Batch);
+    assert.deepEqual(
+      batch.events.map((e) => [e.payload, e.count, e.firstSeen.getTime()]),
+      [
+        ['public.a', 2, T0],
+        ['public.b:1', 2, T0 + 20],
+      ],
+    );
+  });
+
   test('maxBatchWait caps a batch under a never-ending stream', () => {
     const { engine, clock } = setup({ debounceMs: 50, maxBatchWaitMs: 200 });
     const closedAt: number[] = [];

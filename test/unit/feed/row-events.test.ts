@@ -75,4 +75,22 @@ describe('RowEvents', () => {
     assert.deepEqual(seen[1], ['3']);
     assert.equal(seen[0], seen[1], 'one array, reused: the engine copies what it keeps');
   });
+
+  test("every event carries the read's clock reading, so the engine reads no clock per row", () => {
+    const stamps: (number | undefined)[] = [];
+    const row = new RowEvents({
+      change: (_table, _count, _firstSeenMs, receivedMs) => stamps.push(receivedMs),
+      changeRow: (_table, _key, _count, _firstSeenMs, receivedMs) => stamps.push(receivedMs),
+    });
+    row.change('public.t', ['id'], 'insert', rows({ new: ['1'] }), 7);
+    row.change('public.t', ['id'], 'delete', rows({ old: ['1'] }), 8);
+    row.change('public.t', ['id'], 'update', rows({ new: ['2'], old: ['1'] }), 9);
+    row.change('public.t', ['id'], 'insert', rows({ new: 'unreadable' }), 10);
+    row.change('public.t', ['id'], 'delete', rows({ old: 'absent' }), 11);
+    row.change('public.t', ['id'], 'update', rows({ new: 'absent' }), 12);
+    row.change('public.t', null, 'truncate', undefined, 13);
+    assert.deepEqual(stamps, [7, 8, 9, 9, 10, 11, 12, 13]);
+    row.change('public.t', ['id'], 'insert', rows({ new: ['1'] }));
+    assert.equal(stamps.at(-1), undefined, 'without a reading, the engine reads its clock');
+  });
 });

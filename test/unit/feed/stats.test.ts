@@ -10,10 +10,20 @@ import { startReplicationStream } from '../../../src/feed/replication-stream.js'
 import type { Session } from '../../../src/feed/session.js';
 import type { FeedStats } from '../../../src/feed/stats.js';
 import { bindLogger } from '../../../src/logger.js';
+import { XLogDataView } from '../../../src/protocol/replication.js';
 import type { PgConnection, ReplicationHandler, StatusUpdate } from '../../../src/transport/connection.js';
+import { xlogData } from '../../support/bytes.js';
 import { FakeLink } from '../../support/fake-link.js';
 import { handFeed, settle } from '../../support/hand-feed.js';
 import { waitFor, withDeadline } from '../../support/wait.js';
+
+/** An XLogData without payload, read in place as the connection hands it to its handler. */
+function xlogDataView(walStart: bigint, walEnd: bigint): XLogDataView {
+  const view = new XLogDataView();
+  const bytes = xlogData(walStart, walEnd, 0n, new Uint8Array(0));
+  view.read(bytes, 0, bytes.byteLength);
+  return view;
+}
 
 const DEADLINE_MS = 2_000;
 const ZERO_RESYNCS = { connected: 0, reconnected: 0, overflow: 0, failsafe: 0, bridge: 0 };
@@ -213,24 +223,12 @@ describe('replication-stream.ts reports its positions', () => {
     );
     const handler = walsender.handler!;
     assert.deepEqual([feed.stats().walEnd, feed.stats().confirmed], [null, null]);
-    handler.xlogData({
-      type: 'XLogData',
-      walStart: 0x100n,
-      walEnd: 0x180n,
-      sendTime: 0n,
-      data: new Uint8Array(0),
-    });
+    handler.xlogData(xlogDataView(0x100n, 0x180n));
     handler.keepalive({ type: 'PrimaryKeepalive', walEnd: 0x200n, sendTime: 0n, replyRequested: false });
     assert.deepEqual([feed.stats().walEnd, feed.stats().confirmed], ['0/200', null], 'not confirmed yet');
     handler.keepalive({ type: 'PrimaryKeepalive', walEnd: 0x300n, sendTime: 0n, replyRequested: true });
     assert.equal(walsender.sent.length, 1, 'a keepalive that asks is answered at once');
-    handler.xlogData({
-      type: 'XLogData',
-      walStart: 0x300n,
-      walEnd: 0x340n,
-      sendTime: 0n,
-      data: new Uint8Array(0),
-    });
+    handler.xlogData(xlogDataView(0x300n, 0x340n));
     const stats = feed.stats();
     assert.deepEqual([stats.walEnd, stats.confirmed, stats.lagBytes], ['0/340', '0/300', 0x40]);
     await feed.close();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ProtocolError } from '../../../src/errors.js';
 import {
   DEFAULT_MAX_FRAME_LENGTH,
@@ -227,5 +228,53 @@ describe('FrameDecoder', () => {
         }, /for its type/);
       }
     });
+  });
+});
+
+describe('FrameDecoder.advance', () => {
+  it('describes the frame in place: a frame inside one chunk is the chunk itself, with offsets', () => {
+    const decoder = withChunks([stream]);
+    assert.equal(decoder.advance(), true);
+    assert.equal(decoder.code, 'R'.charCodeAt(0));
+    assert.equal(decoder.bytes, stream, 'no copy and no view: the received chunk');
+    assert.deepEqual([decoder.start, decoder.end], [5, 9]);
+  });
+
+  it('property: advance() yields what next() yields, however the stream is cut', () => {
+    const frames = fc.array(
+      fc.record({
+        code: fc.constantFrom(...'dDRSkZ'),
+        body: fc.uint8Array({ maxLength: 64 }),
+      }),
+      { maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(frames, fc.array(fc.nat(), { maxLength: 8 }), (list, cuts) => {
+        const bytes = Buffer.concat(list.map((f) => frame(f.code, Buffer.from(f.body))));
+        const points = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b);
+        const chunks: Uint8Array[] = [];
+        let at = 0;
+        for (const point of [...points, bytes.byteLength]) {
+          chunks.push(Buffer.from(bytes.subarray(at, point)));
+          at = point;
+        }
+        const byNext = new FrameDecoder();
+        const byAdvance = new FrameDecoder();
+        const viaNext: string[] = [];
+        const viaAdvance: string[] = [];
+        for (const chunk of chunks) {
+          byNext.push(chunk);
+          viaNext.push(...summary(drain(byNext)));
+          byAdvance.push(chunk);
+          while (byAdvance.advance()) {
+            const body = byAdvance.bytes.subarray(byAdvance.start, byAdvance.end);
+            viaAdvance.push(`${String.fromCharCode(byAdvance.code)}:${toHex(body)}`);
+          }
+        }
+        assert.deepEqual(viaAdvance, viaNext);
+        assert.equal(viaAdvance.length, list.length);
+      }),
+      { seed: 20261204, numRuns: Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300) },
+    );
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ProtocolError } from '../../../src/errors.js';
 import { parseBackendMessage } from '../../../src/protocol/backend.js';
 import { formatLsn, parseLsn } from '../../../src/protocol/lsn.js';
@@ -8,6 +9,7 @@ import {
   parseReplicationMessage,
   pgTimestampFromUnixMs,
   unixMsFromPgTimestamp,
+  XLogDataView,
 } from '../../../src/protocol/replication.js';
 import { hex, primaryKeepalive, toHex, xlogData } from '../../support/bytes.js';
 
@@ -182,5 +184,62 @@ describe('LSN', () => {
     }
     assert.throws(() => formatLsn(-1n), ProtocolError);
     assert.throws(() => formatLsn(2n ** 64n), ProtocolError);
+  });
+});
+
+describe('XLogDataView', () => {
+  it('reads XLogData in place (golden bytes): WAL end in halves, bigints on demand, data a view', () => {
+    const bytes = hex('ff ff 77 0000001600000010 0000001680000020 8002b5e3f2c6a000 7b7d ee');
+    const view = new XLogDataView();
+    view.read(bytes, 2, bytes.byteLength - 1);
+    assert.deepEqual([view.walEndHigh, view.walEndLow], [0x16, 0x8000_0020]);
+    assert.equal(view.walStart, 0x16_0000_0010n);
+    assert.equal(view.walEnd, 0x16_8000_0020n);
+    assert.equal(view.sendTime, -0x7ffd_4a1c_0d39_6000n, 'sendTime is a signed Int64');
+    assert.deepEqual([view.dataStart, view.dataEnd], [27, 29]);
+    assert.equal(toHex(view.data), '7b7d');
+    assert.equal(view.data.buffer, bytes.buffer);
+  });
+
+  it('refuses a message shorter than its 25-byte header, as parseReplicationMessage does', () => {
+    const bytes = xlogData(1n, 2n, 3n, hex(''));
+    assert.throws(
+      () => new XLogDataView().read(bytes, 1, bytes.byteLength),
+      (e: unknown) =>
+        e instanceof ProtocolError && e.message === 'XLogData must be at least 25 bytes, got 24',
+    );
+  });
+
+  it('property: reading in place equals parseReplicationMessage on random XLogData anywhere in a buffer', () => {
+    const u64 = fc.bigInt({ min: 0n, max: 0xffff_ffff_ffff_ffffn });
+    const i64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n });
+    fc.assert(
+      fc.property(
+        u64,
+        u64,
+        i64,
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 8 }),
+        fc.uint8Array({ maxLength: 8 }),
+        (walStart, walEnd, sendTime, data, before, after) => {
+          const message = xlogData(walStart, walEnd, sendTime, data);
+          const bytes = Buffer.concat([before, message, after]);
+          const parsed = parseReplicationMessage(message);
+          assert.ok(parsed.type === 'XLogData');
+          const view = new XLogDataView();
+          view.read(bytes, before.byteLength, before.byteLength + message.byteLength);
+          assert.deepEqual(
+            [view.type, view.walStart, view.walEnd, view.sendTime, toHex(view.data)],
+            [parsed.type, parsed.walStart, parsed.walEnd, parsed.sendTime, toHex(parsed.data)],
+          );
+          assert.equal(
+            (BigInt(view.walEndHigh) << 32n) | BigInt(view.walEndLow),
+            parsed.walEnd,
+            'the halves compose to walEnd',
+          );
+        },
+      ),
+      { seed: 20261204, numRuns: Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300) },
+    );
   });
 });

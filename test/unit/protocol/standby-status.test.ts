@@ -36,6 +36,16 @@ describe('StandbyProgress', () => {
     assert.equal(progress.confirmed, 0x16_0000_0020n);
   });
 
+  test('halves compare as one 64-bit position: a higher upper half wins over any lower half', () => {
+    const progress = new StandbyProgress();
+    progress.receivedHalves(0x16, 0xffff_fff0);
+    progress.receivedHalves(0x17, 0x10);
+    progress.receivedHalves(0x16, 0xffff_ffff);
+    assert.equal(progress.confirmed, 0x17_0000_0010n);
+    progress.receivedHalves(0xffff_ffff, 0xffff_ffff);
+    assert.equal(progress.confirmed, MAX_LSN);
+  });
+
   test('a keepalive past the last XLogData confirms its WAL end: filtered-out writes never pin WAL', () => {
     const progress = new StandbyProgress();
     progress.received(0x100n);
@@ -70,6 +80,8 @@ describe('StandbyProgress', () => {
   test('property: the confirmed position is the highest WAL end of every message seen', () => {
     const message = fc.record({
       keepalive: fc.boolean(),
+      // XLogData reaches it as halves from the connection's in-place read, or as one bigint.
+      halves: fc.boolean(),
       walEnd: fc.bigInt({ min: 0n, max: MAX_LSN }),
       replyRequested: fc.boolean(),
     });
@@ -79,6 +91,8 @@ describe('StandbyProgress', () => {
         let highest = 0n;
         for (const m of messages) {
           if (m.keepalive) assert.equal(progress.keepalive(m), m.replyRequested);
+          else if (m.halves)
+            progress.receivedHalves(Number(m.walEnd >> 32n), Number(m.walEnd & 0xffff_ffffn));
           else progress.received(m.walEnd);
           if (m.walEnd > highest) highest = m.walEnd;
           assert.equal(progress.confirmed, highest);
