@@ -75,9 +75,18 @@ describe('serve', () => {
       channel: 'c',
       serve: { port: 8080, host: '127.0.0.1' },
     });
-    usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel or --from, the bridge decides/);
-    usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel or --from, the bridge decides/);
-    usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel or --from, the bridge decides/);
+    usageError(
+      ['serve', '--channel', 'c', '--table', 'public.t'],
+      /with --channel or --from, the bridge decides/,
+    );
+    usageError(
+      ['serve', '--channel', 'c', '--plugin', 'wal2json'],
+      /with --channel or --from, the bridge decides/,
+    );
+    usageError(
+      ['serve', '--channel', 'c', '--partitions', 'leaf'],
+      /with --channel or --from, the bridge decides/,
+    );
     usageError(['serve', '--channel', 'c', '--keys'], /with --channel or --from, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
