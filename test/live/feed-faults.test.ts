@@ -411,6 +411,9 @@ describe('ending (contract R10)', { timeout: 120_000 }, () => {
       port,
       sslmode: 'disable',
       backoff: { initial: 600_000, maximum: 600_000 },
+      // A feed that never connected gives up once a sleep would pass firstConnectTimeout: off here, so
+      // that it sleeps.
+      firstConnectTimeout: 0,
     });
     // openFeed's probe already iterates; a second iteration is refused while the feed runs.
     assert.throws(
@@ -435,6 +438,7 @@ describe('ending (contract R10)', { timeout: 120_000 }, () => {
       user: 'nobody',
       sslmode: 'disable',
       backoff: { initial: 600_000, maximum: 600_000 },
+      firstConnectTimeout: 0,
     });
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
