@@ -69,7 +69,10 @@ that changed and how many rows. Nothing is left on the server when it stops.
 Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
                             --table '"My Schema"."Orders"')
-  --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
+  --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding,
+                            pgoutput (needs --publication)
+  --publication NAME        decode with pgoutput through this existing publication (implies
+                            --plugin pgoutput; pgnudge never creates one: see pgnudge doctor)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --failsafe MS             also print a failsafe Resync every MS (default off)
@@ -82,18 +85,23 @@ Options:
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
-  pgnudge watch --plugin test_decoding --debounce 0 -v`;
+  pgnudge watch --plugin test_decoding --debounce 0 -v
+  pgnudge watch --publication app --table public.orders`;
 
 export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
 
 Connects the way a feed does and checks, in order: the connection (TLS, authentication), the
 server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
 replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
-and that no transaction pooler sits in between. Prints a copy-paste fix under every failed
+and that no transaction pooler sits in between; on a hot standby, what a feed there needs. With
+--publication, the publication too: whether it exists, what it covers (the --table ones), and
+the key-only CREATE PUBLICATION that would serve them. Prints a copy-paste fix under every failed
 check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
 self-managed). Leaves nothing behind on the server.
 
 Options:
+  --publication NAME        check this publication (what pgnudge watch --publication reads)
+  --table SCHEMA.TABLE      a table the feed will watch (repeatable): is it covered, and its key
   --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -103,7 +111,8 @@ Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a u
 Examples:
   pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
   PGHOST=localhost PGUSER=replicator pgnudge doctor
-  pgnudge doctor --json | jq '.checks[] | select(.ok | not)'`;
+  pgnudge doctor --json | jq '.checks[] | select(.ok | not)'
+  pgnudge doctor --publication app --table public.orders --table public.stations`;
 
 export const DEMO_HELP = `Usage: pgnudge demo [options]
 
@@ -130,7 +139,8 @@ others wait and take over within about two seconds when it dies. Nothing outlive
 
 Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
-  and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
+  and every option of pgnudge watch (--table, --plugin, --publication, --debounce, ...); see
+  pgnudge watch --help
 
 Examples:
   pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
@@ -174,7 +184,7 @@ Options:
   --host H                  address to listen on (default 127.0.0.1; another needs a token)
   --token-file PATH         read the token from PATH (never pass a token as an argument)
   --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
-  and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
+  and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel: --debounce,
   --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
 Examples:
@@ -274,6 +284,7 @@ const FEED_FLAGS = {
   dsn: { type: 'string' },
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
+  publication: { type: 'string' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
   failsafe: { type: 'string' },
@@ -346,11 +357,15 @@ function requireChannel(channel: string | undefined, command: string): string {
 function parseDoctor(argv: string[]): ParsedCommand {
   const { values, verbosity } = parseFlags('doctor', argv, {
     dsn: { type: 'string' },
+    publication: { type: 'string' },
+    table: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
+  if (values.publication !== undefined) feed.publication = values.publication;
+  if (values.table !== undefined) feed.tables = values.table;
   return { command: 'doctor', json: values.json ?? false, verbosity, feed };
 }
 
@@ -384,6 +399,7 @@ function feedFromFlags(values: {
   dsn?: string | undefined;
   table?: string[] | undefined;
   plugin?: string | undefined;
+  publication?: string | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
   failsafe?: string | undefined;
@@ -403,6 +419,7 @@ function feedFromFlags(values: {
     }
     feed.plugin = plugin;
   }
+  if (values.publication !== undefined) feed.publication = values.publication;
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
   if (failsafe !== undefined) feed.failsafe = failsafe;
@@ -433,10 +450,11 @@ function parseServe(argv: string[]): ParsedCommand {
   const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
-    if (rest.table !== undefined || rest.plugin !== undefined) {
+    const own = (['table', 'plugin', 'publication'] as const).find((flag) => rest[flag] !== undefined);
+    if (own !== undefined) {
       throw new ConfigError(
-        '--table and --plugin belong to a feed of its own; with --channel, the bridge decides them',
-        rest.table !== undefined ? '--table' : '--plugin',
+        '--table, --plugin and --publication belong to a feed of its own; with --channel, the bridge decides them',
+        `--${own}`,
       );
     }
     requireChannel(channel, 'serve');

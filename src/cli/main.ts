@@ -10,7 +10,7 @@ import { resolveConnectionSettings } from '../transport/settings.js';
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { runDemo } from './demo.js';
-import { runDoctor } from './doctor/run.js';
+import { doctorWatch, runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 import { runServe } from './serve.js';
 
@@ -100,14 +100,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'doctor': {
         const log = bindLogger(stderrLogger(parsed.verbosity));
+        const { publication, tables, ...connection } = parsed.feed;
         // A bad DSN or PG* value is a ConfigError here: exit 2, like every usage error.
-        const settings = resolveConnectionSettings(
-          parsed.feed,
-          process.env,
-          nodeSettingsIo(process.env, log),
-        );
+        const settings = resolveConnectionSettings(connection, process.env, nodeSettingsIo(process.env, log));
         return await runDoctor({
           settings: { ...settings, applicationName: settings.applicationName ?? 'pgnudge doctor' },
+          watch: doctorWatch(publication, tables),
           json: parsed.json,
           write: (text) => process.stdout.write(text),
           logger: log,

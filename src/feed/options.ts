@@ -1,6 +1,7 @@
 // WalFeed's options: their defaults (contract §3) and the validation that turns a bad value into a
 // ConfigError naming the option and the rule, at construction time.
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
+import { checkPublication } from '../decode/pgoutput-options.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
@@ -20,6 +21,11 @@ export interface WalFeedOptions extends ConnectionOptions {
   tables?: readonly string[];
   /** Output plugin. Default `'auto'`. */
   plugin?: PluginChoice;
+  /**
+   * Decode with pgoutput through this publication, which must exist (created by its owner; pgnudge never
+   * creates, alters or drops one, contract R25). Implies plugin `pgoutput`; `tables` still filters in the client.
+   */
+  publication?: string;
   /** A batch closes after this many ms without a new change. Default 50. */
   debounce?: number;
   /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
@@ -50,6 +56,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
   ...Object.keys({
     tables: true,
     plugin: true,
+    publication: true,
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
@@ -106,10 +113,42 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] as number;
 }
 
+/**
+ * The publication, checked against `plugin`: a publication is read by pgoutput only, and pgoutput reads
+ * nothing without one (contract R25).
+ */
+function resolvePublication(publication: unknown, plugin: PluginChoice): string | null {
+  if (publication === undefined) {
+    if (plugin === 'pgoutput') {
+      throw new ConfigError(
+        "plugin 'pgoutput' needs a publication: set publication (CLI --publication NAME) to one that exists",
+        'publication',
+      );
+    }
+    return null;
+  }
+  if (typeof publication !== 'string') {
+    throw new ConfigError(
+      `publication must be the name of a publication (a string); got ${describe(publication)}`,
+      'publication',
+    );
+  }
+  checkPublication(publication);
+  if (plugin !== 'auto' && plugin !== 'pgoutput') {
+    throw new ConfigError(
+      `a publication is decoded with pgoutput, not ${plugin}: leave plugin out (or set it to 'pgoutput') with publication, or drop publication to use ${plugin}`,
+      'plugin',
+    );
+  }
+  return publication;
+}
+
 /** Every option after defaults and validation. */
 export interface ResolvedFeedOptions {
   tables: TableName[] | null;
   plugin: PluginChoice;
+  /** The publication pgoutput decodes through; set exactly when `plugin` is `pgoutput`. */
+  publication: string | null;
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
@@ -150,6 +189,7 @@ export function resolveFeedOptions(
       'plugin',
     );
   }
+  const publication = resolvePublication(options.publication, plugin);
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
     if (!Array.isArray(options.tables)) {
@@ -234,7 +274,8 @@ export function resolveFeedOptions(
   }
   return {
     tables,
-    plugin,
+    plugin: publication === null ? plugin : 'pgoutput',
+    publication,
     debounceMs,
     maxBatchWaitMs,
     maxPending,

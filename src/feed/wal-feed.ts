@@ -1,16 +1,18 @@
 // WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
-import type { ChangeOp, Decoder, PluginName } from '../decode/change.js';
+import type { AutoPluginName, ChangeOp, Decoder, PluginName } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
 import type { ResolvedFeedOptions, WalFeedOptions } from './options.js';
+import { type PgoutputSession, preparePgoutput } from './pgoutput-session.js';
 import {
   negotiateStatusInterval,
   type StreamConsumer,
@@ -18,6 +20,14 @@ import {
 } from './replication-stream.js';
 import type { Session } from './session.js';
 import { TableFilter } from './tables.js';
+
+/**
+ * Why creating a slot on a hot standby (PostgreSQL 16+, contract R26) can take long, and what ends the wait: the
+ * standby needs a running-transactions record from the primary, which an idle primary logs every 15 s
+ * and only after other WAL (docs/reliability.md, "Hot standby").
+ */
+const STANDBY_SLOT_WAIT =
+  'a logical slot on a standby waits for the primary to log a running-transactions record, up to 15 s on an idle primary and longer on a quiet one; running SELECT pg_log_standby_snapshot() on the primary ends the wait';
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -52,6 +62,9 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #options: ResolvedFeedOptions;
   readonly #log: BoundLogger;
   readonly #filter: TableFilter | null;
+  readonly #clock: Clock;
+  /** The publication warnings said already (pgoutput-session.ts), so reconnects do not repeat them. */
+  readonly #warned = new Set<string>();
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
 
@@ -61,6 +74,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     this.#options = setup.options;
     this.#log = setup.log;
     this.#filter = setup.options.tables ? new TableFilter(setup.options.tables) : null;
+    this.#clock = setup.clock;
   }
 
   /** The plugin of the last slot created, kept for every reconnect. */
@@ -81,6 +95,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   async run(session: Session<PgConnection>, sink: FeedSink): Promise<never> {
     const { connection } = session;
     const log = this.#log;
+    let pgoutput: PgoutputSession | null = null;
     try {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
@@ -88,11 +103,25 @@ class SlotSessions implements FeedBody<PgConnection> {
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
       const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
+      if (this.#options.publication !== null) {
+        pgoutput = await preparePgoutput(
+          session,
+          {
+            settings: this.#settings,
+            options: { ...this.#options, publication: this.#options.publication },
+            log,
+            now: () => this.#clock.now(),
+          },
+          this.#warned,
+        );
+      }
       const plugin = await this.#createSlot(session);
       await startReplicationStream(
         session,
-        formatStartReplication(this.#slotName!, plugin, this.#options.tables),
-        this.#consumer(plugin, sink),
+        pgoutput === null
+          ? formatStartReplication(this.#slotName!, plugin as AutoPluginName, this.#options.tables)
+          : pgoutput.start(this.#slotName!),
+        pgoutput === null ? this.#consumer(plugin as AutoPluginName, sink) : pgoutput.consumer(sink),
         statusIntervalMs,
         log,
       );
@@ -102,6 +131,7 @@ class SlotSessions implements FeedBody<PgConnection> {
       return await session.ended;
     } finally {
       this.#slotName = null;
+      pgoutput?.close();
     }
   }
 
@@ -128,21 +158,31 @@ class SlotSessions implements FeedBody<PgConnection> {
   async #create(session: Session<PgConnection>, plugin: PluginName): Promise<PluginName> {
     const slot = generateSlotName(() => crypto.getRandomValues(new Uint8Array(8)));
     const command = formatCreateSlot(slot, plugin);
+    const { connection } = session;
+    // PostgreSQL 14+ reports in_hot_standby with the session's parameters: no query needed.
+    const standby = connection.parameters.get('in_hot_standby') === 'on';
+    if (standby) this.#log.info(`${connection.target} is a hot standby: ${STANDBY_SLOT_WAIT}`);
+    const started = this.#clock.now();
     // CREATE_REPLICATION_SLOT legitimately waits, silent, for every running transaction to end; giving
     // up on it would leave its walsender (and a slot) blocked on the server until they do, one more per
     // retry. So past livenessTimeout the wait is only reported.
-    await session.wait('CREATE_REPLICATION_SLOT', session.connection.query(command), (waitedMs) =>
+    await session.wait('CREATE_REPLICATION_SLOT', connection.query(command), (waitedMs) =>
       this.#log.warn(
-        `CREATE_REPLICATION_SLOT on ${session.connection.target} has waited ${waitedMs} ms: the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity); still waiting`,
+        `CREATE_REPLICATION_SLOT on ${connection.target} has waited ${waitedMs} ms: ${
+          standby
+            ? STANDBY_SLOT_WAIT
+            : 'the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity)'
+        }; still waiting`,
       ),
     );
+    this.#log.info(`created slot ${slot} (${plugin}) in ${Math.round(this.#clock.now() - started)} ms`);
     this.#slotName = slot;
     this.#plugin = plugin;
     return plugin;
   }
 
   /** What the stream's data and notices become: the plugin's decoder, filtered into `sink`. */
-  #consumer(plugin: PluginName, sink: FeedSink): StreamConsumer {
+  #consumer(plugin: AutoPluginName, sink: FeedSink): StreamConsumer {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
     const filter = this.#filter;

@@ -3,12 +3,31 @@
 import { randomBytes } from 'node:crypto';
 import { PgnudgeError, ServerError } from '../../errors.js';
 import { formatCreateSlot, formatDropSlot, generateSlotName } from '../../feed/commands.js';
+import {
+  coverageSql,
+  parseCoverage,
+  parsePublication,
+  parsePublishedSchemas,
+  parsePublishedTables,
+  parseTableKeys,
+  publicationSql,
+  publishedSchemasSql,
+  publishedTablesSql,
+  tableKeysSql,
+} from '../../feed/publication.js';
+import type { TableName } from '../../feed/tables.js';
 import type { BoundLogger } from '../../logger.js';
 import type { QueryResult } from '../../protocol/query-response.js';
 import { quoteLiteral } from '../../protocol/quote.js';
 import { PgConnection, type ReplicationMode } from '../../transport/connection.js';
 import type { ConnectionSettings } from '../../transport/settings.js';
-import { type DoctorFacts, type Failure, PROBED_PLUGINS } from './facts.js';
+import {
+  type DoctorFacts,
+  type DoctorWatch,
+  type Failure,
+  type PublicationReport,
+  probedPlugins,
+} from './facts.js';
 import { PLATFORM_ROLES } from './platform.js';
 
 /** Reduces an error to what the checks look at. */
@@ -30,6 +49,8 @@ function worthPlainSession(error: unknown): boolean {
 
 export interface GatherOptions {
   logger?: BoundLogger;
+  /** The publication and tables the feed will read, if any (--publication, --table). */
+  watch?: DoctorWatch;
   /** Longest wait for one temporary slot (it waits for running transactions). Default 30000. */
   probeTimeoutMs?: number;
   /** Slot-name randomness, for tests. */
@@ -77,7 +98,18 @@ export async function gatherDoctorFacts(
     const num = connection.serverVersionNum;
     if (num > 0) facts.serverVersionNum = num;
     await gatherSqlFacts(connection, facts);
-    if (facts.replicationSession) await probePlugins(connection, facts, options);
+    const watch = options.watch;
+    if (watch?.publication != null) {
+      facts.publication = await gatherPublication(connection, watch.publication, watch.tables ?? null);
+    }
+    if (facts.replicationSession) {
+      if (facts.inRecovery) {
+        options.logger?.warn(
+          `${target.target} is a hot standby: each slot probe waits for the primary's next running-transactions record (up to 15 s on an idle primary); SELECT pg_log_standby_snapshot() on the primary ends the wait`,
+        );
+      }
+      await probePlugins(connection, facts, options);
+    }
   } finally {
     await closeQuietly(connection);
   }
@@ -124,8 +156,10 @@ async function gatherSqlFacts(connection: PgConnection, facts: DoctorFacts): Pro
   }
   const settingRows = await rowsOf(
     connection,
-    "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders') OR name ~ '^(rds|aurora|apg|azure|cloudsql|neon|supabase)[._]' ORDER BY name",
+    "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders', 'hot_standby_feedback', 'primary_slot_name') OR name ~ '^(rds|aurora|apg|azure|cloudsql|neon|supabase)[._]' ORDER BY name",
   );
+  const recovery = await rowsOf(connection, 'SELECT pg_is_in_recovery()');
+  if (recovery?.[0]?.[0] != null) facts.inRecovery = recovery[0][0] === 't';
   if (settingRows) {
     facts.settings = Object.fromEntries(settingRows.map((row) => [row[0] ?? '', row[1] ?? '']));
   }
@@ -140,6 +174,36 @@ async function gatherSqlFacts(connection: PgConnection, facts: DoctorFacts): Pro
     facts.identifySystem = (await rowsOf(connection, 'IDENTIFY_SYSTEM')) !== undefined;
 }
 
+/** What the catalog says about publication `name`; a failed query becomes `error`, never a throw. */
+async function gatherPublication(
+  connection: PgConnection,
+  name: string,
+  tables: readonly TableName[] | null,
+): Promise<PublicationReport> {
+  const report = { name, facts: null, tables: [], schemas: [], coverage: [], keys: null };
+  try {
+    const facts = parsePublication(name, (await connection.query(publicationSql(name)))[0]);
+    const keys =
+      tables === null ? null : parseTableKeys(tables, (await connection.query(tableKeysSql(tables)))[0]);
+    if (facts === null) return { ...report, keys };
+    const [listed, schemas, coverage] = await Promise.all([
+      connection.query(publishedTablesSql(name)),
+      connection.query(publishedSchemasSql(name)),
+      tables === null ? Promise.resolve([]) : connection.query(coverageSql(name, tables)),
+    ]);
+    return {
+      name,
+      facts,
+      tables: parsePublishedTables(listed[0]),
+      schemas: parsePublishedSchemas(schemas[0]),
+      coverage: tables === null ? [] : parseCoverage(tables, coverage[0]),
+      keys,
+    };
+  } catch (error) {
+    return { ...report, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 async function probePlugins(
   connection: PgConnection,
   facts: DoctorFacts,
@@ -147,7 +211,7 @@ async function probePlugins(
 ): Promise<void> {
   const timeoutMs = options.probeTimeoutMs ?? 30_000;
   const random = options.random ?? (() => randomBytes(8));
-  for (const plugin of PROBED_PLUGINS) {
+  for (const plugin of probedPlugins(facts.publication !== undefined)) {
     const slot = generateSlotName(random);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

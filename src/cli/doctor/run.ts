@@ -1,19 +1,46 @@
 // `pgnudge doctor` (contract §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
 // the platform it runs on (checks.ts, fixes.ts), and prints them (format.ts).
+import { checkPublication } from '../../decode/pgoutput-options.js';
+import { ConfigError } from '../../errors.js';
+import { parseTableName } from '../../feed/tables.js';
 import type { BoundLogger } from '../../logger.js';
 import { type ConnectionSettings, describeTarget } from '../../transport/settings.js';
 import { evaluateDoctor } from './checks.js';
-import type { DoctorReport } from './facts.js';
+import type { DoctorReport, DoctorWatch } from './facts.js';
 import { formatDoctorHuman, formatDoctorJson } from './format.js';
 import { gatherDoctorFacts, toFailure } from './gather.js';
 
 /** What `pgnudge doctor` needs from the command line and the process. */
 export interface DoctorRun {
   settings: ConnectionSettings;
+  /** The publication and tables a feed will read (--publication, --table), checked too. */
+  watch?: DoctorWatch;
   json: boolean;
   write(text: string): void;
   logger?: BoundLogger;
   probeTimeoutMs?: number;
+}
+
+/**
+ * The publication and tables from --publication and --table, checked by the rules a feed's options follow
+ * (a ConfigError, exit 2, for a bad one). `--table` without `--publication` is refused: only a
+ * publication's coverage depends on the tables.
+ */
+export function doctorWatch(
+  publication: string | undefined,
+  tables: readonly string[] | undefined,
+): DoctorWatch {
+  if (publication === undefined) {
+    if (tables !== undefined) {
+      throw new ConfigError(
+        'pgnudge doctor takes --table only with --publication: it checks that the publication covers them',
+        '--table',
+      );
+    }
+    return { publication: null, tables: null };
+  }
+  checkPublication(publication);
+  return { publication, tables: tables === undefined ? null : tables.map((entry) => parseTableName(entry)) };
 }
 
 /** Runs every check and prints the report. Returns the exit status: 0 when a feed can run, else 1. */
@@ -28,6 +55,7 @@ export async function runDoctor(run: DoctorRun): Promise<number> {
   try {
     const facts = await gatherDoctorFacts(run.settings, target, {
       ...(run.logger ? { logger: run.logger } : {}),
+      ...(run.watch ? { watch: run.watch } : {}),
       ...(run.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: run.probeTimeoutMs }),
     });
     report = evaluateDoctor(facts);

@@ -74,6 +74,8 @@ describe('serve', () => {
     });
     usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--publication', 'app'], /with --channel, the bridge decides/);
+    assert.equal(parseCommandLine(['serve', '--publication', 'app']).feed.publication, 'app');
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
   });
 
@@ -83,7 +85,7 @@ describe('serve', () => {
     for (const port of ['-1', '65536', 'http', '1.5', '']) usageError(['serve', `--port=${port}`], /--port/);
     usageError(['serve', '--host', ''], /--host needs an address/);
     usageError(['serve', '--json'], /Unknown option '--json'.*pgnudge serve --help/);
-    usageError(['serve', '--plugin', 'pgoutput'], /--plugin must be/);
+    usageError(['serve', '--plugin', 'decoderbufs'], /--plugin must be/);
   });
 
   test('help: listed in pgnudge --help; serve --help and help serve', () => {

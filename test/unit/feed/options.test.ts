@@ -26,6 +26,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     assert.deepEqual(resolveFeedOptions({}), {
       tables: null,
       plugin: 'auto',
+      publication: null,
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
@@ -79,6 +80,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
         { schema: 'My Schema', table: 'a.b' },
       ],
       plugin: 'test_decoding',
+      publication: null,
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
@@ -105,6 +107,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     for (const plugin of ['auto', 'wal2json', 'test_decoding'] as const) {
       assert.equal(resolveFeedOptions({ plugin }).plugin, plugin);
     }
+    assert.equal(resolveFeedOptions({ plugin: 'pgoutput', publication: 'app' }).plugin, 'pgoutput');
   });
 });
 
@@ -117,9 +120,32 @@ describe('resolveFeedOptions validation', () => {
   });
 
   test('plugin', () => {
-    for (const bad of ['pgoutput', 'WAL2JSON', '', 1, null]) {
-      throwsConfig(() => resolve({ plugin: bad }), 'plugin', /'auto', 'wal2json' or 'test_decoding'/);
+    for (const bad of ['decoderbufs', 'WAL2JSON', '', 1, null]) {
+      throwsConfig(
+        () => resolve({ plugin: bad }),
+        'plugin',
+        /'auto', 'wal2json', 'test_decoding' or 'pgoutput'/,
+      );
     }
+  });
+
+  test('publication: implies pgoutput; a plugin that cannot read it, or pgoutput without one, is refused (contract R25)', () => {
+    for (const plugin of [undefined, 'auto', 'pgoutput'] as const) {
+      const resolved = resolveFeedOptions({ publication: 'App "pub"', ...(plugin ? { plugin } : {}) });
+      assert.deepEqual([resolved.plugin, resolved.publication], ['pgoutput', 'App "pub"']);
+    }
+    for (const plugin of ['wal2json', 'test_decoding'] as const) {
+      throwsConfig(
+        () => resolveFeedOptions({ publication: 'app', plugin }),
+        'plugin',
+        new RegExp(`a publication is decoded with pgoutput, not ${plugin}`),
+      );
+    }
+    throwsConfig(() => resolveFeedOptions({ plugin: 'pgoutput' }), 'publication', /needs a publication/);
+    throwsConfig(() => resolve({ publication: 42 }), 'publication', /a string\); got 42/);
+    throwsConfig(() => resolve({ publication: '' }), 'publication', /it is empty/);
+    throwsConfig(() => resolve({ publication: 'x'.repeat(64) }), 'publication', /63-byte limit/);
+    throwsConfig(() => resolve({ publication: 'a\0b' }), 'publication', /NUL/);
   });
 
   test('tables: not an array', () => {
@@ -401,6 +427,7 @@ describe('unknown option names', () => {
       passfile: '/p',
       tables: ['public.t'],
       plugin: 'auto',
+      publication: 'app',
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
