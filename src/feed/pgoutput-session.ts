@@ -9,7 +9,7 @@ import {
   type PgoutputOptions,
   resolvePgoutputOptions,
 } from '../decode/pgoutput-options.js';
-import { ConnectionError, PgnudgeError } from '../errors.js';
+import { ConnectionError, PgnudgeError, PublicationError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import type { ConnectionSettings } from '../transport/settings.js';
@@ -177,5 +177,21 @@ function streamConsumer(
       sink.resync('overflow');
     },
   };
-  return { data: (data) => decoder.decode(data, changes) };
+  return {
+    data: (data) => decoder.decode(data, changes),
+    notice(message) {
+      // PostgreSQL 18 streams on without a publication that was dropped, saying so only in a WARNING
+      // (15–17 end the stream with an error instead): silence from then on would be a lost wakeup.
+      const skipped = SKIPPED_PUBLICATION.exec(message)?.[1];
+      if (skipped === undefined) return;
+      session.connection.fail(
+        new PublicationError(
+          skipped,
+          `the server no longer finds publication ${JSON.stringify(skipped)} (${message}); pgnudge reconnects until it exists again (contract R25)`,
+        ),
+      );
+    },
+  };
 }
+
+const SKIPPED_PUBLICATION = /^skipped loading publication "(.*)"$/s;

@@ -89,7 +89,7 @@ function watchedJoin(tables: readonly TableName[]): string {
  */
 export function coverageSql(name: string, tables: readonly TableName[]): string {
   return `SELECT w.n, c.oid IS NOT NULL, EXISTS (
-    SELECT 1 FROM (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid)
+    SELECT 1 FROM (SELECT c.oid AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree(c.oid)
                    UNION SELECT relid FROM pg_catalog.pg_partition_ancestors(c.oid)) tree
     JOIN pg_catalog.pg_class pc ON pc.oid = tree.relid
     JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace

@@ -16,19 +16,24 @@ import { formatPayload, type TableFilter, type TableName } from './tables.js';
 export type Lineage = readonly TableName[] | null;
 
 /**
- * The look-up of `oids`' lineages: per OID, `pg_partition_ancestors` (the relation itself, then each
- * ancestor up to the root) as a JSON array of [schema, table] pairs, NULL for a relation that is gone.
+ * The look-up of `oids`' lineages: per OID, the relation itself, then each ancestor up to the root
+ * (`pg_partition_ancestors`), as a JSON array of [schema, table] pairs; NULL for a relation that is gone.
  */
 export function lineageSql(oids: readonly number[]): string {
   for (const oid of oids) {
     if (!Number.isInteger(oid) || oid < 1 || oid > 0xffffffff) throw new RangeError(`not an OID: ${oid}`);
   }
-  return `SELECT x.oid, (
-    SELECT pg_catalog.json_agg(pg_catalog.json_build_array(n.nspname, c.relname) ORDER BY a.ord)
+  // pg_partition_ancestors gives no row for a table that is not a partition: then the lineage is the
+  // table alone, and a relation with no pg_class row any more has none.
+  return `SELECT x.oid, CASE WHEN c.oid IS NOT NULL THEN COALESCE((
+    SELECT pg_catalog.json_agg(pg_catalog.json_build_array(an.nspname, ac.relname) ORDER BY a.ord)
     FROM pg_catalog.pg_partition_ancestors(x.oid) WITH ORDINALITY a(relid, ord)
-    JOIN pg_catalog.pg_class c ON c.oid = a.relid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace)
-FROM pg_catalog.unnest('{${oids.join(',')}}'::pg_catalog.oid[]) x(oid)`;
+    JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
+    JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace),
+  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END
+FROM pg_catalog.unnest('{${oids.join(',')}}'::pg_catalog.oid[]) x(oid)
+LEFT JOIN pg_catalog.pg_class c ON c.oid = x.oid
+LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
 }
 
 /** The lineages of {@link lineageSql}'s result, by OID. */
