@@ -1,29 +1,36 @@
 // pgnudge side by side with what users would pick instead, on the same work in the same run, and
-// against the floor PostgreSQL itself sets (pg_recvlogical) — issue 7, method in docs/benchmarks.md.
-// Boots its own PostgreSQL (15 by default: Debian's, with wal2json and pg_recvlogical), runs every
-// contender in a child process of its own, repetitions interleaved, and prints one table of medians;
-// writes bench/results/latest.json. Asserts nothing. Run: npm run bench compare
+// against the floor PostgreSQL itself sets (pg_recvlogical) — issues 7 and 20, method in
+// docs/benchmarks.md. Boots its own PostgreSQL (15 by default: Debian's, with wal2json and
+// pg_recvlogical), runs every contender in a child process of its own over verified TLS and over plain
+// TCP, repetitions interleaved (rep 1 of every transport and contender, then rep 2, ...), prints one
+// table of medians per transport, and writes bench/results/latest.json (`contenders`: TLS,
+// `contenders_tcp`: plain TCP; each contender's medians with its raw repetitions beside them under
+// `reps`). Asserts nothing. Run: npm run bench compare
 //   PGNUDGE_BENCH_PG=15            the major to boot (others lack wal2json/pg_recvlogical: those rows are null)
-//   PGNUDGE_BENCH_REPS=3           repetitions per contender (medians are reported)
+//   PGNUDGE_BENCH_REPS=5           repetitions per contender and transport (medians are reported)
+//   PGNUDGE_BENCH_TRANSPORTS=tls,tcp  the transports, in this order
 //   PGNUDGE_BENCH_ROWS=1000000     rows in the bulk transaction
 //   PGNUDGE_BENCH_COMMITS=300      single-row commits per latency run (after 20 warm-up commits)
 //   PGNUDGE_BENCH_POLL_COMMITS=30  the same for polling, whose every commit waits up to a second
-//   PGNUDGE_BENCH_IDLE_S=10        idle window for idle CPU
-//   PGNUDGE_BENCH_WRITER_S=5       writer window, with and without the contender
+//   PGNUDGE_BENCH_IDLE_S=10        idle window for idle CPU and the idle RSS baseline
+//   PGNUDGE_BENCH_IDLE_SETTLE_S=3  wait after connecting before the idle window starts
+//   PGNUDGE_BENCH_WRITER_PAIRS=10  interleaved writer windows alone / with each contender (0: no writer column)
+//   PGNUDGE_BENCH_WRITER_S=2       one writer window
 //   PGNUDGE_BENCH_FANOUT_WRITES=200  commits through the bridge to 50 consumers, per repetition
-//   PGNUDGE_BENCH_CONTENDERS=a,b   only these contenders (names as in the table; "fanout" for the bridge)
+//   PGNUDGE_BENCH_CONTENDERS=a,b   only these contenders (names as in the table, including the
+//                                  `-unpaced` variants left out by default; "fanout" for the bridge)
 //   PGNUDGE_BENCH_CPU_PROF=<dir>   run the pgnudge children of the first repetition under node --cpu-prof
 //   PGNUDGE_BENCH_OUT=<file>       where to write the JSON (default bench/results/latest.json)
 // Quick dev run: PGNUDGE_BENCH_REPS=1 PGNUDGE_BENCH_ROWS=100000 PGNUDGE_BENCH_COMMITS=50
-//   PGNUDGE_BENCH_IDLE_S=2 PGNUDGE_BENCH_WRITER_S=1 PGNUDGE_BENCH_POLL_COMMITS=5 npm run bench compare
+//   PGNUDGE_BENCH_IDLE_S=2 PGNUDGE_BENCH_WRITER_PAIRS=0 PGNUDGE_BENCH_POLL_COMMITS=5 npm run bench compare
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { Cluster, type ClusterInfo, scratchDatabase, serverInstall } from '../test/support/cluster.js';
-import type { Contender, Target } from './contenders/contender.js';
-import { CONTENDERS } from './contenders/index.js';
+import type { Contender, Target, Transport } from './contenders/contender.js';
+import { CONTENDERS, DEFAULT_CONTENDERS } from './contenders/index.js';
 import { recvlogicalBinary } from './contenders/pg-recvlogical.js';
 import { runFanout } from './support/compare-fanout.js';
 import { type ContenderFigures, FIGURE_KEYS, printTable, type Row } from './support/compare-table.js';
@@ -32,22 +39,31 @@ import {
   latencySummary,
   loadAverage,
   machineInfo,
+  meanWithCi95,
   median,
   nowMs,
   peakRssMiB,
   pgClient,
   processCpuSeconds,
+  readSyscalls,
+  resetPeakRss,
+  rssMiB,
   totalCpuSeconds,
 } from './support/measure.js';
 import { writerThroughput } from './support/writer.js';
 
 const env = (name: string, fallback: number) => Number(process.env[`PGNUDGE_BENCH_${name}`] ?? fallback);
-const REPS = env('REPS', 3);
+const REPS = env('REPS', 5);
 const ROWS = env('ROWS', 1_000_000);
 const COMMITS = env('COMMITS', 300);
 const POLL_COMMITS = env('POLL_COMMITS', 30);
 const IDLE_S = env('IDLE_S', 10);
-const WRITER_S = env('WRITER_S', 5);
+const IDLE_SETTLE_S = env('IDLE_SETTLE_S', 3);
+const WRITER_S = env('WRITER_S', 2);
+const WRITER_PAIRS = env('WRITER_PAIRS', 10);
+const TRANSPORTS = (process.env.PGNUDGE_BENCH_TRANSPORTS ?? 'tls,tcp')
+  .split(',')
+  .map((name) => name.trim()) as Transport[];
 const FANOUT_WRITES = env('FANOUT_WRITES', 200);
 const ONLY = process.env.PGNUDGE_BENCH_CONTENDERS?.split(',').map((name) => name.trim());
 const PROFILE_DIR = process.env.PGNUDGE_BENCH_CPU_PROF;
@@ -62,6 +78,12 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** One repetition's figures for one contender; null where the metric does not apply. */
 type Rep = Partial<Record<keyof ContenderFigures, number | null>>;
+
+/** What the JSON says of a transport's connections. */
+const TRANSPORT_NAMES: Record<Transport, string> = {
+  tls: 'TCP 127.0.0.1, TLS verify-full, SCRAM-SHA-256 (every contender)',
+  tcp: 'TCP 127.0.0.1 without TLS, SCRAM-SHA-256 (every contender)',
+};
 
 function pickMajor(): number {
   const asked = process.env.PGNUDGE_BENCH_PG;
@@ -120,44 +142,93 @@ interface Session {
   writer: pg.Client;
 }
 
-/**
- * One repetition of one contender: (writer baseline), connect, idle, latency, writer with it attached,
- * the bulk transaction. With `latencyOnly`, just connect and latency (pgnudge's default debounce).
- */
-async function runOnce(
-  session: Session,
-  contender: Contender,
-  options: { debounceMs: number; latencyOnly: boolean; profile: boolean },
-): Promise<Rep> {
-  const { info, database, admin, writer } = session;
-  const rep: Rep = {};
-  await admin.query(`TRUNCATE ${BULK}, ${WRITES}`);
-  const baseline = options.latencyOnly ? 0 : await writerThroughput(info, database, WRITES, WRITER_S);
-  const target: Target = {
+/** The target of every contender in a run on `transport`. */
+function targetFor(session: Session, transport: Transport, debounceMs: number): Target {
+  const { info, database } = session;
+  return {
     info: { ...info, superuser: { user: info.superuser.user, password: '' } },
     database,
     tables: TABLES,
-    debounceMs: options.debounceMs,
+    debounceMs,
     applicationName: APPLICATION_NAME,
+    transport,
   };
+}
+
+/** Runs `body` with `contender` started in its child (its server objects made first), then cleans up. */
+async function withContender<T>(
+  session: Session,
+  contender: Contender,
+  target: Target,
+  execArgv: string[],
+  body: (proc: ContenderProcess) => Promise<T>,
+): Promise<T> {
+  const { admin } = session;
   await contender.prepare?.(admin, target);
   try {
-    const execArgv = options.profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${contender.name}.cpuprofile`]
-      : [];
     const proc = await ContenderProcess.start(
       { contender: contender.name, target, probeTable: PROBE, bulkTable: BULK, bulkRows: ROWS },
       execArgv,
     );
     try {
+      return await body(proc);
+    } finally {
+      await proc.close();
+    }
+  } finally {
+    await contender.cleanup?.(admin, target);
+    // A child that died leaves its permanent slot behind; the next contender must not pay for it.
+    await admin.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+        WHERE database = $1 AND NOT active`,
+      [session.database],
+    );
+  }
+}
+
+/**
+ * One repetition of one contender on one transport: connect, idle, latency, the bulk transaction.
+ * With `latencyOnly`, just connect and latency (pgnudge's default debounce).
+ */
+async function runOnce(
+  session: Session,
+  contender: Contender,
+  transport: Transport,
+  options: { debounceMs: number; latencyOnly: boolean; profile: boolean },
+): Promise<Rep> {
+  const { admin, writer } = session;
+  const rep: Rep = {};
+  await admin.query(`TRUNCATE ${BULK}, ${WRITES}`);
+  const execArgv = options.profile
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${PROFILE_DIR}`,
+        `--cpu-prof-name=${contender.name}-${transport}.cpuprofile`,
+      ]
+    : [];
+  return withContender(
+    session,
+    contender,
+    targetFor(session, transport, options.debounceMs),
+    execArgv,
+    async (proc) => {
       rep.connect_ms = proc.ready!.connectMs;
-      const server = await serverProcesses(admin, database);
+      const server = await serverProcesses(admin, session.database);
+      let startupPeak = 0;
+      let peakReset = false;
       if (!options.latencyOnly) {
+        // A process that just connected still compiles and collects on background threads for a
+        // moment; idle means after that.
+        await sleep(IDLE_SETTLE_S * 1000);
         const client0 = processCpuSeconds(proc.pid);
         const server0 = totalCpuSeconds(server.all);
         await sleep(IDLE_S * 1000);
         rep.idle_cpu_pct = ((processCpuSeconds(proc.pid) - client0) / IDLE_S) * 100;
         rep.idle_server_cpu_pct = ((totalCpuSeconds(server.all) - server0) / IDLE_S) * 100;
+        // The idle process is the baseline: what the latency and bulk phases add is the growth.
+        rep.rss_baseline_mb = rssMiB(proc.pid);
+        startupPeak = peakRssMiB(proc.pid);
+        peakReset = resetPeakRss(proc.pid);
       }
       const polls = contender.name === 'polling';
       const samples = await latency(
@@ -169,21 +240,12 @@ async function runOnce(
       );
       const lat = latencySummary(samples);
       rep.latency_samples = samples.length;
-      if (options.latencyOnly) {
-        rep.latency_p50_ms = lat.p50;
-        rep.latency_p99_ms = lat.p99;
-        rep.latency_max_ms = lat.max;
-        return rep;
-      }
       Object.assign(rep, { latency_p50_ms: lat.p50, latency_p99_ms: lat.p99, latency_max_ms: lat.max });
+      if (options.latencyOnly) return rep;
 
-      const attached = await writerThroughput(info, database, WRITES, WRITER_S);
-      rep.writer_overhead_pct = ((baseline - attached) / baseline) * 100;
-      // Let the contender catch up with the writer before the bulk run: a probe commit is seen only
-      // after every change before it.
-      await latency(proc, writer, 1, 0, contender.name);
-
+      if (contender.countsRows) await proc.measureDrain();
       const client0 = processCpuSeconds(proc.pid);
+      const reads0 = readSyscalls(proc.pid);
       const walsender0 = totalCpuSeconds(server.walsenders);
       await writer.query(`INSERT INTO ${BULK} (id) SELECT g FROM generate_series(1, ${ROWS}) g`);
       const committed = nowMs();
@@ -193,25 +255,53 @@ async function runOnce(
         `${contender.name} to account for the ${ROWS}-row transaction`,
       );
       rep.client_cpu_s = processCpuSeconds(proc.pid) - client0;
+      // libuv reads a socket with read(2), which /proc counts; libpq's recv(2) is not counted there.
+      rep.client_read_syscalls = proc.external ? null : readSyscalls(proc.pid) - reads0;
       rep.walsender_cpu_s = contender.walsender ? totalCpuSeconds(server.walsenders) - walsender0 : null;
-      rep.peak_rss_mb = peakRssMiB(proc.pid);
+      const peak = peakRssMiB(proc.pid);
+      rep.peak_rss_mb = Math.max(startupPeak, peak);
+      rep.rss_growth_mb = peakReset ? peak - rep.rss_baseline_mb! : null;
+      rep.event_loop_delay_p99_ms = proc.bulkDone?.eventLoopDelayP99Ms ?? null;
       rep.bulk_first_wake_s = (proc.bulkFirstAt! - committed) / 1000;
       rep.bulk_drain_s = proc.bulkDone ? (proc.bulkDone.at - committed) / 1000 : null;
       if (proc.bulkDone && proc.bulkDone.counted !== ROWS)
         throw new Error(`${contender.name} counted ${proc.bulkDone.counted} rows, expected ${ROWS}`);
       return rep;
-    } finally {
-      await proc.close();
+    },
+  );
+}
+
+/** One pair of writer windows: alone, then with `contender` attached. Commits per second of each. */
+interface WriterPair {
+  alone: number;
+  attached: number;
+}
+
+/**
+ * What each contender costs a writer: WRITER_PAIRS rounds, each a window alone and a window with the
+ * contender attached for every contender in turn, so a busier stretch of the machine lands on both
+ * sides of a pair. The overhead is the mean of the pairs' relative losses, with its 95 % interval.
+ */
+async function writerOverhead(
+  session: Session,
+  contenders: readonly Contender[],
+  transport: Transport,
+): Promise<Map<string, WriterPair[]>> {
+  const pairs = new Map<string, WriterPair[]>(contenders.map((contender) => [contender.name, []]));
+  const { info, database } = session;
+  for (let round = 0; round < WRITER_PAIRS; round++) {
+    for (const contender of contenders) {
+      const alone = await writerThroughput(info, database, WRITES, WRITER_S);
+      const attached = await withContender(session, contender, targetFor(session, transport, 0), [], () =>
+        writerThroughput(info, database, WRITES, WRITER_S),
+      );
+      pairs.get(contender.name)!.push({ alone, attached });
+      console.log(
+        `writer pair ${round + 1}/${WRITER_PAIRS} ${contender.name}: ${alone.toFixed(0)} alone, ${attached.toFixed(0)} attached commits/s`,
+      );
     }
-  } finally {
-    await contender.cleanup?.(admin, target);
-    // A child that died leaves its permanent slot behind; the next contender must not pay for it.
-    await admin.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-        WHERE database = $1 AND NOT active`,
-      [database],
-    );
   }
+  return pairs;
 }
 
 function medianOf(reps: Rep[], key: keyof ContenderFigures): number | null {
@@ -243,70 +333,117 @@ async function main(): Promise<void> {
       if (table !== BULK) await admin.query(`CREATE INDEX ON ${table} (updated_at)`);
     }
     const session: Session = { info, database: db.name, admin, writer };
-    const selected = CONTENDERS.filter((c) => !ONLY || ONLY.includes(c.name));
-    const reps = new Map<string, { full: Rep[]; debounced: Rep[] }>();
-    const skipped = new Map<string, string>();
-    for (const contender of selected) {
-      const reason = unavailable(contender, info);
-      if (reason) skipped.set(contender.name, reason);
-      else reps.set(contender.name, { full: [], debounced: [] });
+    const selected = ONLY ? CONTENDERS.filter((c) => ONLY.includes(c.name)) : DEFAULT_CONTENDERS;
+    type Runs = { full: Rep[]; debounced: Rep[] };
+    const reps = new Map<Transport, Map<string, Runs>>();
+    const skipped = new Map<Transport, Map<string, string>>();
+    for (const transport of TRANSPORTS) {
+      reps.set(transport, new Map());
+      skipped.set(transport, new Map());
+      for (const contender of selected) {
+        const reason = unavailable(contender, info);
+        if (reason) skipped.get(transport)!.set(contender.name, reason);
+        else reps.get(transport)!.set(contender.name, { full: [], debounced: [] });
+      }
     }
     for (let rep = 0; rep < REPS; rep++) {
       // Interleaved, so that a busier stretch of the machine does not land on one contender only.
-      for (const contender of selected) {
-        const runs = reps.get(contender.name);
-        if (runs === undefined) continue;
-        const profile = PROFILE_DIR !== undefined && rep === 0 && contender.name.startsWith('pgnudge');
-        if (profile) mkdirSync(PROFILE_DIR!, { recursive: true });
-        try {
-          const full = await runOnce(session, contender, { debounceMs: 0, latencyOnly: false, profile });
-          runs.full.push(full);
-          console.log(`rep ${rep + 1}/${REPS} ${contender.name}: ${JSON.stringify(full, round)}`);
-          if (contender.name.startsWith('pgnudge')) {
-            const debounced = await runOnce(session, contender, {
-              debounceMs: DEFAULT_DEBOUNCE_MS,
-              latencyOnly: true,
-              profile: false,
+      for (const transport of TRANSPORTS) {
+        for (const contender of selected) {
+          const runs = reps.get(transport)!.get(contender.name);
+          if (runs === undefined) continue;
+          const profile = PROFILE_DIR !== undefined && rep === 0 && contender.name.startsWith('pgnudge');
+          if (profile) mkdirSync(PROFILE_DIR!, { recursive: true });
+          const label = `rep ${rep + 1}/${REPS} ${transport} ${contender.name}`;
+          try {
+            const full = await runOnce(session, contender, transport, {
+              debounceMs: 0,
+              latencyOnly: false,
+              profile,
             });
-            runs.debounced.push(debounced);
-            console.log(
-              `rep ${rep + 1}/${REPS} ${contender.name} debounce ${DEFAULT_DEBOUNCE_MS}: ${JSON.stringify(debounced, round)}`,
-            );
+            runs.full.push(full);
+            console.log(`${label}: ${JSON.stringify(full, round)}`);
+            if (contender.name.startsWith('pgnudge')) {
+              const debounced = await runOnce(session, contender, transport, {
+                debounceMs: DEFAULT_DEBOUNCE_MS,
+                latencyOnly: true,
+                profile: false,
+              });
+              runs.debounced.push(debounced);
+              console.log(`${label} debounce ${DEFAULT_DEBOUNCE_MS}: ${JSON.stringify(debounced, round)}`);
+            }
+          } catch (error) {
+            // One broken contender must not cost the whole run: it reports null with the reason.
+            console.error(`${label} failed: ${(error as Error)?.stack ?? error}`);
+            skipped
+              .get(transport)!
+              .set(contender.name, `failed: ${String((error as Error)?.message ?? error).slice(0, 300)}`);
+            reps.get(transport)!.delete(contender.name);
           }
-        } catch (error) {
-          // One broken contender must not cost the whole run: it reports null with the reason.
-          console.error(`${contender.name} failed: ${(error as Error)?.stack ?? error}`);
-          skipped.set(contender.name, `failed: ${String((error as Error)?.message ?? error).slice(0, 300)}`);
-          reps.delete(contender.name);
         }
       }
     }
-    const rows: Row[] = [];
-    for (const contender of selected) {
-      const runs = reps.get(contender.name);
-      const figures = Object.fromEntries(
-        FIGURE_KEYS.map((key) => [key, runs ? medianOf(runs.full, key) : null]),
-      ) as ContenderFigures;
-      if (runs && runs.debounced.length > 0) {
-        figures.latency_default_debounce_p50_ms = medianOf(runs.debounced, 'latency_p50_ms');
-        figures.latency_default_debounce_p99_ms = medianOf(runs.debounced, 'latency_p99_ms');
-      }
-      rows.push({
-        name: contender.name,
-        figures,
-        countsRows: contender.countsRows,
-        unavailable: skipped.get(contender.name) ?? null,
-      });
-    }
-    if (!ONLY || ONLY.includes('fanout')) rows.push(await runFanout(info, db.name, REPS, FANOUT_WRITES));
+    // The writer's loss hardly depends on the consumer's transport: measured on the first one only.
+    const writerTransport = TRANSPORTS[0]!;
+    const writerPairs =
+      WRITER_PAIRS > 0
+        ? await writerOverhead(
+            session,
+            selected.filter((c) => reps.get(writerTransport)!.has(c.name)),
+            writerTransport,
+          )
+        : new Map<string, WriterPair[]>();
 
-    printTable(rows, {
-      postgres: info.version,
-      rows: ROWS,
-      reps: REPS,
-      commits: COMMITS,
-      pollCommits: POLL_COMMITS,
-    });
+    const tables: Record<string, Record<string, unknown>> = {};
+    for (const transport of TRANSPORTS) {
+      const rows: Row[] = [];
+      const entries: Record<string, unknown> = {};
+      for (const contender of selected) {
+        const runs = reps.get(transport)!.get(contender.name);
+        const figures = Object.fromEntries(
+          FIGURE_KEYS.map((key) => [key, runs ? medianOf(runs.full, key) : null]),
+        ) as ContenderFigures;
+        if (runs && runs.debounced.length > 0) {
+          figures.latency_default_debounce_p50_ms = medianOf(runs.debounced, 'latency_p50_ms');
+          figures.latency_default_debounce_p99_ms = medianOf(runs.debounced, 'latency_p99_ms');
+        }
+        const pairs = transport === writerTransport ? writerPairs.get(contender.name) : undefined;
+        if (pairs !== undefined && pairs.length > 0) {
+          const loss = meanWithCi95(pairs.map((pair) => ((pair.alone - pair.attached) / pair.alone) * 100));
+          figures.writer_overhead_pct = loss.mean;
+          figures.writer_overhead_ci95_pct = Number.isNaN(loss.ci95) ? null : loss.ci95;
+        }
+        const unavailableReason = skipped.get(transport)!.get(contender.name) ?? null;
+        rows.push({
+          name: contender.name,
+          figures,
+          countsRows: contender.countsRows,
+          unavailable: unavailableReason,
+        });
+        entries[contender.name] = {
+          ...figures,
+          ...(unavailableReason ? { unavailable: unavailableReason } : {}),
+          reps: runs?.full ?? [],
+          ...(runs && runs.debounced.length > 0 ? { reps_default_debounce: runs.debounced } : {}),
+          ...(pairs && pairs.length > 0 ? { writer_pairs: pairs } : {}),
+        };
+      }
+      if (transport === 'tls' && (!ONLY || ONLY.includes('fanout'))) {
+        const fanout = await runFanout(info, db.name, REPS, FANOUT_WRITES);
+        rows.push(fanout);
+        entries[fanout.name] = fanout.figures;
+      }
+      printTable(rows, {
+        postgres: info.version,
+        transport: TRANSPORT_NAMES[transport],
+        rows: ROWS,
+        reps: REPS,
+        commits: COMMITS,
+        pollCommits: POLL_COMMITS,
+        writerPairs: WRITER_PAIRS,
+      });
+      tables[transport === 'tls' ? 'contenders' : 'contenders_tcp'] = entries;
+    }
     const out = process.env.PGNUDGE_BENCH_OUT ?? join(root, 'bench', 'results', 'latest.json');
     mkdirSync(dirname(out), { recursive: true });
     const result = {
@@ -317,18 +454,18 @@ async function main(): Promise<void> {
         latency_commits: COMMITS,
         polling_latency_commits: POLL_COMMITS,
         idle_s: IDLE_S,
+        idle_settle_s: IDLE_SETTLE_S,
         writer_s: WRITER_S,
+        writer_pairs: WRITER_PAIRS,
+        writer_transport: WRITER_PAIRS > 0 ? writerTransport : null,
         fanout_consumers: 50,
         fanout_writes: FANOUT_WRITES,
-        connection: 'TCP 127.0.0.1, TLS verify-full, SCRAM-SHA-256 (every contender)',
+        transports: Object.fromEntries(
+          TRANSPORTS.map((transport) => [transport, TRANSPORT_NAMES[transport]]),
+        ),
         duration_s: Math.round((nowMs() - started) / 1000),
       },
-      contenders: Object.fromEntries(
-        rows.map((row) => [
-          row.name,
-          { ...row.figures, ...(row.unavailable ? { unavailable: row.unavailable } : {}) },
-        ]),
-      ),
+      ...tables,
     };
     writeFileSync(out, `${JSON.stringify(result, round, 2)}\n`);
     console.log(`\nwrote ${out} (${result.settings.duration_s} s)`);

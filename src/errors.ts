@@ -23,7 +23,8 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_DECODE'
   | 'PGNUDGE_ERR_FEED_CLOSED'
   | 'PGNUDGE_ERR_INTERNAL'
-  | 'PGNUDGE_ERR_SLOW_CONSUMER';
+  | 'PGNUDGE_ERR_SLOW_CONSUMER'
+  | 'PGNUDGE_ERR_KEY_FORMAT';
 
 /** Options every pgnudge error accepts. */
 export interface PgnudgeErrorOptions {
@@ -255,6 +256,27 @@ export class SlowConsumerError extends PgnudgeError {
       true,
     );
     this.maxBufferedBytes = maxBufferedBytes;
+  }
+}
+
+/** The longest stretch of a malformed key that a KeyFormatError message quotes. */
+const SHOWN_KEY_LENGTH = 80;
+
+/**
+ * `parseKey` was given text that `formatKey` cannot have written (contract R22). `offset` is the UTF-16
+ * index in that text where the rule was broken.
+ */
+export class KeyFormatError extends PgnudgeError {
+  /** Where in the text the rule was broken (a UTF-16 index). */
+  readonly offset: number;
+
+  constructor(reason: string, text: unknown, offset: number) {
+    const shown =
+      typeof text !== 'string'
+        ? ''
+        : ` ${JSON.stringify(text.length > SHOWN_KEY_LENGTH ? `${text.slice(0, SHOWN_KEY_LENGTH)}…` : text)}`;
+    super('PGNUDGE_ERR_KEY_FORMAT', `malformed row key${shown} at offset ${offset}: ${reason}`, false);
+    this.offset = offset;
   }
 }
 

@@ -5,6 +5,7 @@ export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
 export type { WalFeedOptions } from './feed/options.js';
+export { formatKey, parseKey } from './feed/row-key.js';
 export { WalFeed } from './feed/wal-feed.js';
 export { EventHub, type EventHubOptions, type SubscribeOptions } from './http/event-hub.js';
 export { type EventStreamOptions, toEventStream } from './http/event-stream.js';

@@ -8,6 +8,9 @@ import type { ClusterInfo } from '../../test/support/cluster.js';
 
 export type Plugin = 'wal2json' | 'test_decoding';
 
+/** How every contender of a run reaches the server: verified TLS, or plain TCP (both on loopback). */
+export type Transport = 'tls' | 'tcp';
+
 /** What a contender connects to; serializable, handed to the child as JSON. */
 export interface Target {
   info: ClusterInfo;
@@ -18,6 +21,8 @@ export interface Target {
   debounceMs: number;
   /** application_name for contenders that open ordinary (non-replication) connections. */
   applicationName: string;
+  /** TLS (verify-full, the harness CA) or plain TCP: every contender of a run uses the same. */
+  transport: Transport;
 }
 
 /** Where a contender reports, in the child. */

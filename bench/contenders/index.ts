@@ -1,4 +1,5 @@
-// Every contender of the comparison, in the order the table lists them.
+// Every contender of the comparison, in the order the table lists them: one entry each. A run takes
+// DEFAULT_CONTENDERS unless PGNUDGE_BENCH_CONTENDERS names others (any of CONTENDERS).
 import type { Contender } from './contender.js';
 import { notifyTrigger } from './notify-trigger.js';
 import { pgLogicalReplication } from './pg-logical-replication.js';
@@ -8,8 +9,11 @@ import { polling } from './polling.js';
 import { postgresjsSubscribe } from './postgresjs-subscribe.js';
 
 export const CONTENDERS: readonly Contender[] = [
-  pgnudge('wal2json'),
-  pgnudge('test_decoding'),
+  pgnudge('pgnudge-wal2json', 'wal2json'),
+  pgnudge('pgnudge-test_decoding', 'test_decoding'),
+  // What paced reads trade (docs/benchmarks.md): the same feeds reading every arrival at once.
+  pgnudge('pgnudge-wal2json-unpaced', 'wal2json', { readPacing: 0 }),
+  pgnudge('pgnudge-test_decoding-unpaced', 'test_decoding', { readPacing: 0 }),
   postgresjsSubscribe,
   pgLogicalReplication,
   notifyTrigger,
@@ -17,6 +21,11 @@ export const CONTENDERS: readonly Contender[] = [
   pgRecvlogical('wal2json'),
   pgRecvlogical('test_decoding'),
 ];
+
+/** The contenders of a full run: every one but the unpaced variants, which answer a narrower question. */
+export const DEFAULT_CONTENDERS: readonly Contender[] = CONTENDERS.filter(
+  (contender) => !contender.name.endsWith('-unpaced'),
+);
 
 export function contenderNamed(name: string): Contender {
   const found = CONTENDERS.find((contender) => contender.name === name);

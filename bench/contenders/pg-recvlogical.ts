@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { serverInstall } from '../../test/support/cluster.js';
 import { waitFor } from '../../test/support/wait.js';
-import { login, tls } from './connection.js';
+import { libpqSsl, login, tls } from './connection.js';
 import type { Contender, Plugin, Running, Sink, Target } from './contender.js';
 
 const OPTIONS: Record<Plugin, string[]> = {
@@ -86,10 +86,7 @@ export function pgRecvlogical(plugin: Plugin): Contender {
       if (binary === null) throw new Error(`no pg_recvlogical for PostgreSQL ${target.info.major}`);
       const { host, port, database, user, password } = login(target);
       const slot = `bench_recv_${process.pid}`;
-      const ca = target.info.caFile;
-      const conninfo = `host=${host} port=${port} dbname=${database} user=${user} ${
-        ca ? `sslmode=verify-full sslrootcert=${ca}` : 'sslmode=prefer'
-      }`;
+      const conninfo = `host=${host} port=${port} dbname=${database} user=${user} ${libpqSsl(target)}`;
       const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pgnudge-recvlogical-'));
       const outFile = join(dir, 'out');
       writeFileSync(outFile, '');

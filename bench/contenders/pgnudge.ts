@@ -1,20 +1,40 @@
-// pgnudge's WalFeed with a given output plugin: every Batch event carries its row count.
-import { WalFeed } from '../../src/index.js';
+// pgnudge's feeds as contenders: every Batch event carries its row count. A variant is one entry in
+// index.ts: a name, the plugin the server must have, and the options laid over the connection's.
+import { type FeedItem, WalFeed, type WalFeedOptions } from '../../src/index.js';
 import { feedConnection } from '../../test/support/feed-probe.js';
 import type { Contender, Plugin, Running, Sink, Target } from './contender.js';
 
-export function pgnudge(plugin: Plugin): Contender {
+/** What a pgnudge contender iterates: a WalFeed, or any feed kind with the same items. */
+export type PgnudgeFeed = AsyncIterable<FeedItem> & { close(): Promise<void> };
+
+/** The feed options for `target`: its role, database and transport, and its debounce. */
+export function pgnudgeOptions(target: Target): WalFeedOptions {
+  const connection = feedConnection(target.info, target.database);
+  if (target.transport === 'tcp') {
+    connection.sslmode = 'disable';
+    delete connection.sslrootcert;
+  }
+  return { ...connection, debounce: target.debounceMs };
+}
+
+/**
+ * A pgnudge contender named `name` (`pgnudge-…`): `open` makes the feed from the target's options
+ * (`pgnudgeOptions`). Defaults to a WalFeed with `plugin` and `options` laid over them.
+ */
+export function pgnudge(
+  name: string,
+  plugin: Plugin | undefined,
+  options: WalFeedOptions = {},
+  open: (base: WalFeedOptions) => PgnudgeFeed = (base) =>
+    new WalFeed({ ...base, ...(plugin ? { plugin } : {}), ...options }),
+): Contender {
   return {
-    name: `pgnudge-${plugin}`,
-    plugin,
+    name,
+    ...(plugin ? { plugin } : {}),
     countsRows: true,
     walsender: true,
     async start(target: Target, sink: Sink): Promise<Running> {
-      const feed = new WalFeed({
-        ...feedConnection(target.info, target.database),
-        plugin,
-        debounce: target.debounceMs,
-      });
+      const feed = open(pgnudgeOptions(target));
       const consumed = (async () => {
         for await (const item of feed) {
           if (item.type === 'resync') {

@@ -19,8 +19,13 @@ export type ChildMessage =
   | { type: 'wake'; at: number }
   /** The bulk transaction's first change reached the contender. */
   | { type: 'bulk-first'; at: number }
-  /** Every row of the bulk transaction is accounted for (contenders that count rows only). */
-  | { type: 'bulk-done'; at: number; counted: number }
+  /**
+   * Every row of the bulk transaction is accounted for (contenders that count rows only), with the
+   * child's event-loop delay from `measure-drain` on (null where the contender runs in another process).
+   */
+  | { type: 'bulk-done'; at: number; counted: number; eventLoopDelayP99Ms: number | null }
+  /** The event-loop delay monitor runs: the bench may start the bulk transaction. */
+  | { type: 'measuring' }
   | { type: 'error'; message: string };
 
-export type ParentMessage = { type: 'close' };
+export type ParentMessage = { type: 'close' } | { type: 'measure-drain' };

@@ -1,7 +1,7 @@
 // The comparison's figures per contender (the keys of bench/results/latest.json) and the one table
 // printed at the end of the run.
 
-/** In this order in the JSON; the first nine are issue 7's shape, the rest add detail. */
+/** In this order in the JSON; the first nine are issue 7's shape, then issue 20's, then detail. */
 export const FIGURE_KEYS = [
   'connect_ms',
   'latency_p50_ms',
@@ -12,12 +12,17 @@ export const FIGURE_KEYS = [
   'peak_rss_mb',
   'writer_overhead_pct',
   'idle_cpu_pct',
+  'rss_baseline_mb',
+  'rss_growth_mb',
+  'event_loop_delay_p99_ms',
+  'writer_overhead_ci95_pct',
   'latency_max_ms',
   'latency_samples',
   'latency_default_debounce_p50_ms',
   'latency_default_debounce_p99_ms',
   'bulk_first_wake_s',
   'idle_server_cpu_pct',
+  'client_read_syscalls',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];
@@ -43,7 +48,10 @@ const COLUMNS: { key: FigureKey; title: string; digits: number }[] = [
   { key: 'client_cpu_s', title: 'client CPU s', digits: 2 },
   { key: 'walsender_cpu_s', title: 'walsender s', digits: 2 },
   { key: 'peak_rss_mb', title: 'RSS MiB', digits: 1 },
+  { key: 'rss_growth_mb', title: '+RSS MiB', digits: 1 },
+  { key: 'event_loop_delay_p99_ms', title: 'loop p99 ms', digits: 1 },
   { key: 'writer_overhead_pct', title: 'writer -%', digits: 1 },
+  { key: 'writer_overhead_ci95_pct', title: '±95%', digits: 1 },
   { key: 'idle_cpu_pct', title: 'idle CPU %', digits: 2 },
 ];
 
@@ -70,18 +78,29 @@ export function formatTable(rows: readonly Row[]): string[] {
 
 export function printTable(
   rows: readonly Row[],
-  run: { postgres: string; rows: number; reps: number; commits: number; pollCommits: number },
+  run: {
+    postgres: string;
+    transport: string;
+    rows: number;
+    reps: number;
+    commits: number;
+    pollCommits: number;
+    writerPairs: number;
+  },
 ): void {
   console.log(
-    `\nPostgreSQL ${run.postgres}; medians of ${run.reps}; latency over ${run.commits} single-row commits ` +
+    `\n${run.transport}, PostgreSQL ${run.postgres}; medians of ${run.reps}; latency over ${run.commits} single-row commits ` +
       `(polling ${run.pollCommits}), debounce 0 (p99@50: pgnudge at its default 50 ms); ` +
       `bulk = one ${run.rows.toLocaleString('en-US')}-row transaction\n`,
   );
   for (const line of formatTable(rows)) console.log(line);
   console.log(
     '\nwake s: COMMIT returned → first change seen; drain s: → every row accounted for; CPU/RSS: the\n' +
-      'consumer process alone (from /proc), walsender: its server process; writer -%: single-row commit\n' +
-      'rate lost with the contender attached; idle CPU: the consumer over the idle window.\n' +
+      "consumer process alone (from /proc), walsender: its server process; +RSS: the consumer's peak over its\n" +
+      'idle RSS from the idle window on; loop p99: its event-loop delay during the drain (Node contenders);\n' +
+      `writer -%: single-row commit rate lost with the contender attached, mean of ${run.writerPairs} interleaved\n` +
+      "pairs of windows with and without it, ±95%: that mean's confidence interval; idle CPU: the consumer\n" +
+      'over the idle window.\n' +
       '† wakes without counting rows: its bulk figures stop at the wakeup.',
   );
   for (const row of rows) if (row.unavailable) console.log(`${row.name}: not run (${row.unavailable})`);

@@ -1,6 +1,6 @@
 // The child process a contender runs in: `node contender-child.js <ChildConfig JSON>`. Starts the
 // contender, turns what it reports into ChildMessages, and closes it when the bench says so.
-
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Running, Sink } from '../contenders/contender.js';
 import { contenderNamed } from '../contenders/index.js';
 import type { ChildConfig, ChildMessage, ParentMessage } from './child-protocol.js';
@@ -21,6 +21,9 @@ process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
 const contender = contenderNamed(config.contender);
+/** Samples every ms: the delay of a sample is its interval less this. */
+const DELAY_RESOLUTION_MS = 1;
+let delays: IntervalHistogram | undefined;
 let bulkSeen = false;
 let bulkCounted = 0;
 let bulkDone = false;
@@ -31,7 +34,13 @@ const onBulk = (rows: number) => {
   bulkCounted += rows;
   if (!bulkDone && contender.countsRows && bulkCounted >= config.bulkRows) {
     bulkDone = true;
-    send({ type: 'bulk-done', at, counted: bulkCounted });
+    delays?.disable();
+    // An event-loop delay measured in this process says nothing of a contender that runs in another.
+    const eventLoopDelayP99Ms =
+      delays && running?.pid === undefined
+        ? Math.max(0, delays.percentile(99) / 1e6 - DELAY_RESOLUTION_MS)
+        : null;
+    send({ type: 'bulk-done', at, counted: bulkCounted, eventLoopDelayP99Ms });
   }
 };
 let started = 0;
@@ -59,6 +68,13 @@ const sink: Sink = {
 };
 
 process.on('message', (message: ParentMessage) => {
+  if (message.type === 'measure-drain') {
+    // How long the application's own timers and I/O would wait during the drain (issue 20: p99 <= 10 ms).
+    delays = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+    delays.enable();
+    send({ type: 'measuring' });
+    return;
+  }
   if (message.type !== 'close') return;
   void (async () => {
     await running?.close();

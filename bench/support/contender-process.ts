@@ -18,6 +18,7 @@ export class ContenderProcess {
   ready: Extract<ChildMessage, { type: 'ready' }> | undefined;
   bulkFirstAt: number | undefined;
   bulkDone: Extract<ChildMessage, { type: 'bulk-done' }> | undefined;
+  measuring = false;
 
   private constructor(config: ChildConfig, execArgv: string[]) {
     this.#child = fork(CHILD, [JSON.stringify(config)], {
@@ -34,6 +35,7 @@ export class ContenderProcess {
       else if (message.type === 'wake') this.wakes.push(message.at);
       else if (message.type === 'bulk-first') this.bulkFirstAt = message.at;
       else if (message.type === 'bulk-done') this.bulkDone = message;
+      else if (message.type === 'measuring') this.measuring = true;
       else this.#error = message.message;
       this.#notify();
     });
@@ -56,6 +58,11 @@ export class ContenderProcess {
     return this.ready!.pid;
   }
 
+  /** Whether the contender runs in a process of its own (pg_recvlogical), not in the Node child. */
+  get external(): boolean {
+    return this.ready!.pid !== this.#child.pid;
+  }
+
   /** Resolves once `condition` holds, re-checked on every message; rejects on a child error. */
   until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
     let listener = () => {};
@@ -72,6 +79,12 @@ export class ContenderProcess {
 
   #notify(): void {
     for (const listener of [...this.#listeners]) listener();
+  }
+
+  /** Starts the child's event-loop delay monitor for the drain and waits until it runs. */
+  async measureDrain(): Promise<void> {
+    this.#child.send({ type: 'measure-drain' });
+    await this.until(() => this.measuring, 30_000, 'the child to start measuring');
   }
 
   /** Asks the contender to close and waits for the child to end; kills it after a deadline. */

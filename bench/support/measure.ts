@@ -2,7 +2,7 @@
 // seconds and peak RSS from /proc (so a child's figures are its own), percentiles, medians, and the
 // description of the machine a run happened on.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -33,12 +33,56 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return total;
 }
 
+/** Read system calls `pid` has made so far (`syscr` in /proc/<pid>/io): a socket read is one each. */
+export function readSyscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const count = /^syscr:\s+(\d+)/m.exec(io)?.[1];
+  if (count === undefined) throw new Error(`no syscr for process ${pid}`);
+  return Number(count);
+}
+
 /** The peak resident set of `pid` so far in MiB (VmHWM in /proc/<pid>/status). */
 export function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
   if (kb === undefined) throw new Error(`no VmHWM for process ${pid}`);
   return Number(kb) / 1024;
+}
+
+/** The resident set of `pid` now in MiB (VmRSS). */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) / 1024;
+}
+
+/**
+ * Starts `pid`'s peak resident set over from its current one (Linux: "5" to /proc/<pid>/clear_refs),
+ * so a later peakRssMiB covers only what came after. False where the kernel refuses.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Student's t for a two-sided 95 % interval, by degrees of freedom (1 to 30; beyond, the normal 1.96). */
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/** The mean of `values` and the half-width of its 95 % confidence interval (t distribution). */
+export function meanWithCi95(values: readonly number[]): { mean: number; ci95: number } {
+  const n = values.length;
+  const mean = values.reduce((sum, value) => sum + value, 0) / n;
+  if (n < 2) return { mean, ci95: Number.NaN };
+  const variance = values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (n - 1);
+  return { mean, ci95: (T95[n - 2] ?? 1.96) * Math.sqrt(variance / n) };
 }
 
 /** The nearest-rank percentile of an ascending array. */

@@ -3,8 +3,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import { describeChoices, duration } from '../feed/option-rules.js';
 import type { WalFeedOptions } from '../feed/options.js';
+import { count, describeChoices, duration } from '../option-rules.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -75,9 +75,13 @@ Options:
                             --plugin pgoutput; pgnudge never creates one: see pgnudge doctor)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch, past which they fold into
+                            one table event with their summed count (default 1000)
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --read-pacing MS          pause reads of a busy stream up to MS, so each carries many changes
+                            (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -156,6 +160,7 @@ Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --max-keys N              at most N row events per table in a batch (default 1000)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -184,8 +189,8 @@ Options:
   --host H                  address to listen on (default 127.0.0.1; another needs a token)
   --token-file PATH         read the token from PATH (never pass a token as an argument)
   --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
-  and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel: --debounce,
-  --max-batch-wait, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
+  and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel:
+  --debounce, --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
 Examples:
   pgnudge serve --dsn postgres://replicator@db.internal/shop --table public.orders
@@ -215,6 +220,15 @@ function milliseconds(
   const value = duration(`--${flag}`, Number(text), 0);
   if (allowZeroAsOff && value === 0) return null;
   return value;
+}
+
+/** A flag's whole number of `unit`, at least `min`; undefined when the flag is absent. */
+function wholeNumber(flag: string, text: string | undefined, unit: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new ConfigError(`--${flag} takes a whole number of ${unit}; got "${text}"`, `--${flag}`);
+  }
+  return count(`--${flag}`, Number(text), unit, min);
 }
 
 /** Whether `name` is a command (own keys only: `toString` or `constructor` is not one). */
@@ -287,9 +301,11 @@ const FEED_FLAGS = {
   publication: { type: 'string' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
+  'max-keys': { type: 'string' },
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'read-pacing': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies FlagOptions;
@@ -317,15 +333,21 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
   }
 }
 
-/** --debounce and --max-batch-wait, which every consuming command takes. */
+/** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
 function applyBatchFlags(
   feed: WalFeedOptions,
-  values: { debounce?: string | undefined; 'max-batch-wait'?: string | undefined },
+  values: {
+    debounce?: string | undefined;
+    'max-batch-wait'?: string | undefined;
+    'max-keys'?: string | undefined;
+  },
 ): void {
   const debounce = milliseconds('debounce', values.debounce);
   if (debounce != null) feed.debounce = debounce;
   const maxBatchWait = milliseconds('max-batch-wait', values['max-batch-wait']);
   if (maxBatchWait != null) feed.maxBatchWait = maxBatchWait;
+  const maxKeys = wholeNumber('max-keys', values['max-keys'], 'keys per table', 1);
+  if (maxKeys !== undefined) feed.maxKeys = maxKeys;
 }
 
 function parseListen(argv: string[]): ParsedCommand {
@@ -334,6 +356,7 @@ function parseListen(argv: string[]): ParsedCommand {
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'max-keys': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
@@ -402,9 +425,11 @@ function feedFromFlags(values: {
   publication?: string | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
+  'max-keys'?: string | undefined;
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'read-pacing'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
@@ -427,6 +452,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const readPacing = milliseconds('read-pacing', values['read-pacing']);
+  if (readPacing != null) feed.readPacing = readPacing;
   return feed;
 }
 
@@ -455,6 +482,12 @@ function parseServe(argv: string[]): ParsedCommand {
       throw new ConfigError(
         '--table, --plugin and --publication belong to a feed of its own; with --channel, the bridge decides them',
         `--${own}`,
+      );
+    }
+    if (rest['read-pacing'] !== undefined) {
+      throw new ConfigError(
+        '--read-pacing paces a replication stream; with --channel, serve reads NOTIFY messages instead',
+        '--read-pacing',
       );
     }
     requireChannel(channel, 'serve');

@@ -29,7 +29,7 @@ export function formatJsonLine(item: FeedItem): string {
   });
 }
 
-/** A human line: time, kind, and what it means or which tables moved. */
+/** A human line: time, kind, and what it means or which tables (or rows, by payload) moved. */
 export function formatHumanLine(item: FeedItem, now: Date): string {
   const time = now.toISOString().slice(11, 23);
   if (item.type === 'resync') {

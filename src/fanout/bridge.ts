@@ -1,9 +1,9 @@
 // NotifyBridge: republishes one WalFeed on a NOTIFY channel (contract §6). Any number may run; the one
 // holding the channel's session advisory lock is active and alone opens a feed (and so a slot).
+import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
 import { type FeedInternals, feedSetup } from '../feed/feed.js';
 import type { FeedItem } from '../feed/items.js';
-import { duration } from '../feed/option-rules.js';
 import {
   FEED_OPTION_NAMES,
   type ResolvedFeedOptions,
@@ -11,9 +11,10 @@ import {
   type WalFeedOptions,
 } from '../feed/options.js';
 import type { Session } from '../feed/session.js';
-import { asPgnudgeError, Supervisor } from '../feed/supervisor.js';
+import { Supervisor } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import type { BoundLogger } from '../logger.js';
+import { duration } from '../option-rules.js';
 import { PgConnection } from '../transport/connection.js';
 import { bridgeLockKey, formatNotify, validateChannel } from './channel.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, WireEncoder } from './wire.js';

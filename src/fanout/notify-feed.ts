@@ -10,10 +10,10 @@ import {
   type FeedSink,
   feedSetup,
 } from '../feed/feed.js';
-import { duration } from '../feed/option-rules.js';
 import { FEED_OPTION_NAMES, refuseUnknownOptions, type WalFeedOptions } from '../feed/options.js';
 import type { Session } from '../feed/session.js';
 import type { BoundLogger } from '../logger.js';
+import { duration } from '../option-rules.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
 import { formatListen, validateChannel } from './channel.js';
@@ -24,16 +24,19 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin'> {
+export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
   heartbeatTimeout?: number;
 }
 
-/** WalFeed's options less `tables` and `plugin` (the bridge decides both), plus the channel's own. */
+/**
+ * WalFeed's options less `tables` and `plugin` (the bridge decides both) and `readPacing` (a NotifyFeed
+ * reads no replication stream), plus the channel's own.
+ */
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin'),
+  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'readPacing'),
   ...Object.keys({
     channel: true,
     heartbeatTimeout: true,

@@ -9,6 +9,7 @@
 //           {"b":…,"q":…,"t":…,"k":"batch","p":<part>,"n":<parts>,"e":[[table,key,count,firstSeenMs],…]}
 import { randomBytes } from 'node:crypto';
 import { type ChannelKey, MAC_LENGTH } from './auth.js';
+import { packParts, utf8Length } from './parts.js';
 
 /** What every payload starts with; anything else is not this version. */
 export const WIRE_PREFIX = 'v2.';
@@ -97,11 +98,6 @@ export type OpenResult =
   | { ok: true; message: WireMessage }
   | { ok: false; reason: WireRefusal; problem: string };
 
-/** Counts without encoding: no copy of the text. */
-function utf8Length(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
-}
-
 /** A fresh bridge id: 16 hex digits from 8 random bytes. */
 export function newBridgeId(random: (size: number) => Uint8Array = randomBytes): string {
   const bytes = random(8);
@@ -158,32 +154,22 @@ export class WireEncoder {
       `${this.#head(Number.MAX_SAFE_INTEGER, MAX_TIME_MS)},"k":"batch","p":${MAX_PARTS},"n":${MAX_PARTS},"e":[]}`,
     );
     const budget = this.#limit - overhead;
-    const groups: string[][] = [];
-    let group: string[] = [];
-    let used = 0;
+    const texts: string[] = [];
     for (const event of events) {
       if (!isTable(event.table) || !isCount(event.count) || event.count === 0)
         return this.resync('overflow', nowMs);
       const seen = Number.isFinite(event.firstSeenMs) ? Math.floor(event.firstSeenMs) : sent;
       const firstSeen = Math.min(Math.max(seen, sent - MAX_EVENT_AGE_MS, 0), sent);
       const key = isKey(event.key) ? event.key : null;
-      let text = JSON.stringify([event.table, key, event.count, firstSeen]);
-      let size = utf8Length(text);
-      if (size > budget && key !== null) {
-        text = JSON.stringify([event.table, null, event.count, firstSeen]);
-        size = utf8Length(text);
-      }
-      if (size > budget) return this.resync('overflow', nowMs);
-      // A comma separates this event from the previous one in the same part.
-      if (group.length > 0 && used + 1 + size > budget) {
-        groups.push(group);
-        group = [];
-        used = 0;
-      }
-      used += (group.length > 0 ? 1 : 0) + size;
-      group.push(text);
+      const text = JSON.stringify([event.table, key, event.count, firstSeen]);
+      texts.push(
+        utf8Length(text) > budget && key !== null
+          ? JSON.stringify([event.table, null, event.count, firstSeen])
+          : text,
+      );
     }
-    if (group.length > 0 || groups.length === 0) groups.push(group);
+    const groups = packParts(texts, budget);
+    if (groups === null) return this.resync('overflow', nowMs);
     if (groups.length > MAX_PARTS) return this.resync('overflow', nowMs);
     return groups.map((list, index) =>
       this.#seal(

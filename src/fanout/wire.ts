@@ -1,6 +1,8 @@
 // The fan-out wire format, version 1 (docs/fanout.md): the JSON a bridge sends as NOTIFY payloads,
 // split so that none reaches NOTIFY's 8000-byte limit, and its strict parser. Pure.
 
+import { packParts, utf8Length } from './parts.js';
+
 /** The only version this code writes and reads. */
 export const WIRE_VERSION = 1;
 
@@ -31,12 +33,6 @@ export type WireMessage =
 
 /** The outcome of parsing one payload: a message, or a one-line description of what is wrong. */
 export type ParseResult = { ok: true; message: WireMessage } | { ok: false; problem: string };
-
-const encoder = new TextEncoder();
-
-function utf8Length(text: string): number {
-  return encoder.encode(text).length;
-}
 
 /**
  * Writes one bridge's messages, numbering them. Every method returns the payloads to NOTIFY, in order;
@@ -78,24 +74,11 @@ export class WireEncoder {
     // Room for the widest numbers a header can carry, so the split never depends on the part count.
     const widest = Number.MAX_SAFE_INTEGER;
     const overhead = utf8Length(`${this.#head(widest)},"k":"batch","p":${widest},"n":${widest},"e":[]}`);
-    const budget = this.#limit - overhead;
-    const groups: string[][] = [];
-    let group: string[] = [];
-    let used = 0;
-    for (const event of events) {
-      const text = JSON.stringify(event);
-      const size = utf8Length(text);
-      if (size > budget) return this.resync('overflow');
-      // A comma separates this event from the previous one in the same part.
-      if (group.length > 0 && used + 1 + size > budget) {
-        groups.push(group);
-        group = [];
-        used = 0;
-      }
-      used += (group.length > 0 ? 1 : 0) + size;
-      group.push(text);
-    }
-    if (group.length > 0 || groups.length === 0) groups.push(group);
+    const groups = packParts(
+      events.map((event) => JSON.stringify(event)),
+      this.#limit - overhead,
+    );
+    if (groups === null) return this.resync('overflow');
     return groups.map(
       (parts, index) =>
         `${this.#head(this.#seq++)},"k":"batch","p":${index},"n":${groups.length},"e":[${parts.join(',')}]}`,

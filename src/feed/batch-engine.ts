@@ -1,11 +1,11 @@
-// The batching engine (contract R4–R6, R9): coalesces changes, closes batches on debounce / maxBatchWait,
+// The batching engine (contract R4–R6, R9, R24): coalesces changes, closes batches on debounce / maxBatchWait,
 // queues Resyncs, and hands items to the consumer. Pure: time comes from an injected Clock.
 //
 // Invariants (checked by test/unit/feed/batch-engine*.test.ts):
 // 1. There is one pending batch (possibly empty) and at most one queued Resync.
 // 2. The pending batch is "open" (timers armed, not takeable) or "ready" (closed, takeable, no batch
 //    timers). Ready implies non-empty. While ready, new changes merge into it: a slow consumer costs
-//    one entry per distinct payload, never more (contract R6).
+//    one entry per distinct payload (a table, or one row of it), never more (contract R6).
 // 3. An open batch closes when debounceMs pass with no new change, or maxBatchWaitMs after its first
 //    change, whichever is first (contract R5). Changes do not touch timers: the debounce timer, when it fires,
 //    re-arms itself for the rest of the quiet period, so a million-row transaction costs no timer work.
@@ -17,15 +17,26 @@
 // 6. The batch never holds more than maxPending payloads: the change that would add one more drops
 //    the batch and itself, and queues Resync('overflow') instead (contract R6).
 // 7. Every change fed is exactly one of: pending, taken in a Batch, or counted in droppedChanges and
-//    followed by a queued or taken Resync.
+//    followed by a queued or taken Resync. Counts are never lost or invented, folds included.
 // 8. After close() no timer is pending and every call is a no-op (take() returns undefined).
 // 9. No timer is pending before the first change or start(): an engine never started (a feed never
 //    iterated, or refused by a later check of its constructor) cannot keep the process alive (contract R10).
+// 10. Row changes (changeRow) coalesce per row, table-level ones (change) per table; a table's
+//    table-level entry and its row entries are distinct payloads. A table holds at most maxKeys row
+//    entries per batch: the row change that would add one more folds them, its table-level entry and
+//    itself into one table-level entry, at the place of the earliest of them, with their summed count
+//    and earliest firstSeen; the table's later row changes in that batch count for it (contract R24).
+//    A fold never adds an entry, so it never overflows; a ready batch folds the same way.
+// 11. A firstSeenMs that is no time a Date can hold is replaced by now, so every event's firstSeen is a
+//    valid Date (a bridge's bad clock cannot break a consumer's `--json`).
 
+import { count, duration, optionalDuration } from '../option-rules.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Coalescer } from './coalescer.js';
 import { Batch, type FeedItem, Resync, type ResyncReason } from './items.js';
-import { count, duration, optionalDuration } from './option-rules.js';
+
+/** The latest epoch millisecond a Date can hold, either side of 1970 (ECMA-262 TimeClip). */
+const MAX_TIME_MS = 8.64e15;
 
 /** BatchEngine settings; durations in milliseconds. */
 export interface BatchEngineOptions {
@@ -36,6 +47,8 @@ export interface BatchEngineOptions {
   readonly maxBatchWaitMs: number;
   /** Most distinct payloads one pending batch may hold before it becomes Resync('overflow'). */
   readonly maxPending: number;
+  /** Most distinct row keys of one table a batch holds before they fold into one table-level entry. */
+  readonly maxKeys: number;
   /** Interval of Resync('failsafe') once started, or null for none. */
   readonly failsafeMs: number | null;
   /** Called, synchronously, when take() may have something new. May call take() or close(). */
@@ -59,7 +72,7 @@ export class BatchEngine {
   readonly #failsafeMs: number | null;
   readonly #onReadable: () => void;
 
-  readonly #batch = new Coalescer();
+  readonly #batch: Coalescer;
   #ready = false;
   #lastChangeMs = 0;
   #debounceTimer: TimerHandle | undefined;
@@ -76,6 +89,7 @@ export class BatchEngine {
     this.#debounceMs = duration('debounce', options.debounceMs, 0);
     this.#maxBatchWaitMs = duration('maxBatchWait', options.maxBatchWaitMs, 0);
     this.#maxPending = count('maxPending', options.maxPending, 'distinct payloads', 1);
+    this.#batch = new Coalescer(count('maxKeys', options.maxKeys, 'distinct keys per table', 1));
     this.#failsafeMs = optionalDuration('failsafe', options.failsafeMs, 1, null);
     this.#onReadable = options.onReadable;
   }
@@ -88,18 +102,40 @@ export class BatchEngine {
   }
 
   /**
-   * Records `count` (default 1) row changes to `payload` (`schema.table`). `firstSeenMs` (default now)
-   * stamps a new entry: a fan-out listener passes the time the bridge first saw the change.
+   * Records `count` (default 1) changes to the whole of `payload` (`schema.table`): a table-level event
+   * (key null). `firstSeenMs` (default now) stamps a new entry: a fan-out listener passes the time the
+   * bridge first saw the change.
    */
   change(payload: string, count = 1, firstSeenMs?: number): void {
+    this.#record(payload, null, count, firstSeenMs);
+  }
+
+  /**
+   * Records `count` (default 1) changes to the row of `table` whose key values (as text, in key-column
+   * order) are `key`; a null `key` is {@link change}. Coalesces per row, at most `maxKeys` rows per table
+   * per batch (contract R24). `key` is copied when kept, so the caller may reuse its array. Throws
+   * RangeError for a key without values.
+   */
+  changeRow(table: string, key: readonly string[] | null, count = 1, firstSeenMs?: number): void {
+    if (key !== null && key.length === 0) throw new RangeError('a row key has at least one value');
+    this.#record(table, key, count, firstSeenMs);
+  }
+
+  #record(
+    table: string,
+    key: readonly string[] | null,
+    count: number,
+    firstSeenMs: number | undefined,
+  ): void {
     if (this.#closed) return;
     const now = this.#clock.now();
-    if (this.#batch.size >= this.#maxPending && !this.#batch.has(payload)) {
+    if (this.#batch.size >= this.#maxPending && this.#batch.adds(table, key)) {
       this.#dropBatch(count);
       this.#queueResync('overflow');
       return;
     }
-    this.#batch.add(payload, count, firstSeenMs ?? now);
+    const stamp = firstSeenMs !== undefined && Math.abs(firstSeenMs) <= MAX_TIME_MS ? firstSeenMs : now;
+    this.#batch.add(table, key, count, stamp);
     this.#lastChangeMs = now;
     if (!this.#ready && this.#debounceTimer === undefined) {
       this.#debounceTimer = this.#clock.setTimer(this.#debounceMs, this.#onDebounce);
@@ -126,7 +162,7 @@ export class BatchEngine {
     return new Batch(this.#batch.drain());
   }
 
-  /** Distinct payloads in the pending batch, open or ready. */
+  /** Distinct payloads (tables and rows) in the pending batch, open or ready. */
   get pendingPayloads(): number {
     return this.#batch.size;
   }

@@ -51,8 +51,11 @@ export function feedSetup(name: string, options: WalFeedOptions, internals: Feed
   };
 }
 
-/** What a session body feeds: row changes (`schema.table`) and Resyncs, into the feed's BatchEngine. */
-export type FeedSink = Pick<BatchEngine, 'change' | 'resync'>;
+/**
+ * What a session body feeds into the feed's BatchEngine: table-level changes (`schema.table`), row
+ * changes (a table and a key, contract R22) and Resyncs.
+ */
+export type FeedSink = Pick<BatchEngine, 'change' | 'changeRow' | 'resync'>;
 
 /**
  * A feed kind's sessions: `connect` opens one connection, `run` lives on it, feeding `sink`, and calls
@@ -96,6 +99,7 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
       debounceMs: options.debounceMs,
       maxBatchWaitMs: options.maxBatchWaitMs,
       maxPending: options.maxPending,
+      maxKeys: options.maxKeys,
       failsafeMs: options.failsafeMs,
       onReadable: () => this.#notify(),
     });

@@ -15,7 +15,7 @@ export interface LinkEnd {
   fail(error: PgnudgeError): void;
   /** Destroys the connection at once; harmless when it already ended. */
   abort(): void;
-  /** Calls `listener` once when the connection ends, for any reason. */
+  /** Calls `listener` once when the connection ends, for any reason (soon, when it has ended already). */
   onClose(listener: (error: PgnudgeError) => void): void;
 }
 

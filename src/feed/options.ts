@@ -4,7 +4,6 @@ import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { checkPublication } from '../decode/pgoutput-options.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import {
   count,
   describeValue as describe,
@@ -12,7 +11,8 @@ import {
   duration,
   MAX_TIMER_MS,
   optionalDuration,
-} from './option-rules.js';
+} from '../option-rules.js';
+import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
@@ -33,6 +33,11 @@ export interface WalFeedOptions extends ConnectionOptions {
   /** Distinct payloads held for a slow consumer before they are dropped for `Resync('overflow')`. Default 10000. */
   maxPending?: number;
   /**
+   * Row events (contract R22) one table may hold in a batch; past that, the table's row events in the
+   * batch fold into one table-level event with their summed count (contract R24). Default 1000.
+   */
+  maxKeys?: number;
+  /**
    * How often a standby status update is sent (asking for a reply). Default 10000. A WalFeed shortens it
    * to a quarter of the server's `wal_sender_timeout` when that is shorter, so a session that lags behind
    * the stream is never ended as silent.
@@ -40,6 +45,13 @@ export interface WalFeedOptions extends ConnectionOptions {
   statusInterval?: number;
   /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
   livenessTimeout?: number | null;
+  /**
+   * While the replication stream is busy, reads pause up to this many ms so that each read carries many
+   * changes: far less CPU for the client and the walsender during a large transaction, and a change of
+   * a busy stream waits at most this long. A lone commit is always read at once. Default 2; 0 turns
+   * pacing off. Never longer than the status cadence (see `statusInterval`).
+   */
+  readPacing?: number;
   /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
   failsafe?: number | null;
   /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
@@ -60,8 +72,10 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
+    maxKeys: true,
     statusInterval: true,
     livenessTimeout: true,
+    readPacing: true,
     failsafe: true,
     backoff: true,
     signal: true,
@@ -152,8 +166,10 @@ export interface ResolvedFeedOptions {
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
+  maxKeys: number;
   statusIntervalMs: number;
   livenessTimeoutMs: number | null;
+  readPacingMs: number;
   failsafeMs: number | null;
   backoffInitialMs: number;
   backoffMaximumMs: number;
@@ -164,8 +180,10 @@ export const DEFAULTS = {
   debounce: 50,
   maxBatchWaitFactor: 20,
   maxPending: 10_000,
+  maxKeys: 1_000,
   statusInterval: 10_000,
   livenessTimeout: 30_000,
+  readPacing: 2,
   backoffInitial: 100,
   backoffMaximum: 5_000,
   applicationName: 'pgnudge',
@@ -228,6 +246,7 @@ export function resolveFeedOptions(
     );
   }
   const maxPending = count('maxPending', options.maxPending, 'distinct payloads', 1, DEFAULTS.maxPending);
+  const maxKeys = count('maxKeys', options.maxKeys, 'distinct keys per table', 1, DEFAULTS.maxKeys);
   const statusIntervalMs = duration('statusInterval', options.statusInterval, 1, DEFAULTS.statusInterval);
   const livenessTimeoutMs = optionalDuration(
     'livenessTimeout',
@@ -241,6 +260,7 @@ export function resolveFeedOptions(
       'livenessTimeout',
     );
   }
+  const readPacingMs = duration('readPacing', options.readPacing, 0, DEFAULTS.readPacing);
   const failsafeMs = optionalDuration('failsafe', options.failsafe, 1, null);
   const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
@@ -279,8 +299,10 @@ export function resolveFeedOptions(
     debounceMs,
     maxBatchWaitMs,
     maxPending,
+    maxKeys,
     statusIntervalMs,
     livenessTimeoutMs,
+    readPacingMs,
     failsafeMs,
     backoffInitialMs,
     backoffMaximumMs,

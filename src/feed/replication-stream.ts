@@ -8,6 +8,7 @@ import { formatLsn, type Lsn } from '../protocol/lsn.js';
 import type { PrimaryKeepalive, XLogData } from '../protocol/replication.js';
 import { StandbyProgress } from '../protocol/standby-status.js';
 import type { PgConnection, ReplicationHandler } from '../transport/connection.js';
+import { DEFAULTS } from './options.js';
 import type { Session } from './session.js';
 import { parseServerDuration, statusCadence } from './status-cadence.js';
 
@@ -53,6 +54,9 @@ export async function negotiateStatusInterval(
  * Sends `command` (START_REPLICATION ...) and returns once the server answered with CopyBothResponse:
  * the stream is live. From then on every message goes to `consumer`, and a status update asking for a
  * reply goes out every `statusIntervalMs`, which is what keeps a healthy link from looking dead (contract R8).
+ * A busy stream's reads pause up to `readPacingMs` (the feed's `readPacing`), never longer than the
+ * status cadence: a keepalive that asks for a reply is then read, and answered, within a quarter of the
+ * server's wal_sender_timeout at worst, however the pauses fall (status-cadence.ts).
  */
 export async function startReplicationStream(
   session: Session<PgConnection>,
@@ -60,9 +64,15 @@ export async function startReplicationStream(
   consumer: StreamConsumer,
   statusIntervalMs: number,
   log: BoundLogger,
+  readPacingMs: number = DEFAULTS.readPacing,
 ): Promise<void> {
   const stream = new ReplicationStream(session.connection, consumer, log);
-  await session.wait('START_REPLICATION', session.connection.startReplication(command, stream));
+  await session.wait(
+    'START_REPLICATION',
+    session.connection.startReplication(command, stream, {
+      readPacingMs: Math.min(readPacingMs, statusIntervalMs),
+    }),
+  );
   session.every(statusIntervalMs, () => stream.sendStatus(true));
 }
 

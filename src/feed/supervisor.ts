@@ -2,7 +2,8 @@
 // and each feed kind to come): connect with the supervisor's abort signal, watch the link, run the
 // session body, release; then back off with jitter and retry (contract R7, R11), and tear everything down
 // on close or an aborted signal (contract R10). A session body only says what happens on an open link.
-import { FeedClosedError, InternalError, PgnudgeError } from '../errors.js';
+import { asPgnudgeError } from '../as-pgnudge-error.js';
+import { FeedClosedError, type PgnudgeError } from '../errors.js';
 import type { BoundLogger } from '../logger.js';
 import { Backoff } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -175,15 +176,4 @@ export class Supervisor<C extends LinkEnd> {
     this.#sleepDone = null;
     done?.();
   }
-}
-
-/**
- * `error` as a PgnudgeError: itself, or, for an exception of any other kind, an InternalError (a bug
- * in pgnudge) that keeps it as `cause` and its stack in the message, so a report can be filed as is.
- */
-export function asPgnudgeError(error: unknown): PgnudgeError {
-  if (error instanceof PgnudgeError) return error;
-  return new InternalError(`internal error, please report it: ${(error as Error)?.stack ?? String(error)}`, {
-    cause: error,
-  });
 }

@@ -102,7 +102,6 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
-      const statusIntervalMs = await negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       if (this.#options.publication !== null) {
         pgoutput = await preparePgoutput(
           session,
@@ -115,7 +114,11 @@ class SlotSessions implements FeedBody<PgConnection> {
           this.#warned,
         );
       }
+      // SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines them): one round trip.
+      const cadence = negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
+      cadence.catch(() => {}); // the slot's failure is the one to report; SHOW's is the same link's
       const plugin = await this.#createSlot(session);
+      const statusIntervalMs = await cadence;
       await startReplicationStream(
         session,
         pgoutput === null
@@ -124,6 +127,7 @@ class SlotSessions implements FeedBody<PgConnection> {
         pgoutput === null ? this.#consumer(plugin as AutoPluginName, sink) : pgoutput.consumer(sink),
         statusIntervalMs,
         log,
+        this.#options.readPacingMs,
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();

@@ -3,10 +3,11 @@
 // PG docs: "Message Flow" (55.2).
 import { pbkdf2 } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { asPgnudgeError } from '../as-pgnudge-error.js';
 import {
   AuthenticationError,
   ConnectionError,
-  PgnudgeError,
+  type PgnudgeError,
   ProtocolError,
   ServerError,
   type ServerErrorFields,
@@ -32,6 +33,7 @@ import type { ScramKeyRequest } from '../protocol/scram.js';
 import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
+import { PacedReads } from './paced-reads.js';
 import type { ConnectionSettings } from './settings.js';
 import { startupParameters } from './startup-parameters.js';
 
@@ -67,6 +69,16 @@ export interface ReplicationHandler {
    * can stand for a change it did not write (wal2json and a table without a replica identity).
    */
   notice?(fields: ServerErrorFields): void;
+}
+
+/** How a replication stream is read. */
+export interface StreamOptions {
+  /**
+   * Milliseconds reads may pause while the stream is busy, so that each read carries many changes
+   * (read-pacer.ts); 0 reads every arrival at once. Keep it well inside the status cadence: a keepalive
+   * that asks for a reply is read (and answered) up to this much later.
+   */
+  readPacingMs?: number;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */
@@ -119,7 +131,9 @@ export class PgConnection {
   readonly #log: BoundLogger;
   readonly #target: string;
   #phase: Phase = 'startup';
-  #inFlight: { query: PendingQuery; response: QueryResponse } | null = null;
+  /** Queries sent and not yet answered, oldest first: the server answers in order. */
+  #sent: { query: PendingQuery; response: QueryResponse }[] = [];
+  /** Queries waiting to be sent: only behind a START_REPLICATION, which must be the last one sent. */
   #queue: PendingQuery[] = [];
   #replication: ReplicationHandler | null = null;
   #closeListeners: ((error: PgnudgeError) => void)[] = [];
@@ -128,6 +142,8 @@ export class PgConnection {
   #bytesReceived = 0;
   readonly #maxResultBytes: number | undefined;
   #startup: PendingStartup | null = null;
+  /** How the replication stream is read, once it streams (paced-reads.ts). */
+  #reads: PacedReads | null = null;
 
   /** Server parameters reported at startup (server_version, integer_datetimes, ...). */
   readonly parameters = new Map<string, string>();
@@ -209,6 +225,16 @@ export class PgConnection {
     return this.#bytesReceived;
   }
 
+  /** How often paced reading has paused the replication stream so far (StreamOptions.readPacingMs). */
+  get readPauses(): number {
+    return this.#reads?.pauses ?? 0;
+  }
+
+  /** Whether reads are paused now (paced reading, or a wake-up that used its byte budget). */
+  get readsPaused(): boolean {
+    return this.#reads?.paused ?? false;
+  }
+
   /** The redacted `user@host:port/database` this connection reaches. */
   get target(): string {
     return this.#target;
@@ -228,9 +254,15 @@ export class PgConnection {
     return this.#phase === 'closed';
   }
 
-  /** Calls `listener` once when the connection ends for any reason, `abort()` and `end()` included. */
+  /**
+   * Calls `listener` once when the connection ends for any reason, `abort()` and `end()` included; on a
+   * connection that has ended already, soon (a microtask later) with the error that ended it.
+   */
   onClose(listener: (error: PgnudgeError) => void): void {
-    this.#closeListeners.push(listener);
+    const error = this.#closeError;
+    // A listener that came too late would otherwise wait forever (a session's `ended` never settling).
+    if (error !== null) queueMicrotask(() => listener(error));
+    else this.#closeListeners.push(listener);
   }
 
   /** Calls `listener` for every NotificationResponse (LISTEN/NOTIFY). */
@@ -251,8 +283,13 @@ export class PgConnection {
    * CopyBothResponse: from then on every CopyData goes to `handler`, and the connection accepts only
    * status updates until it ends.
    */
-  async startReplication(command: string, handler: ReplicationHandler): Promise<void> {
+  async startReplication(
+    command: string,
+    handler: ReplicationHandler,
+    options: StreamOptions = {},
+  ): Promise<void> {
     await this.#enqueue(command, handler);
+    if (this.#phase === 'replication') this.#reads = new PacedReads(this.#socket, options.readPacingMs ?? 0);
   }
 
   /** Sends a standby status update. Writes go out whole and in order, so it never interleaves. */
@@ -303,21 +340,28 @@ export class PgConnection {
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ sql, replication, resolve, reject });
-      if (this.#inFlight === null && this.#phase === 'idle') this.#startNext();
+      if (this.#phase === 'idle' || this.#phase === 'query') this.#sendQueued();
     });
   }
 
-  #startNext(): void {
-    const next = this.#queue.shift();
-    if (next === undefined) return;
-    this.#phase = 'query';
-    const response = new QueryResponse({
-      startsReplication: next.replication !== null,
-      ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
-    });
-    this.#inFlight = { query: next, response };
-    if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
-    this.#write(encodeQuery(next.sql));
+  /**
+   * Sends every waiting query at once, without waiting for the answers to the ones before (the simple
+   * query protocol answers each Query in order, an error included, so a pipelined SHOW and
+   * CREATE_REPLICATION_SLOT cost one round trip instead of two). Nothing goes after a START_REPLICATION:
+   * its answer switches the connection to the stream.
+   */
+  #sendQueued(): void {
+    while (this.#queue.length > 0 && this.#sent.at(-1)?.query.replication == null) {
+      const next = this.#queue.shift()!;
+      this.#phase = 'query';
+      const response = new QueryResponse({
+        startsReplication: next.replication !== null,
+        ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
+      });
+      this.#sent.push({ query: next, response });
+      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
+      this.#write(encodeQuery(next.sql));
+    }
   }
 
   #write(bytes: Uint8Array): void {
@@ -337,11 +381,11 @@ export class PgConnection {
           this.#dispatch(parseBackendMessage(frame.code, frame.body), frame.code, frame.body.byteLength);
         }
       }
+      this.#reads?.read(chunk.length);
     } catch (error) {
       this.#socket.destroy();
-      this.#fail(
-        error instanceof PgnudgeError ? error : new ProtocolError(String(error), {}, { cause: error }),
-      );
+      // A PgnudgeError says what the server did wrong; anything else is a bug of ours, filed as one.
+      this.#fail(asPgnudgeError(error));
     }
   }
 
@@ -436,42 +480,46 @@ export class PgConnection {
         this.#startupActions(startup.machine.derived(key));
       } catch (failure) {
         this.#socket.destroy();
-        this.#fail(
-          failure instanceof PgnudgeError
-            ? failure
-            : new ProtocolError(String(failure), {}, { cause: failure }),
-        );
+        this.#fail(asPgnudgeError(failure));
       }
     });
   }
 
   #queryMessage(message: BackendMessage, code: number, size: number): void {
-    const { query, response } = this.#inFlight!;
+    const { query, response } = this.#sent[0]!;
     const outcome = response.receive(message, code, size);
     if (outcome === undefined) return;
-    this.#inFlight = null;
+    this.#sent.shift();
     if (outcome.type === 'streaming') {
+      // The last query sent (#sendQueued): those queued behind it can never run.
       this.#replication = query.replication;
       this.#phase = 'replication';
       query.resolve([]);
+      const behind = this.#queue;
+      this.#queue = [];
+      for (const waiting of behind) {
+        waiting.reject(new ProtocolError('the connection is streaming replication and cannot run queries'));
+      }
       return;
     }
-    this.#phase = 'idle';
+    if (this.#sent.length === 0) this.#phase = 'idle';
     if (outcome.type === 'error') query.reject(outcome.error);
     else query.resolve(outcome.results);
-    this.#startNext();
+    if (this.#phase !== 'closed') this.#sendQueued();
   }
 
   #fail(error: PgnudgeError): void {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
     this.#closeError = error;
+    // A pause ends with the connection: its timer must not outlive it.
+    this.#reads?.close();
     this.#startup?.reject(error);
     this.#startup = null;
-    const inFlight = this.#inFlight;
-    this.#inFlight = null;
+    const sent = this.#sent;
+    this.#sent = [];
     // A FATAL ErrorResponse and then the close: the server's reason says more than "lost".
-    inFlight?.query.reject(inFlight.response.error ?? error);
+    for (const { query, response } of sent) query.reject(response.error ?? error);
     const queued = this.#queue;
     this.#queue = [];
     for (const waiting of queued) waiting.reject(error);

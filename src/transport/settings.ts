@@ -9,7 +9,8 @@
 // - `hostaddr` is used as the host when no host is given; host and hostaddr together are refused (libpq
 //   would connect to hostaddr and verify TLS against host). hostaddr must be a numeric IP address.
 // - `connect_timeout` below 0 is refused (libpq: wait forever); 0 means no timeout (`connectTimeoutMs` 0);
-//   1 s is raised to 2 s like libpq. The library option `connectTimeout` is milliseconds, taken as given.
+//   1 s is raised to 2 s like libpq. The library option `connectTimeout` is milliseconds, a duration like
+//   every other (option-rules.ts), 0 included.
 // - Refused: `replication`, `options`/PGOPTIONS, `service`/PGSERVICE, `servicefile`, `gssencmode=require`,
 //   `target_session_attrs` other than `any`, and every other libpq keyword not listed in SUPPORTED_KEYWORDS
 //   (client_encoding, sslcrl, sslcrldir, sslsni, sslpassword, sslcertmode, sslcompression, ssl_min/
@@ -24,6 +25,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { duration } from '../option-rules.js';
 import { parseConnectionString, redactConnectionString } from './connection-string.js';
 import { lookupPgpass, pgpassHostNames } from './pgpass.js';
 
@@ -524,15 +526,8 @@ function fromPasswordFile(
 }
 
 function resolveConnectTimeout(option: unknown, given: Given | undefined): number {
-  if (option !== undefined) {
-    if (typeof option !== 'number' || !Number.isFinite(option) || option < 0) {
-      throw new ConfigError(
-        `connectTimeout ${String(option)} is not a non-negative number of milliseconds (0 means no timeout)`,
-        'connectTimeout',
-      );
-    }
-    return option;
-  }
+  // 0 means no timeout.
+  if (option !== undefined) return duration('connectTimeout', option, 0);
   if (given === undefined) return DEFAULT_CONNECT_TIMEOUT_MS;
   const trimmed = given.value.trim();
   if (!/^\d+$/.test(trimmed)) {

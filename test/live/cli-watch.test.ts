@@ -76,14 +76,17 @@ async function insert(table: string, rows: number): Promise<void> {
   await sql(`INSERT INTO ${table} SELECT g FROM generate_series(${first}, ${first + rows - 1}) g`);
 }
 
-/** Asserts a --json batch line is exactly one event for `payload` with `count`. */
+/** Asserts a --json batch line is exactly one table-level event for `payload` with `count`. */
 function assertBatchLine(line: string, payload: string, count: number): void {
   const parsed = JSON.parse(line) as { type: string; events: { firstSeen: string }[] };
   assert.deepEqual(Object.keys(parsed), ['type', 'events']);
   assert.equal(parsed.events.length, 1, line);
   const firstSeen = parsed.events[0]?.firstSeen ?? '';
   assert.match(firstSeen, ISO_UTC);
-  assert.equal(line, JSON.stringify({ type: 'batch', events: [{ payload, count, firstSeen }] }));
+  assert.equal(
+    line,
+    JSON.stringify({ type: 'batch', events: [{ payload, table: payload, key: null, count, firstSeen }] }),
+  );
 }
 
 describe('pgnudge watch streams items', TEST, () => {

@@ -114,8 +114,10 @@ describe('fan-out over NOTIFY', TEST, () => {
       });
       const batch = JSON.parse(batchLine) as { type: string; events: Record<string, unknown>[] };
       assert.equal(batch.type, 'batch');
-      assert.deepEqual(Object.keys(batch.events[0] ?? {}), ['payload', 'count', 'firstSeen']);
+      assert.deepEqual(Object.keys(batch.events[0] ?? {}), ['payload', 'table', 'key', 'count', 'firstSeen']);
       assert.equal(batch.events[0]?.payload, 'public.t');
+      assert.equal(batch.events[0]?.table, 'public.t');
+      assert.equal(batch.events[0]?.key, null);
       assert.equal(batch.events[0]?.count, 1);
       assert.match(String(batch.events[0]?.firstSeen), ISO_UTC);
 

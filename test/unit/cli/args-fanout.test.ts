@@ -1,5 +1,5 @@
 // parseCommandLine for the fan-out commands (contract §5, §6): `bridge` takes watch's options plus a
-// required --channel; `listen` takes --channel, --json, --debounce, --max-batch-wait and --dsn.
+// required --channel; `listen` takes --channel, --json, --debounce, --max-batch-wait, --max-keys and --dsn.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
@@ -45,11 +45,16 @@ describe('bridge and listen', () => {
     );
   });
 
-  test('listen takes the channel, --json and the debounce flags', () => {
+  test('listen takes the channel, --json and the batch flags', () => {
     assert.deepEqual(
       parseCommandLine(['listen', '--channel', 'c', '--json', '--debounce', '0', '--max-batch-wait', '5']),
       { command: 'listen', json: true, verbosity: 0, channel: 'c', feed: { debounce: 0, maxBatchWait: 5 } },
     );
+    // A listener coalesces the bridge's row events again, within its own bound (contract R24).
+    assert.deepEqual(parseCommandLine(['listen', '--channel', 'c', '--max-keys', '10']).feed, {
+      maxKeys: 10,
+    });
+    assert.match(LISTEN_HELP, /--max-keys N/);
   });
 
   test('--channel is required by both, and belongs to neither watch nor listen-only flags', () => {

@@ -64,11 +64,11 @@ describe('serve', () => {
   });
 
   test('--channel serves a bridge’s stream; the bridge decides tables and plugin', () => {
-    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5']), {
+    assert.deepEqual(parseCommandLine(['serve', '--channel', 'c', '--debounce', '5', '--max-keys', '7']), {
       command: 'serve',
       json: false,
       verbosity: 0,
-      feed: { debounce: 5 },
+      feed: { debounce: 5, maxKeys: 7 },
       channel: 'c',
       serve: { port: 8080, host: '127.0.0.1' },
     });
@@ -76,6 +76,7 @@ describe('serve', () => {
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--publication', 'app'], /with --channel, the bridge decides/);
     assert.equal(parseCommandLine(['serve', '--publication', 'app']).feed.publication, 'app');
+    usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
   });
 

@@ -42,12 +42,16 @@ describe('watch flags', () => {
       '20',
       '--max-batch-wait',
       '400',
+      '--max-keys',
+      '50',
       '--failsafe',
       '60000',
       '--status-interval',
       '5000',
       '--liveness-timeout',
       '15000',
+      '--read-pacing',
+      '5',
       '--json',
     );
     assert.deepEqual(parsed, {
@@ -60,9 +64,11 @@ describe('watch flags', () => {
         plugin: 'test_decoding',
         debounce: 20,
         maxBatchWait: 400,
+        maxKeys: 50,
         failsafe: 60_000,
         statusInterval: 5000,
         livenessTimeout: 15_000,
+        readPacing: 5,
       },
     });
   });
@@ -104,6 +110,10 @@ describe('watch flags', () => {
 
   test('--liveness-timeout 0 disables the check (null)', () => {
     assert.equal(watch('--liveness-timeout', '0').feed.livenessTimeout, null);
+  });
+
+  test('--read-pacing 0 turns pacing off: a real zero', () => {
+    assert.equal(watch('--read-pacing', '0').feed.readPacing, 0);
   });
 
   test('--failsafe 0 is off (null)', () => {
@@ -172,6 +182,7 @@ describe('help and version', () => {
       '--plugin',
       '--debounce',
       '--max-batch-wait',
+      '--max-keys',
       '--failsafe',
       '--status-interval',
       '--liveness-timeout',
@@ -223,7 +234,14 @@ describe('usage errors', () => {
     );
   });
 
-  const numberFlags = ['debounce', 'max-batch-wait', 'failsafe', 'status-interval', 'liveness-timeout'];
+  const numberFlags = [
+    'debounce',
+    'max-batch-wait',
+    'failsafe',
+    'status-interval',
+    'liveness-timeout',
+    'read-pacing',
+  ];
   for (const flag of numberFlags) {
     test(`--${flag} takes a whole number of milliseconds`, () => {
       for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10', '=-1']) {
@@ -237,6 +255,26 @@ describe('usage errors', () => {
       );
     });
   }
+
+  test('--max-keys takes a whole number of keys, at least 1', () => {
+    for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10']) {
+      usageError(
+        ['watch', '--max-keys', bad],
+        /--max-keys takes a whole number of keys per table; got "/,
+        '--max-keys',
+      );
+    }
+    usageError(
+      ['watch', '--max-keys', '0'],
+      /--max-keys must be a whole number of keys per table, at least 1; got 0$/,
+      '--max-keys',
+    );
+    usageError(
+      ['watch', '--max-keys', '99999999999999999'],
+      /at least 1; got 100000000000000000$/,
+      '--max-keys',
+    );
+  });
 
   test('--plugin outside its choices', () => {
     usageError(

@@ -26,9 +26,23 @@ describe('formatJsonLine', () => {
     assert.equal(
       formatJsonLine(batch),
       '{"type":"batch","events":[' +
-        '{"payload":"public.orders","count":50,"firstSeen":"2024-05-02T10:20:30.456Z"},' +
-        '{"payload":"Odd Schema.Tab.le ✓ \\"q\\"","count":1,"firstSeen":"2024-05-02T10:20:30.500Z"}]}',
+        '{"payload":"public.orders","table":"public.orders","key":null,"count":50,"firstSeen":"2024-05-02T10:20:30.456Z"},' +
+        '{"payload":"Odd Schema.Tab.le ✓ \\"q\\"","table":"Odd Schema.Tab.le ✓ \\"q\\"","key":null,"count":1,"firstSeen":"2024-05-02T10:20:30.500Z"}]}',
     );
+  });
+
+  test('a row event prints its table and key (contract R22)', () => {
+    const batch = new Batch([new NudgeEvent('public.lines', 3, at, ['7', 'gift "wrap"'])]);
+    assert.equal(
+      formatJsonLine(batch),
+      '{"type":"batch","events":[' +
+        '{"payload":"public.lines:7,\\"gift \\"\\"wrap\\"\\"\\"","table":"public.lines","key":["7","gift \\"wrap\\""],"count":3,"firstSeen":"2024-05-02T10:20:30.456Z"}]}',
+    );
+  });
+
+  test('a firstSeen at the edge of the Date range still prints', () => {
+    const line = formatJsonLine(new Batch([new NudgeEvent('public.t', 1, new Date(8.64e15))]));
+    assert.equal(JSON.parse(line).events[0].firstSeen, '+275760-09-13T00:00:00.000Z');
   });
 
   test('a line never contains a newline, whatever the payload', () => {
@@ -50,7 +64,15 @@ describe('formatJsonLine', () => {
     const parsed = JSON.parse(formatJsonLine(new Batch([new NudgeEvent('public.t', 3, at)])));
     assert.deepEqual(parsed, {
       type: 'batch',
-      events: [{ payload: 'public.t', count: 3, firstSeen: '2024-05-02T10:20:30.456Z' }],
+      events: [
+        {
+          payload: 'public.t',
+          table: 'public.t',
+          key: null,
+          count: 3,
+          firstSeen: '2024-05-02T10:20:30.456Z',
+        },
+      ],
     });
   });
 });
@@ -82,6 +104,18 @@ describe('formatHumanLine', () => {
       new NudgeEvent('public.stations', 1, at),
     ]);
     assert.equal(formatHumanLine(batch, at), '10:20:30.456 batch   public.orders ×50, public.stations ×1');
+  });
+
+  test('a row event shows its payload: bare when plain, quoted when its key has spaces or quotes', () => {
+    const batch = new Batch([
+      new NudgeEvent('public.orders', 3, at, ['42']),
+      new NudgeEvent('public.lines', 1, at, ['7', 'gift wrap']),
+      new NudgeEvent('public.orders', 2, at),
+    ]);
+    assert.equal(
+      formatHumanLine(batch, at),
+      '10:20:30.456 batch   public.orders:42 ×3, "public.lines:7,\\"gift wrap\\"" ×1, public.orders ×2',
+    );
   });
 
   test('control characters in a name are escaped, so a name cannot forge a line or steer the terminal', () => {

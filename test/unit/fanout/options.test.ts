@@ -149,5 +149,11 @@ describe('unknown option names', () => {
       'plugin',
       /^NotifyFeed has no option "plugin"/,
     );
+    // It reads NOTIFY messages, not a replication stream: a readPacing would be silently ignored.
+    throwsConfig(
+      () => feed({ channel: 'c', readPacing: 2 }),
+      'readPacing',
+      /^NotifyFeed has no option "readPacing"/,
+    );
   });
 });

@@ -17,6 +17,7 @@ function setup(
     debounceMs: 50,
     maxBatchWaitMs: 1000,
     maxPending: 100,
+    maxKeys: 100,
     failsafeMs: null,
     onReadable: () => readable++,
     ...options,
@@ -253,6 +254,7 @@ describe('BatchEngine', () => {
       debounceMs: 10,
       maxBatchWaitMs: 100,
       maxPending: 10,
+      maxKeys: 10,
       failsafeMs: 500,
       onReadable: () => {
         const item = engine.take();
@@ -291,6 +293,8 @@ describe('BatchEngine', () => {
       [{ maxBatchWaitMs: Number.POSITIVE_INFINITY }, 'maxBatchWait'],
       [{ maxPending: 0 }, 'maxPending'],
       [{ maxPending: 1.5 }, 'maxPending'],
+      [{ maxKeys: 0 }, 'maxKeys'],
+      [{ maxKeys: Number.NaN }, 'maxKeys'],
       [{ failsafeMs: 0 }, 'failsafe'],
       [{ failsafeMs: -5 }, 'failsafe'],
       [{ debounceMs: 1.5 }, 'debounce'],
@@ -303,5 +307,178 @@ describe('BatchEngine', () => {
         option,
       );
     }
+  });
+});
+
+describe('BatchEngine row keys (contract R22, R24)', () => {
+  /** The batch taken after the debounce, as [payload, count] pairs. */
+  function closeAndShow(engine: BatchEngine, clock: ManualClock): unknown {
+    clock.advance(50);
+    return show(engine.take());
+  }
+
+  test('changes coalesce per row; a table-level change is an entry of its own', () => {
+    const { engine, clock } = setup();
+    engine.changeRow('public.orders', ['42']);
+    clock.advance(10);
+    engine.change('public.orders');
+    engine.changeRow('public.lines', ['7', 'gift wrap'], 2);
+    engine.changeRow('public.orders', ['42'], 3);
+    engine.changeRow('public.orders', ['43']);
+    assert.equal(engine.pendingPayloads, 4);
+    clock.advance(50);
+    const batch = engine.take();
+    assert.ok(batch instanceof Batch);
+    assert.deepEqual(
+      batch.events.map((e) => [e.payload, e.table, e.key, e.count, e.firstSeen.getTime() - T0]),
+      [
+        ['public.orders:42', 'public.orders', ['42'], 4, 0],
+        ['public.orders', 'public.orders', null, 1, 10],
+        ['public.lines:7,"gift wrap"', 'public.lines', ['7', 'gift wrap'], 2, 10],
+        ['public.orders:43', 'public.orders', ['43'], 1, 10],
+      ],
+    );
+  });
+
+  test('changeRow with a null key is change(); a key without values is refused', () => {
+    const { engine, clock } = setup();
+    engine.changeRow('public.t', null, 2);
+    engine.change('public.t');
+    assert.throws(() => engine.changeRow('public.t', []), RangeError);
+    assert.deepEqual(closeAndShow(engine, clock), [['public.t', 3]]);
+  });
+
+  test('the key is copied: a decoder may reuse its array', () => {
+    const { engine, clock } = setup();
+    const key = ['1'];
+    engine.changeRow('public.t', key);
+    key[0] = '2';
+    engine.changeRow('public.t', key);
+    assert.deepEqual(closeAndShow(engine, clock), [
+      ['public.t:1', 1],
+      ['public.t:2', 1],
+    ]);
+  });
+
+  test('past maxKeys, the table folds into one table-level event at its first place, counts summed', () => {
+    const { engine, clock } = setup({ maxKeys: 3 });
+    engine.change('public.first');
+    engine.changeRow('public.orders', ['1']);
+    engine.changeRow('public.other', ['1']);
+    engine.changeRow('public.orders', ['2'], 2);
+    engine.changeRow('public.orders', ['3']);
+    engine.changeRow('public.orders', ['1']);
+    assert.equal(engine.pendingPayloads, 5);
+    clock.advance(10);
+    engine.changeRow('public.orders', ['4'], 5); // the fourth key: fold
+    assert.equal(engine.pendingPayloads, 3);
+    engine.changeRow('public.orders', ['1']); // later row changes count for the table
+    engine.changeRow('public.orders', ['99']);
+    engine.change('public.orders', 2);
+    engine.changeRow('public.other', ['2']); // another table keeps its rows
+    assert.equal(engine.pendingPayloads, 4);
+    clock.advance(50);
+    const batch = engine.take();
+    assert.ok(batch instanceof Batch);
+    assert.deepEqual(
+      batch.events.map((e) => [e.payload, e.key, e.count, e.firstSeen.getTime() - T0]),
+      [
+        ['public.first', null, 1, 0],
+        ['public.orders', null, 1 + 2 + 1 + 1 + 5 + 1 + 1 + 2, 0],
+        ['public.other:1', ['1'], 1, 0],
+        ['public.other:2', ['2'], 1, 10],
+      ],
+    );
+    // The fold lasts one batch: the next one holds rows again.
+    engine.changeRow('public.orders', ['5']);
+    assert.deepEqual(closeAndShow(engine, clock), [['public.orders:5', 1]]);
+  });
+
+  test("a fold absorbs the table's table-level entry and takes the earliest place and firstSeen", () => {
+    const { engine, clock } = setup({ maxKeys: 1 });
+    engine.changeRow('public.a', ['1'], 1, T0 - 500); // a bridge's earlier firstSeen
+    engine.change('public.b');
+    engine.change('public.a', 4); // a TRUNCATE after the row: a later place
+    engine.changeRow('public.a', ['2']);
+    assert.equal(engine.pendingPayloads, 2);
+    clock.advance(50);
+    const batch = engine.take();
+    assert.ok(batch instanceof Batch);
+    assert.deepEqual(
+      batch.events.map((e) => [e.payload, e.count, e.firstSeen.getTime() - T0]),
+      [
+        ['public.a', 6, -500],
+        ['public.b', 1, 0],
+      ],
+    );
+
+    engine.change('public.a', 4); // this time the table-level entry came first
+    engine.change('public.b');
+    engine.changeRow('public.a', ['1']);
+    engine.changeRow('public.a', ['2']);
+    assert.deepEqual(closeAndShow(engine, clock), [
+      ['public.a', 6],
+      ['public.b', 1],
+    ]);
+  });
+
+  test('a batch the consumer has not taken folds the same way, without timers', () => {
+    const { engine, clock } = setup({ maxKeys: 2 });
+    engine.changeRow('public.t', ['1']);
+    clock.advance(50);
+    engine.changeRow('public.t', ['2']);
+    engine.changeRow('public.t', ['3']);
+    assert.equal(clock.pendingTimers, 0);
+    assert.deepEqual(show(engine.take()), [['public.t', 3]]);
+  });
+
+  test('maxPending counts row entries; a fold at the limit is not an overflow', () => {
+    const { engine, clock } = setup({ maxPending: 3, maxKeys: 2 });
+    engine.changeRow('public.t', ['1']);
+    engine.changeRow('public.t', ['2']);
+    engine.changeRow('public.u', ['1']);
+    assert.equal(engine.pendingPayloads, 3);
+    engine.changeRow('public.t', ['3']); // folds public.t: 2 entries
+    assert.equal(engine.pendingPayloads, 2);
+    engine.changeRow('public.u', ['2']);
+    assert.equal(engine.pendingPayloads, 3);
+    engine.changeRow('public.t', ['4']); // counts for the folded table
+    engine.changeRow('public.u', ['1']);
+    assert.equal(engine.droppedChanges, 0);
+    engine.change('public.u'); // a new payload: overflow
+    assert.deepEqual(show(engine.take()), 'overflow');
+    assert.equal(engine.droppedChanges, 8);
+    assert.equal(engine.pendingPayloads, 0);
+    engine.changeRow('public.t', ['1']);
+    assert.deepEqual(closeAndShow(engine, clock), [['public.t:1', 1]]);
+  });
+
+  test('a million-row keyed transaction holds at most maxKeys entries and sums to 1,000,000', () => {
+    const { engine, clock } = setup({ maxKeys: 1000, maxPending: 10_000 });
+    let most = 0;
+    for (let i = 0; i < 1_000_000; i++) {
+      engine.changeRow('public.big', [String(i)]);
+      if (i < 2000) most = Math.max(most, engine.pendingPayloads);
+    }
+    assert.equal(most, 1000);
+    assert.equal(engine.pendingPayloads, 1);
+    assert.deepEqual(closeAndShow(engine, clock), [['public.big', 1_000_000]]);
+  });
+
+  test('a firstSeenMs no Date can hold is replaced by now, so --json never throws', () => {
+    const { engine, clock } = setup();
+    const bad = [8.64e15 + 1, -8.64e15 - 1, Number.NaN, Number.POSITIVE_INFINITY, 1e300];
+    bad.forEach((ms, i) => {
+      engine.changeRow('public.t', [String(i)], 1, ms);
+    });
+    engine.change('public.edge', 1, 8.64e15);
+    clock.advance(50);
+    const batch = engine.take();
+    assert.ok(batch instanceof Batch);
+    assert.deepEqual(
+      batch.events.map((e) => e.firstSeen.getTime()),
+      [...bad.map(() => T0), 8.64e15],
+    );
+    assert.doesNotThrow(() => JSON.stringify(batch));
   });
 });

@@ -30,8 +30,10 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
+      maxKeys: 1000,
       statusIntervalMs: 10_000,
       livenessTimeoutMs: 30_000,
+      readPacingMs: 2,
       failsafeMs: null,
       backoffInitialMs: 100,
       backoffMaximumMs: 5000,
@@ -68,8 +70,10 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
+      maxKeys: 2,
       statusInterval: 100,
       livenessTimeout: 101,
+      readPacing: 0,
       failsafe: 60_000,
       backoff: { initial: 1, maximum: 1 },
       applicationName: 'dashboard',
@@ -84,8 +88,10 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
+      maxKeys: 2,
       statusIntervalMs: 100,
       livenessTimeoutMs: 101,
+      readPacingMs: 0,
       failsafeMs: 60_000,
       backoffInitialMs: 1,
       backoffMaximumMs: 1,
@@ -146,6 +152,17 @@ describe('resolveFeedOptions validation', () => {
     throwsConfig(() => resolve({ publication: '' }), 'publication', /it is empty/);
     throwsConfig(() => resolve({ publication: 'x'.repeat(64) }), 'publication', /63-byte limit/);
     throwsConfig(() => resolve({ publication: 'a\0b' }), 'publication', /NUL/);
+  });
+
+  test('readPacing: a duration from 0 (off)', () => {
+    for (const bad of [-1, 1.5, '2', null, 2 ** 31]) {
+      throwsConfig(
+        () => resolve({ readPacing: bad }),
+        'readPacing',
+        /readPacing must be a whole number of milliseconds from 0/,
+      );
+    }
+    assert.equal(resolve({ readPacing: 0 }).readPacingMs, 0);
   });
 
   test('tables: not an array', () => {
@@ -237,6 +254,17 @@ describe('resolveFeedOptions validation', () => {
         /whole number of distinct payloads, at least 1/,
       );
     }
+  });
+
+  test('maxKeys: a whole number, at least 1', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1000', 2 ** 53, null]) {
+      throwsConfig(
+        () => resolve({ maxKeys: bad }),
+        'maxKeys',
+        /maxKeys must be a whole number of distinct keys per table, at least 1/,
+      );
+    }
+    assert.equal(resolve({ maxKeys: 1 }).maxKeys, 1);
   });
 
   test('livenessTimeout must exceed statusInterval', () => {
@@ -431,8 +459,10 @@ describe('unknown option names', () => {
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
+      maxKeys: 5,
       statusInterval: 1000,
       livenessTimeout: 5000,
+      readPacing: 3,
       failsafe: 60_000,
       backoff: { initial: 10, maximum: 100 },
       signal: new AbortController().signal,

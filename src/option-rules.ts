@@ -1,7 +1,7 @@
 // The rules one option value follows, written once: every duration and count a feed, the batching
 // engine, the fan-out classes or the CLI accepts is checked here, so a value means the same wherever it
 // is given, and the ConfigError names the option and states the rule.
-import { ConfigError } from '../errors.js';
+import { ConfigError } from './errors.js';
 
 /** setTimeout's limit: a longer delay fires at once, so no duration may exceed it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -1,0 +1,81 @@
+// When to stop reading a busy replication stream for a moment (contract R8 bounds how long). A walsender
+// that the client keeps up with sends each change as it is decoded, so a busy stream reaches the client
+// as a read per change: a wake-up, a TLS record, a stream chunk and a frame each, on both sides. Pausing
+// reads for a couple of milliseconds while the stream is busy lets the changes pile up in the kernel, so
+// the next read carries many of them (and the walsender, measured, spends less too). A stream that is
+// not busy is never paused: a lone commit is read at once.
+// Pure: paced-reads.ts reports each wake-up's times and bytes and does the pausing.
+
+/** How a {@link ReadPacer} tells a busy stream; durations in milliseconds. */
+export interface ReadPacing {
+  /** How long reading stops once the stream is busy: the most any change waits for it. 0: never. */
+  readonly pauseMs: number;
+  /** A wake-up that starts within this of the previous one's end continues a busy run. */
+  readonly busyGapMs?: number;
+  /** Consecutive wake-ups in a busy run before reading pauses. */
+  readonly busyWakes?: number;
+}
+
+/** Defaults measured on the 1M-row drain (docs/benchmarks.md, "Paced reads"). */
+export const BUSY_GAP_MS = 0.25;
+export const BUSY_WAKES = 8;
+
+/**
+ * The most bytes one wake-up reads before the event loop gets a turn (the connection stops reading
+ * until the next one), so a backlog never holds the application's timers and I/O for long: about 128
+ * KiB of changes take a few milliseconds to decode. A wake-up that reaches it found a backlog, where
+ * pausing would only idle a client that is behind, so it also ends a busy run.
+ */
+export const WAKE_BUDGET_BYTES = 128 * 1024;
+
+/**
+ * Decides, at the end of each wake-up (the reads one turn of the event loop delivered), whether to stop
+ * reading, and for how long. Reading pauses after `busyWakes` wake-ups each of which began within
+ * `busyGapMs` of the previous one's end; and again right after a pause whose first wake-up found data
+ * waiting at once, since the stream went on meanwhile.
+ */
+export class ReadPacer {
+  readonly #pauseMs: number;
+  readonly #busyGapMs: number;
+  readonly #busyWakes: number;
+  #run = 0;
+  #lastEnd = Number.NEGATIVE_INFINITY;
+  /** When the last pause ended, until the wake-up after it has been judged. */
+  #resumedAt: number | null = null;
+
+  constructor(pacing: ReadPacing) {
+    this.#pauseMs = pacing.pauseMs;
+    this.#busyGapMs = pacing.busyGapMs ?? BUSY_GAP_MS;
+    this.#busyWakes = pacing.busyWakes ?? BUSY_WAKES;
+  }
+
+  /**
+   * A wake-up that began at `startMs`, ended at `endMs` and brought `bytes`: returns how long to stop
+   * reading now, or 0 to read on.
+   */
+  wake(startMs: number, endMs: number, bytes: number): number {
+    const resumedAt = this.#resumedAt;
+    this.#resumedAt = null;
+    const gap = startMs - (resumedAt ?? this.#lastEnd);
+    this.#lastEnd = endMs;
+    if (this.#pauseMs <= 0) return 0;
+    if (bytes >= WAKE_BUDGET_BYTES || gap > this.#busyGapMs) {
+      this.#run = 0;
+      return 0;
+    }
+    // Data was waiting when a pause ended: the stream went on meanwhile, so it is still busy.
+    if (resumedAt !== null) return this.#pause();
+    this.#run += 1;
+    return this.#run >= this.#busyWakes ? this.#pause() : 0;
+  }
+
+  /** Reading resumed at `nowMs` after a pause. */
+  resumed(nowMs: number): void {
+    this.#resumedAt = nowMs;
+  }
+
+  #pause(): number {
+    this.#run = 0;
+    return this.#pauseMs;
+  }
+}

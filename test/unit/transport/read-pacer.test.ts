@@ -1,0 +1,86 @@
+// The paced-read decision (read-pacer.ts): only a busy stream pauses, never longer than asked, and a
+// lone arrival is always read at once.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { BUSY_GAP_MS, BUSY_WAKES, ReadPacer, WAKE_BUDGET_BYTES } from '../../../src/transport/read-pacer.js';
+
+/** Feeds `count` wake-ups that each start `gapMs` after the previous one ended; returns the answers. */
+function run(pacer: ReadPacer, count: number, gapMs: number, from = 1000, bytes = 200): number[] {
+  const answers: number[] = [];
+  let at = from;
+  for (let i = 0; i < count; i++) {
+    answers.push(pacer.wake(at, at + 0.01, bytes));
+    at += 0.01 + gapMs;
+  }
+  return answers;
+}
+
+describe('ReadPacer', () => {
+  test('pauses once a run of busy wake-ups is long enough, and not before', () => {
+    const pacer = new ReadPacer({ pauseMs: 2 });
+    // The first wake-up has no predecessor: it never counts towards a run.
+    const answers = run(pacer, BUSY_WAKES + 1, BUSY_GAP_MS / 2);
+    assert.deepEqual(answers, [...Array(BUSY_WAKES).fill(0), 2]);
+  });
+
+  test('a lone arrival after a quiet gap is read at once, and starts the run over', () => {
+    const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 3 });
+    assert.deepEqual(run(pacer, 3, 0.01), [0, 0, 0]);
+    assert.equal(pacer.wake(5000, 5000.01, 100), 0, 'a wake-up after a quiet gap');
+    assert.deepEqual(run(pacer, 2, 0.01, 5000.02), [0, 0]);
+    assert.equal(pacer.wake(5000.05, 5000.06, 100), 2);
+  });
+
+  test('after a pause, data waiting at once means the stream goes on: pause again', () => {
+    const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
+    assert.deepEqual(run(pacer, 3, 0.01), [0, 0, 2]);
+    pacer.resumed(2000);
+    assert.equal(pacer.wake(2000.05, 2000.2, 5000), 2);
+    pacer.resumed(2003);
+    // Nothing was waiting: the next arrival came later, alone, and is read at once.
+    assert.equal(pacer.wake(2010, 2010.01, 100), 0);
+    assert.equal(pacer.wake(2010.02, 2010.03, 100), 0, 'a new run needs busyWakes again');
+  });
+
+  test('a wake-up that reached the budget found a backlog: no pause, and the run starts over', () => {
+    const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
+    assert.deepEqual(run(pacer, 2, 0.01), [0, 0]);
+    assert.equal(pacer.wake(1000.1, 1003, WAKE_BUDGET_BYTES), 0);
+    assert.equal(pacer.wake(1003.01, 1003.02, 100), 0);
+    assert.equal(pacer.wake(1003.03, 1003.04, 100), 2);
+  });
+
+  test('pauseMs 0 never pauses', () => {
+    const pacer = new ReadPacer({ pauseMs: 0 });
+    assert.ok(run(pacer, 10 * BUSY_WAKES, 0).every((answer) => answer === 0));
+  });
+
+  test('property: never longer than pauseMs, never for a wake-up that began after a quiet gap', () => {
+    const wake = fc.record({
+      gapMs: fc.oneof(
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 50, noNaN: true }),
+      ),
+      lengthMs: fc.double({ min: 0, max: 5, noNaN: true }),
+      bytes: fc.integer({ min: 1, max: 2 * WAKE_BUDGET_BYTES }),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.array(wake, { maxLength: 200 }), (pauseMs, wakes) => {
+        const pacer = new ReadPacer({ pauseMs });
+        let end = 0;
+        for (const { gapMs, lengthMs, bytes } of wakes) {
+          const start = end + gapMs;
+          end = start + lengthMs;
+          const answer = pacer.wake(start, end, bytes);
+          assert.ok(answer === 0 || answer === pauseMs, `paused ${answer} ms`);
+          if (gapMs > BUSY_GAP_MS || bytes >= WAKE_BUDGET_BYTES) assert.equal(answer, 0);
+          if (answer > 0) {
+            end += answer;
+            pacer.resumed(end);
+          }
+        }
+      }),
+    );
+  });
+});
