@@ -1,10 +1,10 @@
 // WalFeed with a publication (contract R25) against a real server, 15–18: pgoutput counts per table, a
 // large transaction streamed while in progress nudges only at its commit, aborted streamed transactions
 // and rolled-back subtransactions never nudge, TRUNCATE of several tables, ALTER TABLE inside a
-// transaction, partitions under their root with and without publish_via_partition_root (R20), a
-// key-only publication, a missing publication (R11, with the CREATE PUBLICATION to run) and one dropped
-// while streaming. On the runner's cluster, in a database of its own whose logical_decoding_work_mem is
-// 64kB (a database setting reaches its walsenders), so 2,000 rows stream.
+// transaction, partitions under their root with and without publish_via_partition_root (contract R20),
+// a key-only publication, a missing publication (contract R11, with the CREATE PUBLICATION to run) and
+// one dropped while streaming. On the runner's cluster, in a database of its own whose
+// logical_decoding_work_mem is 64kB (a database setting reaches its walsenders), so 2,000 rows stream.
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import pg from 'pg';
