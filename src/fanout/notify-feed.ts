@@ -24,7 +24,8 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * Options of a {@link NotifyFeed}. Durations are milliseconds. `statusInterval` is how often an idle
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
-export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'readPacing'> {
+export interface NotifyFeedOptions
+  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'publication' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
@@ -32,11 +33,13 @@ export interface NotifyFeedOptions extends Omit<WalFeedOptions, 'tables' | 'plug
 }
 
 /**
- * WalFeed's options less `tables` and `plugin` (the bridge decides both) and `readPacing` (a NotifyFeed
- * reads no replication stream), plus the channel's own.
+ * WalFeed's options less `tables`, `plugin` and `publication` (the bridge decides them) and `readPacing`
+ * (a NotifyFeed reads no replication stream), plus the channel's own.
  */
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter((name) => name !== 'tables' && name !== 'plugin' && name !== 'readPacing'),
+  ...FEED_OPTION_NAMES.filter(
+    (name) => name !== 'tables' && name !== 'plugin' && name !== 'publication' && name !== 'readPacing',
+  ),
   ...Object.keys({
     channel: true,
     heartbeatTimeout: true,
