@@ -7,6 +7,7 @@ import { pgRecvlogical } from './pg-recvlogical.js';
 import { pgnudge } from './pgnudge.js';
 import { polling } from './polling.js';
 import { postgresjsSubscribe } from './postgresjs-subscribe.js';
+import { withPublication } from './publication.js';
 
 export const CONTENDERS: readonly Contender[] = [
   pgnudge('pgnudge-wal2json', 'wal2json'),
@@ -14,6 +15,11 @@ export const CONTENDERS: readonly Contender[] = [
   // What paced reads trade (docs/benchmarks.md): the same feeds reading every arrival at once.
   pgnudge('pgnudge-wal2json-unpaced', 'wal2json', { readPacing: 0 }),
   pgnudge('pgnudge-test_decoding-unpaced', 'test_decoding', { readPacing: 0 }),
+  // pgoutput through the publication postgres.js reads (whole rows), and through a key-only one.
+  withPublication('full', (publication) => pgnudge('pgnudge-pgoutput', undefined, { publication })),
+  withPublication('keyonly', (publication) =>
+    pgnudge('pgnudge-pgoutput-keyonly', undefined, { publication }),
+  ),
   postgresjsSubscribe,
   pgLogicalReplication,
   notifyTrigger,
