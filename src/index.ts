@@ -3,10 +3,23 @@ export type { PluginChoice, PluginName } from './decode/change.js';
 export * from './errors.js';
 export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
+export {
+  FEED_CHANNEL_NAMES,
+  type FeedBackoffMessage,
+  type FeedBatchMessage,
+  type FeedCloseMessage,
+  type FeedConnectMessage,
+  type FeedDisconnectMessage,
+  type FeedLiveMessage,
+  type FeedResyncMessage,
+} from './feed/diagnostics.js';
+export type { Feed } from './feed/feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
 export type { WalFeedOptions } from './feed/options.js';
 export { formatKey, parseKey } from './feed/row-key.js';
+export type { FeedErrorSummary, FeedState, FeedStats } from './feed/stats.js';
 export { WalFeed } from './feed/wal-feed.js';
+export { SSE_CHANNEL_NAMES, type SseDropMessage, type SseStreamMessage } from './http/diagnostics.js';
 export { EventHub, type EventHubOptions, type SubscribeOptions } from './http/event-hub.js';
 export { type EventStreamOptions, toEventStream } from './http/event-stream.js';
 export type { HubCounters } from './http/hub-core.js';

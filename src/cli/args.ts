@@ -84,7 +84,9 @@ Options:
                             (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
-  -v, -vv, -vvv             more detail on stderr
+  -v, -vv, -vvv             more detail on stderr; -v: the lifecycle, and every 2 s a status
+                            line while changes arrive and nothing is printed (a large
+                            transaction draining)
 
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders

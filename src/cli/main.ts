@@ -12,6 +12,7 @@ import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { runDemo } from './demo.js';
 import { doctorWatch, runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
+import { startProgress } from './progress.js';
 import { runServe } from './serve.js';
 
 const EXIT_OK = 0;
@@ -63,7 +64,14 @@ function reportError(error: unknown): number {
   return EXIT_FATAL;
 }
 
-async function watch(feed: WalFeed | NotifyFeed, json: boolean): Promise<void> {
+/** Prints the feed's items on stdout until it ends; with `-v`, a status line while changes arrive unprinted. */
+async function watch(
+  feed: WalFeed | NotifyFeed,
+  json: boolean,
+  verbosity: number,
+  logger: Logger,
+): Promise<void> {
+  const progress = verbosity >= 1 ? startProgress(feed, bindLogger(logger)) : null;
   const stop = () => void feed.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -74,8 +82,10 @@ async function watch(feed: WalFeed | NotifyFeed, json: boolean): Promise<void> {
   try {
     for await (const item of feed) {
       process.stdout.write(`${json ? formatJsonLine(item) : formatHumanLine(item, new Date())}\n`);
+      progress?.printed();
     }
   } finally {
+    progress?.stop();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
@@ -94,8 +104,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT_OK;
       case 'watch': {
-        const feed = new WalFeed({ ...parsed.feed, logger: stderrLogger(parsed.verbosity) });
-        await watch(feed, parsed.json);
+        const logger = stderrLogger(parsed.verbosity);
+        const feed = new WalFeed({ ...parsed.feed, logger });
+        await watch(feed, parsed.json, parsed.verbosity, logger);
         return EXIT_OK;
       }
       case 'doctor': {
@@ -129,12 +140,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT_OK;
       }
       case 'listen': {
-        const feed = new NotifyFeed({
-          ...parsed.feed,
-          channel: parsed.channel ?? '',
-          logger: stderrLogger(parsed.verbosity),
-        });
-        await watch(feed, parsed.json);
+        const logger = stderrLogger(parsed.verbosity);
+        const feed = new NotifyFeed({ ...parsed.feed, channel: parsed.channel ?? '', logger });
+        await watch(feed, parsed.json, parsed.verbosity, logger);
         return EXIT_OK;
       }
       case 'serve': {

@@ -70,11 +70,10 @@ export async function runServe(parsed: ParsedCommand, io: ServeIo): Promise<numb
       '--host',
     );
   }
-  // Only now is the feed started: a port that cannot be had costs no connection to the server.
-  // Until feeds have stats(), a WalFeed's slot is what says it holds a live stream right now.
-  const connected = feed instanceof WalFeed ? () => feed.slotName !== null : undefined;
-  const hub = new EventHub(feed, { logger: io.logger }, connected ? { connected } : {});
-  handle = createRequestHandler({ hub, token: check, log });
+  // Only now is the feed started: a port that cannot be had costs no connection to the server. The
+  // hub follows the feed's state for /healthz; /metrics reads its stats.
+  const hub = new EventHub(feed, { logger: io.logger });
+  handle = createRequestHandler({ hub, token: check, log, stats: () => feed.stats() });
   const origin = `http://${isIP(bound) === 6 ? `[${bound}]` : bound}:${port}`;
   if (token === null) {
     io.err(

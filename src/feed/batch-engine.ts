@@ -80,6 +80,8 @@ export class BatchEngine {
   #failsafeTimer: TimerHandle | undefined;
   #resync: ResyncReason | undefined;
   #dropped = 0;
+  /** Changes that left the pending batch: taken in a Batch, dropped for a Resync, or forgotten by close(). */
+  #settled = 0;
   #started = false;
   #closed = false;
 
@@ -159,6 +161,7 @@ export class BatchEngine {
     }
     if (!this.#ready) return undefined;
     this.#ready = false;
+    this.#settled += this.#batch.changes;
     return new Batch(this.#batch.drain());
   }
 
@@ -172,8 +175,17 @@ export class BatchEngine {
     return this.#dropped;
   }
 
+  /**
+   * Every change fed so far, pending or not (feed.stats().changes). Summed from what the engine counts
+   * anyway, so a change costs nothing more; changes fed after close() are not counted.
+   */
+  get changesReceived(): number {
+    return this.#settled + this.#batch.changes;
+  }
+
   /** Cancels every timer and forgets everything pending. Idempotent. */
   close(): void {
+    if (!this.#closed) this.#settled += this.#batch.changes;
     this.#closed = true;
     this.#clearBatchTimers();
     if (this.#failsafeTimer !== undefined) this.#clock.clearTimer(this.#failsafeTimer);
@@ -217,6 +229,7 @@ export class BatchEngine {
 
   #dropBatch(alsoDropped: number): void {
     this.#dropped += this.#batch.changes + alsoDropped;
+    this.#settled += this.#batch.changes + alsoDropped;
     this.#batch.clear();
     this.#ready = false;
     this.#clearBatchTimers();

@@ -10,8 +10,10 @@ import { BatchEngine } from './batch-engine.js';
 import { type Clock, systemClock } from './clock.js';
 import type { FeedItem } from './items.js';
 import type { LinkEnd } from './link.js';
+import { FeedMonitor } from './monitor.js';
 import { type ResolvedFeedOptions, resolveFeedOptions, type WalFeedOptions } from './options.js';
 import type { Session } from './session.js';
+import type { FeedStats } from './stats.js';
 import { Supervisor, type SupervisorSetup } from './supervisor.js';
 
 /** Test seams of the feeds and the bridge: a controllable clock and randomness, and the environment. */
@@ -70,7 +72,8 @@ export interface FeedBody<C extends LinkEnd> {
 }
 
 /**
- * A feed as its consumer sees it: iterate it once; ending the iteration (`break`, `close()`, the `signal`,
+ * What every feed kind (WalFeed, NotifyFeed, ...) is to its consumer, and the type of the `feed` in each
+ * diagnostics channel message. Iterate it once; ending the iteration (`break`, `close()`, the `signal`,
  * `await using`) destroys the socket and every timer (contract R10). Nothing starts before the first `next()`.
  */
 export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
@@ -78,6 +81,7 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
   readonly #body: FeedBody<LinkEnd>;
   readonly #engine: BatchEngine;
   readonly #supervisor: Supervisor<LinkEnd>;
+  readonly #monitor: FeedMonitor;
   #iterated = false;
   #running = false;
   #error: PgnudgeError | null = null;
@@ -103,17 +107,30 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
       failsafeMs: options.failsafeMs,
       onReadable: () => this.#notify(),
     });
+    const engine = this.#engine;
+    const monitor = new FeedMonitor({
+      feed: this,
+      clock: setup.clock,
+      log: setup.log,
+      changes: () => engine.changesReceived,
+    });
+    this.#monitor = monitor;
     this.#supervisor = new Supervisor({
       setup,
       connect: (signal) => body.connect(signal),
       run: (session) => body.run(session, this.#engine),
       // contract R1: the first item of every connection is its Resync, queued once the session is live.
-      onLive: (reconnect) => this.#engine.resync(reconnect ? 'reconnected' : 'connected'),
+      onLive: (reconnect) => {
+        monitor.live(reconnect);
+        this.#engine.resync(reconnect ? 'reconnected' : 'connected');
+      },
       onClose: (fatal) => {
         this.#error = fatal;
         this.#engine.close();
+        monitor.closed(fatal);
         this.#notify();
       },
+      observer: monitor,
     });
   }
 
@@ -125,6 +142,15 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
   /** Whether the feed has ended. */
   get closed(): boolean {
     return this.#supervisor.closed;
+  }
+
+  /**
+   * What the feed is doing and has done (contract R32): its state, reconnects, resyncs by reason,
+   * batches, changes, bytes received and, for a WAL stream, the server's WAL end and the confirmed
+   * position. A new plain-data snapshot per call; cheap enough to call per request (`/metrics`).
+   */
+  stats(): FeedStats {
+    return this.#monitor.stats();
   }
 
   /** The feed's one iterator: a second `for await` over the same feed throws FeedClosedError. */
@@ -172,7 +198,10 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
       }
       if (this.#supervisor.closed) return { done: true, value: undefined };
       const item = this.#engine.take();
-      if (item !== undefined) return { done: false, value: item };
+      if (item !== undefined) {
+        this.#monitor.yielded(item);
+        return { done: false, value: item };
+      }
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });

@@ -10,6 +10,7 @@ import { StandbyProgress } from '../protocol/standby-status.js';
 import type { PgConnection, ReplicationHandler } from '../transport/connection.js';
 import { DEFAULTS } from './options.js';
 import type { Session } from './session.js';
+import type { StreamPositions } from './stats.js';
 import { parseServerDuration, statusCadence } from './status-cadence.js';
 
 /** What a feed does with the stream: decode each message's data, and read notices sent inside it. */
@@ -67,6 +68,7 @@ export async function startReplicationStream(
   readPacingMs: number = DEFAULTS.readPacing,
 ): Promise<void> {
   const stream = new ReplicationStream(session.connection, consumer, log);
+  session.reportPositions(() => stream.positions());
   await session.wait(
     'START_REPLICATION',
     session.connection.startReplication(command, stream, {
@@ -82,6 +84,8 @@ class ReplicationStream implements ReplicationHandler {
   readonly #consumer: StreamConsumer;
   readonly #log: BoundLogger;
   readonly #progress = new StandbyProgress();
+  /** What the last status update confirmed, for stats; null before the first. */
+  #confirmedSent: Lsn | null = null;
 
   constructor(connection: PgConnection, consumer: StreamConsumer, log: BoundLogger) {
     this.#connection = connection;
@@ -103,9 +107,16 @@ class ReplicationStream implements ReplicationHandler {
     this.#consumer.notice?.(fields.message);
   }
 
+  /** The server's reported WAL end (StandbyProgress keeps the highest, 0 before any) and the last confirmation. */
+  positions(): StreamPositions {
+    const walEnd = this.#progress.confirmed;
+    return { walEnd: walEnd === 0n ? null : walEnd, confirmed: this.#confirmedSent };
+  }
+
   sendStatus(replyRequested: boolean): void {
     const reply = this.#progress.reply(replyRequested);
     this.#connection.sendStatusUpdate(reply);
+    this.#confirmedSent = reply.flush;
     if (this.#log.enabled('trace')) this.#log.trace(`> StandbyStatusUpdate ${formatLsn(reply.write)}`);
   }
 }

@@ -3,6 +3,7 @@
 // lifecycle only through it.
 import type { PgnudgeError } from '../errors.js';
 import type { Link, LinkEnd } from './link.js';
+import type { StreamPositions } from './stats.js';
 
 /** The supervisor, as its sessions see it. */
 export interface SessionHost {
@@ -10,6 +11,7 @@ export interface SessionHost {
   live(): void;
   sleep(ms: number): Promise<void>;
   fail(error: PgnudgeError): void;
+  positions(read: () => StreamPositions): void;
 }
 
 /** One connection's life as its body sees it. Every timer started through it stops when it ends. */
@@ -70,6 +72,14 @@ export class Session<C extends LinkEnd> {
   /** Waits `ms`, or less when the supervisor closes; rejects when the connection ends first. */
   sleep(ms: number): Promise<void> {
     return this.until(this.#host.sleep(ms));
+  }
+
+  /**
+   * Makes the stream's WAL positions part of the feed's stats: `read` is called when stats are taken,
+   * so reporting costs the stream nothing per message. The last stream to report is the one read.
+   */
+  reportPositions(read: () => StreamPositions): void {
+    this.#host.positions(read);
   }
 
   /** Ends the supervisor for good with `error`: retrying cannot heal it (contract R11). */

@@ -9,6 +9,7 @@ import { Backoff } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Link, type LinkEnd, type LinkTiming } from './link.js';
 import { Session } from './session.js';
+import type { StreamPositions } from './stats.js';
 
 /** Consecutive failures after which one ERROR is logged (each failure is a WARNING). */
 const LOUD_AFTER_FAILURES = 5;
@@ -30,6 +31,23 @@ export interface SupervisorSetup {
   readonly random: () => number;
 }
 
+/**
+ * Who watches a Supervisor's sessions (a feed's monitor: stats and diagnostics channels). Every call is
+ * synchronous, once per event, never per message.
+ */
+export interface SessionObserver<C extends LinkEnd> {
+  /** A connection attempt starts. */
+  connecting(): void;
+  /** The attempt opened `connection` (authenticated); the session body runs next. */
+  connected(connection: C): void;
+  /** `connection`'s session ended: with `error`, or null when the supervisor closed. */
+  ended(connection: C, error: PgnudgeError | null): void;
+  /** `error` (a failed attempt or an ended session) is retried in `delayMs`; the `attempt`-th in a row. */
+  backoff(error: PgnudgeError, delayMs: number, attempt: number): void;
+  /** The current session's stream reports its WAL positions through `read`, called when stats are taken. */
+  positions(read: () => StreamPositions): void;
+}
+
 /** What a Supervisor runs, and whom it tells. */
 export interface SupervisorOptions<C extends LinkEnd> {
   readonly setup: SupervisorSetup;
@@ -41,6 +59,8 @@ export interface SupervisorOptions<C extends LinkEnd> {
   onLive?(reconnect: boolean): void;
   /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (contract R11). */
   onClose(fatal: PgnudgeError | null): void;
+  /** Told of every connection attempt, session end and backoff. */
+  readonly observer?: SessionObserver<C>;
 }
 
 /**
@@ -106,6 +126,11 @@ export class Supervisor<C extends LinkEnd> {
     this.#options.onLive?.(reconnect);
   }
 
+  /** The current session's stream reports its WAL positions (see {@link SessionObserver.positions}). */
+  positions(read: () => StreamPositions): void {
+    this.#options.observer?.positions(read);
+  }
+
   /** Waits `ms`, or less when close() comes first. */
   sleep(ms: number): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -146,6 +171,7 @@ export class Supervisor<C extends LinkEnd> {
         if (this.#failures === LOUD_AFTER_FAILURES)
           log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
         else log.warn(message);
+        this.#options.observer?.backoff(failure, delay, this.#failures);
         await this.sleep(delay);
       }
     }
@@ -153,6 +179,8 @@ export class Supervisor<C extends LinkEnd> {
 
   /** One connection's life: connect, watch the link, run the body, release. Always throws. */
   async #session(): Promise<never> {
+    const { observer } = this.#options;
+    observer?.connecting();
     const connection = await this.#options.connect(this.#abort.signal);
     if (this.#closed) {
       connection.abort();
@@ -160,8 +188,12 @@ export class Supervisor<C extends LinkEnd> {
     }
     const current = { connection, link: new Link(this.#setup.clock, connection, this.#setup.options) };
     this.#current = current;
+    observer?.connected(connection);
     try {
       return await this.#options.run(new Session(this, connection, current.link));
+    } catch (error) {
+      observer?.ended(connection, this.#closed ? null : asPgnudgeError(error));
+      throw error;
     } finally {
       current.link.stop();
       connection.abort();

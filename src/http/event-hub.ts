@@ -2,6 +2,7 @@
 // shell around HubCore: it pumps the feed, ticks the keep-alive and turns subscribers into web streams.
 import { ConfigError, SlowConsumerError } from '../errors.js';
 import { bindLogger, type Logger } from '../logger.js';
+import { sseChannels } from './diagnostics.js';
 import { HubCore, type HubCounters, type Subscriber } from './hub-core.js';
 import {
   type ClosableFeed,
@@ -27,12 +28,6 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** What the hub's shell needs and a feed does not (yet) say: whether it holds a live stream right now. */
-export interface HubInternals {
-  /** False while the feed is known to be disconnected; `undefined` when the feed cannot say. */
-  connected?: () => boolean | undefined;
-}
-
 const OPTION_NAMES = ['keepAlive', 'retry', 'maxBufferedBytes', 'logger'];
 
 /**
@@ -49,7 +44,6 @@ export class EventHub implements AsyncDisposable {
   readonly #core: HubCore;
   readonly #log: ReturnType<typeof bindLogger>;
   readonly #maxBufferedBytes: number;
-  readonly #connected: (() => boolean | undefined) | undefined;
   readonly #controllers = new Map<Subscriber, ReadableStreamDefaultController<Uint8Array>>();
   /** Each stream's subscription signal listener, removed however the stream ends (a signal may outlive it). */
   readonly #detach = new Map<Subscriber, () => void>();
@@ -59,13 +53,12 @@ export class EventHub implements AsyncDisposable {
   /** Settles when the feed ends: fulfilled after `close()`, rejected with the feed's fatal error. */
   readonly done: Promise<void>;
 
-  constructor(feed: ClosableFeed, options: EventHubOptions = {}, internals: HubInternals = {}) {
+  constructor(feed: ClosableFeed, options: EventHubOptions = {}) {
     refuseUnknownOptions(options, OPTION_NAMES, 'EventHub');
     const { keepAliveMs, retryMs } = resolveTiming(options);
     this.#maxBufferedBytes = byteBound(options.maxBufferedBytes);
     this.#feed = feed;
     this.#log = bindLogger(options.logger);
-    this.#connected = internals.connected;
     this.#core = new HubCore({ maxBufferedBytes: this.#maxBufferedBytes, retryMs, random: Math.random });
     if (keepAliveMs !== null) {
       this.#timer = setInterval(() => this.#endDropped(this.#core.keepAlive()), keepAliveMs);
@@ -78,11 +71,12 @@ export class EventHub implements AsyncDisposable {
   }
 
   /**
-   * Whether the feed is live: it yielded a Resync, has not ended, and is not known to have lost its stream
-   * since. `GET /healthz` of `pgnudge serve` answers 200 exactly when this is true.
+   * Whether the feed is live: it yielded a Resync, has not ended, and, for a feed with `stats()` (every
+   * pgnudge feed), its state is `streaming`. `GET /healthz` of `pgnudge serve` answers 200 exactly when
+   * this is true.
    */
   get live(): boolean {
-    this.#pollConnected();
+    this.#pollState();
     return this.#core.live;
   }
 
@@ -100,8 +94,11 @@ export class EventHub implements AsyncDisposable {
   subscribe(options: SubscribeOptions = {}): ReadableStream<Uint8Array> {
     refuseUnknownOptions(options, ['signal'], 'EventHub.subscribe');
     // So that a stream joining during an outage is not told to reload from a feed that is not live.
-    this.#pollConnected();
+    this.#pollState();
     const subscriber = this.#core.join();
+    if (sseChannels.open.hasSubscribers) {
+      sseChannels.open.publish({ hub: this, clients: this.#core.counters.clients });
+    }
     const { signal } = options;
     const onAbort = () => {
       const controller = this.#controllers.get(subscriber);
@@ -182,7 +179,7 @@ export class EventHub implements AsyncDisposable {
   #endDropped(dropped: readonly Subscriber[]): void {
     for (const subscriber of dropped) {
       const controller = this.#controllers.get(subscriber);
-      this.#forget(subscriber);
+      this.#forget(subscriber, 'drop');
       this.#log.warn(
         `an event stream's client fell more than ${this.#maxBufferedBytes} bytes behind; cut it off (it resyncs when it reconnects)`,
       );
@@ -199,21 +196,37 @@ export class EventHub implements AsyncDisposable {
     else controller.close();
   }
 
-  /** A feed that says it is disconnected is not live until its next Resync. */
-  #pollConnected(): void {
-    if (this.#core.live && this.#connected?.() === false) this.#core.lost();
+  /** A feed whose state says it lost its stream is not live until its next Resync. */
+  #pollState(): void {
+    if (this.#core.live && this.#feed.stats !== undefined && this.#feed.stats().state !== 'streaming') {
+      this.#core.lost();
+    }
   }
 
   #release(subscriber: Subscriber): void {
-    this.#forget(subscriber);
+    // Left first, so that the close message counts the streams still open.
     this.#core.leave(subscriber);
+    this.#forget(subscriber);
   }
 
-  /** Drops the shell's hold on a stream; false if it had none (already ended). */
-  #forget(subscriber: Subscriber): boolean {
+  /**
+   * Drops the shell's hold on a stream, which ended in order (`close`) or was cut off (`drop`), and says so
+   * on its channel; false if it had no hold (the stream had already ended).
+   */
+  #forget(subscriber: Subscriber, end: 'close' | 'drop' = 'close'): boolean {
     this.#detach.get(subscriber)?.();
     this.#detach.delete(subscriber);
-    return this.#controllers.delete(subscriber);
+    if (!this.#controllers.delete(subscriber)) return false;
+    const channel = sseChannels[end];
+    if (channel.hasSubscribers) {
+      const clients = this.#core.counters.clients;
+      channel.publish(
+        end === 'drop'
+          ? { hub: this, clients, maxBufferedBytes: this.#maxBufferedBytes }
+          : { hub: this, clients },
+      );
+    }
+    return true;
   }
 }
 

@@ -1,6 +1,6 @@
 // /metrics: a snapshot of numbers in, Prometheus text exposition format (version 0.0.4) out. Pure.
 // Families are data, so a new source of numbers (a feed's stats()) is one more builder, not a new format.
-import type { ResyncReason } from '../feed/items.js';
+import { FEED_STATES, type FeedStats, RESYNC_REASONS } from '../feed/stats.js';
 import type { HubCounters } from './hub-core.js';
 
 /** The Content-Type of the text exposition format. */
@@ -56,17 +56,17 @@ function formatValue(value: number | bigint): string {
 
 /** Everything `pgnudge serve` reports. */
 export interface ServeSnapshot {
-  /** As /healthz: the feed yielded a Resync and is not known to have lost its stream since. */
+  /** As /healthz: the feed yielded a Resync and its state is `streaming`. */
   live: boolean;
-  /** The event hub's counters. */
+  /** The event hub's counters: its streams. */
   hub: HubCounters;
+  /** The feed's stats, or null for a feed without them (then only `live` and the streams are reported). */
+  feed: FeedStats | null;
 }
-
-const REASONS: readonly ResyncReason[] = ['connected', 'reconnected', 'overflow', 'failsafe', 'bridge'];
 
 /** The families of `pgnudge serve`'s /metrics, all named `pgnudge_*`. */
 export function serveMetricFamilies(snapshot: ServeSnapshot): MetricFamily[] {
-  const { hub } = snapshot;
+  const { hub, feed } = snapshot;
   return [
     {
       name: 'pgnudge_live',
@@ -74,25 +74,7 @@ export function serveMetricFamilies(snapshot: ServeSnapshot): MetricFamily[] {
       type: 'gauge',
       samples: [{ value: snapshot.live ? 1 : 0 }],
     },
-    {
-      name: 'pgnudge_batches_total',
-      help: 'Batches the feed yielded.',
-      type: 'counter',
-      samples: [{ value: hub.batches }],
-    },
-    {
-      name: 'pgnudge_changes_total',
-      help: 'Row changes in the batches the feed yielded (the sum of their counts).',
-      type: 'counter',
-      samples: [{ value: hub.changes }],
-    },
-    {
-      name: 'pgnudge_resyncs_total',
-      help: 'Resyncs the feed yielded, by reason.',
-      type: 'counter',
-      // Every reason, zeros included: a rate() over a series that appears late misses its first increase.
-      samples: REASONS.map((reason) => ({ labels: { reason }, value: hub.resyncs[reason] })),
-    },
+    ...(feed === null ? [] : feedFamilies(feed)),
     {
       name: 'pgnudge_sse_clients',
       help: 'Event streams (GET /events) open now.',
@@ -112,4 +94,91 @@ export function serveMetricFamilies(snapshot: ServeSnapshot): MetricFamily[] {
       samples: [{ value: hub.clientsDropped }],
     },
   ];
+}
+
+/** The families of a feed's stats (contract R32); the WAL ones only for a feed with a WAL stream. */
+export function feedFamilies(feed: FeedStats): MetricFamily[] {
+  const families: MetricFamily[] = [
+    {
+      name: 'pgnudge_state',
+      help: 'The state of the feed: 1 for the current one, 0 for the others.',
+      type: 'gauge',
+      // Every state, zeros included, so that a query for one state always finds its series.
+      samples: FEED_STATES.map((state) => ({ labels: { state }, value: feed.state === state ? 1 : 0 })),
+    },
+    {
+      name: 'pgnudge_state_since_timestamp_seconds',
+      help: 'When the feed entered its current state, in seconds since the epoch.',
+      type: 'gauge',
+      samples: [{ value: feed.since.getTime() / 1000 }],
+    },
+    {
+      name: 'pgnudge_reconnects_total',
+      help: 'Sessions that went live after an earlier one had.',
+      type: 'counter',
+      samples: [{ value: feed.reconnects }],
+    },
+    {
+      name: 'pgnudge_failures_total',
+      help: 'Connection attempts and sessions that failed and were retried.',
+      type: 'counter',
+      samples: [{ value: feed.failures }],
+    },
+    {
+      name: 'pgnudge_resyncs_total',
+      help: 'Resyncs the feed yielded, by reason.',
+      type: 'counter',
+      // Every reason, zeros included: a rate() over a series that appears late misses its first increase.
+      samples: RESYNC_REASONS.map((reason) => ({ labels: { reason }, value: feed.resyncs[reason] })),
+    },
+    {
+      name: 'pgnudge_batches_total',
+      help: 'Batches the feed yielded.',
+      type: 'counter',
+      samples: [{ value: feed.batches }],
+    },
+    {
+      name: 'pgnudge_changes_total',
+      help: 'Row changes the feed received (pending, yielded in batches, or superseded by a Resync).',
+      type: 'counter',
+      samples: [{ value: feed.changes }],
+    },
+    {
+      name: 'pgnudge_received_bytes_total',
+      help: 'Bytes read from the server, on every connection the feed opened.',
+      type: 'counter',
+      samples: [{ value: feed.bytesReceived }],
+    },
+  ];
+  if (feed.walEnd !== null) {
+    families.push({
+      name: 'pgnudge_wal_end_lsn_bytes',
+      help: 'The highest WAL position (LSN) the server reported in the stream, as a byte position.',
+      type: 'gauge',
+      samples: [{ value: lsnBytes(feed.walEnd) }],
+    });
+  }
+  if (feed.confirmed !== null) {
+    families.push({
+      name: 'pgnudge_confirmed_lsn_bytes',
+      help: 'The WAL position (LSN) the last standby status update confirmed, as a byte position.',
+      type: 'gauge',
+      samples: [{ value: lsnBytes(feed.confirmed) }],
+    });
+  }
+  if (feed.lagBytes !== null) {
+    families.push({
+      name: 'pgnudge_lag_bytes',
+      help: 'WAL the server reported and the feed has not confirmed yet (wal_end - confirmed), in bytes.',
+      type: 'gauge',
+      samples: [{ value: feed.lagBytes }],
+    });
+  }
+  return families;
+}
+
+/** `16/B374D848` as the byte position it names, exact (a bigint prints all its digits). */
+function lsnBytes(lsn: string): bigint {
+  const [high = '', low = ''] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
 }

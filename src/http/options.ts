@@ -1,11 +1,17 @@
 // Options shared by the event streams (toEventStream, EventHub): validated once, with the names users type.
 import { ConfigError } from '../errors.js';
 import type { FeedItem } from '../feed/items.js';
+import type { FeedStats } from '../feed/stats.js';
 
 /** A feed an event stream can read and end: WalFeed, NotifyFeed, or anything with the same two members. */
 export interface ClosableFeed extends AsyncIterable<FeedItem> {
   /** Ends the feed and releases what it holds (socket, timers). */
   close(): unknown;
+  /**
+   * The feed's stats, as every pgnudge feed has them (contract R32). Optional: an EventHub uses the state to
+   * tell whether the feed holds its stream right now, and `pgnudge serve` builds /metrics from them.
+   */
+  stats?(): FeedStats;
 }
 
 /** Options every event stream takes. Durations are milliseconds. */

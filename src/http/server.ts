@@ -1,6 +1,7 @@
 // The node:http side of `pgnudge serve` (contract R31): routes, the token check, and a web stream written
 // to a response with backpressure. No framework: four routes do not need one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FeedStats } from '../feed/stats.js';
 import type { BoundLogger } from '../logger.js';
 import type { EventHub } from './event-hub.js';
 import { formatExposition, METRICS_CONTENT_TYPE, serveMetricFamilies } from './metrics.js';
@@ -14,6 +15,8 @@ export interface ServeContext {
   /** null: no token required (serve then listens on loopback only). */
   token: TokenCheck | null;
   log: BoundLogger;
+  /** The served feed's stats, for /metrics; without them /metrics reports only liveness and the streams. */
+  stats?: () => FeedStats;
 }
 
 const ROUTES = new Set(['/', '/events', '/metrics', '/healthz']);
@@ -57,7 +60,11 @@ export function createRequestHandler(
     if (path === '/events') return void serveEvents(context, req, res);
     if (path === '/metrics') {
       const text = formatExposition(
-        serveMetricFamilies({ live: context.hub.live, hub: context.hub.counters() }),
+        serveMetricFamilies({
+          live: context.hub.live,
+          hub: context.hub.counters(),
+          feed: context.stats?.() ?? null,
+        }),
       );
       res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, ...NO_STORE });
       res.end(text);

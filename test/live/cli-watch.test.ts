@@ -197,6 +197,25 @@ describe('pgnudge watch streams items', TEST, () => {
     assert.ok(!cli.stdout.includes('INFO'));
     for (const password of passwords()) assert.ok(!cli.stderr.includes(password), 'a password on stderr');
   });
+
+  test(
+    '-v: a status line on stderr while changes arrive and no batch is printed (contract R32)',
+    TEST,
+    async (t) => {
+      // A batch that stays open for a minute: what it holds shows only in the status line.
+      const args = ['--debounce', '30000', '--max-batch-wait', '60000', '--table', 'public.other'];
+      const cli = new Cli(t, ['watch', '--json', '-v', '--dsn', keyValueDsn(), ...args]);
+      await cli.line((line) => line === RESYNC_CONNECTED, 'the Resync');
+      await insert('public.other', 3);
+      await cli.logged(
+        /INFO {2}pgnudge: receiving: 3 changes since the last item printed, \d[\d,]* per second; \d+\.\d MB received in all$/m,
+        'the status line',
+      );
+      assert.equal(cli.lines().length, 1, 'no batch printed yet');
+      cli.child.kill('SIGINT');
+      assert.equal(await cli.status(), 0);
+    },
+  );
 });
 
 describe('pgnudge watch: contract R11 causes exit 1 with a plain cause and fix', TEST, () => {

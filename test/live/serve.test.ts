@@ -60,12 +60,18 @@ class Serve extends CliProcess {
   }
 
   async metric(name: string): Promise<number> {
+    const value = await this.maybeMetric(name);
+    assert.ok(value !== undefined, `${name} in /metrics`);
+    return value;
+  }
+
+  /** The sample `name` (labels included, as printed) of /metrics, or undefined when absent. */
+  async maybeMetric(name: string): Promise<number | undefined> {
     const text = await (
       await fetch(`${this.base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
     ).text();
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    assert.ok(line, `${name} in /metrics`);
-    return Number(line.split(' ')[1]);
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
   }
 }
 
@@ -76,9 +82,11 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
     timeout: 60_000,
   }, async (t) => {
     if (skip) return t.skip(skip);
-    const serve = await Serve.start(t, ['--dsn', dsn(info, db.name, 'pgnudge-serve-token')], {
-      PGNUDGE_TOKEN: TOKEN,
-    });
+    const serve = await Serve.start(
+      t,
+      ['--dsn', dsn(info, db.name, 'pgnudge-serve-token'), '--status-interval', '500'],
+      { PGNUDGE_TOKEN: TOKEN },
+    );
     assert.doesNotMatch(serve.stderr, /no token/);
     await waitFor(async () => (await fetch(`${serve.base}/healthz`)).status === 200, {
       what: '/healthz 200',
@@ -106,6 +114,16 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
     for (const client of [byHeader, byQuery]) {
       await waitFor(() => client.counted('public.t') === 2, { what: 'two changes to public.t on /events' });
     }
+    // /metrics from the feed's stats (contract R32): its state, its changes, and the WAL lag once a status
+    // update has confirmed a position.
+    assert.equal(await serve.metric('pgnudge_state{state="streaming"}'), 1);
+    assert.equal(await serve.metric('pgnudge_changes_total'), 2);
+    assert.ok((await serve.metric('pgnudge_received_bytes_total')) > 0);
+    assert.ok((await serve.metric('pgnudge_wal_end_lsn_bytes')) > 0);
+    const lag = await waitFor(async () => serve.maybeMetric('pgnudge_lag_bytes'), {
+      what: 'pgnudge_lag_bytes after the first status update',
+    });
+    assert.ok(lag >= 0);
     assert.ok(
       TOKEN && !serve.stdout.includes(TOKEN) && !serve.stderr.includes(TOKEN),
       'the token is never printed',
@@ -194,6 +212,10 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
     });
     await sql('INSERT INTO public.t DEFAULT VALUES');
     await waitFor(() => client.counted('public.t') === 1, { what: 'the commit through the bridge' });
+    // A NotifyFeed's stats: streaming while LISTEN is active, no WAL positions.
+    assert.equal(await serve.metric('pgnudge_state{state="streaming"}'), 1);
+    assert.equal(await serve.metric('pgnudge_changes_total'), 1);
+    assert.equal(await serve.maybeMetric('pgnudge_wal_end_lsn_bytes'), undefined);
   });
 
   test('200 concurrent SSE clients share one walsender, and each gets the commit', {
@@ -321,6 +343,8 @@ describe('/healthz follows the server (a cluster of its own)', { timeout: 180_00
       what: '/healthz 503 with the server down',
     });
     assert.equal(await serve.metric('pgnudge_live'), 0);
+    assert.equal(await serve.metric('pgnudge_state{state="streaming"}'), 0, 'not streaming while down');
+    assert.ok((await serve.metric('pgnudge_failures_total')) >= 1);
     await live.resume();
     await waitFor(async () => (await health()) === 200, {
       timeoutMs: 45_000,
@@ -332,5 +356,7 @@ describe('/healthz follows the server (a cluster of its own)', { timeout: 180_00
     );
     await live.sql('INSERT INTO public.t DEFAULT VALUES', own.name);
     await waitFor(() => client.counted('public.t', resync) === 1, { what: 'a commit after the return' });
+    assert.equal(await serve.metric('pgnudge_reconnects_total'), 1);
+    assert.equal(await serve.metric('pgnudge_resyncs_total{reason="reconnected"}'), 1);
   });
 });

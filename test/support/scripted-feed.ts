@@ -1,6 +1,26 @@
 // A feed driven by the test: items are pushed by hand, and it records how it is pulled and closed. For the
 // HTTP layer's unit tests, which need a feed that yields exactly what the test says, when it says.
 import type { FeedItem } from '../../src/feed/items.js';
+import type { FeedState, FeedStats } from '../../src/feed/stats.js';
+
+/** A FeedStats with every number set, `overrides` replacing what a test is about. */
+export function sampleStats(overrides: Partial<FeedStats> = {}): FeedStats {
+  return {
+    state: 'streaming',
+    since: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+    reconnects: 2,
+    failures: 3,
+    lastError: { code: 'PGNUDGE_ERR_CONNECTION', message: 'the server closed the connection' },
+    resyncs: { connected: 1, reconnected: 2, overflow: 0, failsafe: 0, bridge: 0 },
+    batches: 12,
+    changes: 340,
+    bytesReceived: 65_536,
+    walEnd: '1/2A',
+    confirmed: '1/20',
+    lagBytes: 10,
+    ...overrides,
+  };
+}
 
 /** An AsyncIterable<FeedItem> with close(), like WalFeed, whose items come from `push()`. */
 export class ScriptedFeed implements AsyncIterable<FeedItem> {
@@ -117,5 +137,14 @@ export class StreamReader {
         // Recorded in `error`.
       }
     })();
+  }
+}
+
+/** A ScriptedFeed with stats(), whose state the test sets, like a pgnudge feed that loses its stream. */
+export class StatefulScriptedFeed extends ScriptedFeed {
+  state: FeedState = 'connecting';
+
+  stats(): FeedStats {
+    return sampleStats({ state: this.state });
   }
 }

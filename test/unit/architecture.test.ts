@@ -1,6 +1,7 @@
 // The folder layout is the architecture: protocol <- decode <- feed <- fanout/cli, transport -> protocol,
-// and http (Server-Sent Events, the hub, metrics) beside them, knowing of the feed only its item types.
-// This test keeps it true: no upward imports, and the sans-io layers touch no socket, timer or process.
+// and http (Server-Sent Events, the hub, metrics) beside them, knowing of the feed only its items and stats.
+// This test keeps it true: no upward imports, the sans-io layers touch no socket, timer or process, and
+// only the channel modules import node:diagnostics_channel.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ const ALLOWED: Record<Layer, readonly Layer[]> = {
 
 /** Within a layer it may import, the only files a layer may reach (http works on any feed's items). */
 const ONLY_FILES: Partial<Record<Layer, Partial<Record<Layer, readonly string[]>>>> = {
-  http: { feed: ['feed/items.js'] },
+  http: { feed: ['feed/items.js', 'feed/stats.js'] },
 };
 
 /** Files of the pure layers that are allowed to touch timers or I/O: the thin shells. */
@@ -71,6 +72,9 @@ const BROWSER_TEXT = new Set(['http/page.ts']);
 const IO_IMPORT =
   /from ['"](node:)?(net|tls|timers|timers\/promises|dgram|http|https|fs|fs\/promises|child_process|process)['"]/;
 const IO_USE = /\b(setTimeout|setInterval|setImmediate|process\.|Date\.now\(\))/;
+/** The only files that publish on node:diagnostics_channel: the channels' own modules (contract R32). */
+const CHANNEL_MODULES = new Set(['feed/diagnostics.ts', 'http/diagnostics.ts']);
+const CHANNEL_IMPORT = /from ['"](node:)?diagnostics_channel['"]/;
 
 function sources(): { path: string; layer: Layer; text: string }[] {
   const root = repoPath('src');
@@ -128,5 +132,15 @@ describe('architecture', () => {
       assert.doesNotMatch(code, IO_USE, `src/${file.path} reads a clock, sets a timer or touches process`);
     }
     assert.ok(checked >= 20, `checked ${checked} pure files`);
+  });
+
+  test('only the channel modules import node:diagnostics_channel (the feed and the hub publish through them)', () => {
+    for (const file of files) {
+      if (CHANNEL_MODULES.has(file.path)) continue;
+      assert.doesNotMatch(file.text, CHANNEL_IMPORT, `src/${file.path} imports node:diagnostics_channel`);
+    }
+    for (const path of CHANNEL_MODULES) {
+      assert.match(files.find((file) => file.path === path)?.text ?? '', CHANNEL_IMPORT, path);
+    }
   });
 });

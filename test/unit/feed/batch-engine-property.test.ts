@@ -129,7 +129,7 @@ function sameKey(a: readonly string[] | null, b: readonly string[] | null): bool
   return a === null || b === null ? a === b : a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-test('every change is taken or superseded by a Resync, and every batch is what the model predicts', () => {
+test('every change is taken or superseded by a Resync, every batch is what the model predicts, and every change is counted', () => {
   fc.assert(
     fc.property(config, fc.array(step, { maxLength: 150, size: 'max' }), (options, steps) => {
       const clock = new ManualClock();
@@ -195,6 +195,8 @@ test('every change is taken or superseded by a Resync, and every batch is what t
         assert.equal(engine.pendingPayloads, model.entries.length);
         assert.ok(engine.pendingPayloads <= options.maxPending);
         assert.ok(clock.pendingTimers <= 3);
+        // feed.stats().changes: every change fed, whatever became of it.
+        assert.equal(engine.changesReceived, fed);
       }
       // Let every open batch close, then drain.
       clock.advance(options.maxBatchWaitMs + 1);
@@ -205,6 +207,8 @@ test('every change is taken or superseded by a Resync, and every batch is what t
       assert.deepEqual([...unresolved], []);
       engine.close();
       assert.equal(clock.pendingTimers, 0);
+      engine.change('after.close');
+      assert.equal(engine.changesReceived, fed, 'a closed engine counts nothing more');
     }),
     settings,
   );

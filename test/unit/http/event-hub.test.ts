@@ -2,24 +2,22 @@
 // stops reading is cut off with SlowConsumerError while the others receive everything; cancel, close, the
 // signal and a failing feed each end what they should and nothing else.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { describe, mock, test } from 'node:test';
 import { SlowConsumerError } from '../../../src/errors.js';
 import { Batch, NudgeEvent, Resync } from '../../../src/feed/items.js';
+import { SSE_CHANNEL_NAMES } from '../../../src/http/diagnostics.js';
 import { EventHub } from '../../../src/http/event-hub.js';
 import { formatItemEvent, KEEP_ALIVE_TEXT } from '../../../src/http/sse.js';
-import { ScriptedFeed, StreamReader } from '../../support/scripted-feed.js';
+import { ScriptedFeed, StatefulScriptedFeed, StreamReader } from '../../support/scripted-feed.js';
 import { SseParser } from '../../support/sse-parser.js';
 import { waitFor } from '../../support/wait.js';
 
 const batch = (count: number) => new Batch([new NudgeEvent('public.t', count, new Date(0))]);
 
-function hub(
-  feed: ScriptedFeed,
-  options: ConstructorParameters<typeof EventHub>[1] = {},
-  connected?: () => boolean,
-) {
-  return new EventHub(feed, { keepAlive: null, retry: null, ...options }, connected ? { connected } : {});
+function hub(feed: ScriptedFeed, options: ConstructorParameters<typeof EventHub>[1] = {}) {
+  return new EventHub(feed, { keepAlive: null, retry: null, ...options });
 }
 
 /** Reads a stream in the background, parsing its events. */
@@ -134,16 +132,26 @@ describe('EventHub', () => {
     await events.close();
   });
 
-  test('live: after the first Resync, until the feed says it is disconnected, then again after a Resync', async () => {
+  test('live, for a feed without stats(): from its first Resync until it ends', async () => {
     const feed = new ScriptedFeed();
-    let connected = true;
-    const events = hub(feed, {}, () => connected);
+    const events = hub(feed);
     assert.equal(events.live, false);
     feed.push(new Resync('connected'));
     await waitFor(() => events.live, { what: 'live after the Resync' });
-    connected = false;
+    await events.close();
     assert.equal(events.live, false);
-    connected = true;
+  });
+
+  test('live follows the state of a feed with stats(): not while it is not streaming, until its next Resync', async () => {
+    const feed = new StatefulScriptedFeed();
+    const events = hub(feed);
+    feed.state = 'streaming';
+    assert.equal(events.live, false, 'not before the Resync went out');
+    feed.push(new Resync('connected'));
+    await waitFor(() => events.live, { what: 'live after the Resync' });
+    feed.state = 'backoff';
+    assert.equal(events.live, false);
+    feed.state = 'streaming';
     assert.equal(events.live, false, 'a reconnected feed is live only once its Resync went out');
     feed.push(new Resync('reconnected'));
     await waitFor(() => events.live, { what: 'live after the second Resync' });
@@ -163,6 +171,41 @@ describe('EventHub', () => {
     await events.close();
     mock.timers.tick(5000);
     assert.equal(await reader.readOne(), undefined, 'ended with no further comment');
+  });
+
+  test('pgnudge:sse:open, :close and :drop: each stream opens once and ends once, as it ended', async (t) => {
+    const messages: [string, Record<string, unknown>][] = [];
+    for (const name of Object.values(SSE_CHANNEL_NAMES)) {
+      const onMessage = (message: unknown) => messages.push([name, message as Record<string, unknown>]);
+      diagnostics.subscribe(name, onMessage);
+      t.after(() => diagnostics.unsubscribe(name, onMessage));
+    }
+    const feed = new ScriptedFeed();
+    const events = hub(feed, { maxBufferedBytes: 1024 });
+    const reading = client(events.subscribe());
+    const stalled = events.subscribe().getReader();
+    const leaving = events.subscribe().getReader();
+    await leaving.cancel();
+    const cut = stalled.closed.catch(() => {});
+    feed.push(new Resync('connected'));
+    for (let i = 0; i < Math.ceil(1024 / formatItemEvent(batch(1)).length) + 2; i++) feed.push(batch(1));
+    await cut;
+    await events.close();
+    await reading.finished;
+    assert.deepEqual(
+      messages.map(([name, { hub: from, ...rest }]) => {
+        assert.equal(from, events, `${name} names its hub`);
+        return [name, rest];
+      }),
+      [
+        ['pgnudge:sse:open', { clients: 1 }],
+        ['pgnudge:sse:open', { clients: 2 }],
+        ['pgnudge:sse:open', { clients: 3 }],
+        ['pgnudge:sse:close', { clients: 2 }],
+        ['pgnudge:sse:drop', { clients: 1, maxBufferedBytes: 1024 }],
+        ['pgnudge:sse:close', { clients: 0 }],
+      ],
+    );
   });
 
   test('options are checked', () => {

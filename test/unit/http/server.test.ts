@@ -12,19 +12,24 @@ import { PAGE_HTML } from '../../../src/http/page.js';
 import { createRequestHandler } from '../../../src/http/server.js';
 import { TokenCheck } from '../../../src/http/token.js';
 import { bindLogger } from '../../../src/logger.js';
-import { ScriptedFeed } from '../../support/scripted-feed.js';
+import { ScriptedFeed, StatefulScriptedFeed } from '../../support/scripted-feed.js';
 import { SseParser } from '../../support/sse-parser.js';
 import { waitFor, withDeadline } from '../../support/wait.js';
 
 const TOKEN = 'test-token-0123456789';
 
-function start(hub: EventHub, token: string | null): Promise<{ server: Server; base: string }> {
+function start(
+  hub: EventHub,
+  token: string | null,
+  feed?: StatefulScriptedFeed,
+): Promise<{ server: Server; base: string }> {
   const server = createServer(
     { noDelay: true },
     createRequestHandler({
       hub,
       token: token === null ? null : new TokenCheck(token),
       log: bindLogger(undefined),
+      ...(feed ? { stats: () => feed.stats() } : {}),
     }),
   );
   return new Promise((resolve) =>
@@ -67,12 +72,12 @@ async function readEvents(
 }
 
 describe('serve routes with a token', () => {
-  const feed = new ScriptedFeed();
+  const feed = new StatefulScriptedFeed();
   const hub = new EventHub(feed, { keepAlive: null });
   let server: Server;
   let base: string;
   before(async () => {
-    ({ server, base } = await start(hub, TOKEN));
+    ({ server, base } = await start(hub, TOKEN, feed));
   });
   after(async () => {
     await hub.close();
@@ -83,12 +88,21 @@ describe('serve routes with a token', () => {
     const before = await fetch(`${base}/healthz`);
     assert.equal(before.status, 503);
     assert.deepEqual(await before.json(), { ok: false });
+    feed.state = 'streaming';
     feed.push(new Resync('connected'));
     await waitFor(() => hub.live, { what: 'the hub to go live' });
     const live = await fetch(`${base}/healthz`);
     assert.equal(live.status, 200);
     assert.equal(live.headers.get('content-type'), 'application/json');
     assert.equal(await live.text(), '{"ok":true}', 'exactly the body contract R31 names');
+    // The feed lost its stream: 503 until it streams again and its Resync went out.
+    feed.state = 'backoff';
+    assert.equal((await fetch(`${base}/healthz`)).status, 503);
+    feed.state = 'streaming';
+    assert.equal((await fetch(`${base}/healthz`)).status, 503, 'not before the Resync');
+    feed.push(new Resync('reconnected'));
+    await waitFor(() => hub.live, { what: 'the hub to go live again' });
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
   });
 
   test('every other path, known or not, answers 401 without the right token', async () => {
@@ -158,8 +172,10 @@ describe('serve routes with a token', () => {
     await waitFor(() => hub.counters().clients === 0, { what: 'the closed stream to leave the hub' });
     const metrics = await (await fetch(`${base}/metrics?token=${TOKEN}`)).text();
     assert.match(metrics, /^pgnudge_live 1$/m);
-    assert.match(metrics, /^pgnudge_batches_total 1$/m);
-    assert.match(metrics, /^pgnudge_changes_total 7$/m);
+    // The feed's numbers come from its stats() (sampleStats), the streams' from the hub.
+    assert.match(metrics, /^pgnudge_state\{state="streaming"\} 1$/m);
+    assert.match(metrics, /^pgnudge_batches_total 12$/m);
+    assert.match(metrics, /^pgnudge_lag_bytes 10$/m);
     assert.match(metrics, /^pgnudge_sse_clients 0$/m);
     assert.match(metrics, /^pgnudge_sse_clients_opened_total 1$/m);
   });
