@@ -5,11 +5,14 @@
 // TCP, repetitions interleaved (rep 1 of every transport and contender, then rep 2, ...), prints one
 // table of medians per transport, and writes bench/results/latest.json (`contenders`: TLS,
 // `contenders_tcp`: plain TCP; each contender's medians with its raw repetitions beside them under
-// `reps`). Asserts nothing. Run: npm run bench compare
+// `reps`). pgnudge-raw (RawFeed) runs on a second cluster of the same major at wal_level = replica,
+// booted only when it is selected. Asserts nothing. Run: npm run bench compare
 //   PGNUDGE_BENCH_PG=15            the major to boot (others lack wal2json/pg_recvlogical: those rows are null)
 //   PGNUDGE_BENCH_REPS=5           repetitions per contender and transport (medians are reported)
 //   PGNUDGE_BENCH_TRANSPORTS=tls,tcp  the transports, in this order
 //   PGNUDGE_BENCH_ROWS=1000000     rows in the bulk transaction
+//   PGNUDGE_BENCH_BULK_PK=1        give the bulk table a primary key, for the `-keys` variants (row keys);
+//                                  off by default so figures compare with runs before row keys
 //   PGNUDGE_BENCH_COMMITS=300      single-row commits per latency run (after 20 warm-up commits)
 //   PGNUDGE_BENCH_POLL_COMMITS=30  the same for polling, whose every commit waits up to a second
 //   PGNUDGE_BENCH_IDLE_S=10        idle window for idle CPU and the idle RSS baseline
@@ -18,7 +21,7 @@
 //   PGNUDGE_BENCH_WRITER_S=2       one writer window
 //   PGNUDGE_BENCH_FANOUT_WRITES=200  commits through the bridge to 50 consumers, per repetition
 //   PGNUDGE_BENCH_CONTENDERS=a,b   only these contenders (names as in the table, including the
-//                                  `-unpaced` variants left out by default; "fanout" for the bridge)
+//                                  `-unpaced` and `-keys` variants left out by default; "fanout" for the bridge)
 //   PGNUDGE_BENCH_CPU_PROF=<dir>   run the pgnudge children of the first repetition under node --cpu-prof
 //   PGNUDGE_BENCH_OUT=<file>       where to write the JSON (default bench/results/latest.json)
 // Quick dev run: PGNUDGE_BENCH_REPS=1 PGNUDGE_BENCH_ROWS=100000 PGNUDGE_BENCH_COMMITS=50
@@ -45,6 +48,7 @@ import {
   peakRssMiB,
   pgClient,
   processCpuSeconds,
+  readBytes,
   readSyscalls,
   resetPeakRss,
   rssMiB,
@@ -55,6 +59,7 @@ import { writerThroughput } from './support/writer.js';
 const env = (name: string, fallback: number) => Number(process.env[`PGNUDGE_BENCH_${name}`] ?? fallback);
 const REPS = env('REPS', 5);
 const ROWS = env('ROWS', 1_000_000);
+const BULK_PK = env('BULK_PK', 0) === 1;
 const COMMITS = env('COMMITS', 300);
 const POLL_COMMITS = env('POLL_COMMITS', 30);
 const IDLE_S = env('IDLE_S', 10);
@@ -102,11 +107,14 @@ function unavailable(contender: Contender, info: ClusterInfo): string | null {
   return null;
 }
 
-/** The server processes serving the contender: its walsenders and its tagged ordinary backends. */
+/**
+ * The server processes serving the contender: its walsenders and its tagged ordinary backends. A physical
+ * walsender has no database: RawFeed's is found by the application_name it carries.
+ */
 async function serverProcesses(admin: pg.Client, database: string) {
   const { rows } = await admin.query<{ pid: number; backend_type: string }>(
     `SELECT pid, backend_type FROM pg_stat_activity
-      WHERE datname = $1 AND (backend_type = 'walsender' OR application_name = $2)`,
+      WHERE (datname = $1 AND backend_type = 'walsender') OR application_name = $2`,
     [database, APPLICATION_NAME],
   );
   return {
@@ -246,6 +254,7 @@ async function runOnce(
       if (contender.countsRows) await proc.measureDrain();
       const client0 = processCpuSeconds(proc.pid);
       const reads0 = readSyscalls(proc.pid);
+      const bytes0 = readBytes(proc.pid);
       const walsender0 = totalCpuSeconds(server.walsenders);
       await writer.query(`INSERT INTO ${BULK} (id) SELECT g FROM generate_series(1, ${ROWS}) g`);
       const committed = nowMs();
@@ -257,6 +266,7 @@ async function runOnce(
       rep.client_cpu_s = processCpuSeconds(proc.pid) - client0;
       // libuv reads a socket with read(2), which /proc counts; libpq's recv(2) is not counted there.
       rep.client_read_syscalls = proc.external ? null : readSyscalls(proc.pid) - reads0;
+      rep.bytes_per_row = proc.external ? null : (readBytes(proc.pid) - bytes0) / ROWS;
       rep.walsender_cpu_s = contender.walsender ? totalCpuSeconds(server.walsenders) - walsender0 : null;
       const peak = peakRssMiB(proc.pid);
       rep.peak_rss_mb = Math.max(startupPeak, peak);
@@ -283,14 +293,15 @@ interface WriterPair {
  * sides of a pair. The overhead is the mean of the pairs' relative losses, with its 95 % interval.
  */
 async function writerOverhead(
-  session: Session,
+  sessionOf: (contender: Contender) => Session,
   contenders: readonly Contender[],
   transport: Transport,
 ): Promise<Map<string, WriterPair[]>> {
   const pairs = new Map<string, WriterPair[]>(contenders.map((contender) => [contender.name, []]));
-  const { info, database } = session;
   for (let round = 0; round < WRITER_PAIRS; round++) {
     for (const contender of contenders) {
+      const session = sessionOf(contender);
+      const { info, database } = session;
       const alone = await writerThroughput(info, database, WRITES, WRITER_S);
       const attached = await withContender(session, contender, targetFor(session, transport, 0), [], () =>
         writerThroughput(info, database, WRITES, WRITER_S),
@@ -309,31 +320,56 @@ function medianOf(reps: Rep[], key: keyof ContenderFigures): number | null {
   return values.length === 0 ? null : median(values);
 }
 
-async function main(): Promise<void> {
-  const loadAtStart = loadAverage();
-  const started = nowMs();
+/** A cluster of the bench at `walLevel`, its database with the bench's tables, an admin and a writer. */
+async function openSession(walLevel: 'logical' | 'replica'): Promise<Session & { close(): Promise<void> }> {
   // PostgreSQL's default replication timeout instead of the test harness's 5 s: a contender that falls
   // behind on the bulk transaction should be measured, not cut off.
-  const cluster = await Cluster.start({ major: pickMajor(), settings: { wal_sender_timeout: "'60s'" } });
+  const cluster = await Cluster.start({
+    major: pickMajor(),
+    walLevel,
+    settings: { wal_sender_timeout: "'60s'" },
+  });
   const db = await scratchDatabase(cluster.info, 'bench_compare');
   const admin = pgClient(cluster.info, db.name);
   const writer = pgClient(cluster.info, db.name);
   await admin.connect();
   await writer.connect();
+  for (const table of TABLES) {
+    const id = table === BULK && BULK_PK ? 'id bigint PRIMARY KEY' : 'id bigint';
+    await admin.query(
+      `CREATE TABLE ${table} (${id}, updated_at timestamptz NOT NULL DEFAULT now());
+       GRANT SELECT ON ${table} TO PUBLIC`,
+    );
+    // Polling's status quo indexes updated_at. The bulk table goes without, so that its transaction's
+    // WAL is the rows alone, which is what every decoding contender has to read (the poll of it is a
+    // sequential scan once a second instead).
+    if (table !== BULK) await admin.query(`CREATE INDEX ON ${table} (updated_at)`);
+  }
+  return {
+    info: cluster.info,
+    database: db.name,
+    admin,
+    writer,
+    async close() {
+      await writer.end();
+      await admin.end();
+      await db.drop();
+      cluster.stop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = loadAverage();
+  const started = nowMs();
+  const session = await openSession('logical');
+  let replica: Awaited<ReturnType<typeof openSession>> | undefined;
   try {
-    const info = cluster.info;
-    for (const table of TABLES) {
-      await admin.query(
-        `CREATE TABLE ${table} (id bigint, updated_at timestamptz NOT NULL DEFAULT now());
-         GRANT SELECT ON ${table} TO PUBLIC`,
-      );
-      // Polling's status quo indexes updated_at. The bulk table goes without, so that its transaction's
-      // WAL is the rows alone, which is what every decoding contender has to read (the poll of it is a
-      // sequential scan once a second instead).
-      if (table !== BULK) await admin.query(`CREATE INDEX ON ${table} (updated_at)`);
-    }
-    const session: Session = { info, database: db.name, admin, writer };
+    const { info } = session;
     const selected = ONLY ? CONTENDERS.filter((c) => ONLY.includes(c.name)) : DEFAULT_CONTENDERS;
+    if (selected.some((c) => c.walLevel === 'replica')) replica = await openSession('replica');
+    const sessionOf = (contender: Contender): Session =>
+      contender.walLevel === 'replica' ? replica! : session;
     type Runs = { full: Rep[]; debounced: Rep[] };
     const reps = new Map<Transport, Map<string, Runs>>();
     const skipped = new Map<Transport, Map<string, string>>();
@@ -356,7 +392,7 @@ async function main(): Promise<void> {
           if (profile) mkdirSync(PROFILE_DIR!, { recursive: true });
           const label = `rep ${rep + 1}/${REPS} ${transport} ${contender.name}`;
           try {
-            const full = await runOnce(session, contender, transport, {
+            const full = await runOnce(sessionOf(contender), contender, transport, {
               debounceMs: 0,
               latencyOnly: false,
               profile,
@@ -364,7 +400,7 @@ async function main(): Promise<void> {
             runs.full.push(full);
             console.log(`${label}: ${JSON.stringify(full, round)}`);
             if (contender.name.startsWith('pgnudge')) {
-              const debounced = await runOnce(session, contender, transport, {
+              const debounced = await runOnce(sessionOf(contender), contender, transport, {
                 debounceMs: DEFAULT_DEBOUNCE_MS,
                 latencyOnly: true,
                 profile: false,
@@ -388,7 +424,7 @@ async function main(): Promise<void> {
     const writerPairs =
       WRITER_PAIRS > 0
         ? await writerOverhead(
-            session,
+            sessionOf,
             selected.filter((c) => reps.get(writerTransport)!.has(c.name)),
             writerTransport,
           )
@@ -429,7 +465,7 @@ async function main(): Promise<void> {
         };
       }
       if (transport === 'tls' && (!ONLY || ONLY.includes('fanout'))) {
-        const fanout = await runFanout(info, db.name, REPS, FANOUT_WRITES);
+        const fanout = await runFanout(info, session.database, REPS, FANOUT_WRITES);
         rows.push(fanout);
         entries[fanout.name] = fanout.figures;
       }
@@ -451,6 +487,7 @@ async function main(): Promise<void> {
       settings: {
         reps: REPS,
         bulk_rows: ROWS,
+        bulk_primary_key: BULK_PK,
         latency_commits: COMMITS,
         polling_latency_commits: POLL_COMMITS,
         idle_s: IDLE_S,
@@ -470,10 +507,8 @@ async function main(): Promise<void> {
     writeFileSync(out, `${JSON.stringify(result, round, 2)}\n`);
     console.log(`\nwrote ${out} (${result.settings.duration_s} s)`);
   } finally {
-    await writer.end();
-    await admin.end();
-    await db.drop();
-    cluster.stop();
+    await replica?.close();
+    await session.close();
   }
 }
 

@@ -17,6 +17,7 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
   | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
   | 'PGNUDGE_ERR_PUBLICATION_MISSING'
+  | 'PGNUDGE_ERR_POOLER'
   | 'PGNUDGE_ERR_CONNECTION'
   | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
   | 'PGNUDGE_ERR_LIVENESS_TIMEOUT'
@@ -24,6 +25,7 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_FEED_CLOSED'
   | 'PGNUDGE_ERR_INTERNAL'
   | 'PGNUDGE_ERR_SLOW_CONSUMER'
+  | 'PGNUDGE_ERR_UNSUPPORTED_SERVER'
   | 'PGNUDGE_ERR_KEY_FORMAT';
 
 /** Options every pgnudge error accepts. */
@@ -115,6 +117,7 @@ export type ServerErrorCode =
   | 'PGNUDGE_ERR_WAL_LEVEL'
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
   | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
+  | 'PGNUDGE_ERR_POOLER'
   | 'PGNUDGE_ERR_PUBLICATION_MISSING';
 
 /** The fields of an ErrorResponse or NoticeResponse, by their documented names. */
@@ -219,6 +222,16 @@ export class DecodeError extends PgnudgeError {
     super('PGNUDGE_ERR_DECODE', `${plugin}: ${message}`, true, options);
     this.plugin = plugin;
     this.offset = offset;
+  }
+}
+
+/**
+ * The server is reachable and willing, but a RawFeed cannot read its WAL: a major other than 15–18, WAL
+ * or data pages other than 8 kB, or a big-endian machine. Not retryable: reconnecting reads the same WAL.
+ */
+export class UnsupportedServerError extends PgnudgeError {
+  constructor(message: string, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_UNSUPPORTED_SERVER', message, false, options);
   }
 }
 

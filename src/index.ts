@@ -3,6 +3,8 @@ export type { PluginChoice, PluginName } from './decode/change.js';
 export * from './errors.js';
 export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
+export type { DropReason } from './fanout/tracker.js';
+export type { PartitionNaming } from './feed/catalog.js';
 export {
   FEED_CHANNEL_NAMES,
   type FeedBackoffMessage,
@@ -15,7 +17,8 @@ export {
 } from './feed/diagnostics.js';
 export type { Feed } from './feed/feed.js';
 export { Batch, type FeedItem, NudgeEvent, Resync, type ResyncReason } from './feed/items.js';
-export type { WalFeedOptions } from './feed/options.js';
+export type { RawFeedOptions, WalFeedOptions } from './feed/options.js';
+export { RawFeed } from './feed/raw-feed.js';
 export { formatKey, parseKey } from './feed/row-key.js';
 export type { FeedErrorSummary, FeedState, FeedStats } from './feed/stats.js';
 export { WalFeed } from './feed/wal-feed.js';
@@ -25,7 +28,7 @@ export { type EventStreamOptions, toEventStream } from './http/event-stream.js';
 export type { HubCounters } from './http/hub-core.js';
 export type { ClosableFeed, EventStreamTimingOptions } from './http/options.js';
 export { EVENT_STREAM_HEADERS } from './http/sse.js';
-export type { Logger } from './logger.js';
+export type { Logger, LogThreshold } from './logger.js';
 export type {
   ChannelBindingMode,
   ConnectionOptions,

@@ -22,15 +22,26 @@ export function duration(option: string, value: unknown, min: number, fallback?:
   return value as number;
 }
 
-/** A duration that `null` turns off: null stays null, undefined is `fallback`, anything else a duration. */
+/**
+ * A duration that can be turned off: `null` or 0 is off (null), undefined is `fallback`, anything else a
+ * duration from `min`. 0 means off as in Node's timeouts and libpq's connect_timeout, and the same in the
+ * library and the CLI (`--liveness-timeout 0`), so one value never means two things.
+ */
 export function optionalDuration(
   option: string,
   value: unknown,
   min: number,
   fallback: number | null,
 ): number | null {
-  if (value === null || (value === undefined && fallback === null)) return null;
-  return duration(option, value, min, fallback ?? undefined);
+  if (value === null || value === 0 || (value === undefined && fallback === null)) return null;
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > MAX_TIMER_MS) {
+    throw new ConfigError(
+      `${option} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}, or 0 or null for off; got ${describeValue(value)}`,
+      option,
+    );
+  }
+  return value as number;
 }
 
 /** `value` as a count of `unit`: a whole number, at least `min`; `fallback` when undefined and given. */

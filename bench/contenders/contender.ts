@@ -51,6 +51,8 @@ export interface Contender {
   readonly countsRows: boolean;
   /** True when it reads through a walsender (its server-side CPU is the walsender's). */
   readonly walsender: boolean;
+  /** Set when it runs on a cluster of its own at this wal_level (RawFeed: `replica`). */
+  readonly walLevel?: 'replica';
   /** Server-side objects it needs (publication, triggers), made by the bench as superuser. */
   prepare?(admin: pg.Client, target: Target): Promise<void>;
   /** Removes what prepare made. */

@@ -4,7 +4,7 @@ import type { Contender } from './contender.js';
 import { notifyTrigger } from './notify-trigger.js';
 import { pgLogicalReplication } from './pg-logical-replication.js';
 import { pgRecvlogical } from './pg-recvlogical.js';
-import { pgnudge } from './pgnudge.js';
+import { pgnudge, pgnudgeRaw } from './pgnudge.js';
 import { polling } from './polling.js';
 import { postgresjsSubscribe } from './postgresjs-subscribe.js';
 import { withPublication } from './publication.js';
@@ -12,9 +12,15 @@ import { withPublication } from './publication.js';
 export const CONTENDERS: readonly Contender[] = [
   pgnudge('pgnudge-wal2json', 'wal2json'),
   pgnudge('pgnudge-test_decoding', 'test_decoding'),
+  // RawFeed, on a second cluster at wal_level = replica (compare.bench.ts boots it when selected).
+  pgnudgeRaw,
   // What paced reads trade (docs/benchmarks.md): the same feeds reading every arrival at once.
   pgnudge('pgnudge-wal2json-unpaced', 'wal2json', { readPacing: 0 }),
   pgnudge('pgnudge-test_decoding-unpaced', 'test_decoding', { readPacing: 0 }),
+  // What row keys cost (docs/row-keys.md): the same feeds naming each row; run with PGNUDGE_BENCH_BULK_PK=1,
+  // else the bulk table has no key and their events are table-level.
+  pgnudge('pgnudge-wal2json-keys', 'wal2json', { keys: true }),
+  pgnudge('pgnudge-test_decoding-keys', 'test_decoding', { keys: true }),
   // pgoutput through the publication postgres.js reads (whole rows), and through a key-only one.
   withPublication('full', (publication) => pgnudge('pgnudge-pgoutput', undefined, { publication })),
   withPublication('keyonly', (publication) =>
@@ -28,9 +34,9 @@ export const CONTENDERS: readonly Contender[] = [
   pgRecvlogical('test_decoding'),
 ];
 
-/** The contenders of a full run: every one but the unpaced variants, which answer a narrower question. */
+/** The contenders of a full run: every one but the unpaced and keys variants, which answer narrower questions. */
 export const DEFAULT_CONTENDERS: readonly Contender[] = CONTENDERS.filter(
-  (contender) => !contender.name.endsWith('-unpaced'),
+  (contender) => !contender.name.endsWith('-unpaced') && !contender.name.endsWith('-keys'),
 );
 
 export function contenderNamed(name: string): Contender {

@@ -1,6 +1,8 @@
-// pgnudge's feeds as contenders: every Batch event carries its row count. A variant is one entry in
+// pgnudge's feeds as contenders: every Batch event carries its row count, under its table whether it names
+// the whole table or one row (row keys on). A variant is one entry in
 // index.ts: a name, the plugin the server must have, and the options laid over the connection's.
-import { type FeedItem, WalFeed, type WalFeedOptions } from '../../src/index.js';
+// pgnudgeRaw is the RawFeed (physical WAL, no slot), on a cluster of its own at wal_level = replica.
+import { type FeedItem, RawFeed, WalFeed, type WalFeedOptions } from '../../src/index.js';
 import { feedConnection } from '../../test/support/feed-probe.js';
 import type { Contender, Plugin, Running, Sink, Target } from './contender.js';
 
@@ -25,7 +27,7 @@ export function pgnudge(
   name: string,
   plugin: Plugin | undefined,
   options: WalFeedOptions = {},
-  open: (base: WalFeedOptions) => PgnudgeFeed = (base) =>
+  open: (base: WalFeedOptions, target: Target) => PgnudgeFeed = (base) =>
     new WalFeed({ ...base, ...(plugin ? { plugin } : {}), ...options }),
 ): Contender {
   return {
@@ -34,7 +36,7 @@ export function pgnudge(
     countsRows: true,
     walsender: true,
     async start(target: Target, sink: Sink): Promise<Running> {
-      const feed = open(pgnudgeOptions(target));
+      const feed = open(pgnudgeOptions(target), target);
       const consumed = (async () => {
         for await (const item of feed) {
           if (item.type === 'resync') {
@@ -42,7 +44,7 @@ export function pgnudge(
             sink.ready();
             continue;
           }
-          for (const event of item.events) sink.rows(event.payload, event.count);
+          for (const event of item.events) sink.rows(event.table, event.count);
         }
       })();
       consumed.catch((error: unknown) => sink.fail(error));
@@ -55,3 +57,17 @@ export function pgnudge(
     },
   };
 }
+
+/**
+ * pgnudge's RawFeed. Its physical walsender has no database, so its sessions carry the bench's
+ * application_name: that is how the bench finds the walsender whose CPU it reports.
+ */
+export const pgnudgeRaw: Contender = {
+  ...pgnudge(
+    'pgnudge-raw',
+    undefined,
+    {},
+    (base, target) => new RawFeed({ ...base, applicationName: target.applicationName }),
+  ),
+  walLevel: 'replica',
+};

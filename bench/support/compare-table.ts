@@ -23,6 +23,7 @@ export const FIGURE_KEYS = [
   'bulk_first_wake_s',
   'idle_server_cpu_pct',
   'client_read_syscalls',
+  'bytes_per_row',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];
@@ -48,6 +49,7 @@ const COLUMNS: { key: FigureKey; title: string; digits: number }[] = [
   { key: 'client_cpu_s', title: 'client CPU s', digits: 2 },
   { key: 'walsender_cpu_s', title: 'walsender s', digits: 2 },
   { key: 'peak_rss_mb', title: 'RSS MiB', digits: 1 },
+  { key: 'bytes_per_row', title: 'B/row', digits: 0 },
   { key: 'rss_growth_mb', title: '+RSS MiB', digits: 1 },
   { key: 'event_loop_delay_p99_ms', title: 'loop p99 ms', digits: 1 },
   { key: 'writer_overhead_pct', title: 'writer -%', digits: 1 },
@@ -100,7 +102,8 @@ export function printTable(
       'idle RSS from the idle window on; loop p99: its event-loop delay during the drain (Node contenders);\n' +
       `writer -%: single-row commit rate lost with the contender attached, mean of ${run.writerPairs} interleaved\n` +
       "pairs of windows with and without it, ±95%: that mean's confidence interval; idle CPU: the consumer\n" +
-      'over the idle window.\n' +
+      'over the idle window; B/row: bytes the consumer read during the drain, per row (Node contenders).\n' +
+      'pgnudge-raw (RawFeed) runs on a second cluster of the same major at wal_level = replica.\n' +
       '† wakes without counting rows: its bulk figures stop at the wakeup.',
   );
   for (const row of rows) if (row.unavailable) console.log(`${row.name}: not run (${row.unavailable})`);

@@ -9,6 +9,8 @@ import { waitFor } from '../../test/support/wait.js';
 import { latencySummary, nowMs, pgClient } from './measure.js';
 
 const WARMUP_WRITES = 5;
+/** The secret the bridge and its consumers share (contract R29): every message is signed and checked. */
+const SECRET = 'fan-out bench: a secret of 32 by';
 
 export async function startBridge(
   info: ClusterInfo,
@@ -27,9 +29,9 @@ export async function startBridge(
       '0',
       '-v',
     ],
-    { home },
+    { home, env: { PGNUDGE_SECRET: SECRET } },
   );
-  await bridge.logged(/active on channel/, 'the bridge to become active', 30_000);
+  await bridge.logged(/: active on channel/, 'the bridge to become active', 30_000);
   return bridge;
 }
 
@@ -51,6 +53,7 @@ async function openConsumers(
       const feed = new NotifyFeed({
         ...feedConnection(info, database, info.roles.login),
         channel,
+        secret: SECRET,
         debounce: 0,
       });
       const consumer: Consumer = { feed, arrivals: [] };

@@ -41,6 +41,18 @@ export function readSyscalls(pid: number): number {
   return Number(count);
 }
 
+/**
+ * Bytes `pid` has read so far with read(2) and its kin (`rchar` in /proc/<pid>/io): libuv reads a socket
+ * with read(2), so over a window where a Node process reads only its connections, what reached it from
+ * the server (after TLS). libpq's recv(2) is not counted there.
+ */
+export function readBytes(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const bytes = /^rchar:\s+(\d+)/m.exec(io)?.[1];
+  if (bytes === undefined) throw new Error(`no rchar for process ${pid}`);
+  return Number(bytes);
+}
+
 /** The peak resident set of `pid` so far in MiB (VmHWM in /proc/<pid>/status). */
 export function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

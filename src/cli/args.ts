@@ -3,8 +3,13 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { ConfigError } from '../errors.js';
-import type { WalFeedOptions } from '../feed/options.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from '../feed/catalog.js';
+import { closestName, type WalFeedOptions } from '../feed/options.js';
+import { parseTableName } from '../feed/tables.js';
+import { printable } from '../logger.js';
 import { count, describeChoices, duration } from '../option-rules.js';
+import { redactConnectionString } from '../transport/connection-string.js';
+import { LOG_FORMATS, type LogFormat } from './log-output.js';
 
 export type CommandName = 'watch' | 'doctor' | 'demo' | 'bridge' | 'listen' | 'serve' | 'help' | 'version';
 
@@ -28,6 +33,18 @@ export interface ParsedCommand {
   channel?: string;
   /** For `serve`. */
   serve?: ServeFlags;
+  /** For `bridge`, `listen` and `serve --channel`: --secret-file PATH (else PGNUDGE_SECRET). */
+  secretFile?: string;
+  /** For `bridge`, `listen` and `serve --channel`: --insecure, no secret (docs/fanout.md states the threat). */
+  insecure?: true;
+  /** For `listen` and `serve --channel`: --heartbeat-timeout MS. */
+  heartbeatTimeout?: number;
+  /** --log-format; absent means text. */
+  logFormat?: LogFormat;
+  /** For `help`: it was asked for by giving no command at all, a usage error (help on stderr, exit 2). */
+  misuse?: true;
+  /** For `watch --physical`: a RawFeed (physical WAL, no slot) instead of a WalFeed. */
+  physical?: true;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -54,9 +71,14 @@ PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGPASSFILE, ...), as libpq rea
 
 Options for every command:
   --dsn DSN        postgres://user@host:5432/db?sslmode=verify-full, or "host=... dbname=..."
+                   (a password here is visible to every user of the machine: prefer PGPASSWORD
+                   or ~/.pgpass)
   -v, -vv, -vvv    more detail on stderr (info, debug, protocol trace)
+  --log-format F   text (default) or json: one JSON object per stderr line, for log shippers
   -h, --help       this help, or a command's: pgnudge watch --help
   --version        print the version
+
+Colour on a terminal only; NO_COLOR turns it off, FORCE_COLOR on.
 
 Exit status: 0 on a clean end (Ctrl-C), 1 on a fatal error, 2 on a usage error.`;
 
@@ -65,6 +87,8 @@ export const WATCH_HELP = `Usage: pgnudge watch [options]
 Streams change wakeups from a temporary logical replication slot and prints each item:
 a Resync (reload everything) first, then a Batch per debounce window naming the tables
 that changed and how many rows. Nothing is left on the server when it stops.
+With --physical it reads physical WAL instead: no slot at all, and wal_level = replica
+is enough (it needs a "replication" line in pg_hba.conf; see docs/rawfeed.md).
 
 Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
@@ -73,6 +97,13 @@ Options:
                             pgoutput (needs --publication)
   --publication NAME        decode with pgoutput through this existing publication (implies
                             --plugin pgoutput; pgnudge never creates one: see pgnudge doctor)
+  --partitions root|leaf    name a change to a partition by its partition root (default) or by
+                            the partition itself; a --table naming a partitioned table matches
+                            every partition below it either way
+  --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
+                            tables without a key stay table-level; not with --publication)
+  --physical                read physical WAL (RawFeed): no slot, works at wal_level = replica;
+                            the whole cluster's WAL crosses the network
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
   --max-keys N              at most N row events per table in a batch, past which they fold into
@@ -80,6 +111,8 @@ Options:
   --failsafe MS             also print a failsafe Resync every MS (default off)
   --status-interval MS      standby status update interval (default 10000)
   --liveness-timeout MS     reconnect after MS of silence (default 30000; 0 disables)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000;
+                            0 retries for ever); once connected, every failure is retried
   --read-pacing MS          pause reads of a busy stream up to MS, so each carries many changes
                             (default 2; 0 reads every arrival at once)
   --json                    one JSON object per item and line on stdout
@@ -87,32 +120,40 @@ Options:
   -v, -vv, -vvv             more detail on stderr; -v: the lifecycle, and every 2 s a status
                             line while changes arrive and nothing is printed (a large
                             transaction draining)
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
   pgnudge watch --plugin test_decoding --debounce 0 -v
-  pgnudge watch --publication app --table public.orders`;
+  pgnudge watch --publication app --table public.orders
+  pgnudge watch --physical --table public.orders`;
 
 export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
 
 Connects the way a feed does and checks, in order: the connection (TLS, authentication), the
 server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
 replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
-and that no transaction pooler sits in between; on a hot standby, what a feed there needs. With
---publication, the publication too: whether it exists, what it covers (the --table ones), and
-the key-only CREATE PUBLICATION that would serve them. Prints a copy-paste fix under every failed
+that no transaction pooler sits in between, and a physical replication session (what
+pgnudge watch --physical needs: a "replication" line in pg_hba.conf); on a hot standby, what a
+feed there needs. With --publication, the publication too: whether it exists, what it covers
+(the --table ones), and the key-only CREATE PUBLICATION that would serve them. It recommends a
+WalFeed when logical decoding works, else a RawFeed. Prints a copy-paste fix under every failed
 check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
 self-managed). Leaves nothing behind on the server.
 
 Options:
   --publication NAME        check this publication (what pgnudge watch --publication reads)
-  --table SCHEMA.TABLE      a table the feed will watch (repeatable): is it covered, and its key
-  --json                    one JSON document: {"ok", "plugin", "checks": [...], "platform"}
+  --table SCHEMA.TABLE      also check that this table exists (repeatable), and name near matches
+                            when it does not: a feed would run, but wake for nothing until it
+                            exists; with --publication, also whether it is covered, and its key
+  --json                    one JSON document: {"ok", "plugin", "feed", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
-Exit status: 0 when a feed can run (with any plugin), 1 when it cannot, 2 on a usage error.
+Exit status: 0 when a feed can run (WalFeed with any plugin, or RawFeed), 1 when none can,
+2 on a usage error.
 
 Examples:
   pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
@@ -128,6 +169,8 @@ Unix socket there, creates two tables, changes them at a human pace (and 500 row
 10 s), and prints each Resync and Batch a feed sees, with what it means. The same items show in
 a browser too: it prints the URL of pgnudge serve's live page (loopback, with a token made for
 the run). Ctrl-C stops the writer, the feed, the page and the server, and removes the directory.
+Run as root, the server runs as the existing account nobody (PostgreSQL refuses root): no account
+is created.
 
 Options:
   -v, -vv, -vvv             more detail on stderr
@@ -136,39 +179,58 @@ Examples:
   pgnudge demo
   npm run demo`;
 
-export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME [watch options]
+export const BRIDGE_HELP = `Usage: pgnudge bridge --channel NAME (--secret-file PATH | --insecure) [watch options]
 
-Runs one feed and republishes every item on the NOTIFY channel NAME, as versioned JSON split
-under NOTIFY's 8000-byte limit, with a heartbeat every second. Run several for availability:
-one is active (it holds a session advisory lock derived from NAME and alone holds a slot), the
-others wait and take over within about two seconds when it dies. Nothing outlives the sessions.
+Runs one feed and republishes every item on the NOTIFY channel NAME, each message signed with the
+secret the listeners share, split under NOTIFY's 8000-byte limit, with a heartbeat every second
+while the feed streams. Run several for availability: one is active (it holds the channel's
+temporary election slot, which only a REPLICATION role can create, and alone holds a feed's slot);
+the others wait and take over within about a second when its session ends. Nothing outlives the
+sessions.
+
+The secret: PGNUDGE_SECRET, or --secret-file PATH (a file only you can read; one trailing newline is
+stripped), 16 bytes or more; make one with: openssl rand -base64 32. Never pass it as an argument.
 
 Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
+  --secret-file PATH        read the shared secret from PATH
+  --insecure                publish unsigned messages, without a secret: any role that can connect
+                            can then make listeners miss every change (see docs/fanout.md)
   and every option of pgnudge watch (--table, --plugin, --publication, --debounce, ...); see
   pgnudge watch --help
 
-Examples:
-  pgnudge bridge --channel pgnudge --dsn postgres://replicator@db.internal/shop -v
-  pgnudge listen --channel pgnudge --dsn postgres://app@db.internal/shop`;
+It logs its lifecycle (connected, active or standby, no longer active) on stderr without -v;
+-vv adds debug detail.
 
-export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME [options]
+Examples:
+  pgnudge bridge --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://replicator@db.internal/shop -v
+  pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop`;
+
+export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME (--secret-file PATH | --insecure) [options]
 
 Consumes a bridge's channel with plain LISTEN (a LOGIN role without REPLICATION suffices) and
-prints each item exactly as pgnudge watch does. Resyncs with reason "bridge" mean the bridge
-resynced, was replaced, or came back after its heartbeats stopped.
+prints each item exactly as pgnudge watch does. Only messages signed with the shared secret are
+believed; others are dropped and reported at most once a minute. Resyncs with reason "bridge" mean
+the bridge resynced, was replaced, or was heard again after a silence; a silence longer than
+--heartbeat-timeout is logged as an error.
 
 Options:
   --channel NAME            the NOTIFY channel the bridge publishes on (required)
+  --secret-file PATH        read the shared secret from PATH (else PGNUDGE_SECRET)
+  --insecure                believe unsigned messages, without a secret: any role that can connect
+                            can then make this listener miss every change (see docs/fanout.md)
+  --heartbeat-timeout MS    log an error after MS without an authenticated message (default 3000)
   --debounce MS             close a batch after MS quiet (default 50)
   --max-batch-wait MS       ...and at most MS after its first change (default 20 x debounce)
+  --first-connect-timeout MS  fail if no connection succeeded within MS (default 30000; 0: never)
   --max-keys N              at most N row events per table in a batch (default 1000)
   --json                    one JSON object per item and line on stdout
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
+  --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
-  pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
+  PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
 
 export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME]
 
@@ -190,7 +252,9 @@ Options:
   --port P                  TCP port (default 8080; 0 picks a free one)
   --host H                  address to listen on (default 127.0.0.1; another needs a token)
   --token-file PATH         read the token from PATH (never pass a token as an argument)
-  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own
+  --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own;
+                            with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
+                            as pgnudge listen takes them
   and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel:
   --debounce, --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
@@ -208,6 +272,15 @@ export const COMMAND_HELP: Record<keyof typeof COMMANDS, string> = {
   listen: LISTEN_HELP,
   serve: SERVE_HELP,
 };
+
+/**
+ * The accepted name nearest to `given`, as a did-you-mean clause (`; did you mean "--table"?`), or
+ * nothing: the library's nearest-name rule, so a flag and an option are guessed alike.
+ */
+function didYouMean(given: string, accepted: readonly string[]): string {
+  const near = closestName(given, accepted);
+  return near === undefined ? '' : `; did you mean "${near}"?`;
+}
 
 function milliseconds(
   flag: string,
@@ -239,10 +312,31 @@ function isCommand(name: string): name is keyof typeof COMMANDS {
 }
 
 /**
+ * An argument as a usage error may show it. One shaped like a connection string (`key=value`, a URL, or
+ * `--flag=` either) is redacted as every connection string is: it is most often a `--dsn` that the shell
+ * cut apart at a space, or a URL whose `--dsn` was forgotten, and may hold a password.
+ */
+export function shownArgument(arg: string): string {
+  const flag = /^(--?[^=]*=)(.*)$/s.exec(arg);
+  if (flag) return printable(`${flag[1]}${redactConnectionString(flag[2] as string)}`);
+  if (arg.includes('=') || arg.includes('://')) return printable(redactConnectionString(arg));
+  return printable(arg);
+}
+
+/**
  * One plain line for a node:util parseArgs error. Its messages may span lines and advise `--` (meant
- * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value.
+ * for positionals); an "ambiguous" value is almost always a negative number or a forgotten value. A
+ * stray argument is shown redacted (shownArgument), never as node quotes it.
  */
 function usageMessage(error: Error, argv: readonly string[]): string {
+  const stray = /^Unexpected argument '(.*)'\. This command does not take positional arguments/s.exec(
+    error.message,
+  );
+  if (stray) {
+    const arg = stray[1] as string;
+    const hint = arg.includes('=') ? ": a --dsn with spaces needs quotes: --dsn 'host=... password=...'" : '';
+    return `Unexpected argument '${shownArgument(arg)}'${hint}`;
+  }
   const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(error.message);
   if (ambiguous) {
     const flag = ambiguous[1] as string;
@@ -259,11 +353,16 @@ function usageMessage(error: Error, argv: readonly string[]): string {
 export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   const [first, ...rest] = argv;
   const base = { json: false, verbosity: 0, feed: {} };
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+  // No command at all is a usage error: the help goes to stderr, and the exit status is 2.
+  if (first === undefined) return { ...base, command: 'help', misuse: true };
+  if (first === '-h' || first === '--help' || first === 'help') {
     const topic = rest[0];
     if (first === 'help' && topic !== undefined) {
       if (!isCommand(topic))
-        throw new ConfigError(`unknown command "${topic}"; run pgnudge --help`, 'command');
+        throw new ConfigError(
+          `unknown command "${shownArgument(topic)}"${didYouMean(topic, Object.keys(COMMANDS))}; run pgnudge --help`,
+          'command',
+        );
       return { ...base, command: 'help', topic };
     }
     return { ...base, command: 'help' };
@@ -271,19 +370,19 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   if (first === '--version' || first === '-V') return { ...base, command: 'version' };
   if (first.startsWith('-')) {
     throw new ConfigError(
-      `"${first}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
+      `"${shownArgument(first)}" comes before a command; usage: pgnudge <command> [options] (see pgnudge --help)`,
       'command',
     );
   }
   if (!isCommand(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      `unknown command "${shownArgument(first)}"${didYouMean(first, Object.keys(COMMANDS))}; commands: ${Object.keys(COMMANDS).join(', ')}`,
       'command',
     );
   }
   if (first === 'doctor') return parseDoctor(rest);
   if (first === 'demo') return parseDemo(rest);
-  if (first === 'bridge') return parseWatch(rest, 'bridge');
+  if (first === 'bridge') return parseBridge(rest);
   if (first === 'listen') return parseListen(rest);
   if (first === 'serve') return parseServe(rest);
   return parseWatch(rest);
@@ -292,8 +391,11 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
 /** A command's flag definitions, as node:util's parseArgs takes them. */
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
-/** Flags every command's parser shares, so `--help` and `-h` mean the same everywhere. */
-const COMMON_FLAGS = { help: { type: 'boolean', short: 'h' } } as const satisfies FlagOptions;
+/** Flags every command's parser shares, so `--help`, `-h` and `--log-format` mean the same everywhere. */
+const COMMON_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  'log-format': { type: 'string' },
+} as const satisfies FlagOptions;
 
 /** The flags of `watch` and `bridge` (bridge adds --channel). */
 const FEED_FLAGS = {
@@ -301,12 +403,15 @@ const FEED_FLAGS = {
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
   publication: { type: 'string' },
+  partitions: { type: 'string' },
+  keys: { type: 'boolean' },
   debounce: { type: 'string' },
   'max-batch-wait': { type: 'string' },
   'max-keys': { type: 'string' },
   failsafe: { type: 'string' },
   'status-interval': { type: 'string' },
   'liveness-timeout': { type: 'string' },
+  'first-connect-timeout': { type: 'string' },
   'read-pacing': { type: 'string' },
   channel: { type: 'string' },
   json: { type: 'boolean' },
@@ -327,12 +432,67 @@ function parseFlags<const T extends FlagOptions>(command: CommandName, argv: rea
       options: { ...options, ...COMMON_FLAGS },
     } as const;
     const { values } = parseArgs(config);
-    return { values, verbosity };
+    const logFormat = (values as { 'log-format'?: string })['log-format'];
+    if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) {
+      throw new ConfigError(
+        `--log-format must be ${describeChoices(LOG_FORMATS)}; got "${logFormat}"`,
+        '--log-format',
+      );
+    }
+    return { values, verbosity, ...(logFormat === undefined ? {} : { logFormat: logFormat as LogFormat }) };
   } catch (error) {
-    throw new ConfigError(`${usageMessage(error as Error, rest)}; see pgnudge ${command} --help`, 'argv', {
-      cause: error,
-    });
+    if (error instanceof ConfigError) throw error;
+    // Not kept as the cause: node's message quotes a stray argument, which may hold a password.
+    throw new ConfigError(
+      `${usageMessage(error as Error, rest)}${unknownFlagHint(error as NodeJS.ErrnoException, options)}; see pgnudge ${command} --help`,
+      'argv',
+    );
   }
+}
+
+/** The flags of the fan-out's authentication (contract R29): where the secret comes from, or none. */
+const SECRET_FLAGS = {
+  'secret-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+} as const satisfies FlagOptions;
+
+/**
+ * Refuses `--secret VALUE` by name rather than as an unknown option: a secret in argv is readable by
+ * every user of the machine (ps).
+ */
+function refuseSecretArgument(command: CommandName, argv: readonly string[]): void {
+  if (argv.some((arg) => arg === '--secret' || arg.startsWith('--secret='))) {
+    throw new ConfigError(
+      `pgnudge ${command} takes no --secret: arguments are visible to every user of the machine (ps); set PGNUDGE_SECRET or use --secret-file PATH`,
+      '--secret',
+    );
+  }
+}
+
+/** --secret-file, --insecure and --heartbeat-timeout into `parsed`, set only when given. */
+function applySecretFlags(
+  parsed: ParsedCommand,
+  values: {
+    'secret-file'?: string | undefined;
+    insecure?: boolean | undefined;
+    'heartbeat-timeout'?: string | undefined;
+  },
+): ParsedCommand {
+  if (values['secret-file'] !== undefined) parsed.secretFile = values['secret-file'];
+  if (values.insecure === true) parsed.insecure = true;
+  const heartbeatTimeout = milliseconds('heartbeat-timeout', values['heartbeat-timeout']);
+  if (heartbeatTimeout != null)
+    parsed.heartbeatTimeout = duration('--heartbeat-timeout', heartbeatTimeout, 1);
+  return parsed;
+}
+
+/** For an unknown flag, the command's flag nearest to it. */
+function unknownFlagHint(error: NodeJS.ErrnoException, options: FlagOptions): string {
+  const unknown =
+    error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^']+)'/.exec(error.message)?.[1] : undefined;
+  if (unknown === undefined || !unknown.startsWith('--')) return '';
+  const flags = Object.keys({ ...options, ...COMMON_FLAGS }).map((name) => `--${name}`);
+  return didYouMean(unknown.split('=')[0] as string, flags);
 }
 
 /** --debounce, --max-batch-wait and --max-keys, which every consuming command takes. */
@@ -353,20 +513,29 @@ function applyBatchFlags(
 }
 
 function parseListen(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('listen', argv, {
+  refuseSecretArgument('listen', argv);
+  const { values, verbosity, ...format } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
+    'first-connect-timeout': { type: 'string' },
     'max-keys': { type: 'string' },
     json: { type: 'boolean' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'listen', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   applyBatchFlags(feed, values);
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   const channel = requireChannel(values.channel, 'listen');
-  return { command: 'listen', json: values.json ?? false, verbosity, feed, channel };
+  return applySecretFlags(
+    { command: 'listen', json: values.json ?? false, verbosity, feed, channel, ...format },
+    values,
+  );
 }
 
 function requireChannel(channel: string | undefined, command: string): string {
@@ -380,7 +549,7 @@ function requireChannel(channel: string | undefined, command: string): string {
 }
 
 function parseDoctor(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('doctor', argv, {
+  const { values, verbosity, ...format } = parseFlags('doctor', argv, {
     dsn: { type: 'string' },
     publication: { type: 'string' },
     table: { type: 'string', multiple: true },
@@ -390,33 +559,56 @@ function parseDoctor(argv: string[]): ParsedCommand {
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
   if (values.publication !== undefined) feed.publication = values.publication;
-  if (values.table !== undefined) feed.tables = values.table;
-  return { command: 'doctor', json: values.json ?? false, verbosity, feed };
+  if (values.table !== undefined) {
+    // Checked now, so a malformed name is a usage error (exit 2) like watch's.
+    for (const name of values.table) parseTableName(name);
+    feed.tables = values.table;
+  }
+  return { command: 'doctor', json: values.json ?? false, verbosity, feed, ...format };
 }
 
 function parseDemo(argv: string[]): ParsedCommand {
-  const { values, verbosity } = parseFlags('demo', argv, {});
+  const { values, verbosity, ...format } = parseFlags('demo', argv, {});
   if (values.help) return { command: 'help', topic: 'demo', json: false, verbosity, feed: {} };
-  return { command: 'demo', json: false, verbosity, feed: {} };
+  return { command: 'demo', json: false, verbosity, feed: {}, ...format };
 }
 
-function parseWatch(argv: string[], command: 'watch' | 'bridge' = 'watch'): ParsedCommand {
-  const { values, verbosity } = parseFlags(command, argv, FEED_FLAGS);
-  if (values.help) return { command: 'help', topic: command, json: false, verbosity, feed: {} };
-  const feed = feedFromFlags(values);
-  if (command === 'watch') {
-    if (values.channel !== undefined) {
-      throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
-    }
-    return { command, json: values.json ?? false, verbosity, feed };
+function parseWatch(argv: string[]): ParsedCommand {
+  const { values, verbosity, ...format } = parseFlags('watch', argv, {
+    ...FEED_FLAGS,
+    physical: { type: 'boolean' },
+  });
+  if (values.help) return { command: 'help', topic: 'watch', json: false, verbosity, feed: {} };
+  if (values.channel !== undefined) {
+    throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
-  return {
-    command,
-    json: values.json ?? false,
-    verbosity,
-    feed,
-    channel: requireChannel(values.channel, command),
-  };
+  if (values.physical) {
+    const logical = (['plugin', 'publication', 'keys', 'partitions'] as const).find(
+      (flag) => values[flag] !== undefined,
+    );
+    if (logical !== undefined) {
+      throw new ConfigError(
+        `--${logical} belongs to logical decoding; pgnudge watch --physical decodes physical WAL itself (table-level events under the partition root)`,
+        `--${logical}`,
+      );
+    }
+  }
+  const feed = feedFromFlags(values);
+  const parsed: ParsedCommand = { command: 'watch', json: values.json ?? false, verbosity, feed, ...format };
+  if (values.physical) parsed.physical = true;
+  return parsed;
+}
+
+function parseBridge(argv: string[]): ParsedCommand {
+  refuseSecretArgument('bridge', argv);
+  const { values, verbosity, ...format } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
+  if (values.help) return { command: 'help', topic: 'bridge', json: false, verbosity, feed: {} };
+  const feed = feedFromFlags(values);
+  const channel = requireChannel(values.channel, 'bridge');
+  return applySecretFlags(
+    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel, ...format },
+    values,
+  );
 }
 
 /** A feed's options from watch's flags. */
@@ -425,12 +617,15 @@ function feedFromFlags(values: {
   table?: string[] | undefined;
   plugin?: string | undefined;
   publication?: string | undefined;
+  partitions?: string | undefined;
+  keys?: boolean | undefined;
   debounce?: string | undefined;
   'max-batch-wait'?: string | undefined;
   'max-keys'?: string | undefined;
   failsafe?: string | undefined;
   'status-interval'?: string | undefined;
   'liveness-timeout'?: string | undefined;
+  'first-connect-timeout'?: string | undefined;
   'read-pacing'?: string | undefined;
 }): WalFeedOptions {
   const feed: WalFeedOptions = {};
@@ -447,6 +642,17 @@ function feedFromFlags(values: {
     feed.plugin = plugin;
   }
   if (values.publication !== undefined) feed.publication = values.publication;
+  if (values.partitions !== undefined) {
+    const partitions = values.partitions as PartitionNaming;
+    if (!PARTITION_NAMINGS.includes(partitions)) {
+      throw new ConfigError(
+        `--partitions must be ${describeChoices(PARTITION_NAMINGS)}; got "${values.partitions}"`,
+        '--partitions',
+      );
+    }
+    feed.partitions = partitions;
+  }
+  if (values.keys) feed.keys = true;
   applyBatchFlags(feed, values);
   const failsafe = milliseconds('failsafe', values.failsafe, true);
   if (failsafe !== undefined) feed.failsafe = failsafe;
@@ -454,6 +660,8 @@ function feedFromFlags(values: {
   if (statusInterval != null) feed.statusInterval = statusInterval;
   const liveness = milliseconds('liveness-timeout', values['liveness-timeout'], true);
   if (liveness !== undefined) feed.livenessTimeout = liveness;
+  const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
+  if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
   const readPacing = milliseconds('read-pacing', values['read-pacing']);
   if (readPacing != null) feed.readPacing = readPacing;
   return feed;
@@ -467,22 +675,37 @@ function parseServe(argv: string[]): ParsedCommand {
       '--token',
     );
   }
+  refuseSecretArgument('serve', argv);
   const { json: _json, channel: _channel, ...feedFlags } = FEED_FLAGS;
-  const { values, verbosity } = parseFlags('serve', argv, {
+  const { values, verbosity, ...format } = parseFlags('serve', argv, {
     ...feedFlags,
     channel: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     'token-file': { type: 'string' },
+    ...SECRET_FLAGS,
+    'heartbeat-timeout': { type: 'string' },
   });
   if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
-  const { channel, port, host, 'token-file': tokenFile, ...rest } = values;
+  const {
+    channel,
+    port,
+    host,
+    'token-file': tokenFile,
+    'secret-file': secretFile,
+    insecure,
+    'heartbeat-timeout': heartbeatTimeout,
+    'log-format': _logFormat,
+    ...rest
+  } = values;
   const feed = feedFromFlags(rest);
   if (channel !== undefined) {
-    const own = (['table', 'plugin', 'publication'] as const).find((flag) => rest[flag] !== undefined);
+    const own = (['table', 'plugin', 'publication', 'partitions', 'keys'] as const).find(
+      (flag) => rest[flag] !== undefined,
+    );
     if (own !== undefined) {
       throw new ConfigError(
-        '--table, --plugin and --publication belong to a feed of its own; with --channel, the bridge decides them',
+        '--table, --plugin, --publication, --partitions and --keys belong to a feed of its own; with --channel, the bridge decides them',
         `--${own}`,
       );
     }
@@ -493,19 +716,35 @@ function parseServe(argv: string[]): ParsedCommand {
       );
     }
     requireChannel(channel, 'serve');
+  } else {
+    const flag =
+      secretFile !== undefined
+        ? '--secret-file'
+        : insecure !== undefined
+          ? '--insecure'
+          : heartbeatTimeout !== undefined
+            ? '--heartbeat-timeout'
+            : undefined;
+    if (flag !== undefined) {
+      throw new ConfigError(`${flag} belongs to --channel (serving a bridge's stream)`, flag);
+    }
   }
   const serve: ServeFlags = { port: portNumber(port), host: host ?? '127.0.0.1' };
   if (serve.host === '')
     throw new ConfigError('--host needs an address, e.g. 127.0.0.1 or 0.0.0.0', '--host');
   if (tokenFile !== undefined) serve.tokenFile = tokenFile;
-  return {
-    command: 'serve',
-    json: false,
-    verbosity,
-    feed,
-    ...(channel !== undefined ? { channel } : {}),
-    serve,
-  };
+  return applySecretFlags(
+    {
+      command: 'serve',
+      json: false,
+      verbosity,
+      feed,
+      ...(channel !== undefined ? { channel } : {}),
+      serve,
+      ...format,
+    },
+    { 'secret-file': secretFile, insecure, 'heartbeat-timeout': heartbeatTimeout },
+  );
 }
 
 function portNumber(text: string | undefined): number {

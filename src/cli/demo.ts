@@ -2,8 +2,9 @@
 // tables at a human pace, and a WalFeed printing what it sees, each item with what it means.
 import type { Batch, FeedItem } from '../feed/items.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import type { Logger } from '../logger.js';
+import type { Logger, LogLevel } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
+import type { Palette } from './color.js';
 import { type DemoPage, startDemoPage } from './demo-page.js';
 import { EMBEDDED_INSTALL_HINT, EmbeddedPostgres, findEmbeddedPostgres } from './embedded-postgres.js';
 import { formatHumanLine } from './format.js';
@@ -70,6 +71,10 @@ export interface DemoRun {
   write(text: string): void;
   /** The feed's logger (-v); without one the demo's own lines are all there is. */
   logger?: Logger;
+  /** The level passed to `logger` (-v info, -vv debug, -vvv trace). */
+  logLevel?: LogLevel;
+  /** Colour for the item lines (a terminal's). */
+  paint?: Palette;
 }
 
 const INDENT = ' '.repeat(13);
@@ -138,13 +143,14 @@ export async function runDemo(run: DemoRun): Promise<number> {
         applicationName: 'pgnudge demo',
         signal: stop.signal,
         ...(run.logger ? { logger: run.logger } : {}),
+        ...(run.logLevel ? { logLevel: run.logLevel } : {}),
       },
       // The demo's server is its own: the user's PG* variables must not redirect or alter the connection.
       { env: {} },
     );
     for await (const item of feed) {
       page.relay.push(item);
-      out(formatHumanLine(item, new Date()));
+      out(formatHumanLine(item, new Date(), run.paint));
       const lines = explain(item, feed.plugin, (writer as Writer | null)?.lastTip ?? '');
       lines.forEach((line, index) => {
         out(`${INDENT}${index === 0 ? '↳' : ' '} ${line}`);

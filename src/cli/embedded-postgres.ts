@@ -48,32 +48,44 @@ export function findEmbeddedPostgres(
   }
 }
 
-interface Owner {
+/** The user and group a server process runs as. */
+export interface Owner {
   uid: number;
   gid: number;
 }
 
-/** PostgreSQL refuses to run as root: as root, run it as `postgres`, else a `pgnudge` user (created). */
-function serverOwner(): Owner | null {
-  if (process.getuid?.() !== 0) return null;
-  for (const name of ['postgres', 'pgnudge']) {
-    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
-    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
+/**
+ * Accounts the server may run as when pgnudge runs as root (PostgreSQL refuses root), in order:
+ * `nobody` owns nothing, so a throwaway server running as it can reach no one's files (its own data
+ * directory is private to it); `postgres` where there is no `nobody`. Both exist already: the demo
+ * never creates an account, so it leaves the machine as it found it however it ends.
+ */
+export const SERVER_ACCOUNTS = ['nobody', 'postgres'] as const;
+
+/** `id -u NAME` and `id -g NAME`, or null when there is no such account. */
+export function lookupAccount(name: string): Owner | null {
+  const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) return null;
+  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
+}
+
+/**
+ * Who the server runs as: null (this process's user) unless `euid` is root; as root, the first of
+ * {@link SERVER_ACCOUNTS} that exists, never root. Throws when there is none.
+ */
+export function serverOwner(
+  euid: number | undefined = process.geteuid?.(),
+  lookup: (name: string) => Owner | null = lookupAccount,
+): Owner | null {
+  if (euid !== 0) return null;
+  for (const name of SERVER_ACCOUNTS) {
+    const owner = lookup(name);
+    if (owner !== null && owner.uid !== 0) return owner;
   }
-  const created = spawnSync(
-    'useradd',
-    ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'pgnudge'],
-    {
-      encoding: 'utf8',
-    },
+  throw new Error(
+    `running as root, which PostgreSQL refuses, and there is no ${SERVER_ACCOUNTS.join(' or ')} account to run it as; run pgnudge demo as an ordinary user`,
   );
-  if (created.status !== 0) {
-    throw new Error(
-      `running as root, and no user to run PostgreSQL as (useradd pgnudge failed: ${created.stderr.trim()})`,
-    );
-  }
-  return serverOwner();
 }
 
 /** The server's user must be able to run the binaries; a clone under /root is not reachable, so copy. */

@@ -3,6 +3,7 @@
 // steer the terminal or forge a line.
 import type { FeedItem } from '../feed/items.js';
 import { printable } from '../logger.js';
+import { type Palette, PLAIN } from './color.js';
 
 const RESYNC_MEANING: Record<string, string> = {
   connected: 'stream is live: reload everything',
@@ -29,14 +30,16 @@ export function formatJsonLine(item: FeedItem): string {
   });
 }
 
-/** A human line: time, kind, and what it means or which tables (or rows, by payload) moved. */
-export function formatHumanLine(item: FeedItem, now: Date): string {
-  const time = now.toISOString().slice(11, 23);
+/** A human line: time, kind, and what it means or which tables (or rows, by payload) moved; painted on a terminal. */
+export function formatHumanLine(item: FeedItem, now: Date, paint: Palette = PLAIN): string {
+  const time = paint.dim(now.toISOString().slice(11, 23));
   if (item.type === 'resync') {
-    return `${time} resync  ${item.reason} (${RESYNC_MEANING[item.reason] ?? 'reload everything'})`;
+    return `${time} ${paint.yellow('resync')}  ${item.reason} (${RESYNC_MEANING[item.reason] ?? 'reload everything'})`;
   }
-  const events = item.events.map((event) => `${displayName(event.payload)} ×${event.count}`).join(', ');
-  return `${time} batch   ${events}`;
+  const events = item.events
+    .map((event) => `${displayName(event.payload)} ${paint.bold(`×${event.count}`)}`)
+    .join(', ');
+  return `${time} ${paint.green('batch')}   ${events}`;
 }
 
 // White space (any Unicode space) and commas would blur where one name ends in `a b ×1, c ×2`; a

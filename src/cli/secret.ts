@@ -188,3 +188,25 @@ function attempt<T>(action: () => T, path: string): T {
     throw new ConfigError(`--secret-file ${JSON.stringify(path)} ${why}`, '--secret-file', { cause: error });
   }
 }
+
+/**
+ * The `secret` or `insecure` option of a bridge or listener from its command line: the secret from
+ * `--secret-file` or PGNUDGE_SECRET ({@link resolveCliSecret}), or `insecure: true` for `--insecure`;
+ * neither when neither is given, so that the class refuses to start and says how to give one. A secret
+ * together with `--insecure` is a ConfigError: which one was meant is not for pgnudge to guess.
+ */
+export function cliChannelAuth(
+  flags: { secretFile?: string | undefined; insecure?: boolean | undefined },
+  env: Record<string, string | undefined>,
+  io: SecretFileIo = nodeSecretFileIo,
+): { secret?: string | Uint8Array; insecure?: true } {
+  const secret = resolveCliSecret(flags.secretFile, env, io);
+  if (secret !== undefined && flags.insecure === true) {
+    throw new ConfigError(
+      `--insecure turns authentication off, but a secret is given (${flags.secretFile === undefined ? 'PGNUDGE_SECRET' : '--secret-file'}); drop one of them`,
+      '--insecure',
+    );
+  }
+  if (secret !== undefined) return { secret };
+  return flags.insecure === true ? { insecure: true } : {};
+}

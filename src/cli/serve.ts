@@ -10,6 +10,7 @@ import { createRequestHandler } from '../http/server.js';
 import { TokenCheck } from '../http/token.js';
 import { bindLogger, type Logger } from '../logger.js';
 import type { ParsedCommand } from './args.js';
+import { cliChannelAuth } from './secret.js';
 import { resolveToken } from './token-file.js';
 
 /** What `serve` needs from the process. */
@@ -48,7 +49,13 @@ export async function runServe(parsed: ParsedCommand, io: ServeIo): Promise<numb
   // Built before listening, so a bad option is a usage error (exit 2) and no port was ever open.
   const feed =
     parsed.channel !== undefined
-      ? new NotifyFeed({ ...parsed.feed, channel: parsed.channel, logger: io.logger })
+      ? new NotifyFeed({
+          ...parsed.feed,
+          channel: parsed.channel,
+          ...cliChannelAuth(parsed, io.env),
+          ...(parsed.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: parsed.heartbeatTimeout }),
+          logger: io.logger,
+        })
       : new WalFeed({ ...parsed.feed, logger: io.logger });
   const check = token === null ? null : new TokenCheck(token);
   // Requests arrive only once listening, by which time the handler is set.

@@ -3,6 +3,7 @@
 
 import { DecodeError } from '../errors.js';
 import type { ChangeOp, ChangeSink, Decoder } from './change.js';
+import { TestDecodingRows } from './test-decoding-row.js';
 import { BytesCache, decodeUtf8 } from './text.js';
 
 const QUOTE = 0x22;
@@ -21,6 +22,10 @@ const OPS: readonly (readonly [Uint8Array, ChangeOp])[] = [
   [bytesOf(' DELETE:'), 'delete'],
   [bytesOf(' TRUNCATE:'), 'truncate'],
 ];
+
+const OP_WORD_LENGTH: Readonly<Record<ChangeOp, number>> = Object.fromEntries(
+  OPS.map(([word, op]) => [op, word.length]),
+) as Record<ChangeOp, number>;
 
 interface Relation {
   readonly schema: string;
@@ -42,6 +47,7 @@ class TestDecodingDecoder implements Decoder {
   // Keyed by the raw relation text up to its ':'. Sound because the parse of a relation never looks
   // past that ':' (see BytesCache.match): equal bytes before an equal terminator parse the same.
   readonly #relations = new BytesCache<Relation>(8);
+  readonly #rows = new TestDecodingRows();
 
   decode(data: Uint8Array, sink: ChangeSink): void {
     if (startsWith(data, TABLE_PREFIX)) {
@@ -56,9 +62,10 @@ class TestDecodingDecoder implements Decoder {
     const start = TABLE_PREFIX.length;
     const hit = this.#relations.match(data, start, COLON);
     if (hit !== undefined) {
-      const op = opAt(data, start + hit.bytes.length);
+      const at = start + hit.bytes.length;
+      const op = opAt(data, at);
       if (op !== undefined) {
-        sink(hit.value.schema, hit.value.table, op);
+        sink(hit.value.schema, hit.value.table, op, this.#rows.reset(data, imagesAt(at, op), op));
         return;
       }
     }
@@ -81,12 +88,17 @@ class TestDecodingDecoder implements Decoder {
     const op = opAt(data, i);
     if (op === undefined) fail('expected ": INSERT:", ": UPDATE:", ": DELETE:" or ": TRUNCATE:"', i);
     if (relations === undefined) {
-      sink(relation.schema, relation.table, op);
+      sink(relation.schema, relation.table, op, this.#rows.reset(data, imagesAt(i, op), op));
       return;
     }
     if (op !== 'truncate') fail(`${op.toUpperCase()} names more than one relation`, i);
     for (const each of relations) sink(each.schema, each.table, op);
   }
+}
+
+/** Where the row images begin, for the op found at `i` (the ':' ending the relation list). */
+function imagesAt(i: number, op: ChangeOp): number {
+  return i + 1 + OP_WORD_LENGTH[op];
 }
 
 /** The op at `i` (which must be the ':' ending the relation list), or undefined. */

@@ -1,13 +1,21 @@
 // Decodes wal2json format-version 2 records (one JSON object per XLogData) into changes.
 // Scans bytes for the leading keys only: "action", then "schema" and "table"; row data is never read.
 
-import { DecodeError } from '../errors.js';
 import type { ChangeOp, ChangeSink, Decoder } from './change.js';
-import { BytesCache, decodeUtf8 } from './text.js';
+import {
+  equalAt,
+  fail,
+  isNumberByte,
+  isWhitespace,
+  skipWhitespace,
+  stringEnd,
+  unescapeJson,
+} from './json-scan.js';
+import { BytesCache } from './text.js';
 import { skippedChanges } from './wal2json-notice.js';
+import { Wal2jsonRows } from './wal2json-row.js';
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const OPEN_BRACE = 0x7b;
@@ -35,6 +43,7 @@ class Wal2jsonDecoder implements Decoder {
   // recent table skips the key scan entirely. Sound because that text parses the same wherever it is
   // followed by the "," or "}" that ends the table value.
   readonly #relations = new BytesCache<{ readonly schema: string; readonly table: string }>(8);
+  readonly #rows = new Wal2jsonRows();
 
   decode(data: Uint8Array, sink: ChangeSink): void {
     const length = data.length;
@@ -73,7 +82,7 @@ class Wal2jsonDecoder implements Decoder {
         i = end + 1;
         const hit = this.#relations.match(data, i, COMMA, CLOSE_BRACE);
         if (hit !== undefined) {
-          sink(hit.value.schema, hit.value.table, op);
+          sink(hit.value.schema, hit.value.table, op, this.#rows.reset(data, i + hit.bytes.length, op));
           return;
         }
         relationStart = i;
@@ -103,7 +112,7 @@ class Wal2jsonDecoder implements Decoder {
       }
       i = skipWhitespace(data, i + 1);
     }
-    sink(schema, table, op!);
+    sink(schema, table, op!, this.#rows.reset(data, i, op!));
   }
 
   /** wal2json's warning for an UPDATE or DELETE it could not write: see wal2json-notice.ts. */
@@ -135,22 +144,6 @@ function actionOp(action: number): ChangeOp | undefined {
   }
 }
 
-/** Index of the quote closing the string whose opening quote is at `start`. */
-function stringEnd(data: Uint8Array, start: number): number {
-  let i = start + 1;
-  for (;;) {
-    if (i >= data.length) fail('unterminated string', start);
-    const byte = data[i]!;
-    if (byte === QUOTE) return i;
-    if (byte === BACKSLASH) {
-      i += 2;
-      continue;
-    }
-    if (byte < 0x20) fail('control character inside a string', i);
-    i++;
-  }
-}
-
 /** Skips a string, number, true, false or null (the only values wal2json puts before "table"). */
 function skipScalar(data: Uint8Array, start: number): number {
   const byte = data[start];
@@ -167,121 +160,6 @@ function skipScalar(data: Uint8Array, start: number): number {
   return i;
 }
 
-/** Decodes the JSON string body `data[start, end)`: escapes as in RFC 8259, everything else raw UTF-8. */
-function unescapeJson(data: Uint8Array, start: number, end: number): string {
-  let out = '';
-  let run = start;
-  let i = start;
-  while (i < end) {
-    if (data[i] !== BACKSLASH) {
-      i++;
-      continue;
-    }
-    out += utf8(data, run, i);
-    const escaped = data[i + 1];
-    let consumed = 2;
-    switch (escaped) {
-      case QUOTE:
-        out += '"';
-        break;
-      case BACKSLASH:
-        out += '\\';
-        break;
-      case 0x2f:
-        out += '/';
-        break;
-      case 0x62:
-        out += '\b';
-        break;
-      case 0x66:
-        out += '\f';
-        break;
-      case 0x6e:
-        out += '\n';
-        break;
-      case 0x72:
-        out += '\r';
-        break;
-      case 0x74:
-        out += '\t';
-        break;
-      case 0x75: {
-        const unit = hex4(data, i + 2, end);
-        consumed = 6;
-        if (unit >= 0xdc00 && unit <= 0xdfff) fail('unpaired low surrogate escape', i);
-        if (unit >= 0xd800 && unit <= 0xdbff) {
-          // PostgreSQL names are valid UTF-8, so a high surrogate must be the first half of a pair.
-          if (data[i + 6] !== BACKSLASH || data[i + 7] !== 0x75) fail('unpaired high surrogate escape', i);
-          const low = hex4(data, i + 8, end);
-          if (low < 0xdc00 || low > 0xdfff) fail('unpaired high surrogate escape', i);
-          out += String.fromCharCode(unit, low);
-          consumed = 12;
-        } else {
-          out += String.fromCharCode(unit);
-        }
-        break;
-      }
-      default:
-        fail('invalid escape in a string', i);
-    }
-    i += consumed;
-    run = i;
-  }
-  return out + utf8(data, run, end);
-}
-
-function hex4(data: Uint8Array, start: number, end: number): number {
-  if (start + 4 > end) fail('truncated \\u escape', start);
-  let value = 0;
-  for (let i = start; i < start + 4; i++) {
-    const byte = data[i]!;
-    let digit: number;
-    if (byte >= 0x30 && byte <= 0x39) digit = byte - 0x30;
-    else if (byte >= 0x61 && byte <= 0x66) digit = byte - 0x57;
-    else if (byte >= 0x41 && byte <= 0x46) digit = byte - 0x37;
-    else fail('invalid hex digit in a \\u escape', i);
-    value = value * 16 + digit;
-  }
-  return value;
-}
-
-function utf8(data: Uint8Array, start: number, end: number): string {
-  const text = decodeUtf8(data, start, end);
-  if (text === undefined) fail('invalid UTF-8 in a name', start);
-  return text;
-}
-
-function skipWhitespace(data: Uint8Array, start: number): number {
-  let i = start;
-  while (i < data.length && isWhitespace(data[i]!)) i++;
-  return i;
-}
-
-function isWhitespace(byte: number): boolean {
-  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-}
-
-function isNumberByte(byte: number): boolean {
-  return (
-    (byte >= 0x30 && byte <= 0x39) ||
-    byte === 0x2d ||
-    byte === 0x2b ||
-    byte === 0x2e ||
-    (byte | 0x20) === 0x65
-  );
-}
-
-// Compares in place: a subarray per key would cost more than the rest of the scan.
-function equalAt(data: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
-  if (end - start !== expected.length) return false;
-  for (let i = 0; i < expected.length; i++) if (data[start + i] !== expected[i]) return false;
-  return true;
-}
-
 function bytesOf(ascii: string): Uint8Array {
   return Uint8Array.from(ascii, (c) => c.charCodeAt(0));
-}
-
-function fail(what: string, offset: number): never {
-  throw new DecodeError('wal2json', `${what} (byte ${offset})`, offset);
 }

@@ -1,9 +1,10 @@
-// NotifyBridge: republishes one WalFeed on a NOTIFY channel (contract §6). Any number may run; the one
-// holding the channel's session advisory lock is active and alone opens a feed (and so a slot).
+// NotifyBridge: republishes one WalFeed on a NOTIFY channel (contract §6, R29). Any number may run; the one
+// holding the channel's election slot is active and alone opens a feed (and so a feed slot).
 import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { ConfigError, ConnectionError, FeedClosedError, type PgnudgeError } from '../errors.js';
+import type { Clock } from '../feed/clock.js';
 import { type FeedInternals, feedSetup } from '../feed/feed.js';
-import type { FeedItem } from '../feed/items.js';
+import type { FeedItem, NudgeEvent } from '../feed/items.js';
 import {
   FEED_OPTION_NAMES,
   type ResolvedFeedOptions,
@@ -13,44 +14,62 @@ import {
 import type { Session } from '../feed/session.js';
 import { Supervisor } from '../feed/supervisor.js';
 import { WalFeed } from '../feed/wal-feed.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { duration } from '../option-rules.js';
+import { quoteLiteral } from '../protocol/quote.js';
 import { PgConnection } from '../transport/connection.js';
-import { bridgeLockKey, formatNotify, validateChannel } from './channel.js';
-import { DEFAULT_HEARTBEAT_INTERVAL, WireEncoder } from './wire.js';
+import { type ChannelKey, resolveChannelKey } from './auth.js';
+import { formatNotify, validateChannel } from './channel.js';
+import { classifyElectionError, electionSlotName, formatCreateElectionSlot } from './election.js';
+import { DEFAULT_HEARTBEAT_INTERVAL, newBridgeId, WireEncoder, type WireEvent } from './wire.js';
 
-/** Options of a {@link NotifyBridge}: the feed's, plus the channel. Durations are milliseconds. */
+/** Options of a {@link NotifyBridge}: the feed's, plus the channel's. Durations are milliseconds. */
 export interface NotifyBridgeOptions extends WalFeedOptions {
   /** The NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
-  /** How often the active bridge sends a heartbeat. Default 1000. */
+  /**
+   * The secret shared with every listener of the channel (16 to 4096 bytes; 32 random bytes is right):
+   * it signs every message and names the election (docs/fanout.md). Required unless `insecure`.
+   */
+  secret?: string | Uint8Array;
+  /**
+   * Publish unsigned messages, without a secret. Any role that can connect to the database can then
+   * impersonate the bridge so that listeners miss every change with no error (docs/fanout.md): only
+   * where every such role is trusted.
+   */
+  insecure?: boolean;
+  /** How often the active bridge sends a heartbeat while its feed streams. Default 1000. */
   heartbeatInterval?: number;
-  /** How often a standby tries to take the lock. Default 500. */
-  lockPollInterval?: number;
+  /** How often a standby looks whether the election slot is free. Default 500. */
+  electionPollInterval?: number;
 }
 
 const BRIDGE_OPTION_NAMES: readonly string[] = [
   ...FEED_OPTION_NAMES,
   ...Object.keys({
     channel: true,
+    secret: true,
+    insecure: true,
     heartbeatInterval: true,
-    lockPollInterval: true,
+    electionPollInterval: true,
   } satisfies Record<Exclude<keyof NotifyBridgeOptions, keyof WalFeedOptions>, true>),
 ];
 
 /**
- * Runs one WalFeed while it holds the channel's advisory lock and NOTIFYs every item, as versioned
- * JSON (docs/fanout.md), through a second, ordinary connection. A standby polls for the lock and takes
+ * Runs one WalFeed while it holds the channel's election slot, and NOTIFYs every item, signed (wire
+ * format v2, docs/fanout.md), on the session that holds the slot. A standby waits for the slot and takes
  * over when the active bridge's session ends; each activation has a fresh bridge id.
  */
 export class NotifyBridge implements AsyncDisposable {
   readonly #feedOptions: WalFeedOptions;
   readonly #options: ResolvedFeedOptions;
   readonly #channel: string;
-  readonly #lockKey: bigint;
+  readonly #key: ChannelKey | null;
+  readonly #slot: string;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
   readonly #log: BoundLogger;
+  readonly #clock: Clock;
   readonly #internals: FeedInternals;
   readonly #supervisor: Supervisor<PgConnection>;
   #feed: WalFeed | null = null;
@@ -63,11 +82,12 @@ export class NotifyBridge implements AsyncDisposable {
       throw new ConfigError('NotifyBridge options must be an object with a channel');
     }
     refuseUnknownOptions(options, BRIDGE_OPTION_NAMES, 'NotifyBridge');
-    const { channel, heartbeatInterval, lockPollInterval, signal, ...feedOptions } = options;
+    const { channel, secret, insecure, heartbeatInterval, electionPollInterval, signal, ...feedOptions } =
+      options;
     this.#channel = validateChannel(channel);
-    this.#lockKey = bridgeLockKey(this.#channel);
+    this.#key = resolveChannelKey({ secret, insecure }, this.#channel, 'NotifyBridge');
     this.#heartbeatMs = duration('heartbeatInterval', heartbeatInterval, 1, DEFAULT_HEARTBEAT_INTERVAL);
-    this.#pollMs = duration('lockPollInterval', lockPollInterval, 1, 500);
+    this.#pollMs = duration('electionPollInterval', electionPollInterval, 1, 500);
     // Validated now, so a bad feed option fails here rather than once this bridge becomes active
     // (the signal too: it is used below, and is not the inner feed's).
     const setup = feedSetup(
@@ -75,14 +95,21 @@ export class NotifyBridge implements AsyncDisposable {
       signal === undefined ? feedOptions : { ...feedOptions, signal },
       internals,
     );
+    this.#slot = electionSlotName({
+      channel: this.#channel,
+      database: setup.settings.database,
+      key: this.#key,
+    });
     this.#options = setup.options;
     this.#feedOptions = feedOptions;
     this.#log = setup.log;
+    this.#clock = setup.clock;
     this.#internals = internals;
     this.#supervisor = new Supervisor({
       setup,
+      // A walsender session: only a REPLICATION role can create the election slot on it.
       connect: (abort) =>
-        PgConnection.connect(setup.settings, { replication: 'off', logger: setup.log, signal: abort }),
+        PgConnection.connect(setup.settings, { replication: 'database', logger: setup.log, signal: abort }),
       run: (session) => this.#session(session),
       onClose: (fatal) => {
         void this.#feed?.close();
@@ -97,12 +124,12 @@ export class NotifyBridge implements AsyncDisposable {
     return this.#channel;
   }
 
-  /** Whether this bridge holds the lock and runs the feed. */
+  /** Whether this bridge holds the election slot and runs the feed. */
   get active(): boolean {
     return this.#bridgeId !== null;
   }
 
-  /** The id consumers see while this bridge is active (fresh per activation), else null. */
+  /** The id listeners see while this bridge is active (16 hex digits, fresh per activation), else null. */
   get bridgeId(): string | null {
     return this.#bridgeId;
   }
@@ -120,7 +147,7 @@ export class NotifyBridge implements AsyncDisposable {
     return this.#run;
   }
 
-  /** Stops: closes the feed and the connection (which releases the lock). Idempotent. */
+  /** Stops: closes the feed and the connection (which drops the election slot). Idempotent. */
   async close(): Promise<void> {
     this.#supervisor.close();
     await this.#feed?.close();
@@ -134,23 +161,40 @@ export class NotifyBridge implements AsyncDisposable {
   /** One connection's life: elect, then run the feed and publish it until either ends. Always throws. */
   async #session(session: Session<PgConnection>): Promise<never> {
     const { connection } = session;
+    const channel = printable(this.#channel);
     // An idle standby or bridge may receive nothing: a cheap query makes a dead link show as silence.
     session.every(this.#options.statusIntervalMs, () => connection.query('SELECT 1'));
     try {
-      this.#log.info(`connected to ${connection.target}; electing the active bridge of "${this.#channel}"`);
+      this.#log.info(`connected to ${connection.target}; electing the active bridge of channel "${channel}"`);
       await this.#elect(session);
-      const bridgeId = randomId();
-      const wire = new WireEncoder(bridgeId);
+      const bridgeId = newBridgeId();
+      const wire = new WireEncoder({ bridgeId, key: this.#key });
+      // The session that holds the election publishes: both end together, so no bridge that lost its
+      // slot can go on publishing.
       const publish = (payloads: string[]) => connection.query(formatNotify(this.#channel, payloads));
       this.#bridgeId = bridgeId;
-      this.#log.info(`active on channel "${this.#channel}" as bridge ${bridgeId}`);
-      const feed = new WalFeed(this.#feedOptions, this.#internals);
+      this.#log.info(
+        `active on channel "${channel}" as bridge ${bridgeId} (election slot ${this.#slot}${this.#key === null ? ', insecure: messages are unsigned' : ''})`,
+      );
+      let streaming = false;
+      const feed = new WalFeed(this.#feedOptions, {
+        ...this.#internals,
+        onStreaming: (now) => {
+          streaming = now;
+        },
+      });
       this.#feed = feed;
       if (session.closed) await feed.close();
-      // A failed heartbeat (a full notification queue) means consumers may miss messages: start over.
+      // A failed heartbeat (a full notification queue) means listeners may miss messages: start over.
       const beat = () =>
-        publish(wire.heartbeat()).catch((error) => connection.fail(asConnectionError(error)));
-      let beating = false;
+        publish(wire.heartbeat(this.#clock.now())).catch((error) =>
+          connection.fail(asConnectionError(error)),
+        );
+      let published = false;
+      // Heartbeats say "the feed streams": none before the feed's connect Resync went out, and none while
+      // the feed reconnects (its slot may wait on a transaction held open by any role), so listeners see
+      // that silence and say so.
+      session.every(this.#heartbeatMs, () => (published && streaming ? beat() : undefined));
       const pump = async (): Promise<never> => {
         const items = feed[Symbol.asyncIterator]();
         for (;;) {
@@ -164,16 +208,11 @@ export class NotifyBridge implements AsyncDisposable {
           }
           if (next.done) throw new FeedClosedError();
           const item = next.value;
+          const now = this.#clock.now();
           await publish(
-            item.type === 'resync'
-              ? wire.resync(item.reason)
-              : wire.batch(item.events.map((e) => [e.payload, e.count, e.firstSeen.getTime()] as const)),
+            item.type === 'resync' ? wire.resync(item.reason, now) : wire.batch(item.events.map(toWire), now),
           );
-          // Heartbeats start once the feed's connect Resync went out: from then on the bridge is useful.
-          if (!beating) {
-            beating = true;
-            session.every(this.#heartbeatMs, beat);
-          }
+          published = true;
         }
       };
       const pumping = pump();
@@ -188,17 +227,32 @@ export class NotifyBridge implements AsyncDisposable {
     }
   }
 
-  /** Returns once this session holds the channel's lock, polling as a standby until then. */
+  /**
+   * Returns once this session holds the channel's election slot, waiting as a standby until then. A
+   * standby looks the slot up first and tries to create it only when it is absent, so that a waiting
+   * standby puts no "already exists" error in the server's log every poll.
+   */
   async #elect(session: Session<PgConnection>): Promise<void> {
-    const command = `SELECT pg_try_advisory_lock(${this.#lockKey})`;
+    const { connection } = session;
+    const lookup = `SELECT 1 FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(this.#slot)}`;
+    const create = formatCreateElectionSlot(this.#slot);
     let announced = false;
     for (;;) {
-      const [result] = await session.wait(command, session.connection.query(command));
+      const [held] = await session.wait('the election slot look-up', connection.query(lookup));
+      if (held === undefined || held.rows.length === 0) {
+        try {
+          await session.wait('CREATE_REPLICATION_SLOT', connection.query(create));
+          session.live();
+          return;
+        } catch (error) {
+          // Another bridge created it first: a standby like any other.
+          if (classifyElectionError(error) !== 'taken') throw error;
+        }
+      }
       session.live();
-      if (result?.rows[0]?.[0] === 't') return;
       if (!announced) {
         this.#log.info(
-          `standby: another bridge is active on "${this.#channel}"; polling every ${this.#pollMs} ms`,
+          `standby: another bridge is active on channel "${printable(this.#channel)}"; looking every ${this.#pollMs} ms`,
         );
         announced = true;
       }
@@ -208,10 +262,9 @@ export class NotifyBridge implements AsyncDisposable {
   }
 }
 
-function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join(
-    '',
-  );
+/** A feed's event as the wire carries it: its table, and its row's key when the feed reports rows. */
+function toWire(event: NudgeEvent): WireEvent {
+  return { table: event.table, key: event.key, count: event.count, firstSeenMs: event.firstSeen.getTime() };
 }
 
 function asConnectionError(error: unknown): ConnectionError {

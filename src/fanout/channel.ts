@@ -1,7 +1,6 @@
 // The NOTIFY channel name and the fan-out SQL built from it: LISTEN and pg_notify, quoted so that no
-// channel name or payload can change a statement (as contract R18 asks of replication commands), and the
-// advisory-lock key that elects one active bridge per channel (contract §6). Pure.
-import { createHash } from 'node:crypto';
+// channel name or payload can change a statement (as contract R18 asks of replication commands). The
+// election of the active bridge is election.ts. Pure.
 import { ConfigError } from '../errors.js';
 import { quoteIdentifier, quoteLiteral } from '../protocol/quote.js';
 
@@ -42,14 +41,4 @@ export function formatNotify(channel: string, payloads: readonly string[]): stri
 /** `LISTEN "<channel>"`. */
 export function formatListen(channel: string): string {
   return `LISTEN ${quoteIdentifier(channel, 'channel')}`;
-}
-
-/**
- * The session advisory-lock key that elects the active bridge of `channel`: the first 8 bytes of
- * SHA-256("pgnudge bridge\0" + channel) as a signed bigint, so channels do not collide with each other
- * (and are unlikely to collide with an application's own keys).
- */
-export function bridgeLockKey(channel: string): bigint {
-  const digest = createHash('sha256').update(`pgnudge bridge\0${channel}`).digest();
-  return digest.readBigInt64BE(0);
 }

@@ -1,5 +1,6 @@
-// NotifyFeed: a fan-out consumer (contract §6). LISTENs on an ordinary connection (LOGIN suffices) to a
-// bridge's channel and yields the same Resync | Batch contract as WalFeed, with its own debounce.
+// NotifyFeed: a fan-out consumer (contract §6, R29). LISTENs on an ordinary connection (LOGIN suffices) to a
+// bridge's channel, believes only messages signed with the shared secret, and yields the same
+// Resync | Batch contract as WalFeed, with its own debounce.
 import { ConfigError } from '../errors.js';
 import type { Clock } from '../feed/clock.js';
 import {
@@ -12,12 +13,13 @@ import {
 } from '../feed/feed.js';
 import { FEED_OPTION_NAMES, refuseUnknownOptions, type WalFeedOptions } from '../feed/options.js';
 import type { Session } from '../feed/session.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { duration } from '../option-rules.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import { type ChannelKey, resolveChannelKey } from './auth.js';
 import { formatListen, validateChannel } from './channel.js';
-import { BridgeTracker, type TrackerAction } from './tracker.js';
+import { BridgeTracker, type DropReason, type TrackerAction } from './tracker.js';
 import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
 
 /**
@@ -25,23 +27,38 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
 export interface NotifyFeedOptions
-  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'publication' | 'readPacing'> {
+  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'publication' | 'partitions' | 'keys' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
-  /** Silence after which "no bridge heard" is logged, and the next message resyncs. Default 3000. */
+  /**
+   * The secret the channel's bridges sign with (16 to 4096 bytes): only messages signed with it are
+   * believed (docs/fanout.md). Required unless `insecure`.
+   */
+  secret?: string | Uint8Array;
+  /**
+   * Believe unsigned messages, without a secret. Any role that can connect to the database can then
+   * impersonate the bridge so that this feed misses every change with no error (docs/fanout.md): only
+   * where every such role is trusted.
+   */
+  insecure?: boolean;
+  /**
+   * Silence (no authenticated message) after which an error is logged, and the next message believed
+   * resyncs. Default 3000: three of the bridge's default heartbeats.
+   */
   heartbeatTimeout?: number;
 }
 
 /**
- * WalFeed's options less `tables`, `plugin` and `publication` (the bridge decides them) and `readPacing`
- * (a NotifyFeed reads no replication stream), plus the channel's own.
+ * WalFeed's options less those the bridge's feed decides (`tables`, `plugin`, `publication`, `partitions`,
+ * `keys`) and `readPacing` (a NotifyFeed reads no replication stream), plus the channel's own.
  */
+const NOT_NOTIFY_FEED = ['tables', 'plugin', 'publication', 'partitions', 'keys', 'readPacing'];
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
-  ...FEED_OPTION_NAMES.filter(
-    (name) => name !== 'tables' && name !== 'plugin' && name !== 'publication' && name !== 'readPacing',
-  ),
+  ...FEED_OPTION_NAMES.filter((name) => !NOT_NOTIFY_FEED.includes(name)),
   ...Object.keys({
     channel: true,
+    secret: true,
+    insecure: true,
     heartbeatTimeout: true,
   } satisfies Record<Exclude<keyof NotifyFeedOptions, keyof WalFeedOptions>, true>),
 ];
@@ -49,7 +66,9 @@ const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
 /**
  * A change feed fed by a {@link NotifyBridge} over LISTEN/NOTIFY. Yields `Resync('connected')` once
  * LISTEN is active (`reconnected` after a reconnect), `Resync('bridge')` when the bridge resyncs, is
- * replaced, comes back, or a message is lost or malformed, and `Batch`es as the bridge reports changes.
+ * replaced, is heard again after a silence, or one of its messages went missing, and `Batch`es as the
+ * bridge reports changes. Believes only messages signed with the secret; others are dropped without
+ * effect, counted in `dropped` and reported at most once a minute.
  */
 export class NotifyFeed extends Feed {
   readonly #body: ListenSessions;
@@ -59,11 +78,14 @@ export class NotifyFeed extends Feed {
       throw new ConfigError('NotifyFeed options must be an object with a channel');
     }
     refuseUnknownOptions(options, NOTIFY_FEED_OPTION_NAMES, 'NotifyFeed');
-    const { channel, heartbeatTimeout, ...rest } = options;
+    const { channel, secret, insecure, heartbeatTimeout, ...rest } = options;
+    const name = validateChannel(channel);
+    const key = resolveChannelKey({ secret, insecure }, name, 'NotifyFeed');
     const setup = feedSetup('NotifyFeed', rest, internals);
     const body = new ListenSessions(
       setup,
-      validateChannel(channel),
+      name,
+      key,
       duration('heartbeatTimeout', heartbeatTimeout, 1, 3 * DEFAULT_HEARTBEAT_INTERVAL),
     );
     super(setup, body);
@@ -75,9 +97,17 @@ export class NotifyFeed extends Feed {
     return this.#body.channel;
   }
 
-  /** The id of the bridge last heard on this connection, or null. */
+  /** The id of the bridge believed active, or null before the first message believed. */
   get bridgeId(): string | null {
     return this.#body.bridgeId;
+  }
+
+  /**
+   * Messages dropped without effect since construction, by reason (contract R29, docs/fanout.md): a
+   * wrong MAC, unsigned, malformed, replayed, from a replaced bridge, or outside the clock window.
+   */
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.#body.dropped;
   }
 }
 
@@ -92,7 +122,7 @@ class ListenSessions implements FeedBody<PgConnection> {
   readonly #silenceCheckMs: number;
   readonly #tracker: BridgeTracker;
 
-  constructor(setup: FeedSetup, channel: string, heartbeatTimeoutMs: number) {
+  constructor(setup: FeedSetup, channel: string, key: ChannelKey | null, heartbeatTimeoutMs: number) {
     this.target = describeTarget(setup.settings);
     this.channel = channel;
     this.#settings = setup.settings;
@@ -101,15 +131,20 @@ class ListenSessions implements FeedBody<PgConnection> {
     this.#statusIntervalMs = setup.options.statusIntervalMs;
     this.#silenceCheckMs = Math.max(1, Math.floor(heartbeatTimeoutMs / 3));
     this.#tracker = new BridgeTracker({
+      key,
       silenceMs: heartbeatTimeoutMs,
       maxEvents: setup.options.maxPending,
       nowMs: setup.clock.now(),
     });
   }
 
-  /** The id of the bridge last heard on this connection, or null. */
+  /** The id of the bridge believed active, or null. */
   get bridgeId(): string | null {
     return this.#tracker.bridge;
+  }
+
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.#tracker.dropped;
   }
 
   connect(signal: AbortSignal): Promise<PgConnection> {
@@ -128,10 +163,11 @@ class ListenSessions implements FeedBody<PgConnection> {
     await session.wait('LISTEN', connection.query(formatListen(this.channel)));
     // Only now is LISTEN active: a refetch after this Resync misses nothing the bridge sends later.
     session.live();
-    this.#log.info(`listening on channel "${this.channel}"`);
+    this.#log.info(`listening on channel "${printable(this.channel)}"`);
     // An idle LISTEN session receives nothing: a cheap query makes a dead link show as silence.
     session.every(this.#statusIntervalMs, () => connection.query('SELECT 1'));
-    session.every(this.#silenceCheckMs, () => this.#apply(this.#tracker.checkSilence(clock.now()), sink));
+    // Notices silence, and reports drops that a quiet channel would otherwise leave unreported.
+    session.every(this.#silenceCheckMs, () => this.#apply(this.#tracker.tick(clock.now()), sink));
     return await session.ended;
   }
 
@@ -139,8 +175,10 @@ class ListenSessions implements FeedBody<PgConnection> {
     for (const action of actions) {
       if (action.type === 'resync') sink.resync('bridge');
       else if (action.type === 'events') {
-        for (const [payload, count, firstSeenMs] of action.events) sink.change(payload, count, firstSeenMs);
-      } else this.#log[action.level](`channel "${this.channel}": ${action.message}`);
+        for (const event of action.events) {
+          sink.changeRow(event.table, event.key, event.count, event.firstSeenMs);
+        }
+      } else this.#log[action.level](`channel "${printable(this.channel)}": ${action.message}`);
     }
   }
 }

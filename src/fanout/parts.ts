@@ -1,5 +1,5 @@
-// Splitting a batch's events into NOTIFY payloads, for both wire versions (wire.ts, wire-v2.ts): a
-// NOTIFY payload has a byte limit, so a batch goes as consecutive parts, each a JSON array of events.
+// Splitting a batch's events into NOTIFY payloads (wire.ts): a NOTIFY payload has a byte limit, so a
+// batch goes as consecutive parts, each a JSON array of events.
 
 /** The UTF-8 byte length of `text`, counted without encoding a copy. */
 export function utf8Length(text: string): number {

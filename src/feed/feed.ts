@@ -16,11 +16,20 @@ import type { Session } from './session.js';
 import type { FeedStats } from './stats.js';
 import { Supervisor, type SupervisorSetup } from './supervisor.js';
 
-/** Test seams of the feeds and the bridge: a controllable clock and randomness, and the environment. */
+/**
+ * Test seams of the feeds and the bridge: a controllable clock and randomness, and the environment;
+ * and what the bridge learns of its inner feed.
+ */
 export interface FeedInternals {
   clock?: Clock;
   random?: () => number;
   env?: Record<string, string | undefined>;
+  /**
+   * Told `true` when a session goes live (a WalFeed: the server confirmed the stream) and `false` when
+   * that session ends: a bridge sends heartbeats only in between, so a feed that cannot stream (its slot
+   * waiting on an open transaction, its server gone) shows as silence to the listeners (contract R29).
+   */
+  onStreaming?: (streaming: boolean) => void;
 }
 
 /** Everything a feed kind (or the bridge) resolves from its options before it builds its sessions. */
@@ -30,16 +39,24 @@ export interface FeedSetup extends SupervisorSetup {
   readonly options: ResolvedFeedOptions;
   /** The connection settings, with the feed's applicationName unless they name one. */
   readonly settings: ConnectionSettings;
+  /** FeedInternals.onStreaming. */
+  readonly onStreaming: ((streaming: boolean) => void) | undefined;
 }
 
 /**
- * Validates `options` (ConfigError naming the option) and resolves what every feed kind needs: the
- * options with their defaults, the logger, the connection settings over the PG* variables of
- * `internals.env` (default the process's) and the files they name, the clock and the randomness.
+ * Validates `options` (ConfigError naming the option; `accepted` lists the option names the kind takes)
+ * and resolves what every feed kind needs: the options with their defaults, the logger, the connection
+ * settings over the PG* variables of `internals.env` (default the process's) and the files they name,
+ * the clock and the randomness.
  */
-export function feedSetup(name: string, options: WalFeedOptions, internals: FeedInternals): FeedSetup {
-  const resolved = resolveFeedOptions(options, name);
-  const log = bindLogger(options.logger);
+export function feedSetup(
+  name: string,
+  options: WalFeedOptions,
+  internals: FeedInternals,
+  accepted?: readonly string[],
+): FeedSetup {
+  const resolved = resolveFeedOptions(options, name, accepted);
+  const log = bindLogger(options.logger, resolved.logLevel);
   const env = internals.env ?? process.env;
   const settings = resolveConnectionSettings(options, env, nodeSettingsIo(env, log));
   return {
@@ -50,6 +67,7 @@ export function feedSetup(name: string, options: WalFeedOptions, internals: Feed
     signal: options.signal,
     clock: internals.clock ?? systemClock,
     random: internals.random ?? Math.random,
+    onStreaming: internals.onStreaming,
   };
 }
 
@@ -123,7 +141,9 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
       onLive: (reconnect) => {
         monitor.live(reconnect);
         this.#engine.resync(reconnect ? 'reconnected' : 'connected');
+        setup.onStreaming?.(true);
       },
+      onDown: () => setup.onStreaming?.(false),
       onClose: (fatal) => {
         this.#error = fatal;
         this.#engine.close();

@@ -15,6 +15,11 @@ export interface LinkEnd {
   fail(error: PgnudgeError): void;
   /** Destroys the connection at once; harmless when it already ended. */
   abort(): void;
+  /**
+   * Ends the connection with a goodbye the server understands, without waiting for it (contract R10);
+   * harmless when it already ended. Without one, ending it cleanly means abort().
+   */
+  terminate?(): void;
   /** Calls `listener` once when the connection ends, for any reason (soon, when it has ended already). */
   onClose(listener: (error: PgnudgeError) => void): void;
 }

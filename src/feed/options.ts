@@ -3,7 +3,7 @@
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
 import { checkPublication } from '../decode/pgoutput-options.js';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { DEFAULT_LOG_LEVEL, LOG_THRESHOLDS, type Logger, type LogThreshold } from '../logger.js';
 import {
   count,
   describeValue as describe,
@@ -13,6 +13,7 @@ import {
   optionalDuration,
 } from '../option-rules.js';
 import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from '../transport/settings.js';
+import { PARTITION_NAMINGS, type PartitionNaming } from './catalog.js';
 import { parseTableName, type TableName } from './tables.js';
 
 /** Options of a {@link WalFeed}. Durations are milliseconds. */
@@ -23,9 +24,21 @@ export interface WalFeedOptions extends ConnectionOptions {
   plugin?: PluginChoice;
   /**
    * Decode with pgoutput through this publication, which must exist (created by its owner; pgnudge never
-   * creates, alters or drops one, contract R25). Implies plugin `pgoutput`; `tables` still filters in the client.
+   * creates, alters or drops one, contract R25). Implies plugin `pgoutput`; `tables` still filters in the client
+   * and `partitions` still names partitions; `keys` cannot be used with it.
    */
   publication?: string;
+  /**
+   * How a change to a partition is named: `'root'` (default) under its partition root, the table the
+   * application queries; `'leaf'` under the partition itself, as PostgreSQL's decoding names it. Either way a
+   * `tables` entry naming a partitioned table matches every partition below it (contract R20).
+   */
+  partitions?: PartitionNaming;
+  /**
+   * Name rows, not only tables (contract R22, R23): an event carries the changed row's replica identity key
+   * (`key`, payload `schema.table:key`); TRUNCATE and tables without a key stay table-level. Default false.
+   */
+  keys?: boolean;
   /** A batch closes after this many ms without a new change. Default 50. */
   debounce?: number;
   /** ...and at the latest this many ms after its first change. Default 20 × debounce. */
@@ -43,7 +56,7 @@ export interface WalFeedOptions extends ConnectionOptions {
    * the stream is never ended as silent.
    */
   statusInterval?: number;
-  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` disables. */
+  /** Inbound silence after which the link counts as dead and is replaced. Default 30000; `null` or 0 disables. */
   livenessTimeout?: number | null;
   /**
    * While the replication stream is busy, reads pause up to this many ms so that each read carries many
@@ -52,14 +65,26 @@ export interface WalFeedOptions extends ConnectionOptions {
    * pacing off. Never longer than the status cadence (see `statusInterval`).
    */
   readPacing?: number;
-  /** Also yield `Resync('failsafe')` this often. Default off (`null`). */
+  /** Also yield `Resync('failsafe')` this often. Default off (`null`, or 0). */
   failsafe?: number | null;
   /** Reconnect delays: `initial` doubles per failure up to `maximum`, each × a random factor in [0.5, 1.5]. */
   backoff?: { initial?: number; maximum?: number };
+  /**
+   * How long a feed that has never been live retries before it fails with the last failure (a wrong
+   * host or port, a server that never comes up). Default 30000; `null` or 0 retries forever. Once a
+   * feed has been live it retries every failure, however long (contract R11).
+   */
+  firstConnectTimeout?: number | null;
   /** Ends the feed when aborted, like `close()`. */
   signal?: AbortSignal;
   /** Receives lifecycle (info), failures (warn/error) and detail (debug/trace). Silent by default. */
   logger?: Logger;
+  /**
+   * The least severe level passed to `logger`. Default `'info'`: lifecycle and failures only, so
+   * `logger: console` stays readable; `'debug'` adds a line per change, `'trace'` one per protocol
+   * message (sent to a console's `debug`, never its `trace`); `'silent'` passes nothing.
+   */
+  logLevel?: LogThreshold;
 }
 
 /** Every {@link WalFeedOptions} key, connection options included. */
@@ -69,6 +94,8 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     tables: true,
     plugin: true,
     publication: true,
+    partitions: true,
+    keys: true,
     debounce: true,
     maxBatchWait: true,
     maxPending: true,
@@ -78,10 +105,26 @@ export const FEED_OPTION_NAMES: readonly string[] = [
     readPacing: true,
     failsafe: true,
     backoff: true,
+    firstConnectTimeout: true,
     signal: true,
     logger: true,
+    logLevel: true,
   } satisfies Record<Exclude<keyof WalFeedOptions, keyof ConnectionOptions>, true>),
 ];
+
+/**
+ * Options of a {@link RawFeed}: WalFeed's without those of logical decoding. A RawFeed decodes physical
+ * WAL itself (no `plugin`), reads no tuples (no `keys`: its events are table-level), names a change to
+ * a partition by its root (no `partitions`) and reads every table, published or not (no `publication`).
+ */
+export type RawFeedOptions = Omit<WalFeedOptions, 'plugin' | 'keys' | 'partitions' | 'publication'>;
+
+const NOT_RAW_FEED: readonly string[] = ['plugin', 'keys', 'partitions', 'publication'];
+
+/** Every {@link RawFeedOptions} key, connection options included. */
+export const RAW_FEED_OPTION_NAMES: readonly string[] = FEED_OPTION_NAMES.filter(
+  (name) => !NOT_RAW_FEED.includes(name),
+);
 
 /**
  * Refuses a key that `accepted` does not hold. TypeScript catches a misspelled option at compile time;
@@ -92,7 +135,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
   for (const [key, value] of Object.entries(options)) {
     // `undefined` means "not set" everywhere in these options, so a spread that carries one is harmless.
     if (value === undefined || accepted.includes(key)) continue;
-    const near = closest(key, accepted);
+    const near = closestName(key, accepted);
     throw new ConfigError(
       `${owner} has no option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
       key,
@@ -101,7 +144,7 @@ export function refuseUnknownOptions(options: object, accepted: readonly string[
 }
 
 /** The accepted name nearest to `key` (case-insensitive edit distance at most 2), if any. */
-function closest(key: string, accepted: readonly string[]): string | undefined {
+export function closestName(key: string, accepted: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const name of accepted) {
@@ -114,14 +157,24 @@ function closest(key: string, accepted: readonly string[]): string | undefined {
   return best;
 }
 
+/**
+ * Edits between `a` and `b`, a swap of two neighbours counting as one (optimal string alignment): the
+ * usual typo (`--jsno`, `tabels`) is one step from the name meant, not two.
+ */
 function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      let best = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (before[j - 2] as number) + 1);
+      }
+      current[j] = best;
     }
+    before = previous;
     previous = current;
   }
   return previous[b.length] as number;
@@ -163,6 +216,8 @@ export interface ResolvedFeedOptions {
   plugin: PluginChoice;
   /** The publication pgoutput decodes through; set exactly when `plugin` is `pgoutput`. */
   publication: string | null;
+  partitions: PartitionNaming;
+  keys: boolean;
   debounceMs: number;
   maxBatchWaitMs: number;
   maxPending: number;
@@ -173,7 +228,9 @@ export interface ResolvedFeedOptions {
   failsafeMs: number | null;
   backoffInitialMs: number;
   backoffMaximumMs: number;
+  firstConnectTimeoutMs: number | null;
   applicationName: string;
+  logLevel: LogThreshold;
 }
 
 export const DEFAULTS = {
@@ -186,6 +243,7 @@ export const DEFAULTS = {
   readPacing: 2,
   backoffInitial: 100,
   backoffMaximum: 5_000,
+  firstConnectTimeout: 30_000,
   applicationName: 'pgnudge',
 } as const;
 
@@ -207,7 +265,24 @@ export function resolveFeedOptions(
       'plugin',
     );
   }
+  const partitions = options.partitions === undefined ? 'root' : options.partitions;
+  if (!PARTITION_NAMINGS.includes(partitions)) {
+    throw new ConfigError(
+      `partitions must be ${describeChoices(PARTITION_NAMINGS.map((name) => `'${name}'`))}; got ${describe(partitions)}`,
+      'partitions',
+    );
+  }
+  const keys = options.keys === undefined ? false : options.keys;
+  if (typeof keys !== 'boolean') {
+    throw new ConfigError(`keys must be true or false; got ${describe(keys)}`, 'keys');
+  }
   const publication = resolvePublication(options.publication, plugin);
+  if (publication !== null && keys) {
+    throw new ConfigError(
+      'keys cannot be used with publication: row keys are read from test_decoding or wal2json rows, and pgoutput through a publication names tables only; drop keys, or drop publication and use plugin test_decoding or wal2json',
+      'keys',
+    );
+  }
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
     if (!Array.isArray(options.tables)) {
@@ -282,6 +357,12 @@ export function resolveFeedOptions(
       'backoff.maximum',
     );
   }
+  const firstConnectTimeoutMs = optionalDuration(
+    'firstConnectTimeout',
+    options.firstConnectTimeout,
+    1,
+    DEFAULTS.firstConnectTimeout,
+  );
   const applicationName = options.applicationName ?? DEFAULTS.applicationName;
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ConfigError(`signal must be an AbortSignal; got ${describe(options.signal)}`, 'signal');
@@ -292,10 +373,19 @@ export function resolveFeedOptions(
       'logger',
     );
   }
+  const logLevel = options.logLevel === undefined ? DEFAULT_LOG_LEVEL : options.logLevel;
+  if (!LOG_THRESHOLDS.includes(logLevel)) {
+    throw new ConfigError(
+      `logLevel must be ${describeChoices(LOG_THRESHOLDS.map((name) => `'${name}'`))}; got ${describe(logLevel)}`,
+      'logLevel',
+    );
+  }
   return {
     tables,
     plugin: publication === null ? plugin : 'pgoutput',
     publication,
+    partitions,
+    keys,
     debounceMs,
     maxBatchWaitMs,
     maxPending,
@@ -306,6 +396,8 @@ export function resolveFeedOptions(
     failsafeMs,
     backoffInitialMs,
     backoffMaximumMs,
+    firstConnectTimeoutMs,
     applicationName,
+    logLevel,
   };
 }

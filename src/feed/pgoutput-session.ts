@@ -146,6 +146,7 @@ function streamConsumer(
           : new ConnectionError('PGNUDGE_ERR_CONNECTION', `a partition look-up failed: ${String(error)}`),
       ),
     filter: options.tables === null ? null : new TableFilter(options.tables),
+    naming: options.partitions,
     now: setup.now,
     maxParked: MAX_PARKED,
   });

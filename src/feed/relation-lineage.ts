@@ -7,9 +7,11 @@
 // relation's lineage is known; the stream and its status replies never wait. Pure: the look-up itself
 // and the clock come from the caller (the shell is wal-feed.ts, over an ordinary connection).
 //
-// Until the relations engineer's catalog module lands this is pgoutput's own small look-up by OID.
+// catalog.ts places the other plugins' changes by name; pgoutput describes each relation by OID and anew
+// after every change to its definition, so it keeps this small look-up by OID, keyed by description.
 import type { PgoutputRelation } from '../decode/pgoutput-relation.js';
 import type { QueryResult } from '../protocol/query-response.js';
+import type { PartitionNaming } from './catalog.js';
 import { formatPayload, type TableFilter, type TableName } from './tables.js';
 
 /** A relation and its ancestors, the relation first and the partition root last; null: it no longer exists. */
@@ -62,6 +64,8 @@ export interface LineageResolverOptions {
   fail(error: unknown): void;
   /** Only changes to these tables (or below them) are reported; null: every table. */
   readonly filter: TableFilter | null;
+  /** `root`: a change to a partition is reported under its partition root; `leaf`: under the relation described. */
+  readonly naming: PartitionNaming;
   /** Milliseconds now, from the feed's clock. */
   now(): number;
   /** Most relations whose changes may wait for a look-up at once; past it, they become one resync. */
@@ -175,7 +179,7 @@ export class LineageResolver {
 
   /**
    * The payload for `relation` (as described, the name it had when the change was decoded) under its
-   * partition root, or null when the filter matches neither it nor any table above it.
+   * partition root (or as itself with `leaf` naming), or null when the filter matches neither it nor any table above it.
    */
   #place(relation: PgoutputRelation, lineage: readonly TableName[]): Place {
     const filter = this.#options.filter;
@@ -186,6 +190,8 @@ export class LineageResolver {
     ) {
       return null;
     }
-    return formatPayload(lineage.length > 1 ? lineage[lineage.length - 1]! : relation);
+    return formatPayload(
+      this.#options.naming === 'root' && lineage.length > 1 ? lineage[lineage.length - 1]! : relation,
+    );
   }
 }

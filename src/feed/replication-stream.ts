@@ -52,6 +52,13 @@ export async function negotiateStatusInterval(
 }
 
 /**
+ * What a session's status updates confirm: everything received as written, flushed and applied
+ * (`all`, a logical slot's session), or as written only (`written`, a physical session: see
+ * StandbyProgress.replyWritten).
+ */
+export type StatusConfirmation = 'all' | 'written';
+
+/**
  * Sends `command` (START_REPLICATION ...) and returns once the server answered with CopyBothResponse:
  * the stream is live. From then on every message goes to `consumer`, and a status update asking for a
  * reply goes out every `statusIntervalMs`, which is what keeps a healthy link from looking dead (contract R8).
@@ -66,8 +73,9 @@ export async function startReplicationStream(
   statusIntervalMs: number,
   log: BoundLogger,
   readPacingMs: number = DEFAULTS.readPacing,
+  confirmation: StatusConfirmation = 'all',
 ): Promise<void> {
-  const stream = new ReplicationStream(session.connection, consumer, log);
+  const stream = new ReplicationStream(session.connection, consumer, log, confirmation);
   session.reportPositions(() => stream.positions());
   await session.wait(
     'START_REPLICATION',
@@ -83,14 +91,21 @@ class ReplicationStream implements ReplicationHandler {
   readonly #connection: PgConnection;
   readonly #consumer: StreamConsumer;
   readonly #log: BoundLogger;
+  readonly #confirmation: StatusConfirmation;
   readonly #progress = new StandbyProgress();
   /** What the last status update confirmed, for stats; null before the first. */
   #confirmedSent: Lsn | null = null;
 
-  constructor(connection: PgConnection, consumer: StreamConsumer, log: BoundLogger) {
+  constructor(
+    connection: PgConnection,
+    consumer: StreamConsumer,
+    log: BoundLogger,
+    confirmation: StatusConfirmation,
+  ) {
     this.#connection = connection;
     this.#consumer = consumer;
     this.#log = log;
+    this.#confirmation = confirmation;
   }
 
   xlogData(message: XLogData): void {
@@ -114,7 +129,10 @@ class ReplicationStream implements ReplicationHandler {
   }
 
   sendStatus(replyRequested: boolean): void {
-    const reply = this.#progress.reply(replyRequested);
+    const reply =
+      this.#confirmation === 'all'
+        ? this.#progress.reply(replyRequested)
+        : this.#progress.replyWritten(replyRequested);
     this.#connection.sendStatusUpdate(reply);
     this.#confirmedSent = reply.flush;
     if (this.#log.enabled('trace')) this.#log.trace(`> StandbyStatusUpdate ${formatLsn(reply.write)}`);

@@ -4,7 +4,7 @@
 // on close or an aborted signal (contract R10). A session body only says what happens on an open link.
 import { asPgnudgeError } from '../as-pgnudge-error.js';
 import { FeedClosedError, type PgnudgeError } from '../errors.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { Backoff } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Link, type LinkEnd, type LinkTiming } from './link.js';
@@ -18,6 +18,8 @@ const LOUD_AFTER_FAILURES = 5;
 export interface SessionTiming extends LinkTiming {
   readonly backoffInitialMs: number;
   readonly backoffMaximumMs: number;
+  /** How long failures are retried before the first live session; null (or absent) for ever. */
+  readonly firstConnectTimeoutMs?: number | null;
 }
 
 /** What a Supervisor takes from its owner's resolved options and test seams. */
@@ -57,6 +59,8 @@ export interface SupervisorOptions<C extends LinkEnd> {
   run(session: Session<C>): Promise<never>;
   /** A session reported itself live (`reconnect`: an earlier one was live too). */
   onLive?(reconnect: boolean): void;
+  /** A session that had reported itself live ended (its link is gone, or the supervisor closed). */
+  onDown?(): void;
   /** Called once when the supervisor ends: by close() or the signal (`fatal` null), or for good (contract R11). */
   onClose(fatal: PgnudgeError | null): void;
   /** Told of every connection attempt, session end and backoff. */
@@ -76,6 +80,10 @@ export class Supervisor<C extends LinkEnd> {
   #closed = false;
   #everLive = false;
   #failures = 0;
+  /** Whether the current session reported itself live. */
+  #sessionLive = false;
+  /** When start() ran, on the setup's clock: the first connection's deadline counts from here. */
+  #startedAt = 0;
   /** The current session's connection and link, which close() ends whatever its body is doing. */
   #current: { connection: C; link: Link } | null = null;
   #sleepTimer: TimerHandle | null = null;
@@ -104,6 +112,7 @@ export class Supervisor<C extends LinkEnd> {
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
+    this.#startedAt = this.#setup.clock.now();
     void this.#loop();
   }
 
@@ -121,6 +130,7 @@ export class Supervisor<C extends LinkEnd> {
   live(): void {
     const reconnect = this.#everLive;
     this.#everLive = true;
+    this.#sessionLive = true;
     this.#failures = 0;
     this.#backoff.reset();
     this.#options.onLive?.(reconnect);
@@ -147,7 +157,7 @@ export class Supervisor<C extends LinkEnd> {
     this.#setup.signal?.removeEventListener('abort', this.#onAbort);
     this.#abort.abort();
     this.#current?.link.stop();
-    this.#current?.connection.abort();
+    if (this.#current) endCleanly(this.#current.connection);
     this.#current = null;
     this.#cancelSleep();
     this.#options.onClose(fatal);
@@ -167,7 +177,12 @@ export class Supervisor<C extends LinkEnd> {
         }
         this.#failures += 1;
         const delay = this.#backoff.next();
-        const message = `${failure.message} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
+        if (!this.#everLive && this.#firstConnectOver(delay)) {
+          this.fail(this.#gaveUp(failure));
+          return;
+        }
+        // A server's error text is the server's: printable, like every value from the wire.
+        const message = `${printable(failure.message)} (${failure.code}); reconnecting in ${Math.round(delay)} ms (attempt ${this.#failures})`;
         if (this.#failures === LOUD_AFTER_FAILURES)
           log.error(`${LOUD_AFTER_FAILURES} consecutive failures: ${message}`);
         else log.warn(message);
@@ -177,13 +192,32 @@ export class Supervisor<C extends LinkEnd> {
     }
   }
 
+  /**
+   * Whether a feed that was never live should stop retrying: the next attempt would start after
+   * firstConnectTimeout. A wrong host or port then fails the feed with its cause in seconds, where it
+   * would otherwise retry, silent without a logger, for as long as the process runs.
+   */
+  #firstConnectOver(delayMs: number): boolean {
+    const limitMs = this.#setup.options.firstConnectTimeoutMs;
+    if (limitMs === null || limitMs === undefined) return false;
+    return this.#setup.clock.now() - this.#startedAt + delayMs >= limitMs;
+  }
+
+  /** The last failure, as the reason the feed gave up before it was ever live. */
+  #gaveUp(failure: PgnudgeError): PgnudgeError {
+    const elapsedMs = Math.round(this.#setup.clock.now() - this.#startedAt);
+    const attempts = this.#failures === 1 ? '1 attempt' : `${this.#failures} attempts`;
+    failure.message = `${failure.message}; gave up after ${attempts} in ${elapsedMs} ms without connecting once (firstConnectTimeout ${this.#setup.options.firstConnectTimeoutMs} ms)`;
+    return failure;
+  }
+
   /** One connection's life: connect, watch the link, run the body, release. Always throws. */
   async #session(): Promise<never> {
     const { observer } = this.#options;
     observer?.connecting();
     const connection = await this.#options.connect(this.#abort.signal);
     if (this.#closed) {
-      connection.abort();
+      endCleanly(connection);
       throw new FeedClosedError();
     }
     const current = { connection, link: new Link(this.#setup.clock, connection, this.#setup.options) };
@@ -196,8 +230,12 @@ export class Supervisor<C extends LinkEnd> {
       throw error;
     } finally {
       current.link.stop();
-      connection.abort();
+      endCleanly(connection);
       if (this.#current === current) this.#current = null;
+      if (this.#sessionLive) {
+        this.#sessionLive = false;
+        this.#options.onDown?.();
+      }
     }
   }
 
@@ -208,4 +246,13 @@ export class Supervisor<C extends LinkEnd> {
     this.#sleepDone = null;
     done?.();
   }
+}
+
+/**
+ * Ends a session's connection: with its goodbye when it has one, so the server logs no unexpected EOF
+ * for a clean close (contract R10); a connection the link already lost is closed, and this does nothing.
+ */
+function endCleanly(connection: LinkEnd): void {
+  if (connection.terminate) connection.terminate();
+  else connection.abort();
 }

@@ -1,13 +1,16 @@
 // WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
-import type { AutoPluginName, ChangeOp, Decoder, PluginName } from '../decode/change.js';
+import type { AutoPluginName, ChangeOp, Decoder, PluginName, RowImages } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
-import type { BoundLogger } from '../logger.js';
+import { type BoundLogger, printable } from '../logger.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
+import { type CatalogEntry, RelationCatalog } from './catalog.js';
+import { CatalogClient } from './catalog-client.js';
+import { formatDescribeScope, parseDescribeRelations, type RelationFacts } from './catalog-query.js';
 import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
@@ -18,8 +21,24 @@ import {
   type StreamConsumer,
   startReplicationStream,
 } from './replication-stream.js';
+import { RowEvents } from './row-events.js';
 import type { Session } from './session.js';
-import { TableFilter } from './tables.js';
+import { formatPayload, TableFilter, type TableName } from './tables.js';
+import { describeWatched, warnMissingTables } from './watched-tables.js';
+
+/** The least time between two re-checks of the relations a session's changes used (catalog.ts rule 3). */
+const RECHECK_INTERVAL_MS = 1000;
+
+/**
+ * How one session places a change (contract R14, R20): `names` drops a relation the `tables` filter does not
+ * name, before anything else; `catalog`, when set, places the rest by their catalog facts (partition root,
+ * a filter entry above them); without it a change is reported under its own name.
+ */
+interface Routing {
+  readonly names: TableFilter | null;
+  readonly catalog: CatalogClient | null;
+  readonly cache: RelationCatalog | null;
+}
 
 /**
  * Why creating a slot on a hot standby (PostgreSQL 16+, contract R26) can take long, and what ends the wait: the
@@ -67,6 +86,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #warned = new Set<string>();
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
+  #tablesChecked = false;
 
   constructor(setup: FeedSetup) {
     this.target = describeTarget(setup.settings);
@@ -96,6 +116,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     const { connection } = session;
     const log = this.#log;
     let pgoutput: PgoutputSession | null = null;
+    let routing: Routing | null = null;
     try {
       log.info(
         `connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'}, ${connection.authMethod}, PostgreSQL ${connection.parameters.get('server_version') ?? '?'})`,
@@ -114,29 +135,118 @@ class SlotSessions implements FeedBody<PgConnection> {
           this.#warned,
         );
       }
-      // SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines them): one round trip.
+      // The table check, SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines
+      // them): one round trip.
+      const checked = this.#checkTables(session);
+      checked.catch(() => {}); // the slot's failure is the one to report; the check's is the same link's
       const cadence = negotiateStatusInterval(session, this.#options.statusIntervalMs, log);
       cadence.catch(() => {}); // the slot's failure is the one to report; SHOW's is the same link's
       const plugin = await this.#createSlot(session);
       const statusIntervalMs = await cadence;
+      await checked;
+      let command: string;
+      let consumer: StreamConsumer;
+      if (pgoutput !== null) {
+        // pgoutput places changes itself, by relation OID (pgoutput-session.ts, relation-lineage.ts).
+        command = pgoutput.start(this.#slotName!);
+        consumer = pgoutput.consumer(sink);
+      } else {
+        const known = await this.#describeScope(session);
+        routing = this.#routing(session, sink, known);
+        const decoding = plugin as AutoPluginName;
+        // wal2json filters on the server only when the names alone decide (see #routing).
+        const serverTables = decoding === 'wal2json' && routing.names !== null ? this.#options.tables : null;
+        if (decoding === 'wal2json' && this.#options.tables !== null && serverTables === null) {
+          log.info(
+            'wal2json sends every table and the client filters: a watched table is partitioned or does not exist yet, and add-tables would drop the partitions created under it later (contract R20)',
+          );
+        }
+        command = formatStartReplication(this.#slotName!, decoding, serverTables);
+        consumer = this.#consumer(decoding, sink, routing);
+      }
       await startReplicationStream(
         session,
-        pgoutput === null
-          ? formatStartReplication(this.#slotName!, plugin as AutoPluginName, this.#options.tables)
-          : pgoutput.start(this.#slotName!),
-        pgoutput === null ? this.#consumer(plugin as AutoPluginName, sink) : pgoutput.consumer(sink),
+        command,
+        consumer,
         statusIntervalMs,
         log,
         this.#options.readPacingMs,
       );
       // contract R1: the Resync goes out only now that the server answered with CopyBothResponse.
       session.live();
-      log.info(`streaming from slot ${this.#slotName} (${plugin})`);
+      log.info(
+        `streaming from slot ${this.#slotName} (${plugin}); watching ${describeWatched(this.#options.tables)}`,
+      );
       return await session.ended;
     } finally {
+      routing?.catalog?.close();
       this.#slotName = null;
       pgoutput?.close();
     }
+  }
+
+  /** Once per feed, before its first stream: warns about each watched table that does not exist (contract R14). */
+  async #checkTables(session: Session<PgConnection>): Promise<void> {
+    const tables = this.#options.tables;
+    if (tables === null || this.#tablesChecked) return;
+    await warnMissingTables(
+      (sql) => session.wait('the query for the watched tables', session.connection.query(sql)),
+      tables,
+      this.#log,
+    );
+    this.#tablesChecked = true;
+  }
+
+  /**
+   * What the catalog says, before the stream starts, of the relations this session will most likely see:
+   * each `tables` entry and every partition below it, or, with row keys on and no `tables`, every table
+   * (at most maxPending relations). Asked on the walsender, which runs SQL until the stream starts. Null
+   * when there is nothing to ask.
+   */
+  async #describeScope(session: Session<PgConnection>): Promise<RelationFacts[] | null> {
+    const { tables, keys, maxPending } = this.#options;
+    if (tables === null && !keys) return null;
+    const results = await session.wait(
+      'the catalog lookup',
+      session.connection.query(formatDescribeScope(tables, keys, maxPending)),
+    );
+    return parseDescribeRelations(results, maxPending).filter((facts) => facts !== null);
+  }
+
+  /**
+   * This session's routing. When every `tables` entry exists and none is partitioned, no relation the entries
+   * do not name can belong under one (an ordinary table has no partitions), so names decide what is kept,
+   * and wal2json may filter on the server. The catalog is still needed to name a kept change under its
+   * partition root or to find its key columns, and, when an entry is partitioned or missing, to find the
+   * partitions below it.
+   */
+  #routing(session: Session<PgConnection>, sink: FeedSink, known: RelationFacts[] | null): Routing {
+    const { tables, keys, partitions } = this.#options;
+    const byName =
+      tables !== null && known !== null && tables.every((entry) => isOrdinaryTable(known, entry));
+    const names = byName ? this.#filter : null;
+    if (partitions === 'leaf' && !keys && (tables === null || byName)) {
+      return { names, catalog: null, cache: null };
+    }
+    const cache = new RelationCatalog({
+      naming: partitions,
+      filter: this.#filter,
+      maxHeld: this.#options.maxPending,
+      refreshIntervalMs: RECHECK_INTERVAL_MS,
+    });
+    for (const facts of known ?? []) cache.learn(facts.lineage[0]!, facts);
+    const catalog = new CatalogClient({
+      catalog: cache,
+      keys,
+      connect: (signal) =>
+        PgConnection.connect(this.#settings, { replication: 'off', logger: this.#log, signal }),
+      sink,
+      fail: (error) => session.connection.fail(error),
+      clock: this.#clock,
+      timing: this.#options,
+      log: this.#log,
+    });
+    return { names, catalog, cache };
   }
 
   /**
@@ -185,37 +295,59 @@ class SlotSessions implements FeedBody<PgConnection> {
     return plugin;
   }
 
-  /** What the stream's data and notices become: the plugin's decoder, filtered into `sink`. */
-  #consumer(plugin: AutoPluginName, sink: FeedSink): StreamConsumer {
+  /** What the stream's data and notices become: the plugin's decoder, routed into `sink`. */
+  #consumer(plugin: AutoPluginName, sink: FeedSink, routing: Routing): StreamConsumer {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
-    const filter = this.#filter;
+    const { names, catalog, cache } = routing;
+    const rowEvents = this.#options.keys ? new RowEvents(sink) : null;
     const debug = log.enabled('debug');
     let lastSchema = '';
     let lastTable = '';
     let lastPayload = '';
-    const changed = (schema: string, table: string, op: ChangeOp) => {
-      if (filter !== null && !filter.matches(schema, table)) return;
-      // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
-      if (schema !== lastSchema || table !== lastTable) {
+    let lastEntry: CatalogEntry | undefined;
+    const changed = (schema: string, table: string, op: ChangeOp, rows?: RowImages) => {
+      if (names !== null && !names.matches(schema, table)) return;
+      if (cache === null) {
+        // Decoders hand back the same string objects for a repeated relation, so this is usually one compare.
+        if (schema !== lastSchema || table !== lastTable) {
+          lastSchema = schema;
+          lastTable = table;
+          lastPayload = formatPayload({ schema, table });
+        }
+        if (debug) log.debug(`${op} ${printable(lastPayload)}`);
+        sink.change(lastPayload);
+        return;
+      }
+      let entry = schema === lastSchema && table === lastTable ? lastEntry : undefined;
+      if (entry === undefined || !entry.cached) {
+        entry = cache.entry(schema, table);
+        if (entry === undefined) {
+          if (debug) log.debug(`${op} ${printable(`${schema}.${table}`)}: held for its catalog lookup`);
+          catalog!.hold(schema, table);
+          return;
+        }
         lastSchema = schema;
         lastTable = table;
-        lastPayload = `${schema}.${table}`;
+        lastEntry = entry;
       }
-      if (debug) log.debug(`${op} ${lastPayload}`);
-      sink.change(lastPayload);
+      if (!entry.seen) catalog!.use(entry);
+      if (entry.payload === null) return;
+      if (debug) log.debug(`${op} ${printable(`${schema}.${table}`)} as ${printable(entry.payload)}`);
+      if (rowEvents === null) sink.change(entry.payload);
+      else rowEvents.change(entry.payload, entry.key, op, rows);
     };
     // A change wal2json skipped is nudged from its warning (wal2json-notice.ts); said once per table,
     // since the server logs that WARNING for every such row.
     const skippedNamed = new Set<string>();
     const skipped = (schema: string, table: string, op: ChangeOp) => {
       changed(schema, table, op);
-      if (filter !== null && !filter.matches(schema, table)) return;
-      const payload = `${schema}.${table}`;
+      if (names !== null && !names.matches(schema, table)) return;
+      const payload = formatPayload({ schema, table });
       if (skippedNamed.has(payload)) return;
       skippedNamed.add(payload);
       log.info(
-        `wal2json does not write UPDATE or DELETE rows of ${JSON.stringify(payload)}, which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
+        `wal2json does not write UPDATE or DELETE rows of "${printable(payload)}", which has no replica identity (no primary key, or REPLICA IDENTITY NOTHING); pgnudge nudges it from the server's WARNING instead. Add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL to quiet the server log, or use plugin test_decoding`,
       );
     };
     return {
@@ -223,4 +355,12 @@ class SlotSessions implements FeedBody<PgConnection> {
       notice: (message) => decoder.notice?.(message, skipped),
     };
   }
+}
+
+/** Whether `known` describes `name` as an existing table that is not partitioned. */
+function isOrdinaryTable(known: readonly RelationFacts[], name: TableName): boolean {
+  return known.some((facts) => {
+    const self = facts.lineage[0]!;
+    return self.schema === name.schema && self.table === name.table && !facts.partitioned;
+  });
 }

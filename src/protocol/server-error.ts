@@ -24,6 +24,16 @@ export interface SessionFacts {
 }
 
 const REPLICATION_MENTION = /replication|wal sender|walsender/i;
+// pg_hba.conf refusals (auth.c). Only a physical walsender's says "replication connection": a logical one
+// (replication=database, what a feed opens) is matched against the lines of its database, like any session.
+const HBA_REFUSAL = /pg_hba\.conf/;
+const PHYSICAL_HBA_REFUSAL = /pg_hba\.conf (?:entry for|rejects) replication connection/;
+const HBA_DATABASE = /database "((?:[^"]|"")*)"/;
+// PgBouncer's answer to a startup parameter it does not pass on (`replication`, or a setting pgnudge pins
+// for the session, whichever comes first): a plain 08P01 that would otherwise be retried for ever, though
+// no pooler will ever carry a walsender. PostgreSQL itself never says this (it reports unknown settings
+// as 42704).
+const POOLER_REFUSAL = /^unsupported startup parameter: /;
 const MISSING_FILE = /could not access file "([^"]+)"/;
 const UNTRUSTED_PLUGIN = /library "([^"]+)" may not be used as an output plugin/;
 // The server prints the name as it is, quotes and all.
@@ -44,6 +54,7 @@ export function classifyServerError(
   const { sqlState, message } = fields;
   // The server's message does not name the role; the fix should be copy-paste ready when we know it.
   const role = session.user === undefined ? '<role>' : quoteIdentifier(session.user);
+  const hbaRole = session.user === undefined ? '<role>' : hbaName(session.user);
   const text = `${message}\n${fields.detail ?? ''}`;
   // Newer minor releases (e.g. 15.20) let REPLICATION roles load only the output plugins named in
   // output_plugin_libraries (default 'pgoutput, test_decoding'): installed, but not trusted. To a feed
@@ -56,14 +67,34 @@ export function classifyServerError(
       fix: `A superuser can trust it: add ${untrusted} to output_plugin_libraries (e.g. ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ${untrusted}'; SELECT pg_reload_conf();), or choose plugin test_decoding.`,
     };
   }
-  if ((sqlState === '42501' || sqlState === '28000') && REPLICATION_MENTION.test(text)) {
+  if (context === 'startup' && sqlState === '08P01' && POOLER_REFUSAL.test(message)) {
+    return {
+      code: 'PGNUDGE_ERR_POOLER',
+      retryable: false,
+      fix: 'Connect to PostgreSQL itself (usually port 5432), not PgBouncer or another pooler, which refuses the startup parameters of pgnudge sessions: a pooler cannot carry replication.',
+    };
+  }
+  if (sqlState === '28000' && PHYSICAL_HBA_REFUSAL.test(message)) {
     return {
       code: 'PGNUDGE_ERR_REPLICATION_DENIED',
       retryable: false,
-      fix:
-        sqlState === '28000'
-          ? 'Add a pg_hba.conf line whose database column is "replication" for this role and host, then reload the server.'
-          : `Grant the role the REPLICATION attribute (as a superuser): ALTER ROLE ${role} WITH REPLICATION;`,
+      fix: `Add a pg_hba.conf line whose database column is "replication" (physical replication matches only that keyword), e.g. host replication ${hbaRole} <client-ip>/32 scram-sha-256, then SELECT pg_reload_conf(); as a superuser.`,
+    };
+  }
+  if (sqlState === '28000' && HBA_REFUSAL.test(message)) {
+    const database = HBA_DATABASE.exec(message)?.[1]?.replaceAll('""', '"');
+    const column = database === undefined ? '<database>' : hbaName(database);
+    return {
+      code: 'PGNUDGE_ERR_AUTH_FAILED',
+      retryable: false,
+      fix: `Add a pg_hba.conf line that admits this role to this database, e.g. host ${column} ${hbaRole} <client-ip>/32 scram-sha-256 (or "all" in the database column), then SELECT pg_reload_conf(); as a superuser. A logical replication connection matches the database's lines; the "replication" keyword covers physical replication only.`,
+    };
+  }
+  if (sqlState === '42501' && REPLICATION_MENTION.test(text)) {
+    return {
+      code: 'PGNUDGE_ERR_REPLICATION_DENIED',
+      retryable: false,
+      fix: `Grant the role the REPLICATION attribute (as a superuser): ALTER ROLE ${role} WITH REPLICATION;`,
     };
   }
   if (sqlState === '28P01' || sqlState === '28000') {
@@ -131,6 +162,14 @@ export function classifyServerError(
     };
   }
   return { code: 'PGNUDGE_ERR_SERVER', retryable: isRetryableSqlState(sqlState) };
+}
+
+/** Words pg_hba.conf reads as keywords in its database and user columns, unless quoted. */
+const HBA_KEYWORDS = new Set(['all', 'sameuser', 'samerole', 'samegroup', 'replication']);
+
+/** A database or role name as a pg_hba.conf column takes it: bare when plain, else in double quotes. */
+function hbaName(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) && !HBA_KEYWORDS.has(name) ? name : `"${name}"`;
 }
 
 /** Builds the ServerError for an ErrorResponse, classified by {@link classifyServerError}. */

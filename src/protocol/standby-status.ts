@@ -40,4 +40,15 @@ export class StandbyProgress {
     const lsn = this.#confirmed;
     return { write: lsn, flush: lsn, apply: lsn, replyRequested };
   }
+
+  /**
+   * The status update of a physical session (RawFeed): written, never flushed or applied (0/0). A physical
+   * walsender without a slot holds no WAL for its client, so confirming a flush buys nothing; and a
+   * standby that reports a flush position is a candidate synchronous standby (syncrep.c skips those
+   * without one), which under `synchronous_standby_names = '*'` would put every commit on the server
+   * behind this client's status updates.
+   */
+  replyWritten(replyRequested: boolean): StatusReply {
+    return { write: this.#confirmed, flush: 0n, apply: 0n, replyRequested };
+  }
 }

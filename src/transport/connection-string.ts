@@ -333,6 +333,15 @@ function parseUrl(text: string): Record<string, string> {
   // An empty host list leaves host unset, so PGHOST and the default still apply (as in libpq).
   const hostList = hosts.join(',');
   if (hostList !== '') out.host = decode(hostList, 'host');
+  // After a password, a port that is not a number is most likely the password's own tail: a raw "@"
+  // ended the user info early (`user:p@ss:w/rd@host`). Say so, and echo neither the port nor the URL.
+  if (out.password !== undefined && ports.some((port) => !/^\d*$/.test(port))) {
+    throw new ConfigError(
+      'the port in the connection URL is not a number, so its password probably holds a raw "@", ":" or "/": ' +
+        'percent-encode them (@ as %40, : as %3A, / as %2F), or pass the password as PGPASSWORD or in ~/.pgpass',
+      OPTION,
+    );
+  }
   // Deviation: libpq stores "," for two port-less hosts, which hides PGPORT; we leave port unset instead.
   if (ports.some((port) => port !== '')) out.port = decode(ports.join(','), 'port');
 

@@ -12,7 +12,7 @@ import {
   ServerError,
   type ServerErrorFields,
 } from '../errors.js';
-import { type BoundLogger, bindLogger } from '../logger.js';
+import { type BoundLogger, bindLogger, printable } from '../logger.js';
 import {
   BackendCode,
   type BackendMessage,
@@ -41,6 +41,9 @@ export type { QueryResult } from '../protocol/query-response.js';
 
 /** `replication=database` opens a logical walsender (which also runs SQL); `off` is an ordinary session. */
 export type ReplicationMode = 'database' | 'physical' | 'off';
+
+/** How long a terminated connection may wait for the server to close its end before it is destroyed. */
+const TERMINATE_GRACE_MS = 1000;
 
 /** Idle time before the first keepalive probe; the kernel's interval and count do the rest. */
 const KEEPALIVE_IDLE_MS = 10_000;
@@ -312,6 +315,34 @@ export class PgConnection {
     this.#socket.destroy();
   }
 
+  /**
+   * Ends the session cleanly without waiting for the server (contract R10): Terminate, so the server
+   * ends the session quietly rather than log an unexpected EOF, then end and destroy the socket. Best
+   * effort: what the socket cannot send at once is dropped, and the server cleans up as after a crash.
+   */
+  terminate(): void {
+    if (this.#phase === 'closed') return;
+    // Before startup completed, the server has no session to end: a Terminate would be a protocol error.
+    const session = this.#phase !== 'startup';
+    this.#reads?.drain();
+    this.#fail(
+      new ConnectionError('PGNUDGE_ERR_CONNECTION', `connection to ${this.#target} closed by the client`),
+    );
+    if (!session || this.#socket.destroyed) {
+      this.#socket.destroy();
+      return;
+    }
+    const socket = this.#socket;
+    socket.end(encodeTerminate());
+    // Closing a socket with unread bytes resets it, and a server still sending logs "could not send data
+    // to client". So the bytes that arrive until the server has read Terminate and closed are dropped;
+    // the socket holds the process open for none of that time, and goes for good after a short grace.
+    socket.unref();
+    const grace = setTimeout(() => socket.destroy(), TERMINATE_GRACE_MS);
+    grace.unref();
+    socket.once('close', () => clearTimeout(grace));
+  }
+
   /** Destroys the socket and ends the connection with `error`, telling the `onClose` listeners. */
   fail(error: PgnudgeError): void {
     this.#socket.destroy();
@@ -359,7 +390,7 @@ export class PgConnection {
         ...(this.#maxResultBytes === undefined ? {} : { maxResultBytes: this.#maxResultBytes }),
       });
       this.#sent.push({ query: next, response });
-      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${next.sql}`);
+      if (this.#log.enabled('trace')) this.#log.trace(`> Query ${printable(next.sql)}`);
       this.#write(encodeQuery(next.sql));
     }
   }
@@ -370,6 +401,8 @@ export class PgConnection {
 
   #receive(chunk: Buffer): void {
     this.#bytesReceived += chunk.length;
+    // After terminate(), what the server still sends until it closes is read and dropped.
+    if (this.closed) return;
     try {
       this.#decoder.push(chunk);
       for (let frame = this.#decoder.next(); frame !== undefined; frame = this.#decoder.next()) {
@@ -400,7 +433,9 @@ export class PgConnection {
     if (this.#log.enabled('trace')) this.#log.trace(`< ${message.type}`);
     switch (message.type) {
       case 'NoticeResponse':
-        this.#log.debug(`server notice: ${message.fields.severity} ${message.fields.message}`);
+        this.#log.debug(
+          `server notice: ${printable(message.fields.severity)} ${printable(message.fields.message)}`,
+        );
         if (this.#phase === 'replication') this.#replication?.notice?.(message.fields);
         return;
       case 'ParameterStatus':

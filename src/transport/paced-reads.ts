@@ -60,6 +60,17 @@ export class PacedReads {
     this.#resume = null;
   }
 
+  /**
+   * Ends pacing for a connection that reads on until the server closes (a clean close, contract R10):
+   * like close(), and stopped reads start again, so that the server's last bytes and its close are
+   * read rather than left unread, which would make the close a reset.
+   */
+  drain(): void {
+    const resume = this.#resume;
+    this.close();
+    resume?.();
+  }
+
   readonly #endWake = (): void => {
     this.#wakeOpen = false;
     const bytes = this.#wakeBytes;

@@ -1,4 +1,5 @@
-// Chaos with a no-lost-wakeup oracle (contract R1–R8, R11, R12): a writer commits to four watched tables at
+// Chaos with a no-lost-wakeup oracle (contract R1–R8, R11, R12, R20): a writer commits to four watched tables and
+// a two-level partitioned table (with a partition created halfway through, then written to directly) at
 // random intervals while faults hit a WalFeed at random moments — pg_terminate_backend of its walsender,
 // fast and immediate server restarts, a blackholed link, a TCP reset, every replication slot taken for a
 // while. Afterwards every commit must have been followed by a Batch naming its table or by a Resync, and
@@ -54,6 +55,25 @@ const TABLES: ChaosTable[] = [
   // A quoted identifier, so the filter and the payload are exercised across every reconnect too.
   { sql: 'public."Chaos D"', payload: 'public.Chaos D' },
 ];
+
+/**
+ * A partitioned table watched by its root (contract R20): list partitions by a bucket the column default
+ * picks, bucket 1 hash-partitioned again. Its changes come from the leaves and must wake `public.chaos_p`.
+ */
+const PARTITIONED: ChaosTable = { sql: 'public.chaos_p', payload: 'public.chaos_p' };
+const PARTITIONED_DDL = `CREATE TABLE public.chaos_p (id bigserial, bucket int NOT NULL DEFAULT floor(random() * 2)::int, n int NOT NULL DEFAULT 0, note text, PRIMARY KEY (id, bucket)) PARTITION BY LIST (bucket);
+CREATE TABLE public.chaos_p_0 PARTITION OF public.chaos_p FOR VALUES IN (0);
+CREATE TABLE public.chaos_p_1 PARTITION OF public.chaos_p FOR VALUES IN (1) PARTITION BY HASH (id);
+CREATE TABLE public.chaos_p_1a PARTITION OF public.chaos_p_1 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE public.chaos_p_1b PARTITION OF public.chaos_p_1 FOR VALUES WITH (MODULUS 2, REMAINDER 1)`;
+/**
+ * The partition created halfway through: the root's default starts sending rows to it, and the writer
+ * also writes to it directly (its own default keeps those rows in its bucket). Idempotent, since a fault
+ * may hide whether a try committed.
+ */
+const NEW_PARTITION: ChaosTable = { sql: 'public.chaos_p_2', payload: 'public.chaos_p' };
+const NEW_PARTITION_DDL = `CREATE TABLE IF NOT EXISTS public.chaos_p_2 PARTITION OF public.chaos_p (bucket DEFAULT 2) FOR VALUES IN (2);
+ALTER TABLE public.chaos_p ALTER COLUMN bucket SET DEFAULT floor(random() * 3)::int`;
 
 const FAULTS = ['terminate', 'restart-fast', 'restart-immediate', 'blackhole', 'reset', 'slots'] as const;
 type FaultKind = (typeof FAULTS)[number];
@@ -265,9 +285,13 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   t.after(() => cluster.stop());
   const db = await scratchDatabase(cluster.info, 'chaos');
   await cluster.sql(
-    TABLES.map(
-      (table) => `CREATE TABLE ${table.sql} (id bigserial PRIMARY KEY, n int NOT NULL DEFAULT 0, note text)`,
-    ).join(';\n'),
+    [
+      ...TABLES.map(
+        (table) =>
+          `CREATE TABLE ${table.sql} (id bigserial PRIMARY KEY, n int NOT NULL DEFAULT 0, note text)`,
+      ),
+      PARTITIONED_DDL,
+    ].join(';\n'),
     db.name,
   );
   const proxy = await TcpProxy.start({ host: cluster.info.host, port: cluster.info.port });
@@ -280,7 +304,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
     ...feedConnection(cluster.info, db.name),
     host: proxy.host,
     port: proxy.port,
-    tables: TABLES.map((table) => table.sql),
+    tables: [...TABLES, PARTITIONED].map((table) => table.sql),
     applicationName: APPLICATION,
     debounce: 20,
     // Short, so a blackholed link is seen dead in about two seconds.
@@ -298,7 +322,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   const writer = new ChaosWriter({
     info: cluster.info,
     database: db.name,
-    tables: TABLES,
+    tables: [...TABLES, PARTITIONED],
     timeline,
     rng: new Rng(SEED),
   });
@@ -316,6 +340,25 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
 
   writer.start();
   const chaosEnds = performance.now() + SECONDS * 1000;
+  const halfway = performance.now() + SECONDS * 500;
+  const partition: { created: Stamp | null } = { created: null };
+  /** Creates the new partition (retried through faults) and has the writer write to it directly too. */
+  const createPartition = async () => {
+    await waitFor(
+      () =>
+        runSql(cluster.info, NEW_PARTITION_DDL, db.name).then(
+          () => true,
+          () => false,
+        ),
+      {
+        timeoutMs: RECOVERY_MS,
+        intervalMs: 200,
+        what: 'the partition created during the run',
+      },
+    );
+    partition.created = timeline.stamp();
+    writer.addTable(NEW_PARTITION);
+  };
   // Every kind once per round, in a seeded order, so even a short run sees each of them.
   let queue: FaultKind[] = [];
   const nextFault = (quick: boolean): FaultKind => {
@@ -329,6 +372,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   // Past the deadline only to finish the first round, so a slow machine still sees every kind once.
   while (performance.now() < chaosEnds || !injectedEveryKind()) {
     await pace(rng.int(1000, 3000), new AbortController().signal);
+    if (partition.created === null && performance.now() >= halfway) await createPartition();
     const fault = await injector.inject(nextFault(false));
     // Now and then the next fault lands while the feed is still reconnecting, so faults also hit the
     // handshake (startup, slot creation, START_REPLICATION), not only a streaming link. Never a
@@ -348,8 +392,9 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   }
 
   // No more faults: the last random commits, then one final commit per table, must all be covered.
+  if (partition.created === null) await createPartition();
   await writer.stop();
-  for (const table of TABLES) {
+  for (const table of [...TABLES, PARTITIONED, NEW_PARTITION]) {
     await waitFor(() => writer.commit([table]), {
       timeoutMs: 20_000,
       what: `a final commit to ${table.sql}`,
@@ -385,6 +430,7 @@ test(`chaos: ${SECONDS} s of faults, no lost wakeup, no slot left`, {
   const result = figuresNow();
   report(t, [
     `commits checked ${result.commitsChecked} (writer: ${writer.failures} transaction(s) lost to faults, ${writer.sessions} session(s)), uncovered ${result.uncovered}`,
+    `partitioned: ${commits.filter((commit) => commit.table === PARTITIONED.payload).length} commit(s) to ${PARTITIONED.payload}, ${commits.filter((commit) => commit.table === PARTITIONED.payload && commit.sent.seq > (partition.created?.seq ?? Number.POSITIVE_INFINITY)).length} after ${NEW_PARTITION.sql} was created at ${((partition.created?.at ?? 0) / 1000).toFixed(3)} s`,
     `faults by kind ${JSON.stringify(result.faultsByKind)} (${injector.faults.length} in all)`,
     `Resyncs by reason ${JSON.stringify(result.resyncsByReason)}, ${result.batches} batches`,
     `worst fault → first item ${result.worstFirstItemAfterFaultMs} ms, fault → Resync ${result.worstResyncAfterFaultMs} ms; fault → Resync by kind ${JSON.stringify(result.worstResyncByKind)}`,

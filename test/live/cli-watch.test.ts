@@ -143,6 +143,44 @@ describe('pgnudge watch streams items', TEST, () => {
     assert.equal(await cli.status(), 0);
   });
 
+  test(
+    '--keys names each row: payload, table and key on every --json event (contract R22)',
+    TEST,
+    async (t) => {
+      const cli = new Cli(t, [
+        'watch',
+        '--json',
+        '--dsn',
+        keyValueDsn(),
+        '--table',
+        'public.t',
+        '--keys',
+        '--debounce',
+        '200',
+      ]);
+      await cli.line((line) => line === RESYNC_CONNECTED, 'the Resync');
+      const first = nextId;
+      await insert('public.t', 2);
+      const batch = await cli.line((line) => line.includes('"public.t"'), 'a batch for public.t', 1);
+      const parsed = JSON.parse(batch) as { events: { firstSeen: string }[] };
+      assert.equal(
+        batch,
+        JSON.stringify({
+          type: 'batch',
+          events: [first, first + 1].map((id, i) => ({
+            payload: `public.t:${id}`,
+            table: 'public.t',
+            key: [String(id)],
+            count: 1,
+            firstSeen: parsed.events[i]?.firstSeen,
+          })),
+        }),
+      );
+      cli.child.kill('SIGINT');
+      assert.equal(await cli.status(), 0);
+    },
+  );
+
   test('the PG* variables are the connection when there is no --dsn', TEST, async (t) => {
     const role = info.roles.replication;
     const env: Record<string, string> = {
@@ -253,8 +291,13 @@ describe('pgnudge watch: contract R11 causes exit 1 with a plain cause and fix',
       assert.equal(status, 1, `exit status; stderr: ${stderr}`);
       assert.equal(stdout, '', 'nothing on stdout');
       const lines = assertPlainError(stderr);
-      assert.match(lines.join(' '), cause);
-      assert.match(lines.join(' '), fix);
+      // Under --json the fatal error is one JSON line too (issue 21), after the warning about the
+      // password in --dsn.
+      const fatal = JSON.parse(lines.at(-1) ?? '') as { level: string; code: string; message: string };
+      assert.equal(fatal.level, 'fatal');
+      assert.match(fatal.code, /^PGNUDGE_ERR_[A-Z_]+$/);
+      assert.match(fatal.message, cause);
+      assert.match(fatal.message, fix);
       assert.ok(!stderr.includes('not-the-password'));
     });
   }

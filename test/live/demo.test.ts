@@ -1,6 +1,7 @@
 // `pgnudge demo` end to end (contract §5): it boots its own embedded PostgreSQL, so it runs once per test
 // run (on the newest selected major's suite), not once per major. Ctrl-C (or SIGTERM) must end with
-// exit 0, no temp dir and no postgres process of it left.
+// exit 0, no temp dir and no postgres process of it left; run as root, it creates no account (the
+// server runs as nobody) and leaves the account files as they were (issue 14).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
@@ -33,6 +34,18 @@ function childrenOf(pid: number): number[] {
   return found;
 }
 
+/** The real user id of `pid`. */
+function uidOf(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m);
+  return Number(line?.[1]);
+}
+
+/** The account databases a demo run as root must leave as they were. */
+const ACCOUNT_FILES = ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow'].filter((file) =>
+  existsSync(file),
+);
+const accountFiles = () => ACCOUNT_FILES.map((file) => readFileSync(file, 'utf8'));
+
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -43,12 +56,17 @@ function alive(pid: number): boolean {
 }
 
 async function runUntil(signal: 'SIGINT' | 'SIGTERM', waitForBatch: boolean): Promise<void> {
+  const accountsBefore = accountFiles();
   const demo = new CliProcess(['demo'], { home: process.env.HOME ?? '/tmp' });
   try {
     const server = await demo.match(/ in (\/\S+)\n/, 'the server line', 60_000);
     const dir = server[1] as string;
     const pid = Number((await demo.match(/pid (\d+)/, 'the postmaster pid', 60_000))[1]);
     assert.ok(existsSync(dir), 'the temp dir exists while the demo runs');
+    if (process.geteuid?.() === 0) {
+      const nobody = Number(readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m)?.[1]);
+      assert.equal(uidOf(pid), nobody, 'as root, the server runs as the existing account nobody');
+    }
     await demo.match(/^\S+ resync +connected\b/m, 'a Resync line', 60_000);
     if (waitForBatch) {
       await demo.match(/^\S+ batch +public\.(orders|stations) ×\d+/m, 'a Batch line', 60_000);
@@ -84,6 +102,7 @@ async function runUntil(signal: 'SIGINT' | 'SIGTERM', waitForBatch: boolean): Pr
       what: `no postgres process of the demo left (${processes.filter(alive).join(', ')})`,
     });
     assert.match(demo.stdout, /done: the server is stopped and .* is removed/);
+    assert.deepEqual(accountFiles(), accountsBefore, 'no account created or left behind');
     assert.doesNotMatch(demo.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   } finally {
     demo.kill('SIGKILL');

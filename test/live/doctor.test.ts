@@ -1,8 +1,12 @@
 // `pgnudge doctor` against real servers (contract §5): the shared logical cluster (ready: exit 0, the plugin
-// it would use, nothing left behind; a role without REPLICATION, a wrong password, a closed port: exit 1
-// with the cause and fix), and a dedicated wal_level=replica cluster (wal_level named, and with the
-// role too, both).
+// it would use, nothing left behind; --table names a missing table and where its name exists; a role
+// without REPLICATION, a wrong password, a closed port: exit 1 with the cause and fix), and a dedicated
+// wal_level=replica cluster without a `replication` line in pg_hba.conf (wal_level named, the physical
+// session refused with the line to add, and with the role too, both; then doctor's own line added: a
+// RawFeed is recommended, contract R27).
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type CliOutcome, runCli } from '../support/cli-process.js';
 import { Cluster, type ClusterInfo, freePort, type Role, runSql } from '../support/cluster.js';
@@ -30,6 +34,7 @@ function dsn(cluster: ClusterInfo, role: Role, database: string, port = cluster.
 interface JsonReport {
   ok: boolean;
   plugin: string | null;
+  feed: string | null;
   platform: string;
   checks: { name: string; ok: boolean; detail: string; fix: string | null; skipped?: boolean }[];
 }
@@ -60,8 +65,9 @@ describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
     assertNoStack(outcome);
     assert.equal(outcome.code, 0, `${outcome.stdout}\n${outcome.stderr}`);
     const report = parseReport(outcome);
-    assert.deepEqual(Object.keys(report), ['ok', 'plugin', 'checks', 'platform']);
+    assert.deepEqual(Object.keys(report), ['ok', 'plugin', 'feed', 'checks', 'platform']);
     assert.equal(report.ok, true);
+    assert.equal(report.feed, 'WalFeed');
     assert.equal(report.platform, 'self-managed');
     const expected = info.plugins.includes('wal2json') ? 'wal2json' : 'test_decoding';
     if (info.major === 15 && !info.external) assert.equal(expected, 'wal2json', 'PostgreSQL 15 has wal2json');
@@ -164,6 +170,41 @@ describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
     assert.deepEqual(await slotsIn(info, db.name), []);
   });
 
+  test('--table: a missing table fails the check (exit 1) with where its name exists; existing ones pass', async () => {
+    await runSql(
+      info,
+      'CREATE TABLE IF NOT EXISTS public.orders (id int); CREATE SCHEMA IF NOT EXISTS app; CREATE TABLE IF NOT EXISTS app.nosuch (id int)',
+      db.name,
+    );
+    const role = info.roles.replication;
+    const connection = ['--dsn', dsn(info, role, db.name)];
+    const env = { PGPASSWORD: role.password };
+    const missing = await doctor(
+      ['--json', ...connection, '--table', 'public.orders', '--table', 'public.nosuch'],
+      env,
+    );
+    assertNoStack(missing);
+    assert.equal(missing.code, 1, `${missing.stdout}\n${missing.stderr}`);
+    const report = parseReport(missing);
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.checks.filter((c) => !c.ok && !c.skipped && !c.name.startsWith('plugin_')).map((c) => c.name),
+      ['tables'],
+    );
+    assert.equal(
+      checkOf(report, 'tables').detail,
+      'public.nosuch does not exist (yet): it wakes the feed once it is created; did you mean app.nosuch?',
+    );
+    const present = await doctor(['--json', ...connection, '--table', 'public.orders'], env);
+    assert.equal(present.code, 0, `${present.stdout}\n${present.stderr}`);
+    assert.deepEqual(checkOf(parseReport(present), 'tables'), {
+      name: 'tables',
+      ok: true,
+      detail: 'public.orders: exists',
+      fix: null,
+    });
+  });
+
   test('a role without REPLICATION: exit 1, naming REPLICATION with the ALTER ROLE fix', async () => {
     const role = info.roles.login;
     const outcome = await doctor(['--json', '--dsn', dsn(info, role, db.name)], {
@@ -184,7 +225,11 @@ describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
     assert.equal(checkOf(report, 'replication_slots').ok, true);
     assert.deepEqual(
       report.checks.filter((c) => !c.ok && !c.skipped).map((c) => c.name),
-      ['replication'],
+      ['replication', 'physical_replication'],
+    );
+    assert.equal(
+      checkOf(report, 'physical_replication').fix,
+      'Fix replication (above); then this check can pass.',
     );
     const human = await doctor(['--dsn', dsn(info, role, db.name)], { PGPASSWORD: role.password });
     assert.equal(human.code, 1);
@@ -240,7 +285,12 @@ describe('pgnudge doctor on a wal_level=replica cluster', { timeout: 180_000 }, 
       skip = 'needs a cluster of our own';
       return;
     }
-    cluster = await Cluster.start({ major: info.major, walLevel: 'replica' });
+    // Lines for ordinary and logical walsender sessions only: no `replication` line, so no physical session.
+    cluster = await Cluster.start({
+      major: info.major,
+      walLevel: 'replica',
+      hba: ['host      all          all            127.0.0.1/32   scram-sha-256'],
+    });
   });
   after(() => cluster?.stop());
 
@@ -260,6 +310,11 @@ describe('pgnudge doctor on a wal_level=replica cluster', { timeout: 180_000 }, 
     assert.match(walLevel.fix ?? '', /ALTER SYSTEM SET wal_level = logical;/);
     assert.equal(checkOf(report, 'replication').ok, true);
     assert.match(checkOf(report, 'plugin_test_decoding').detail, /blocked: wal_level/);
+    assert.equal(report.feed, null);
+    const physical = checkOf(report, 'physical_replication');
+    assert.equal(physical.ok, false);
+    assert.match(physical.detail, /no pg_hba\.conf entry for replication connection/);
+    assert.match(physical.fix ?? '', new RegExp(`host {2}replication {2}${role.user} {2}<client-ip>/32`));
     assert.deepEqual(await slotsIn(cluster.info, 'postgres'), []);
   });
 
@@ -275,5 +330,25 @@ describe('pgnudge doctor on a wal_level=replica cluster', { timeout: 180_000 }, 
     assert.match(outcome.stdout, /^✗ wal_level +wal_level = replica/m);
     assert.match(outcome.stdout, /ALTER ROLE nudge_login REPLICATION;/);
     assert.match(outcome.stdout, /ALTER SYSTEM SET wal_level = logical;/);
+  });
+
+  test("doctor's own replication line makes a RawFeed possible: exit 0, RawFeed recommended", async (t) => {
+    if (skip || !cluster) return t.skip(skip);
+    const role = cluster.info.roles.replication;
+    const run = () =>
+      doctor(['--json', '--dsn', dsn((cluster as Cluster).info, role, 'postgres')], {
+        PGPASSWORD: role.password,
+      });
+    const fix = checkOf(parseReport(await run()), 'physical_replication').fix ?? '';
+    const line = /^ {2}(host .*)$/m.exec(fix)?.[1];
+    assert.ok(line, `the fix names a line: ${fix}`);
+    appendFileSync(join(cluster.dataDir, 'pg_hba.conf'), `${line.replace('<client-ip>', '127.0.0.1')}\n`);
+    await cluster.sql('SELECT pg_reload_conf()');
+    const outcome = await run();
+    assert.equal(outcome.code, 0, outcome.stdout);
+    const report = parseReport(outcome);
+    assert.equal(report.feed, 'RawFeed');
+    assert.equal(checkOf(report, 'physical_replication').ok, true);
+    assert.equal(checkOf(report, 'wal_level').ok, false, 'the wal_level fix stays, for a WalFeed');
   });
 });

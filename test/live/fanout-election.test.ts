@@ -13,7 +13,7 @@ import {
   electionSlotName,
   formatCreateElectionSlot,
 } from '../../src/fanout/election.js';
-import { newBridgeId, openWireMessage, WireEncoder } from '../../src/fanout/wire-v2.js';
+import { newBridgeId, openWireMessage, WireEncoder } from '../../src/fanout/wire.js';
 import type { Notification, PgConnection } from '../../src/transport/connection.js';
 import { type ClusterInfo, liveCluster, runSql, scratchDatabase } from '../support/cluster.js';
 import { openConnection, refusal, settingsFor } from '../support/live-connection.js';

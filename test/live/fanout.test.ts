@@ -1,30 +1,40 @@
-// Fan-out over NOTIFY against a real server (contract §6): `pgnudge bridge` processes republish one feed,
-// NotifyFeed consumers and `pgnudge listen` LISTEN with a plain LOGIN role. Failover, splitting,
-// hostile payloads, and zero slots left behind.
+// Fan-out over NOTIFY against a real server (contract §6, R29): `pgnudge bridge` processes republish one
+// feed, signed with a shared secret; NotifyFeed consumers and `pgnudge listen` LISTEN with a plain LOGIN
+// role. Failover by the election slot, splitting, junk payloads dropped without effect, insecure mode,
+// and zero slots left behind. Attacks by a LOGIN role: fanout-hostile.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import pg from 'pg';
+import { ChannelKey } from '../../src/fanout/auth.js';
+import { electionSlotName } from '../../src/fanout/election.js';
 import { Batch, type FeedItem, NotifyFeed } from '../../src/index.js';
 import { CliProcess, connectionUrl } from '../support/cli-process.js';
 import { type ClusterInfo, liveCluster, type Role, runSql, scratchDatabase } from '../support/cluster.js';
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { LogCapture } from '../support/log-capture.js';
 import { waitFor } from '../support/wait.js';
 
 const TEST = { timeout: 120_000 } as const;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** The secret every bridge and consumer here shares; the CLI reads it from PGNUDGE_SECRET or a file. */
+const SECRET = 'live fan-out secret: 32 bytes ok';
 
 let info: ClusterInfo;
 let db: { name: string; drop(): Promise<void> };
 let home: string;
+let secretFile: string;
 let channelCount = 0;
 
 before(async () => {
   info = await liveCluster();
   db = await scratchDatabase(info, 'fanout');
   home = mkdtempSync(join(tmpdir(), 'pgnudge-fanout-home-'));
+  secretFile = join(home, 'secret');
+  writeFileSync(secretFile, `${SECRET}\n`);
+  chmodSync(secretFile, 0o600);
   await runSql(info, 'CREATE TABLE public.t (id serial PRIMARY KEY, v int)', db.name);
 });
 
@@ -45,59 +55,102 @@ function dsn(role: Role): string {
   return connectionUrl(info, db.name, role);
 }
 
-function cli(t: TestContext, args: string[]): CliProcess {
-  return new CliProcess(args, { home, after: (fn) => t.after(fn) });
+/** `pgnudge ...args` with the secret in PGNUDGE_SECRET (`env` may replace it, or add variables). */
+function cli(
+  t: TestContext,
+  args: string[],
+  env: Record<string, string> = { PGNUDGE_SECRET: SECRET },
+): CliProcess {
+  return new CliProcess(args, { home, env, after: (fn) => t.after(fn) });
 }
 
-function startBridge(t: TestContext, name: string, debounce = '5'): CliProcess {
-  return cli(t, [
-    'bridge',
-    '--channel',
-    name,
-    '--dsn',
-    dsn(info.roles.replication),
-    '--debounce',
-    debounce,
-    '-v',
-  ]);
+function startBridge(t: TestContext, name: string, debounce = '5', auth: string[] = []): CliProcess {
+  return cli(
+    t,
+    [
+      'bridge',
+      '--channel',
+      name,
+      ...auth,
+      '--dsn',
+      dsn(info.roles.replication),
+      '--debounce',
+      debounce,
+      '-v',
+    ],
+    auth.length === 0 ? { PGNUDGE_SECRET: SECRET } : {},
+  );
 }
 
-function consumer(t: TestContext, name: string, debounce = 5): { feed: NotifyFeed; probe: FeedProbe } {
+function consumer(
+  t: TestContext,
+  name: string,
+  debounce = 5,
+  auth: { secret: string } | { insecure: true } = { secret: SECRET },
+): { feed: NotifyFeed; probe: FeedProbe; log: LogCapture } {
+  const log = new LogCapture();
   const feed = new NotifyFeed({
     ...feedConnection(info, db.name, info.roles.login),
     channel: name,
+    ...auth,
     debounce,
+    logger: log.logger,
   });
   const probe = new FeedProbe(feed);
   t.after(() => feed.close());
-  return { feed, probe };
+  return { feed, probe, log };
+}
+
+/** The body of a wire message: the JSON after `v2.<mac>.`. */
+function body(payload: string): { k: string; n?: number; b: string } {
+  return JSON.parse(payload.slice(payload.indexOf('.', 3) + 1)) as { k: string; n?: number; b: string };
+}
+
+/** The channel's election slot in the scratch database, with this file's secret. */
+function electionSlot(name: string): string {
+  return electionSlotName({ channel: name, database: db.name, key: ChannelKey.derive(SECRET, name) });
+}
+
+async function electionHolder(name: string): Promise<number | undefined> {
+  const rows = await runSql<{ active_pid: number }>(
+    info,
+    `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${electionSlot(name)}'`,
+  );
+  return rows[0]?.active_pid;
 }
 
 const isBatch = (item: FeedItem): item is Batch => item instanceof Batch;
 
 describe('fan-out over NOTIFY', TEST, () => {
   test(
-    'listen --json prints the shapes of watch, and NotifyFeed survives malformed payloads',
+    'listen --json prints the shapes of watch; junk and unsigned payloads are dropped without effect',
     TEST,
     async (t) => {
       const name = channel();
-      const { probe } = consumer(t, name);
+      const { probe, log } = consumer(t, name);
       await probe.resync('connected');
-      const listen = cli(t, [
-        'listen',
-        '--channel',
-        name,
-        '--json',
-        '--dsn',
-        dsn(info.roles.login),
-        '--debounce',
-        '5',
-      ]);
+      // The secret from a file here; the bridge has it from PGNUDGE_SECRET.
+      const listen = cli(
+        t,
+        [
+          'listen',
+          '--channel',
+          name,
+          '--secret-file',
+          secretFile,
+          '--json',
+          '--dsn',
+          dsn(info.roles.login),
+          '--debounce',
+          '5',
+        ],
+        {},
+      );
       await waitFor(() => listen.lines().length > 0, { timeoutMs: 20_000, what: 'the listen Resync line' });
       assert.deepEqual(JSON.parse(listen.lines()[0] as string), { type: 'resync', reason: 'connected' });
 
       const bridge = startBridge(t, name);
-      await bridge.logged(/active on channel/, 'the bridge to become active');
+      await bridge.logged(/: active on channel/, 'the bridge to become active');
       // The bridge's feed starts with Resync('connected'), which consumers receive as Resync('bridge').
       await probe.resync('bridge');
       await waitFor(() => listen.lines().some((line) => line.includes('"bridge"')), {
@@ -121,7 +174,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       assert.equal(batch.events[0]?.count, 1);
       assert.match(String(batch.events[0]?.firstSeen), ISO_UTC);
 
-      // Anyone who may NOTIFY on the channel can cause refetches, and nothing worse.
+      // Anyone who may NOTIFY on the channel can send junk: it is dropped without effect, and reported.
       mark = probe.mark();
       const quoted = name.replaceAll("'", "''");
       for (const junk of [
@@ -129,13 +182,23 @@ describe('fan-out over NOTIFY', TEST, () => {
         '{"v":2,"k":"hb"}',
         '{"v":1,"b":"evil","q":0,"k":"batch","p":0,"n":1,"e":[["x",1]]}',
         '[]',
+        `v2..{"b":"0123456789abcdef","q":0,"t":${Date.now()},"k":"resync","r":"connected"}`,
       ]) {
         await sql(`SELECT pg_notify('${quoted}', '${junk.replaceAll("'", "''")}')`);
       }
-      await probe.resync('bridge', mark);
-      mark = probe.mark();
+      const report = await log.failure(/dropped \d+ message\(s\)/);
+      assert.match(report, /malformed/);
       await sql('INSERT INTO t (v) VALUES (2), (3)');
       await probe.counted('public.t', 2, mark);
+      assert.deepEqual(
+        probe.items.slice(mark).map((item) => item.type),
+        ['batch'],
+        'the junk caused no Resync and no event',
+      );
+      await listen.logged(
+        /WARN {2}pgnudge: channel ".*": dropped \d+ message\(s\)/,
+        'listen to report the drops',
+      );
       assert.equal(probe.error, undefined);
       assert.equal(probe.done, false);
       for (const line of listen.lines()) {
@@ -148,6 +211,64 @@ describe('fan-out over NOTIFY', TEST, () => {
       assert.deepEqual(await bridge.exited, { code: 0, signal: null }, bridge.stderr);
       assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
       await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+      await waitFor(async () => (await electionHolder(name)) === undefined, {
+        what: 'no election slot left',
+      });
+    },
+  );
+
+  test(
+    'a bridge run with --keys sends rows: a listener gets table and key apart, the old and the new key of a moved row',
+    TEST,
+    async (t) => {
+      const name = channel();
+      await sql('CREATE TABLE "keyed:t" (a int, b text, v int, PRIMARY KEY (a, b))');
+      t.after(() => sql('DROP TABLE "keyed:t"'));
+      const { probe } = consumer(t, name, 200);
+      await probe.resync('connected');
+      const bridge = cli(t, [
+        'bridge',
+        '--channel',
+        name,
+        '--keys',
+        '--table',
+        'public."keyed:t"',
+        '--dsn',
+        dsn(info.roles.replication),
+        '--debounce',
+        '200',
+      ]);
+      await probe.resync('bridge');
+      const mark = probe.mark();
+      await sql(`INSERT INTO "keyed:t" VALUES (1, 'a b', 0), (2, 'x', 0)`);
+      await sql(`UPDATE "keyed:t" SET v = 1 WHERE a = 1`);
+      await sql(`UPDATE "keyed:t" SET a = 3 WHERE a = 2`);
+      await probe.counted('public.keyed:t:1,"a b"', 2, mark);
+      await probe.counted('public.keyed:t:2,x', 2, mark);
+      await probe.counted('public.keyed:t:3,x', 1, mark);
+      assert.deepEqual(
+        ['public.keyed:t:1,"a b"', 'public.keyed:t:2,x', 'public.keyed:t:3,x'].map((p) =>
+          probe.count(p, mark),
+        ),
+        [2, 2, 1],
+      );
+      const events = probe.items
+        .slice(mark)
+        .filter(isBatch)
+        .flatMap((batch) => batch.events);
+      assert.ok(events.length > 0);
+      for (const event of events) {
+        // The table name holds ':', so only the wire's separate fields can say where the key starts.
+        assert.equal(event.table, 'public.keyed:t');
+        assert.ok(event.key !== null && event.key.length === 2, JSON.stringify(event));
+      }
+      assert.deepEqual([...new Set(events.map((event) => JSON.stringify(event.key)))].sort(), [
+        '["1","a b"]',
+        '["2","x"]',
+        '["3","x"]',
+      ]);
+      bridge.child.kill('SIGTERM');
+      assert.equal((await bridge.exited).code, 0, bridge.stderr);
     },
   );
 
@@ -187,7 +308,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       });
       const batches = probe.items.slice(mark).filter(isBatch);
       assert.equal(batches.length, 1, 'the consumer reassembled one batch');
-      const parts = payloads.map((text) => JSON.parse(text) as { k: string; n?: number });
+      const parts = payloads.map(body);
       assert.ok(
         parts.some((part) => part.k === 'batch' && (part.n ?? 0) > 1),
         'the batch was split',
@@ -220,11 +341,11 @@ describe('fan-out over NOTIFY', TEST, () => {
       await sql('INSERT INTO t (v) VALUES (20)');
       await probe.counted('public.t', 1, mark);
 
-      // The session holding the bridge's advisory lock ends: the bridge must stop its feed and re-elect.
+      // The session holding the election slot ends: the bridge must stop its feed and re-elect.
       mark = probe.mark();
-      await sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-      );
+      const holder = await electionHolder(name);
+      assert.ok(holder, 'the bridge holds its election slot');
+      await sql(`SELECT pg_terminate_backend(${holder})`);
       await probe.resync('bridge', mark);
       await waitFor(() => feed.bridgeId !== null && feed.bridgeId !== firstId, {
         what: 'a new bridge id after the bridge re-elected itself',
@@ -236,6 +357,39 @@ describe('fan-out over NOTIFY', TEST, () => {
       bridge.kill('SIGTERM');
       assert.equal((await bridge.exited).code, 0, bridge.stderr);
       await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+      await waitFor(async () => (await electionHolder(name)) === undefined, {
+        what: 'no election slot left',
+      });
+    },
+  );
+
+  test(
+    'insecure: true: an --insecure bridge and an insecure consumer work; a consumer with a secret drops them all',
+    TEST,
+    async (t) => {
+      const name = channel();
+      const insecure = consumer(t, name, 5, { insecure: true });
+      const strict = consumer(t, name);
+      await insecure.probe.resync('connected');
+      await strict.probe.resync('connected');
+      const bridge = startBridge(t, name, '5', ['--insecure']);
+      await bridge.logged(
+        /active on channel .*insecure: messages are unsigned/,
+        'the insecure bridge to be active',
+      );
+      await insecure.probe.resync('bridge');
+      const mark = insecure.probe.mark();
+      await sql('INSERT INTO t (v) VALUES (30)');
+      await insecure.probe.counted('public.t', 1, mark);
+      const report = await strict.log.failure(/dropped \d+ message\(s\)/);
+      assert.match(report, /unsigned \(from a bridge running with insecure: true\?\)/);
+      assert.deepEqual(
+        strict.probe.items.map((item) => item.type === 'resync' && item.reason),
+        ['connected'],
+        'the consumer with a secret believed nothing unsigned',
+      );
+      bridge.kill('SIGTERM');
+      assert.equal((await bridge.exited).code, 0, bridge.stderr);
     },
   );
 
@@ -252,7 +406,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       const consumers = Array.from({ length: 50 }, () => consumer(t, name));
       await Promise.all(consumers.map(({ probe }) => probe.resync('connected', 0, 30_000)));
       const first = startBridge(t, name);
-      await first.logged(/active on channel/, 'the first bridge to become active');
+      await first.logged(/: active on channel/, 'the first bridge to become active');
       const second = startBridge(t, name);
       await second.logged(/standby/, 'the second bridge to wait as a standby');
       await Promise.all(consumers.map(({ probe }) => probe.resync('bridge', 0, 30_000)));
@@ -266,7 +420,7 @@ describe('fan-out over NOTIFY', TEST, () => {
       marks = consumers.map(({ probe }) => probe.mark());
       const killedAt = Date.now();
       first.child.kill('SIGKILL');
-      await second.logged(/active on channel/, 'the standby to take over', 30_000);
+      await second.logged(/: active on channel/, 'the standby to take over', 30_000);
       await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
       t.diagnostic(`every consumer resynced ${Date.now() - killedAt} ms after the SIGKILL`);
       assert.equal(new Set(consumers.map(({ feed }) => feed.bridgeId)).size, 1);
@@ -281,6 +435,9 @@ describe('fan-out over NOTIFY', TEST, () => {
       assert.equal((await second.exited).code, 0, second.stderr);
       await Promise.all(consumers.map(({ feed }) => feed.close()));
       await waitFor(async () => (await slotsIn(info, db.name)).length === 0, { what: 'no slot left' });
+      await waitFor(async () => (await electionHolder(name)) === undefined, {
+        what: 'no election slot left',
+      });
     },
   );
 });

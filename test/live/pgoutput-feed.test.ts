@@ -163,19 +163,23 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
     );
   });
 
-  test('partitions count under their root, with and without publish_via_partition_root, also when created, attached or detached later (contract R20)', async (t) => {
+  test('partitions count under their root, with and without publish_via_partition_root, also when created, attached or detached later, or by their own name with partitions: leaf (contract R20)', async (t) => {
     const leaf = openFeed(t, 'pub_all');
     const root = openFeed(t, 'pub_root');
     const mid = openFeed(t, 'pub_mid');
     const us = openFeed(t, 'pub_all', { tables: ['public.parted_us', 'public.sentinel'] });
-    const feeds = [leaf, root, mid, us];
+    const named = openFeed(t, 'pub_all', {
+      tables: ['public.parted_us', 'public.sentinel'],
+      partitions: 'leaf',
+    });
+    const feeds = [leaf, root, mid, us, named];
     await Promise.all(feeds.map(({ probe }) => probe.resync('connected')));
     await sql(`INSERT INTO public.parted VALUES (1, 'eu'), (2, 'us'), (2000, 'us');
       CREATE TABLE public.parted_asia PARTITION OF public.parted FOR VALUES IN ('asia');
       INSERT INTO public.parted VALUES (3, 'asia');
       ALTER TABLE public.parted ATTACH PARTITION public.loner FOR VALUES IN ('loner');
       INSERT INTO public.loner VALUES (4, 'loner');`);
-    await drained(leaf.probe, root.probe, us.probe);
+    await drained(leaf.probe, root.probe, us.probe, named.probe);
     await mid.probe.counted('public.parted', 2);
     for (const [name, { probe }] of [
       ['pub_all', leaf],
@@ -190,6 +194,14 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
     }
     assert.deepEqual(mid.probe.payloads(), ['public.parted']);
     assert.equal(us.probe.count('public.parted'), 2);
+    // partitions: 'leaf': the same entry matches, and each change is named by the partition it went to.
+    assert.deepEqual(
+      named.probe
+        .payloads()
+        .filter((payload) => payload !== 'public.sentinel')
+        .sort(),
+      ['public.parted_us_high', 'public.parted_us_low'],
+    );
     // Detached, a partition is a table of its own again: its changes carry its own name.
     const before = leaf.probe.mark();
     await sql(`ALTER TABLE public.parted DETACH PARTITION public.parted_eu;

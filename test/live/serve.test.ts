@@ -178,6 +178,9 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
     assert.match(open.stderr, /--host 0\.0\.0\.0 would serve without authentication beyond this machine/);
   });
 
+  /** The secret the bridge and serve --channel share (contract R29). */
+  const FANOUT_SECRET = 'serve test: a fan-out secret of 32';
+
   test('--channel: serves what a bridge publishes, as a LOGIN role without REPLICATION', {
     timeout: 60_000,
   }, async (t) => {
@@ -194,14 +197,15 @@ describe('pgnudge serve', { timeout: 180_000 }, () => {
         '--dsn',
         connectionUrl(info, db.name, info.roles.replication),
       ],
-      { home, after: (fn) => t.after(fn) },
+      { home, env: { PGNUDGE_SECRET: FANOUT_SECRET }, after: (fn) => t.after(fn) },
     );
-    await bridge.logged(/active on channel/, 'the bridge to become active', 30_000);
+    await bridge.logged(/: active on channel/, 'the bridge to become active', 30_000);
     const serve = await Serve.start(
       t,
       ['--channel', channel, '--dsn', connectionUrl(info, db.name, info.roles.login)],
       {
         PGNUDGE_TOKEN: TOKEN,
+        PGNUDGE_SECRET: FANOUT_SECRET,
       },
     );
     const client = new SseClient(`${serve.base}/events?token=${TOKEN}`);

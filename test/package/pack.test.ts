@@ -2,7 +2,7 @@
 // the ways users do (ESM import, require() of ESM, TypeScript under node16 and bundler, the bin).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -56,9 +56,23 @@ describe('the published package', { timeout: 120_000 }, () => {
     const stray = paths.filter(
       (path) =>
         !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md)$/.test(path) &&
-        !/^dist\/.+\.(js|d\.ts)$/.test(path),
+        !/^dist\/.+\.(js|d\.ts)$/.test(path) &&
+        !/^docs\/[^/]+\.(md|png)$/.test(path),
     );
     assert.deepEqual(stray, [], 'tests, fixtures, source maps or local configs leaked into the tarball');
+  });
+
+  test('ships every file the README links to, so its links work in the installed package', () => {
+    const paths = new Set(packed.files.map((file) => file.path));
+    const readme = readFileSync(repoPath('README.md'), 'utf8');
+    const linked = [...readme.matchAll(/\]\(((?!https?:|#)[^)#\s]+)/g)].map((match) => match[1] as string);
+    assert.ok(
+      linked.some((path) => path.startsWith('docs/')),
+      'the README links to docs/',
+    );
+    // Links into the repository's tests are for contributors reading the clone.
+    const missing = linked.filter((path) => !path.startsWith('test/') && !paths.has(path));
+    assert.deepEqual(missing, [], 'README links that the tarball does not hold');
   });
 
   test('has zero runtime dependencies', async () => {

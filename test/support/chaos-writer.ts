@@ -5,7 +5,10 @@ import pg from 'pg';
 import type { CommitRecord, Rng, Timeline } from './chaos.js';
 import type { ClusterInfo } from './cluster.js';
 
-/** A watched table: how SQL names it, and the payload a Batch uses for it (contract R13). */
+/**
+ * A watched table: how SQL names it, and the payload a Batch uses for it (contract R13; a partition's is its
+ * root's, contract R20). The writer inserts only `note`: every other column needs a default.
+ */
 export interface ChaosTable {
   readonly sql: string;
   readonly payload: string;
@@ -24,7 +27,7 @@ export class ChaosWriter {
   sessions = 0;
   readonly #info: ClusterInfo;
   readonly #database: string;
-  readonly #tables: readonly ChaosTable[];
+  readonly #tables: ChaosTable[];
   readonly #timeline: Timeline;
   readonly #rng: Rng;
   readonly #stop = new AbortController();
@@ -40,7 +43,7 @@ export class ChaosWriter {
   }) {
     this.#info = options.info;
     this.#database = options.database;
-    this.#tables = options.tables;
+    this.#tables = [...options.tables];
     this.#timeline = options.timeline;
     this.#rng = options.rng;
   }
@@ -56,6 +59,11 @@ export class ChaosWriter {
         if (!(await this.commit(tables))) await pace(100, this.#stop.signal);
       }
     })();
+  }
+
+  /** Adds `table` to those the random commits choose from (a partition created during the run). */
+  addTable(table: ChaosTable): void {
+    this.#tables.push(table);
   }
 
   /** Stops the random commits (the current one finishes); commit() still works afterwards. */

@@ -1,7 +1,7 @@
 // Drives a feed in the background and lets a test wait, with a deadline, for the items it expects; opens
-// the WalFeed a live test uses.
+// the WalFeed or RawFeed a live test uses.
 import type { FeedItem } from '../../src/feed/items.js';
-import { WalFeed, type WalFeedOptions } from '../../src/index.js';
+import { RawFeed, type RawFeedOptions, WalFeed, type WalFeedOptions } from '../../src/index.js';
 import { type ClusterInfo, type Role, runSql } from './cluster.js';
 import { LogCapture } from './log-capture.js';
 import { waitFor } from './wait.js';
@@ -31,6 +31,20 @@ export function feedConnection(
 export function openFeed(t: { after(fn: () => unknown): void }, options: WalFeedOptions) {
   const log = new LogCapture();
   const feed = new WalFeed({
+    debounce: 5,
+    backoff: { initial: 50, maximum: 500 },
+    logger: log.logger,
+    ...options,
+  });
+  const probe = new FeedProbe(feed);
+  t.after(() => feed.close());
+  return { feed, probe, log };
+}
+
+/** The same for a RawFeed (physical WAL, no slot). */
+export function openRawFeed(t: { after(fn: () => unknown): void }, options: RawFeedOptions) {
+  const log = new LogCapture();
+  const feed = new RawFeed({
     debounce: 5,
     backoff: { initial: 50, maximum: 500 },
     logger: log.logger,

@@ -43,7 +43,8 @@ export function fakeSettings(fake: HostileServer, options: ConnectionOptions = {
 
 /**
  * A logger that keeps every line, trace included (the connection traces each message it sends and
- * reads), to check what was reported and that no line has the password.
+ * reads), to check what was reported and that no line has the password. A feed passes it trace lines
+ * only with `logLevel: 'trace'`.
  */
 export function recordingLogger() {
   const lines: { level: string; message: string }[] = [];

@@ -7,6 +7,7 @@ import {
   publicationWarnings,
 } from '../../feed/publication.js';
 import { formatPayload } from '../../feed/tables.js';
+import { describeMissingTable, describeWatched } from '../../feed/watched-tables.js';
 import {
   type CheckName,
   type DoctorCheck,
@@ -20,6 +21,8 @@ import { type PlatformFixes, platformFixes } from './fixes.js';
 import { detectPlatform, isPoolerRefusal, poolerHint } from './platform.js';
 
 const MIN_SERVER_VERSION_NUM = 150000;
+/** The first major whose WAL a RawFeed cannot read. */
+const MAX_RAW_SERVER_VERSION_NUM = 190000;
 
 function authDetail(facts: DoctorFacts): string {
   const c = facts.connection;
@@ -43,7 +46,7 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
   if (facts.connectionError || !facts.connection) {
     const failure = facts.connectionError ?? { code: 'PGNUDGE_ERR_CONNECTION', message: 'no session' };
     fail('connection', failure.message, fixes.connection(failure, facts.target));
-    return { ok: false, plugin: null, checks, platform, target: facts.target };
+    return { ok: false, plugin: null, feed: null, rawFeed: false, checks, platform, target: facts.target };
   }
   pass('connection', `connected to ${facts.target} ${authDetail(facts)}`);
 
@@ -166,10 +169,112 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
     skip('direct_connection', 'could not tell without a replication session');
   }
 
+  // tables (--table): a feed would run, but wake for nothing until the table exists; doctor says so.
+  const tables = facts.tables;
+  if (tables !== undefined) {
+    if (tables.error !== undefined) skip('tables', `could not look the tables up: ${tables.error}`);
+    else if (tables.missing !== undefined && tables.missing.length > 0) {
+      fail(
+        'tables',
+        tables.missing.map(describeMissingTable).join('; '),
+        [
+          'Check each name as a feed reads it: schema.table, quoted as in SQL where case or',
+          'punctuation matters (--table \'"My Schema"."Orders"\'), or create the table. A feed may',
+          'watch a table that does not exist yet; it wakes once the table is created.',
+        ].join('\n'),
+      );
+    } else
+      pass(
+        'tables',
+        `${describeWatched(tables.asked)}: ${tables.asked.length === 1 ? 'exists' : 'all exist'}`,
+      );
+  }
+
+  // physical replication, for a RawFeed (contract R27): no slot, no plugin, wal_level replica is enough.
+  const rawFeed = evaluatePhysical(facts, fixes, { pass, fail, skip }, checks);
+
   const blocking = checks.some(
-    (check) => !check.ok && !check.skipped && !check.warning && !check.name.startsWith('plugin_'),
+    (check) =>
+      !check.ok &&
+      !check.skipped &&
+      !check.warning &&
+      !check.name.startsWith('plugin_') &&
+      check.name !== 'physical_replication' &&
+      check.name !== 'tables',
   );
-  return { ok: plugin !== null && !blocking, plugin, checks, platform, target: facts.target };
+  // WalFeed first when both can run: it receives only the changes, a RawFeed the whole cluster's WAL.
+  const feed = plugin !== null && !blocking ? 'WalFeed' : rawFeed ? 'RawFeed' : null;
+  // A missing watched table fails either feed kind alike: it would run, and wake for nothing; so does a
+  // publication asked about that a feed could not read through (--publication).
+  const unusable = checks.some(
+    (check) =>
+      (check.name === 'tables' || check.name === 'publication') &&
+      !check.ok &&
+      !check.skipped &&
+      !check.warning,
+  );
+  return {
+    ok: feed !== null && !unusable,
+    plugin,
+    feed,
+    rawFeed,
+    checks,
+    platform,
+    target: facts.target,
+  };
+}
+
+/** The physical_replication check; returns whether a RawFeed can run. */
+function evaluatePhysical(
+  facts: DoctorFacts,
+  fixes: PlatformFixes,
+  record: Recorders,
+  earlier: readonly DoctorCheck[],
+): boolean {
+  const name: CheckName = 'physical_replication';
+  const num = facts.serverVersionNum;
+  const readable = num !== undefined && num >= MIN_SERVER_VERSION_NUM && num < MAX_RAW_SERVER_VERSION_NUM;
+  if (facts.physicalSession === undefined) {
+    record.skip(name, 'not probed');
+    return false;
+  }
+  if (facts.physicalSession) {
+    if (!readable) {
+      record.fail(
+        name,
+        `a physical replication session opened, but RawFeed reads the WAL of PostgreSQL 15 to 18 only (this is ${facts.serverVersion ?? num ?? 'unknown'})`,
+        'Use WalFeed (logical decoding), or a pgnudge release that knows this major.',
+      );
+      return false;
+    }
+    record.pass(
+      name,
+      'a physical replication session opened: a RawFeed (pgnudge watch --physical) can stream here, with no slot',
+    );
+    return true;
+  }
+  const failure = facts.physicalStartupError ?? { message: 'refused' };
+  const reported = earlier.some((check) => check.name === 'replication' && !check.ok && !check.skipped);
+  if (failure.code === 'PGNUDGE_ERR_REPLICATION_DENIED' && failure.sqlState === '42501') {
+    record.fail(
+      name,
+      `RawFeed's physical replication session was refused: ${failure.message}`,
+      reported ? 'Fix replication (above); then this check can pass.' : fixes.replication(),
+    );
+  } else if (failure.sqlState === '53300') {
+    record.fail(
+      name,
+      `no WAL sender free for a physical session: ${failure.message}`,
+      fixes.maxSetting('max_wal_senders'),
+    );
+  } else {
+    record.fail(
+      name,
+      `RawFeed's physical replication session was refused: ${failure.message}`,
+      fixes.physicalHba(),
+    );
+  }
+  return false;
 }
 
 function numberSetting(facts: DoctorFacts, name: string): number | undefined {

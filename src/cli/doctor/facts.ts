@@ -4,6 +4,7 @@ import type { AutoPluginName, PluginName } from '../../decode/change.js';
 import type { PgnudgeErrorCode } from '../../errors.js';
 import type { Coverage, PublicationFacts, PublishedTable, TableKey } from '../../feed/publication.js';
 import type { TableName } from '../../feed/tables.js';
+import type { MissingTable } from '../../feed/watched-tables.js';
 
 /** What the feed doctor checks for will read: a publication (`--publication`) and the tables it watches. */
 export interface DoctorWatch {
@@ -87,6 +88,15 @@ export interface DoctorFacts {
   inRecovery?: boolean;
   /** The publication asked about with --publication, and what doctor learned of it. */
   publication?: PublicationReport;
+  /** With --table: the tables asked about, and which of them are not tables (with near matches). */
+  tables?: { asked: readonly TableName[]; missing?: readonly MissingTable[]; error?: string };
+  /**
+   * Whether a physical replication session (what a RawFeed opens: `replication=true`, matched by the
+   * `replication` lines of pg_hba.conf) opened and answered IDENTIFY_SYSTEM; undefined when not probed.
+   */
+  physicalSession?: boolean;
+  /** Why the physical replication session was refused. */
+  physicalStartupError?: Failure;
 }
 
 /** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
@@ -109,7 +119,9 @@ export type CheckName =
   | 'plugin_pgoutput'
   | 'publication'
   | 'standby'
-  | 'direct_connection';
+  | 'direct_connection'
+  | 'tables'
+  | 'physical_replication';
 
 /**
  * One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run;
@@ -124,10 +136,19 @@ export interface DoctorCheck {
   warning?: true;
 }
 
-/** The whole verdict; `ok` means a feed can run now, with `plugin`. */
+/** The feed kinds doctor recommends: logical decoding, or physical WAL (contract R27). */
+export type FeedKind = 'WalFeed' | 'RawFeed';
+
+/**
+ * The whole verdict; `ok` means a feed can run now: `feed` says which one doctor recommends (WalFeed,
+ * with `plugin`, when it can run; else RawFeed), null when neither can.
+ */
 export interface DoctorReport {
   ok: boolean;
   plugin: PluginName | null;
+  feed: FeedKind | null;
+  /** Whether a RawFeed can run here (it may, beside a WalFeed that is recommended first). */
+  rawFeed: boolean;
   checks: DoctorCheck[];
   platform: Platform;
   target: string;

@@ -246,7 +246,24 @@ export function platformFixes(platform: Platform, role: string) {
         ].join('\n');
       }
       return [
-        'Add a pg_hba.conf line whose database column is "replication" (a line for "all" does not cover it):',
+        'Add a pg_hba.conf line that admits the role to this database (a feed’s logical replication',
+        'connection matches the database’s lines, or "all"; the "replication" keyword is for physical',
+        'replication only):',
+        `  host  <database>  ${role}  <client-ip>/32  scram-sha-256`,
+        'then, as a superuser: SELECT pg_reload_conf();',
+      ].join('\n');
+    },
+    /** Lets `role` open a physical replication session (RawFeed), or says the platform does not. */
+    physicalHba(): string {
+      if (!selfManaged) {
+        return [
+          `${name} manages pg_hba.conf and documents physical replication only for its own replicas, not for`,
+          "customers' roles: RawFeed cannot run there. Use WalFeed: apply the fix under wal_level.",
+        ].join('\n');
+      }
+      return [
+        'Add a pg_hba.conf line whose database column is the keyword replication (a physical session, as a',
+        'RawFeed opens, matches only those lines; "all" does not cover it):',
         `  host  replication  ${role}  <client-ip>/32  scram-sha-256`,
         'then, as a superuser: SELECT pg_reload_conf();',
       ].join('\n');

@@ -16,6 +16,7 @@ import {
   tableKeysSql,
 } from '../../feed/publication.js';
 import type { TableName } from '../../feed/tables.js';
+import { missingTables, watchedTablesQuery } from '../../feed/watched-tables.js';
 import type { BoundLogger } from '../../logger.js';
 import type { QueryResult } from '../../protocol/query-response.js';
 import { quoteLiteral } from '../../protocol/quote.js';
@@ -43,7 +44,12 @@ export function toFailure(error: unknown): Failure {
 /** Startup refusals after which an ordinary session can still tell doctor about the server. */
 function worthPlainSession(error: unknown): boolean {
   if (!(error instanceof PgnudgeError)) return false;
-  if (error.code === 'PGNUDGE_ERR_REPLICATION_DENIED' || error.code === 'PGNUDGE_ERR_PROTOCOL') return true;
+  if (
+    error.code === 'PGNUDGE_ERR_REPLICATION_DENIED' ||
+    error.code === 'PGNUDGE_ERR_PROTOCOL' ||
+    error.code === 'PGNUDGE_ERR_POOLER'
+  )
+    return true;
   return error instanceof ServerError && error.code === 'PGNUDGE_ERR_SERVER';
 }
 
@@ -51,6 +57,8 @@ export interface GatherOptions {
   logger?: BoundLogger;
   /** The publication and tables the feed will read, if any (--publication, --table). */
   watch?: DoctorWatch;
+  /** --table: the tables to look for. */
+  tables?: readonly TableName[];
   /** Longest wait for one temporary slot (it waits for running transactions). Default 30000. */
   probeTimeoutMs?: number;
   /** Slot-name randomness, for tests. */
@@ -102,6 +110,7 @@ export async function gatherDoctorFacts(
     if (watch?.publication != null) {
       facts.publication = await gatherPublication(connection, watch.publication, watch.tables ?? null);
     }
+    if (options.tables !== undefined) await gatherTables(connection, facts, options.tables);
     if (facts.replicationSession) {
       if (facts.inRecovery) {
         options.logger?.warn(
@@ -111,9 +120,42 @@ export async function gatherDoctorFacts(
       await probePlugins(connection, facts, options);
     }
   } finally {
-    await closeQuietly(connection);
+    // Terminate, without waiting for the server (contract R10).
+    connection.terminate();
   }
+  await probePhysical(settings, facts, options);
   return facts;
+}
+
+/**
+ * Opens the session a RawFeed opens (physical replication, `replication=true`, matched by the
+ * `replication` lines of pg_hba.conf) and asks IDENTIFY_SYSTEM; creates nothing.
+ */
+async function probePhysical(
+  settings: ConnectionSettings,
+  facts: DoctorFacts,
+  options: GatherOptions,
+): Promise<void> {
+  let physical: PgConnection;
+  try {
+    physical = await PgConnection.connect(settings, {
+      replication: 'physical',
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  } catch (error) {
+    facts.physicalSession = false;
+    facts.physicalStartupError = toFailure(error);
+    return;
+  }
+  try {
+    facts.physicalSession = (await rowsOf(physical, 'IDENTIFY_SYSTEM')) !== undefined;
+    if (!facts.physicalSession) {
+      facts.physicalStartupError = { message: 'the session opened, but IDENTIFY_SYSTEM was not answered' };
+    }
+  } finally {
+    // Terminate, without waiting for the server (contract R10).
+    physical.terminate();
+  }
 }
 
 async function rowsOf(connection: PgConnection, sql: string): Promise<QueryResult['rows'] | undefined> {
@@ -204,6 +246,20 @@ async function gatherPublication(
   }
 }
 
+/** Which of `tables` exist, by the query a feed runs at connect (watched-tables.ts). */
+async function gatherTables(
+  connection: PgConnection,
+  facts: DoctorFacts,
+  tables: readonly TableName[],
+): Promise<void> {
+  try {
+    const [result] = await connection.query(watchedTablesQuery(tables));
+    facts.tables = { asked: tables, missing: missingTables(tables, result?.rows ?? []) };
+  } catch (error) {
+    facts.tables = { asked: tables, error: toFailure(error).message };
+  }
+}
+
 async function probePlugins(
   connection: PgConnection,
   facts: DoctorFacts,
@@ -246,20 +302,4 @@ async function probePlugins(
       clearTimeout(timer);
     }
   }
-}
-
-async function closeQuietly(connection: PgConnection): Promise<void> {
-  try {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      connection.end(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 2000);
-      }),
-    ]);
-    clearTimeout(timer);
-  } catch {
-    // Closing is best effort; abort below makes sure the socket is gone.
-  }
-  connection.abort();
 }

@@ -1,10 +1,10 @@
 // `pgnudge doctor` (contract §5): gathers facts (gather.ts), turns them into checks with a copy-paste fix for
 // the platform it runs on (checks.ts, fixes.ts), and prints them (format.ts).
 import { checkPublication } from '../../decode/pgoutput-options.js';
-import { ConfigError } from '../../errors.js';
-import { parseTableName } from '../../feed/tables.js';
+import { parseTableName, type TableName } from '../../feed/tables.js';
 import type { BoundLogger } from '../../logger.js';
 import { type ConnectionSettings, describeTarget } from '../../transport/settings.js';
+import type { Palette } from '../color.js';
 import { evaluateDoctor } from './checks.js';
 import type { DoctorReport, DoctorWatch } from './facts.js';
 import { formatDoctorHuman, formatDoctorJson } from './format.js';
@@ -19,28 +19,25 @@ export interface DoctorRun {
   write(text: string): void;
   logger?: BoundLogger;
   probeTimeoutMs?: number;
+  /** --table: also check that these tables exist. */
+  tables?: readonly TableName[];
+  /** Colour for the human report (a terminal's). */
+  paint?: Palette;
 }
 
 /**
  * The publication and tables from --publication and --table, checked by the rules a feed's options follow
- * (a ConfigError, exit 2, for a bad one). `--table` without `--publication` is refused: only a
- * publication's coverage depends on the tables.
+ * (a ConfigError, exit 2, for a bad one). With a publication, doctor also checks that it covers the tables.
  */
 export function doctorWatch(
   publication: string | undefined,
   tables: readonly string[] | undefined,
 ): DoctorWatch {
-  if (publication === undefined) {
-    if (tables !== undefined) {
-      throw new ConfigError(
-        'pgnudge doctor takes --table only with --publication: it checks that the publication covers them',
-        '--table',
-      );
-    }
-    return { publication: null, tables: null };
-  }
-  checkPublication(publication);
-  return { publication, tables: tables === undefined ? null : tables.map((entry) => parseTableName(entry)) };
+  if (publication !== undefined) checkPublication(publication);
+  return {
+    publication: publication ?? null,
+    tables: tables === undefined ? null : tables.map((entry) => parseTableName(entry)),
+  };
 }
 
 /** Runs every check and prints the report. Returns the exit status: 0 when a feed can run, else 1. */
@@ -57,6 +54,7 @@ export async function runDoctor(run: DoctorRun): Promise<number> {
       ...(run.logger ? { logger: run.logger } : {}),
       ...(run.watch ? { watch: run.watch } : {}),
       ...(run.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: run.probeTimeoutMs }),
+      ...(run.tables === undefined ? {} : { tables: run.tables }),
     });
     report = evaluateDoctor(facts);
   } catch (error) {
@@ -69,6 +67,6 @@ export async function runDoctor(run: DoctorRun): Promise<number> {
       connectionError: toFailure(error),
     });
   }
-  run.write(`${run.json ? formatDoctorJson(report) : formatDoctorHuman(report)}\n`);
+  run.write(`${run.json ? formatDoctorJson(report) : formatDoctorHuman(report, run.paint)}\n`);
   return report.ok ? 0 : 1;
 }

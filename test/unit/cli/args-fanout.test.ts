@@ -31,6 +31,8 @@ describe('bridge and listen', () => {
         'host=db',
         '--table',
         'public.orders',
+        '--partitions',
+        'leaf',
         '--debounce',
         '10',
         '-vv',
@@ -40,7 +42,7 @@ describe('bridge and listen', () => {
         json: false,
         verbosity: 2,
         channel: 'My Channel',
-        feed: { connectionString: 'host=db', tables: ['public.orders'], debounce: 10 },
+        feed: { connectionString: 'host=db', tables: ['public.orders'], partitions: 'leaf', debounce: 10 },
       },
     );
   });
@@ -66,6 +68,64 @@ describe('bridge and listen', () => {
     usageError(['listen', '--channel', 'c', '--debounce', 'soon'], /--debounce takes a whole number/);
   });
 
+  test('--secret-file and --insecure on bridge and listen; --heartbeat-timeout on listen', () => {
+    assert.deepEqual(parseCommandLine(['bridge', '--channel', 'c', '--secret-file', '/etc/pgnudge/secret']), {
+      command: 'bridge',
+      json: false,
+      verbosity: 0,
+      channel: 'c',
+      feed: {},
+      secretFile: '/etc/pgnudge/secret',
+    });
+    assert.deepEqual(
+      parseCommandLine(['listen', '--channel', 'c', '--insecure', '--heartbeat-timeout', '5000']),
+      {
+        command: 'listen',
+        json: false,
+        verbosity: 0,
+        channel: 'c',
+        feed: {},
+        insecure: true,
+        heartbeatTimeout: 5000,
+      },
+    );
+    usageError(
+      ['bridge', '--channel', 'c', '--heartbeat-timeout', '5'],
+      /Unknown option '--heartbeat-timeout'/,
+    );
+    usageError(['watch', '--secret-file', 'f'], /Unknown option '--secret-file'/);
+    usageError(['watch', '--insecure'], /Unknown option '--insecure'/);
+    usageError(
+      ['listen', '--channel', 'c', '--heartbeat-timeout', '0'],
+      /--heartbeat-timeout must be a whole number of milliseconds from 1/,
+    );
+    usageError(
+      ['listen', '--channel', 'c', '--heartbeat-timeout', 'x'],
+      /--heartbeat-timeout takes a whole number/,
+    );
+  });
+
+  test('a secret as an argument is refused by name, without echoing it', () => {
+    for (const command of ['bridge', 'listen', 'serve']) {
+      for (const argv of [
+        [command, '--channel', 'c', '--secret', 'S3CRET-S3CRET-S3CRET'],
+        [command, '--channel', 'c', '--secret=S3CRET-S3CRET-S3CRET'],
+      ]) {
+        assert.throws(
+          () => parseCommandLine(argv),
+          (error: unknown) =>
+            error instanceof ConfigError &&
+            error.option === '--secret' &&
+            /^pgnudge \w+ takes no --secret: arguments are visible to every user of the machine \(ps\); set PGNUDGE_SECRET or use --secret-file PATH$/.test(
+              error.message,
+            ) &&
+            !error.message.includes('S3CRET'),
+          JSON.stringify(argv),
+        );
+      }
+    }
+  });
+
   test('help lists both, and each has its own page', () => {
     assert.match(MAIN_HELP, /^ {2}bridge /m);
     assert.match(MAIN_HELP, /^ {2}listen /m);
@@ -79,5 +139,10 @@ describe('bridge and listen', () => {
       feed: {},
     });
     assert.equal(parseCommandLine(['help', 'listen']).topic, 'listen');
+    for (const help of [BRIDGE_HELP, LISTEN_HELP]) {
+      for (const flag of ['--secret-file PATH', '--insecure', 'PGNUDGE_SECRET'])
+        assert.ok(help.includes(flag), flag);
+    }
+    assert.ok(LISTEN_HELP.includes('--heartbeat-timeout MS'));
   });
 });

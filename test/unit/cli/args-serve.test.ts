@@ -41,6 +41,8 @@ describe('serve', () => {
         'public.orders',
         '--plugin',
         'test_decoding',
+        '--partitions',
+        'root',
         '--debounce',
         '10',
         '--liveness-timeout',
@@ -55,6 +57,7 @@ describe('serve', () => {
           connectionString: 'host=db',
           tables: ['public.orders'],
           plugin: 'test_decoding',
+          partitions: 'root',
           debounce: 10,
           livenessTimeout: null,
         },
@@ -76,8 +79,27 @@ describe('serve', () => {
     usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--publication', 'app'], /with --channel, the bridge decides/);
     assert.equal(parseCommandLine(['serve', '--publication', 'app']).feed.publication, 'app');
+    usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel, the bridge decides/);
+    usageError(['serve', '--channel', 'c', '--keys'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
+    assert.deepEqual(
+      parseCommandLine(['serve', '--channel', 'c', '--secret-file', 'f', '--heartbeat-timeout', '9000']),
+      {
+        command: 'serve',
+        json: false,
+        verbosity: 0,
+        feed: {},
+        channel: 'c',
+        serve: { port: 8080, host: '127.0.0.1' },
+        secretFile: 'f',
+        heartbeatTimeout: 9000,
+      },
+    );
+    assert.equal(parseCommandLine(['serve', '--channel', 'c', '--insecure']).insecure, true);
+    for (const flag of [['--secret-file', 'f'], ['--insecure'], ['--heartbeat-timeout', '5']]) {
+      usageError(['serve', ...flag], /belongs to --channel \(serving a bridge's stream\)/);
+    }
   });
 
   test('usage errors: a token as an argument, bad ports, unknown flags, --json', () => {

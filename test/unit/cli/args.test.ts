@@ -2,6 +2,7 @@
 // (exit status 2) with one plain line for every usage error.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { inspect } from 'node:util';
 import { MAIN_HELP, parseCommandLine, WATCH_HELP } from '../../../src/cli/args.js';
 import { ConfigError } from '../../../src/errors.js';
 
@@ -38,6 +39,9 @@ describe('watch flags', () => {
       'public.orders',
       '--plugin',
       'test_decoding',
+      '--partitions',
+      'leaf',
+      '--keys',
       '--debounce',
       '20',
       '--max-batch-wait',
@@ -62,6 +66,8 @@ describe('watch flags', () => {
         connectionString: 'postgres://app@db/shop',
         tables: ['public.orders'],
         plugin: 'test_decoding',
+        partitions: 'leaf',
+        keys: true,
         debounce: 20,
         maxBatchWait: 400,
         maxKeys: 50,
@@ -101,6 +107,12 @@ describe('watch flags', () => {
       parseCommandLine(['bridge', '--channel', 'c', '--publication', 'app']).feed.publication,
       'app',
     );
+  });
+
+  test('every --partitions choice (contract R20)', () => {
+    for (const partitions of ['root', 'leaf']) {
+      assert.equal(watch('--partitions', partitions).feed.partitions, partitions);
+    }
   });
 
   test('--debounce 0 is a real zero, not "off"', () => {
@@ -147,10 +159,20 @@ describe('verbosity', () => {
 });
 
 describe('help and version', () => {
-  test('no arguments, -h, --help and help print the main help', () => {
-    for (const argv of [[], ['-h'], ['--help'], ['help']]) {
+  test('-h, --help and help print the main help', () => {
+    for (const argv of [['-h'], ['--help'], ['help']]) {
       assert.deepEqual(parseCommandLine(argv), { command: 'help', json: false, verbosity: 0, feed: {} });
     }
+  });
+
+  test('no command at all is a usage error: the main help, marked as misuse (stderr, exit 2; issue 21)', () => {
+    assert.deepEqual(parseCommandLine([]), {
+      command: 'help',
+      json: false,
+      verbosity: 0,
+      feed: {},
+      misuse: true,
+    });
   });
 
   test('help watch, watch --help and watch -h ask for watch', () => {
@@ -180,6 +202,8 @@ describe('help and version', () => {
     for (const flag of [
       '--table',
       '--plugin',
+      '--partitions',
+      '--keys',
       '--debounce',
       '--max-batch-wait',
       '--max-keys',
@@ -208,6 +232,29 @@ describe('usage errors', () => {
     usageError(['--json', 'watch'], /"--json" comes before a command/, 'command');
   });
 
+  test('did you mean: the nearest command or flag, by the nearest-name rule of the library (issue 21)', () => {
+    usageError(['wacth'], /^unknown command "wacth"; did you mean "watch"\?; commands: watch, /, 'command');
+    usageError(['Doctor'], /unknown command "Doctor"; did you mean "doctor"\?/, 'command');
+    usageError(['help', 'serv'], /unknown command "serv"; did you mean "serve"\?; run pgnudge --help/);
+    usageError(
+      ['watch', '--tabel', 'public.t'],
+      /^Unknown option '--tabel'; did you mean "--table"\?; see pgnudge watch --help$/,
+    );
+    usageError(
+      ['watch', '--max-batch-wiat=5'],
+      /Unknown option '--max-batch-wiat'; did you mean "--max-batch-wait"\?/,
+    );
+    usageError(
+      ['doctor', '--jsno'],
+      /Unknown option '--jsno'; did you mean "--json"\?; see pgnudge doctor --help/,
+    );
+    usageError(['listen', '--chanel', 'x'], /did you mean "--channel"\?/);
+    usageError(['watch', '--log-fromat', 'json'], /did you mean "--log-format"\?/);
+    // Far from every flag: no guess.
+    usageError(['watch', '--frobnicate'], /^Unknown option '--frobnicate'; see pgnudge watch --help$/);
+    usageError(['frobnicate'], /^unknown command "frobnicate"; commands: /, 'command');
+  });
+
   test('unknown flags', () => {
     usageError(['watch', '--bogus'], /Unknown option '--bogus'; see pgnudge watch --help/);
     usageError(['watch', '-x'], /Unknown option '-x'/);
@@ -216,6 +263,35 @@ describe('usage errors', () => {
 
   test('a positional argument', () => {
     usageError(['watch', 'public.orders'], /Unexpected argument 'public\.orders'/);
+  });
+
+  test('a connection string cut apart by the shell, or a forgotten --dsn, is shown without its password', () => {
+    for (const argv of [
+      ['watch', '--dsn', 'host=127.0.0.1', 'password=S3CRET'],
+      ['watch', '--dsn', 'host=127.0.0.1', "password='S3CRET'", 'sslmode=require'],
+      ['watch', 'postgres://app:S3CRET@db/shop'],
+      ['watch', 'postgresql://app@db/shop?password=S3CRET'],
+      ['bridge', '--channel', 'c', 'host=db password=S3CRET'],
+      ['postgres://app:S3CRET@db/shop'],
+      ['--dsn=postgres://app:S3CRET@db/shop', 'watch'],
+      ['help', 'postgres://app:S3CRET@db/shop'],
+    ]) {
+      assert.throws(
+        () => parseCommandLine(argv),
+        // inspect: the cause and anything else a logger might print with the error.
+        (error: unknown) =>
+          error instanceof ConfigError && !inspect(error).includes('S3CRET') && !error.message.includes('\n'),
+        JSON.stringify(argv),
+      );
+    }
+    usageError(
+      ['watch', '--dsn', 'host=127.0.0.1', 'password=S3CRET'],
+      /^Unexpected argument 'password=\*\*\*': a --dsn with spaces needs quotes: --dsn 'host=\.\.\. password=\.\.\.'; see pgnudge watch --help$/,
+    );
+    usageError(
+      ['watch', 'postgres://app:S3CRET@db/shop'],
+      /Unexpected argument 'postgres:\/\/app:\*\*\*@db\/shop'/,
+    );
   });
 
   test('a flag without its value', () => {
@@ -256,6 +332,14 @@ describe('usage errors', () => {
     });
   }
 
+  test('--partitions outside its choices', () => {
+    usageError(
+      ['watch', '--partitions', 'leaves'],
+      /--partitions must be root or leaf; got "leaves"/,
+      '--partitions',
+    );
+  });
+
   test('--max-keys takes a whole number of keys, at least 1', () => {
     for (const bad of ['abc', '1.5', '1e3', '', ' 5', '0x10']) {
       usageError(
@@ -282,5 +366,83 @@ describe('usage errors', () => {
       /--plugin must be auto, wal2json, test_decoding or pgoutput; got "decoderbufs"/,
       '--plugin',
     );
+  });
+});
+
+describe('issue 21 flags', () => {
+  test('--first-connect-timeout maps to firstConnectTimeout; 0 retries for ever (null), as the library reads 0', () => {
+    assert.equal(watch('--first-connect-timeout', '5000').feed.firstConnectTimeout, 5000);
+    assert.equal(watch('--first-connect-timeout', '0').feed.firstConnectTimeout, null);
+    assert.equal(
+      parseCommandLine(['listen', '--channel', 'c', '--first-connect-timeout', '100']).feed
+        .firstConnectTimeout,
+      100,
+    );
+    assert.equal(
+      parseCommandLine(['bridge', '--channel', 'c', '--first-connect-timeout', '0']).feed.firstConnectTimeout,
+      null,
+    );
+    usageError(
+      ['watch', '--first-connect-timeout', '-1'],
+      /--first-connect-timeout needs a value|takes a whole number/,
+    );
+  });
+
+  test('--log-format text|json on every command', () => {
+    assert.equal(watch('--log-format', 'json').logFormat, 'json');
+    assert.equal(watch('--log-format=text').logFormat, 'text');
+    assert.equal(watch().logFormat, undefined);
+    for (const argv of [
+      ['doctor', '--log-format', 'json'],
+      ['demo', '--log-format', 'json'],
+      ['listen', '--channel', 'c', '--log-format', 'json'],
+      ['bridge', '--channel', 'c', '--log-format', 'json'],
+      ['serve', '--log-format', 'json'],
+    ]) {
+      assert.equal(parseCommandLine(argv).logFormat, 'json', argv.join(' '));
+    }
+    usageError(
+      ['watch', '--log-format', 'xml'],
+      /^--log-format must be text or json; got "xml"$/,
+      '--log-format',
+    );
+  });
+
+  test('doctor --table repeats, and a malformed name is a usage error', () => {
+    assert.deepEqual(parseCommandLine(['doctor', '--table', 'public.a', '--table', '"S"."T"']).feed, {
+      tables: ['public.a', '"S"."T"'],
+    });
+    usageError(['doctor', '--table', 'orders'], /invalid table "orders": it needs a schema/, 'tables');
+  });
+});
+
+describe('watch --physical (contract R27)', () => {
+  test('asks for a RawFeed, with every watch option but --plugin', () => {
+    assert.deepEqual(watch('--physical', '--table', 'public.a', '--debounce', '5', '--json'), {
+      command: 'watch',
+      json: true,
+      verbosity: 0,
+      feed: { tables: ['public.a'], debounce: 5 },
+      physical: true,
+    });
+    assert.equal(watch().physical, undefined, 'a WalFeed unless asked');
+  });
+
+  test('--plugin with --physical is a usage error naming why', () => {
+    usageError(['watch', '--physical', '--plugin', 'wal2json'], /decodes physical WAL itself/, '--plugin');
+    usageError(
+      ['watch', '--physical', '--publication', 'app'],
+      /decodes physical WAL itself/,
+      '--publication',
+    );
+  });
+
+  test('bridge takes no --physical: it runs a WalFeed', () => {
+    usageError(['bridge', '--channel', 'c', '--physical'], /--physical/);
+  });
+
+  test('the watch help names it', () => {
+    assert.match(WATCH_HELP, /--physical/);
+    assert.match(WATCH_HELP, /wal_level = replica/);
   });
 });

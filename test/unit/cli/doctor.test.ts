@@ -75,7 +75,7 @@ const wal2jsonMissing: Failure = {
 
 describe('evaluateDoctor', () => {
   test('a healthy server: every check passes, in order, and wal2json is chosen', () => {
-    const report = evaluateDoctor(facts());
+    const report = evaluateDoctor(facts({ physicalSession: true }));
     assert.equal(report.ok, true);
     assert.equal(report.plugin, 'wal2json');
     assert.equal(report.platform, 'self-managed');
@@ -91,6 +91,7 @@ describe('evaluateDoctor', () => {
         'plugin_wal2json',
         'plugin_test_decoding',
         'direct_connection',
+        'physical_replication',
       ],
     );
     for (const c of report.checks) {
@@ -241,7 +242,7 @@ describe('evaluateDoctor', () => {
     assert.deepEqual(failed(report), ['replication', 'wal_level']);
   });
 
-  test('REPLICATION granted but no pg_hba.conf replication line: the hba fix', () => {
+  test('REPLICATION granted but the walsender refused by pg_hba.conf: the fix is the database line, not the replication keyword (issue 21)', () => {
     const report = evaluateDoctor(
       facts({
         replicationSession: false,
@@ -255,7 +256,9 @@ describe('evaluateDoctor', () => {
     );
     const r = check(report, 'replication');
     assert.equal(r.ok, false);
-    assert.match(r.fix ?? '', /host {2}replication {2}app {2}<client-ip>\/32 {2}scram-sha-256/);
+    assert.match(r.fix ?? '', /host {2}<database> {2}app {2}<client-ip>\/32 {2}scram-sha-256/);
+    assert.match(r.fix ?? '', /the "replication" keyword is for physical\nreplication only/);
+    assert.doesNotMatch(r.fix ?? '', /host {2}replication/);
     assert.match(r.fix ?? '', /pg_reload_conf/);
   });
 
@@ -471,7 +474,7 @@ describe('output', () => {
     const text = formatDoctorJson(report);
     assert.doesNotMatch(text, /\n/);
     const doc = JSON.parse(text);
-    assert.deepEqual(Object.keys(doc), ['ok', 'plugin', 'checks', 'platform']);
+    assert.deepEqual(Object.keys(doc), ['ok', 'plugin', 'feed', 'checks', 'platform']);
     assert.equal(doc.ok, false);
     assert.equal(doc.plugin, null);
     assert.equal(doc.platform, 'self-managed');
@@ -666,10 +669,11 @@ describe('evaluateDoctor with --publication (contract R25)', () => {
     const report = evaluateDoctor(facts({ publication: publication(), plugins: { pgoutput: { ok: true } } }));
     assert.equal(report.ok, true);
     assert.equal(report.plugin, 'pgoutput');
-    assert.deepEqual(report.checks.map((c) => c.name).slice(-3), [
+    assert.deepEqual(report.checks.map((c) => c.name).slice(-4), [
       'plugin_pgoutput',
       'publication',
       'direct_connection',
+      'physical_replication',
     ]);
     assert.equal(
       check(report, 'publication').detail,
@@ -690,6 +694,18 @@ describe('evaluateDoctor with --publication (contract R25)', () => {
       check(report, 'publication').fix,
       "As the tables' owner:\nCREATE PUBLICATION app FOR TABLE public.orders (id);",
     );
+  });
+
+  test('a missing publication fails the report even where a RawFeed could run instead', () => {
+    const report = evaluateDoctor(
+      facts({
+        publication: publication({ facts: null }),
+        plugins: { pgoutput: { ok: true } },
+        physicalSession: true,
+      }),
+    );
+    assert.equal(report.rawFeed, true);
+    assert.equal(report.ok, false);
   });
 
   test('whole rows: passes, with the key-only form suggested', () => {
@@ -731,5 +747,152 @@ describe('evaluateDoctor with --publication (contract R25)', () => {
       /OK: a feed can run here, with pgoutput, but it will miss what the checks under ! say\./,
     );
     assert.match(formatDoctorJson(report), /"name":"publication","ok":false,.*"warning":true/);
+  });
+});
+
+describe('--table: the tables check (issue 21)', () => {
+  const orders = { schema: 'public', table: 'orders' };
+  const nosuch = { schema: 'public', table: 'nosuch' };
+
+  test('without --table there is no tables check', () => {
+    assert.ok(!evaluateDoctor(facts()).checks.some((c) => c.name === 'tables'));
+  });
+
+  test('every table exists: passes, naming them', () => {
+    const report = evaluateDoctor(facts({ tables: { asked: [orders], missing: [] } }));
+    assert.equal(report.ok, true);
+    assert.deepEqual(check(report, 'tables'), {
+      name: 'tables',
+      ok: true,
+      detail: 'public.orders: exists',
+      fix: null,
+    });
+  });
+
+  test('a missing table fails the check (exit 1), with the schemas where its name exists', () => {
+    const report = evaluateDoctor(
+      facts({
+        tables: {
+          asked: [orders, nosuch],
+          missing: [{ table: nosuch, kind: undefined, near: [{ schema: 'app', table: 'nosuch' }] }],
+        },
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.deepEqual(failed(report), ['tables']);
+    const tables = check(report, 'tables');
+    assert.equal(
+      tables.detail,
+      'public.nosuch does not exist (yet): it wakes the feed once it is created; did you mean app.nosuch?',
+    );
+    assert.match(tables.fix ?? '', /quoted as in SQL .*\n.*--table '"My Schema"\."Orders"'/);
+  });
+
+  test('a lookup that failed is skipped, not failed', () => {
+    const report = evaluateDoctor(facts({ tables: { asked: [orders], error: 'permission denied' } }));
+    assert.equal(report.ok, true);
+    assert.equal(check(report, 'tables').skipped, true);
+  });
+});
+
+/** A host name that fingerprints each managed platform. */
+function platformFacts(platform: Exclude<Platform, 'self-managed' | 'aurora'>): Partial<DoctorFacts> {
+  const hosts = {
+    rds: 'db1.c9akciq32.us-east-1.rds.amazonaws.com',
+    azure: 'shop.postgres.database.azure.com',
+    cloudsql: 'db.example.com',
+    supabase: 'db.abcdefgh.supabase.co',
+    neon: 'ep-cool-darkness-123456.us-east-2.aws.neon.tech',
+  };
+  return platform === 'cloudsql' ? { platformRoles: ['cloudsqlsuperuser'] } : { host: hosts[platform] };
+}
+
+describe('WalFeed or RawFeed (contract R27)', () => {
+  const replica = {
+    settings: { wal_level: 'replica', max_replication_slots: '10', max_wal_senders: '10' },
+    plugins: {
+      wal2json: { ok: false, failure: walLevelError },
+      test_decoding: { ok: false, failure: walLevelError },
+    },
+  } as const;
+  const hbaRefusal = denied(
+    '28000',
+    'no pg_hba.conf entry for replication connection from host "10.0.0.5", user "app", SSL encryption',
+  );
+
+  test('wal_level = replica with a physical session: RawFeed is recommended, and the wal_level fix still shown', () => {
+    const report = evaluateDoctor(facts({ ...replica, physicalSession: true }));
+    assert.equal(report.ok, true);
+    assert.equal(report.feed, 'RawFeed');
+    assert.equal(report.plugin, null);
+    assert.deepEqual(failed(report), ['wal_level', 'plugin_wal2json', 'plugin_test_decoding']);
+    assert.match(check(report, 'physical_replication').detail, /pgnudge watch --physical/);
+    const human = formatDoctorHuman(report);
+    assert.match(human, /^OK: a RawFeed can run here: pgnudge watch --physical/m);
+    assert.match(human, /WAL crosses the network/);
+    assert.equal(JSON.parse(formatDoctorJson(report)).feed, 'RawFeed');
+  });
+
+  test('both can run: WalFeed first (only the changes cross the network), RawFeed named as possible', () => {
+    const report = evaluateDoctor(facts({ physicalSession: true }));
+    assert.equal(report.feed, 'WalFeed');
+    assert.equal(report.rawFeed, true);
+    assert.match(formatDoctorHuman(report), /A RawFeed \(pgnudge watch --physical\) can run here too/);
+  });
+
+  test('a physical session refused by pg_hba.conf: the replication line to add (self-managed)', () => {
+    const report = evaluateDoctor(
+      facts({ ...replica, physicalSession: false, physicalStartupError: hbaRefusal }),
+    );
+    assert.equal(report.ok, false);
+    assert.equal(report.feed, null);
+    const physical = check(report, 'physical_replication');
+    assert.equal(physical.ok, false);
+    assert.match(physical.detail, /no pg_hba\.conf entry for replication connection/);
+    assert.match(physical.fix ?? '', /^ {2}host {2}replication {2}app {2}<client-ip>\/32 {2}scram-sha-256$/m);
+    assert.match(physical.fix ?? '', /"all" does not cover it/);
+    assert.match(formatDoctorHuman(report), /^NOT READY/m);
+  });
+
+  test('a managed platform: physical replication is not offered, so the fix points to WalFeed', () => {
+    for (const platform of ['rds', 'azure', 'cloudsql', 'supabase', 'neon'] as const) {
+      const report = evaluateDoctor(
+        facts({
+          ...replica,
+          ...platformFacts(platform),
+          physicalSession: false,
+          physicalStartupError: hbaRefusal,
+        }),
+      );
+      assert.equal(report.platform, platform);
+      const fix = check(report, 'physical_replication').fix ?? '';
+      assert.match(fix, /RawFeed cannot run there\. Use WalFeed: apply the fix under wal_level/, platform);
+      assert.doesNotMatch(fix, /pg_reload_conf/, platform);
+    }
+  });
+
+  test('a role without REPLICATION: the physical check points at the replication check above', () => {
+    const report = evaluateDoctor(
+      facts({
+        replicationSession: false,
+        replicationStartupError: denied('42501', 'permission denied to start WAL sender'),
+        rolReplication: false,
+        plugins: {},
+        physicalSession: false,
+        physicalStartupError: denied('42501', 'permission denied to start WAL sender'),
+      }),
+    );
+    assert.equal(
+      check(report, 'physical_replication').fix,
+      'Fix replication (above); then this check can pass.',
+    );
+  });
+
+  test('a major whose WAL RawFeed cannot read', () => {
+    const report = evaluateDoctor(
+      facts({ ...replica, physicalSession: true, serverVersion: '19.0', serverVersionNum: 190000 }),
+    );
+    assert.equal(report.feed, null);
+    assert.match(check(report, 'physical_replication').detail, /PostgreSQL 15 to 18 only \(this is 19\.0\)/);
   });
 });

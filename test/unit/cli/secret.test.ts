@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   checkSecretFileFacts,
+  cliChannelAuth,
   MAX_SECRET_FILE_BYTES,
   nodeSecretFileIo,
   readSecretFile,
@@ -188,6 +189,26 @@ describe('resolveCliSecret', () => {
     refuses(
       () => resolveCliSecret(undefined, { PGNUDGE_SECRET: 'short' }),
       /^PGNUDGE_SECRET must be 16 to 4096 bytes/,
+    );
+  });
+});
+
+describe('cliChannelAuth', () => {
+  test('the secret, or insecure, or neither (the class then refuses and says how to give one)', () => {
+    assert.deepEqual(cliChannelAuth({}, { PGNUDGE_SECRET: SECRET }), { secret: SECRET });
+    assert.equal(text(cliChannelAuth({ secretFile: file(SECRET) }, {}).secret as Uint8Array), SECRET);
+    assert.deepEqual(cliChannelAuth({ insecure: true }, {}), { insecure: true });
+    assert.deepEqual(cliChannelAuth({}, {}), {});
+  });
+
+  test('--insecure with a secret is a ConfigError naming where the secret came from', () => {
+    refuses(
+      () => cliChannelAuth({ insecure: true }, { PGNUDGE_SECRET: SECRET }),
+      /^--insecure turns authentication off, but a secret is given \(PGNUDGE_SECRET\); drop one of them$/,
+    );
+    refuses(
+      () => cliChannelAuth({ insecure: true, secretFile: file(SECRET) }, {}),
+      /a secret is given \(--secret-file\)/,
     );
   });
 });

@@ -1,8 +1,8 @@
-// Channel validation, quoting and the bridge election key: no channel name or payload can change SQL.
+// Channel validation and quoting: no channel name or payload can change SQL.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
-import { bridgeLockKey, formatListen, formatNotify, validateChannel } from '../../../src/fanout/channel.js';
+import { formatListen, formatNotify, validateChannel } from '../../../src/fanout/channel.js';
 
 describe('validateChannel', () => {
   test('accepts any 1-63 byte name, case, spaces, quotes and dots included', () => {
@@ -55,14 +55,5 @@ describe('quoting', () => {
       formatNotify("c'h", ['{"v":1}', "x'y"]),
       `SELECT pg_notify('c''h', '{"v":1}');SELECT pg_notify('c''h', 'x''y');`,
     );
-  });
-});
-
-describe('bridgeLockKey', () => {
-  test('is a stable signed 64-bit key per channel, distinct across channels', () => {
-    const key = bridgeLockKey('pgnudge');
-    assert.equal(key, bridgeLockKey('pgnudge'));
-    assert.notEqual(key, bridgeLockKey('Pgnudge'));
-    assert.ok(key >= -(2n ** 63n) && key < 2n ** 63n);
   });
 });

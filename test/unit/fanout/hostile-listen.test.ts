@@ -16,17 +16,16 @@ import {
 } from '../../support/hostile-run.js';
 import {
   commandComplete,
-  dataRow,
   HostileServer,
   type HostileSession,
   readyForQuery,
-  rowDescription,
   walsenderAnswer,
 } from '../../support/hostile-server.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { waitFor } from '../../support/wait.js';
 
 const TEST = { timeout: 15_000 } as const;
+const SECRET = 'a shared secret of enough bytes';
 const guard = new ProcessLeakGuard();
 before(() => guard.install());
 after(() => guard.uninstall());
@@ -73,10 +72,12 @@ describe('NotifyFeed: a server that never answers LISTEN', () => {
         {
           ...fakeOptions(fake),
           channel: 'orders',
+          secret: SECRET,
           statusInterval: 40,
           livenessTimeout: 400,
           backoff: { initial: 10, maximum: 20 },
           logger,
+          logLevel: 'trace',
         },
         { env: {} },
       );
@@ -114,7 +115,15 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
     const clock = new ManualClock();
     const { lines, logger } = recordingLogger();
     const feed = new NotifyFeed(
-      { ...fakeOptions(fake), channel: 'orders', statusInterval: 1000, livenessTimeout: null, logger },
+      {
+        ...fakeOptions(fake),
+        channel: 'orders',
+        secret: SECRET,
+        statusInterval: 1000,
+        livenessTimeout: null,
+        logger,
+        logLevel: 'trace',
+      },
       { env: {}, clock },
     );
     const probe = new FeedProbe(feed);
@@ -142,14 +151,6 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
     let stalled: HostileSession | null = null;
     const fake = await HostileServer.start({
       query: (session, sql) => {
-        if (sql.startsWith('SELECT pg_try_advisory_lock(')) {
-          return [
-            rowDescription('pg_try_advisory_lock'),
-            dataRow('t'),
-            commandComplete('SELECT 1'),
-            readyForQuery(),
-          ];
-        }
         if (!sql.includes('"k":"hb"') || stalled !== null) return walsenderAnswer(sql);
         stalled = session;
         return [];
@@ -161,12 +162,14 @@ describe('livenessTimeout null: a stalled server gets no queue', () => {
       {
         ...fakeOptions(fake),
         channel: 'orders',
+        secret: SECRET,
         plugin: 'test_decoding',
         heartbeatInterval: 1000,
         // No ping while the test runs: only heartbeats go out on the bridge's connection.
         statusInterval: 10_000_000,
         livenessTimeout: null,
         logger,
+        logLevel: 'trace',
       },
       { env: {}, clock },
     );

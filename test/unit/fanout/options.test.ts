@@ -8,10 +8,12 @@ import { NotifyFeed, type NotifyFeedOptions } from '../../../src/fanout/notify-f
 
 /** No PG* variables from the machine running the tests; a user so settings can resolve. */
 const internals = { env: { PGUSER: 'tester' } };
+const SECRET = 'a shared secret of enough bytes';
+/** Built with a secret unless `options` says otherwise (an own `secret` key, even undefined). */
 const bridge = (options: Record<string, unknown>) =>
-  new NotifyBridge(options as unknown as NotifyBridgeOptions, internals);
+  new NotifyBridge({ secret: SECRET, ...options } as unknown as NotifyBridgeOptions, internals);
 const feed = (options: Record<string, unknown>) =>
-  new NotifyFeed(options as unknown as NotifyFeedOptions, internals);
+  new NotifyFeed({ secret: SECRET, ...options } as unknown as NotifyFeedOptions, internals);
 
 function throwsConfig(fn: () => unknown, option: string | undefined, rule: RegExp): void {
   assert.throws(fn, (error: unknown) => {
@@ -35,9 +37,55 @@ for (const [name, build] of [
       assert.equal(made.channel, 'orders');
     });
 
+    test('a secret, or insecure: true, and never both (contract R29)', () => {
+      throwsConfig(
+        () => build({ channel: 'c', secret: undefined }),
+        'secret',
+        new RegExp(
+          `^${name} needs the secret its bridges and listeners share \\(option secret; pgnudge reads PGNUDGE_SECRET or --secret-file\\): without one, any role that can connect to the database can forge, replay and silence fan-out messages\\. Set insecure: true \\(--insecure\\) to accept that`,
+        ),
+      );
+      throwsConfig(
+        () => build({ channel: 'c', insecure: true }),
+        'insecure',
+        /both a secret and insecure: true/,
+      );
+      throwsConfig(
+        () => build({ channel: 'c', secret: undefined, insecure: 'yes' }),
+        'insecure',
+        /true or false/,
+      );
+      throwsConfig(() => build({ channel: 'c', secret: 'short' }), 'secret', /16 to 4096 bytes; it is 5/);
+      throwsConfig(
+        () => build({ channel: 'c', secret: 42 }),
+        'secret',
+        /a string or a Uint8Array; got number/,
+      );
+      build({ channel: 'c', secret: undefined, insecure: true });
+      build({ channel: 'c', secret: new Uint8Array(32) });
+    });
+
+    test('no error shows the secret', () => {
+      const secret = 'S3cr3t-S3cr3t-S3cr3t';
+      for (const options of [
+        { channel: 'c', secret, insecure: true },
+        { channel: 'c', secret, debounce: -1 },
+        { channel: 'c', secret: `${secret}`.repeat(300) },
+      ]) {
+        assert.throws(
+          () => build(options),
+          (error: unknown) => error instanceof ConfigError && !error.message.includes('S3cr3t'),
+        );
+      }
+    });
+
     test('options that are not an object', () => {
       for (const bad of [null, 'orders', 1]) {
-        throwsConfig(() => build(bad as never), undefined, new RegExp(`${name} options must be an object`));
+        const raw = () =>
+          name === 'NotifyBridge'
+            ? new NotifyBridge(bad as never, internals)
+            : new NotifyFeed(bad as never, internals);
+        throwsConfig(raw, undefined, new RegExp(`${name} options must be an object`));
       }
     });
 
@@ -89,7 +137,7 @@ for (const [name, build] of [
 }
 
 describe('NotifyBridge intervals', () => {
-  for (const option of ['heartbeatInterval', 'lockPollInterval']) {
+  for (const option of ['heartbeatInterval', 'electionPollInterval']) {
     test(`${option}: a whole number of milliseconds from 1 to 2^31-1`, () => {
       for (const bad of BAD_DURATIONS) {
         throwsConfig(
@@ -160,5 +208,21 @@ describe('unknown option names', () => {
       'readPacing',
       /^NotifyFeed has no option "readPacing"/,
     );
+    for (const [option, value] of [
+      ['partitions', 'leaf'],
+      ['keys', true],
+    ] as const) {
+      throwsConfig(
+        () => feed({ channel: 'c', [option]: value }),
+        option,
+        new RegExp(`^NotifyFeed has no option "${option}"`),
+      );
+    }
+  });
+
+  test('NotifyBridge takes partitions and keys: the signed wire carries table and key apart', () => {
+    bridge({ channel: 'c', partitions: 'leaf' });
+    bridge({ channel: 'c', keys: true });
+    bridge({ channel: 'c', keys: false });
   });
 });

@@ -295,7 +295,6 @@ describe('BatchEngine', () => {
       [{ maxPending: 1.5 }, 'maxPending'],
       [{ maxKeys: 0 }, 'maxKeys'],
       [{ maxKeys: Number.NaN }, 'maxKeys'],
-      [{ failsafeMs: 0 }, 'failsafe'],
       [{ failsafeMs: -5 }, 'failsafe'],
       [{ debounceMs: 1.5 }, 'debounce'],
       [{ maxBatchWaitMs: 2 ** 31 }, 'maxBatchWait'],

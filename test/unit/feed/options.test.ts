@@ -27,6 +27,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       tables: null,
       plugin: 'auto',
       publication: null,
+      partitions: 'root',
+      keys: false,
       debounceMs: 50,
       maxBatchWaitMs: 1000,
       maxPending: 10_000,
@@ -37,7 +39,9 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       failsafeMs: null,
       backoffInitialMs: 100,
       backoffMaximumMs: 5000,
+      firstConnectTimeoutMs: 30_000,
       applicationName: 'pgnudge',
+      logLevel: 'info',
     });
   });
 
@@ -67,6 +71,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     const resolved = resolveFeedOptions({
       tables: ['public.orders', '"My Schema"."a.b"'],
       plugin: 'test_decoding',
+      partitions: 'leaf',
+      keys: true,
       debounce: 5,
       maxBatchWait: 5,
       maxPending: 1,
@@ -76,7 +82,9 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       readPacing: 0,
       failsafe: 60_000,
       backoff: { initial: 1, maximum: 1 },
+      firstConnectTimeout: 2000,
       applicationName: 'dashboard',
+      logLevel: 'warn',
     });
     assert.deepEqual(resolved, {
       tables: [
@@ -85,6 +93,8 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       ],
       plugin: 'test_decoding',
       publication: null,
+      partitions: 'leaf',
+      keys: true,
       debounceMs: 5,
       maxBatchWaitMs: 5,
       maxPending: 1,
@@ -95,7 +105,9 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       failsafeMs: 60_000,
       backoffInitialMs: 1,
       backoffMaximumMs: 1,
+      firstConnectTimeoutMs: 2000,
       applicationName: 'dashboard',
+      logLevel: 'warn',
     });
   });
 
@@ -114,6 +126,12 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
       assert.equal(resolveFeedOptions({ plugin }).plugin, plugin);
     }
     assert.equal(resolveFeedOptions({ plugin: 'pgoutput', publication: 'app' }).plugin, 'pgoutput');
+  });
+
+  test('partitions is root or leaf (contract R20)', () => {
+    for (const partitions of ['root', 'leaf'] as const) {
+      assert.equal(resolveFeedOptions({ partitions }).partitions, partitions);
+    }
   });
 });
 
@@ -148,10 +166,28 @@ describe('resolveFeedOptions validation', () => {
       );
     }
     throwsConfig(() => resolveFeedOptions({ plugin: 'pgoutput' }), 'publication', /needs a publication/);
+    throwsConfig(
+      () => resolveFeedOptions({ publication: 'app', keys: true }),
+      'keys',
+      /keys cannot be used with publication: .*pgoutput through a publication names tables only/,
+    );
+    assert.equal(resolveFeedOptions({ publication: 'app', partitions: 'leaf' }).partitions, 'leaf');
     throwsConfig(() => resolve({ publication: 42 }), 'publication', /a string\); got 42/);
     throwsConfig(() => resolve({ publication: '' }), 'publication', /it is empty/);
     throwsConfig(() => resolve({ publication: 'x'.repeat(64) }), 'publication', /63-byte limit/);
     throwsConfig(() => resolve({ publication: 'a\0b' }), 'publication', /NUL/);
+  });
+
+  test('partitions', () => {
+    for (const bad of ['ROOT', 'leaves', '', true, null]) {
+      throwsConfig(() => resolve({ partitions: bad }), 'partitions', /must be 'root' or 'leaf'/);
+    }
+  });
+
+  test('keys', () => {
+    for (const bad of ['true', 1, 0, null, {}]) {
+      throwsConfig(() => resolve({ keys: bad }), 'keys', /keys must be true or false/);
+    }
   });
 
   test('readPacing: a duration from 0 (off)', () => {
@@ -207,6 +243,21 @@ describe('resolveFeedOptions validation', () => {
     }
   });
 
+  const OFF_AT_ZERO = ['livenessTimeout', 'failsafe', 'firstConnectTimeout'];
+  test('livenessTimeout, failsafe and firstConnectTimeout: null or 0 is off, as in the CLI (issue 21)', () => {
+    for (const off of [null, 0]) {
+      const resolved = resolve({ livenessTimeout: off, failsafe: off, firstConnectTimeout: off });
+      assert.equal(resolved.livenessTimeoutMs, null);
+      assert.equal(resolved.failsafeMs, null);
+      assert.equal(resolved.firstConnectTimeoutMs, null);
+    }
+    throwsConfig(
+      () => resolve({ livenessTimeout: -1 }),
+      'livenessTimeout',
+      /^livenessTimeout must be a whole number of milliseconds from 1 to 2147483647, or 0 or null for off; got -1$/,
+    );
+  });
+
   // [option, options carrying the value, smallest value the rule allows, smallest value accepted overall]
   const durations: [string, (value: unknown) => Record<string, unknown>, number, number?][] = [
     ['debounce', (value) => ({ debounce: value }), 0],
@@ -215,6 +266,7 @@ describe('resolveFeedOptions validation', () => {
     // livenessTimeout must also exceed statusInterval (at least 1), so 1 itself is refused by that rule.
     ['livenessTimeout', (value) => ({ statusInterval: 1, livenessTimeout: value }), 1, 2],
     ['failsafe', (value) => ({ failsafe: value }), 1],
+    ['firstConnectTimeout', (value) => ({ firstConnectTimeout: value }), 1],
     ['backoff.initial', (value) => ({ backoff: { initial: value, maximum: 2 ** 31 - 1 } }), 1],
     ['backoff.maximum', (value) => ({ backoff: { initial: 1, maximum: value } }), 1],
   ];
@@ -223,7 +275,9 @@ describe('resolveFeedOptions validation', () => {
       const rule = new RegExp(
         `${name.replace('.', '\\.')} must be a whole number of milliseconds from ${min} to 2147483647`,
       );
-      for (const bad of [min - 1, -5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '50', true, 2.5]) {
+      // 0 turns the optional ones off (see below), so the value below their minimum is -1.
+      const below = OFF_AT_ZERO.includes(name) ? -1 : min - 1;
+      for (const bad of [below, -5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '50', true, 2.5]) {
         throwsConfig(() => resolve(build(bad)), name, rule);
       }
       // The bounds themselves are accepted.
@@ -315,6 +369,19 @@ describe('resolveFeedOptions validation', () => {
     }
     resolve({ logger: console });
     resolve({ logger: {} });
+  });
+
+  test('logLevel is one of the levels, or silent', () => {
+    for (const bad of ['verbose', 'INFO', null, 3]) {
+      throwsConfig(
+        () => resolve({ logLevel: bad }),
+        'logLevel',
+        /^logLevel must be 'trace', 'debug', 'info', 'warn', 'error' or 'silent'; got /,
+      );
+    }
+    for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const) {
+      assert.equal(resolveFeedOptions({ logLevel: level }).logLevel, level);
+    }
   });
 });
 
@@ -456,6 +523,9 @@ describe('unknown option names', () => {
       tables: ['public.t'],
       plugin: 'auto',
       publication: 'app',
+      partitions: 'leaf',
+      // keys: true is refused with a publication (tested above); false is still an option given.
+      keys: false,
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,
@@ -465,8 +535,10 @@ describe('unknown option names', () => {
       readPacing: 3,
       failsafe: 60_000,
       backoff: { initial: 10, maximum: 100 },
+      firstConnectTimeout: 5000,
       signal: new AbortController().signal,
       logger: console,
+      logLevel: 'debug',
     };
     assert.doesNotThrow(() => resolveFeedOptions(every));
   });

@@ -1,7 +1,8 @@
 // Placing pgoutput changes under their partition root (contract R20, R25) with a look-up per described
 // relation: parked counts keep their first-seen time, a description newer than the look-up in flight
-// waits for the next one, one look-up runs at a time, the filter matches any level, a relation that
-// left the catalog or too many waiting become a resync, and a failed look-up fails the session.
+// waits for the next one, one look-up runs at a time, the filter matches any level, `leaf` naming keeps
+// the partition's own name, a relation that left the catalog or too many waiting become a resync, and a
+// failed look-up fails the session.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PgoutputRelation } from '../../../src/decode/pgoutput-relation.js';
@@ -53,6 +54,7 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
     resync: (why) => resyncs.push(why),
     fail: (error) => failures.push(error),
     filter: null,
+    naming: 'root',
     now: () => now,
     maxParked: 100,
     ...options,
@@ -153,6 +155,17 @@ describe('LineageResolver', () => {
         entry,
       );
     }
+  });
+
+  test("partitions 'leaf': a partition is named as itself, and an entry above it still matches", async () => {
+    const h = harness({ naming: 'leaf', filter: new TableFilter([parseTableName('public.parted')]) });
+    h.resolver.change(relation(9, 'public', 'parted_us_low'), 1);
+    h.resolver.change(relation(4, 'public', 'other'), 1);
+    await h.lookups[0]!.answer([
+      [9, lineage('public.parted_us_low', 'public.parted_us', 'public.parted')],
+      [4, lineage('public.other')],
+    ]);
+    assert.deepEqual(h.emitted, [['public.parted_us_low', 1, 1000]]);
   });
 
   test('a relation gone before its look-up: Resync, since it may have been a partition', async () => {

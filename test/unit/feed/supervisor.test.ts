@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConnectionError, InternalError, type PgnudgeError, ServerError } from '../../../src/errors.js';
 import type { Session } from '../../../src/feed/session.js';
-import { Supervisor, type SupervisorOptions } from '../../../src/feed/supervisor.js';
+import { type SessionTiming, Supervisor, type SupervisorOptions } from '../../../src/feed/supervisor.js';
 import { bindLogger } from '../../../src/logger.js';
 import { FakeLink } from '../../support/fake-link.js';
 import { ManualClock } from '../../support/manual-clock.js';
@@ -17,6 +17,7 @@ function supervise(
   run: (session: Session<FakeLink>) => Promise<never>,
   overrides: Partial<SupervisorOptions<FakeLink>> = {},
   signal?: AbortSignal,
+  timing: Partial<SessionTiming> = {},
 ) {
   const clock = new ManualClock();
   const links: FakeLink[] = [];
@@ -24,7 +25,7 @@ function supervise(
   const warnings: string[] = [];
   const supervisor = new Supervisor<FakeLink>({
     setup: {
-      options: TIMING,
+      options: { ...TIMING, ...timing },
       log: bindLogger({ warn: (message) => warnings.push(message) }),
       signal,
       clock,
@@ -101,6 +102,70 @@ describe('Supervisor: failures', () => {
     for (let i = 0; i < 20 && ends.length === 0; i++) await step(clock, 10);
     assert.deepEqual(ends, [refusal]);
     assert.equal(links.length, 2);
+  });
+});
+
+describe('Supervisor: firstConnectTimeout (issue 21)', () => {
+  const refused = () =>
+    new ConnectionError('PGNUDGE_ERR_CONNECTION', 'cannot connect to 127.0.0.1:1: ECONNREFUSED');
+
+  test('a feed never live gives up once the next attempt would start after the deadline, with the last cause', async () => {
+    const { supervisor, clock, ends, links, warnings } = supervise(
+      async () => {
+        throw refused();
+      },
+      {},
+      undefined,
+      { firstConnectTimeoutMs: 45 },
+    );
+    supervisor.start();
+    for (let i = 0; i < 20 && ends.length === 0; i++) await step(clock, 10);
+    const [fatal] = ends;
+    assert.ok(fatal instanceof ConnectionError, String(fatal));
+    assert.equal(fatal.code, 'PGNUDGE_ERR_CONNECTION');
+    assert.match(
+      fatal.message,
+      /^cannot connect to 127\.0\.0\.1:1: ECONNREFUSED; gave up after 5 attempts in 40 ms without connecting once \(firstConnectTimeout 45 ms\)$/,
+    );
+    // Attempts at 0, 10, 20, 30 and 40 ms; a sixth would start at 40 + 10 >= 45.
+    assert.equal(links.length, 5);
+    assert.equal(warnings.length, 4, 'each retried failure is still logged');
+    assert.equal(supervisor.closed, true);
+  });
+
+  test('null (the option at 0 or null) retries for ever', async () => {
+    const { supervisor, clock, ends, links } = supervise(
+      async () => {
+        throw refused();
+      },
+      {},
+      undefined,
+      { firstConnectTimeoutMs: null },
+    );
+    supervisor.start();
+    for (let i = 0; i < 30; i++) await step(clock, 10);
+    assert.deepEqual(ends, []);
+    assert.ok(links.length >= 20, `${links.length} attempts`);
+    supervisor.close();
+  });
+
+  test('once a session was live, failures are retried past the deadline', async () => {
+    let sessions = 0;
+    const { supervisor, clock, ends, links } = supervise(
+      async (session) => {
+        sessions += 1;
+        if (sessions === 1) session.live();
+        throw refused();
+      },
+      {},
+      undefined,
+      { firstConnectTimeoutMs: 25 },
+    );
+    supervisor.start();
+    for (let i = 0; i < 20; i++) await step(clock, 10);
+    assert.deepEqual(ends, []);
+    assert.ok(links.length >= 10, `${links.length} sessions`);
+    supervisor.close();
   });
 });
 

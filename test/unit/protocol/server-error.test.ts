@@ -218,6 +218,66 @@ describe('classifyServerError', () => {
     );
   });
 
+  it('a pg_hba.conf refusal of a logical walsender names the database line, never the replication keyword (issue 21)', () => {
+    for (const message of [
+      'no pg_hba.conf entry for host "10.0.0.1", user "bob", database "shop", no encryption',
+      'pg_hba.conf rejects connection for host "10.0.0.1", user "bob", database "shop", SSL encryption',
+    ]) {
+      const c = classifyServerError(fields('28000', message), 'startup', { user: 'bob' });
+      assert.equal(c.code, 'PGNUDGE_ERR_AUTH_FAILED', message);
+      assert.match(c.fix!, /host shop bob <client-ip>\/32 scram-sha-256 \(or "all" in the database column\)/);
+      assert.match(c.fix!, /the "replication" keyword covers physical replication only/);
+    }
+    // A database named like the keyword is not read as a replication refusal.
+    const named = classifyServerError(
+      fields(
+        '28000',
+        'no pg_hba.conf entry for host "h", user "bob", database "replication_db", no encryption',
+      ),
+      'startup',
+      { user: 'Bob' },
+    );
+    assert.equal(named.code, 'PGNUDGE_ERR_AUTH_FAILED');
+    assert.match(named.fix!, /host replication_db "Bob" <client-ip>/);
+    const keyword = classifyServerError(
+      fields('28000', 'no pg_hba.conf entry for host "h", user "u", database "all", no encryption'),
+      'startup',
+    );
+    assert.match(keyword.fix!, /host "all" <role> <client-ip>/);
+  });
+
+  it('a physical walsender refused by pg_hba.conf needs the replication keyword', () => {
+    const c = classifyServerError(
+      fields('28000', 'pg_hba.conf rejects replication connection for host "h", user "bob", no encryption'),
+      'startup',
+      { user: 'bob' },
+    );
+    assert.equal(c.code, 'PGNUDGE_ERR_REPLICATION_DENIED');
+    assert.match(c.fix!, /host replication bob <client-ip>\/32 scram-sha-256/);
+  });
+
+  it("PgBouncer's refusal of a startup parameter is fatal, with the pooler fix (issue 21)", () => {
+    const refusal = fields('08P01', 'unsupported startup parameter: replication');
+    const c = classifyServerError(refusal, 'startup');
+    assert.equal(c.code, 'PGNUDGE_ERR_POOLER');
+    assert.equal(c.retryable, false);
+    assert.match(
+      c.fix!,
+      /^Connect to PostgreSQL itself \(usually port 5432\), not PgBouncer or another pooler/,
+    );
+    // PgBouncer names the first parameter it refuses: a setting pgnudge pins comes before replication.
+    assert.equal(
+      classifyServerError(fields('08P01', 'unsupported startup parameter: client_min_messages'), 'startup')
+        .code,
+      'PGNUDGE_ERR_POOLER',
+    );
+    // Any other 08P01 stays a retryable protocol violation.
+    assert.equal(
+      classifyServerError(fields('08P01', 'invalid length of startup packet'), 'startup').retryable,
+      true,
+    );
+  });
+
   it('does not double a period the server already put at the end', () => {
     const e = serverErrorFromFields(fields('3D000', 'database "nope" does not exist.'), 'startup');
     assert.match(e.message, /does not exist\. Create the database/);

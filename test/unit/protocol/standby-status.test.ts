@@ -17,6 +17,18 @@ describe('StandbyProgress', () => {
     assert.deepEqual(progress.reply(true), { write: 0n, flush: 0n, apply: 0n, replyRequested: true });
   });
 
+  test('a physical session confirms what it received as written only, never flushed or applied', () => {
+    const progress = new StandbyProgress();
+    progress.received(0x16_0000_0020n);
+    // A flush position would make RawFeed a candidate synchronous standby (syncrep.c).
+    assert.deepEqual(progress.replyWritten(true), {
+      write: 0x16_0000_0020n,
+      flush: 0n,
+      apply: 0n,
+      replyRequested: true,
+    });
+  });
+
   test('XLogData moves the position forward, never back', () => {
     const progress = new StandbyProgress();
     progress.received(0x16_0000_0020n);

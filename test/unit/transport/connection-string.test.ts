@@ -191,6 +191,12 @@ const rejected: [name: string, text: string, option: string, messagePart: RegExp
     'connectionString',
     /percent-encode @ as %40 and \/ as %2F/,
   ],
+  [
+    'raw @, : and / in a password: the port is its tail (issue 21)',
+    'postgres://u:p@ss:w/rd@db/shop',
+    'connectionString',
+    /^the port in the connection URL is not a number, so its password probably holds a raw "@", ":" or "\/": percent-encode them \(@ as %40, : as %3A, \/ as %2F\)/,
+  ],
   ['other URL scheme', 'mysql://u:pw@h/db', 'connectionString', /unsupported connection URL scheme/],
   [
     'upper-case scheme (libpq compares exactly)',
@@ -243,6 +249,8 @@ describe('parseConnectionString: no error ever shows the password', () => {
     `password='${secret}`,
     `postgres://u:${secret}@x@h/db`,
     `postgres://u:${secret}/x@h/db`,
+    `postgres://u:p@${secret}:w/rd@h/db`,
+    `postgres://u:p@ss:${secret}/rd@h/db`,
     `postgres://u:${secret}%zz@h/db`,
     `postgres://u:${secret}%ff@h/db`,
     `postgres://u:${secret}@h/db?foo=1`,

@@ -468,6 +468,7 @@ function feedFor(fake: HostileServer, plugin: StreamCase['plugin'], logger: obje
       livenessTimeout: 400,
       backoff: { initial: 10, maximum: 20 },
       logger,
+      logLevel: 'trace',
     },
     { env: {} },
   );

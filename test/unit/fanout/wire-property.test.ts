@@ -5,13 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ChannelKey } from '../../../src/fanout/auth.js';
-import { BridgeTracker, type TrackerAction } from '../../../src/fanout/tracker-v2.js';
-import {
-  MAX_PAYLOAD_BYTES,
-  openWireMessage,
-  WireEncoder,
-  type WireEvent,
-} from '../../../src/fanout/wire-v2.js';
+import { BridgeTracker, type TrackerAction } from '../../../src/fanout/tracker.js';
+import { MAX_PAYLOAD_BYTES, openWireMessage, WireEncoder, type WireEvent } from '../../../src/fanout/wire.js';
 import { assertProperty, fuzzParams } from '../../support/fuzz.js';
 import { anyText } from '../../support/text.js';
 
