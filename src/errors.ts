@@ -26,7 +26,8 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_INTERNAL'
   | 'PGNUDGE_ERR_SLOW_CONSUMER'
   | 'PGNUDGE_ERR_UNSUPPORTED_SERVER'
-  | 'PGNUDGE_ERR_KEY_FORMAT';
+  | 'PGNUDGE_ERR_KEY_FORMAT'
+  | 'PGNUDGE_ERR_PACKAGE_MISSING';
 
 /** Options every pgnudge error accepts. */
 export interface PgnudgeErrorOptions {
@@ -290,6 +291,25 @@ export class KeyFormatError extends PgnudgeError {
         : ` ${JSON.stringify(text.length > SHOWN_KEY_LENGTH ? `${text.slice(0, SHOWN_KEY_LENGTH)}…` : text)}`;
     super('PGNUDGE_ERR_KEY_FORMAT', `malformed row key${shown} at offset ${offset}: ${reason}`, false);
     this.offset = offset;
+  }
+}
+
+/**
+ * A broker transport needs its client package (an optional peer dependency), and it is not installed.
+ * `packageName` is what to install.
+ */
+export class PackageMissingError extends PgnudgeError {
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(packageName: string, use: string, options?: PgnudgeErrorOptions) {
+    super(
+      'PGNUDGE_ERR_PACKAGE_MISSING',
+      `${use} needs the package "${packageName}", which is not installed: npm install ${packageName}`,
+      false,
+      options,
+    );
+    this.packageName = packageName;
   }
 }
 

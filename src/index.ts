@@ -2,6 +2,7 @@
 export type { PluginChoice, PluginName } from './decode/change.js';
 export * from './errors.js';
 export { NotifyBridge, type NotifyBridgeOptions } from './fanout/bridge.js';
+export { BrokerFeed, type BrokerFeedOptions } from './fanout/broker-feed.js';
 export { NotifyFeed, type NotifyFeedOptions } from './fanout/notify-feed.js';
 export type { DropReason } from './fanout/tracker.js';
 export type { PartitionNaming } from './feed/catalog.js';

@@ -1,7 +1,7 @@
 // Commit → consumer latency through one NOTIFY bridge (contract §6): a `pgnudge bridge` child process and
 // NotifyFeed consumers (one connection each) in this process. Used by fanout.bench.ts and the comparison.
 import type pg from 'pg';
-import { NotifyFeed } from '../../src/index.js';
+import { type BrokerFeed, NotifyFeed } from '../../src/index.js';
 import { CliProcess, connectionUrl } from '../../test/support/cli-process.js';
 import type { ClusterInfo } from '../../test/support/cluster.js';
 import { feedConnection } from '../../test/support/feed-probe.js';
@@ -10,13 +10,15 @@ import { latencySummary, nowMs, pgClient } from './measure.js';
 
 const WARMUP_WRITES = 5;
 /** The secret the bridge and its consumers share (contract R29): every message is signed and checked. */
-const SECRET = 'fan-out bench: a secret of 32 by';
+export const SECRET = 'fan-out bench: a secret of 32 by';
 
 export async function startBridge(
   info: ClusterInfo,
   database: string,
   channel: string,
   home: string,
+  to: readonly string[] = [],
+  env: Record<string, string> = {},
 ): Promise<CliProcess> {
   const bridge = new CliProcess(
     [
@@ -27,16 +29,20 @@ export async function startBridge(
       connectionUrl(info, database, info.roles.replication),
       '--debounce',
       '0',
+      ...to.flatMap((url) => ['--to', url]),
       '-v',
     ],
-    { home, env: { PGNUDGE_SECRET: SECRET } },
+    { home, env: { PGNUDGE_SECRET: SECRET, ...env } },
   );
   await bridge.logged(/: active on channel/, 'the bridge to become active', 30_000);
   return bridge;
 }
 
+/** What a consumer reads through: NOTIFY (the default) or a broker. */
+export type MakeFeed = () => NotifyFeed | BrokerFeed;
+
 interface Consumer {
-  feed: NotifyFeed;
+  feed: NotifyFeed | BrokerFeed;
   arrivals: number[];
 }
 
@@ -45,17 +51,20 @@ async function openConsumers(
   database: string,
   channel: string,
   count: number,
+  make: MakeFeed | undefined,
 ): Promise<Consumer[]> {
   const consumers: Consumer[] = [];
   // Connect in groups so hundreds of TLS + SCRAM handshakes do not all contend at once.
   for (let start = 0; start < count; start += 50) {
     const group = Array.from({ length: Math.min(50, count - start) }, () => {
-      const feed = new NotifyFeed({
-        ...feedConnection(info, database, info.roles.login),
-        channel,
-        secret: SECRET,
-        debounce: 0,
-      });
+      const feed =
+        make?.() ??
+        new NotifyFeed({
+          ...feedConnection(info, database, info.roles.login),
+          channel,
+          secret: SECRET,
+          debounce: 0,
+        });
       const consumer: Consumer = { feed, arrivals: [] };
       const connected = new Promise<void>((resolveConnected, reject) => {
         void (async () => {
@@ -98,9 +107,9 @@ export interface FanoutFigures {
 export async function measureFanout(
   info: ClusterInfo,
   database: string,
-  options: { channel: string; table: string; consumers: number; writes: number },
+  options: { channel: string; table: string; consumers: number; writes: number; make?: MakeFeed },
 ): Promise<FanoutFigures> {
-  const consumers = await openConsumers(info, database, options.channel, options.consumers);
+  const consumers = await openConsumers(info, database, options.channel, options.consumers, options.make);
   const writer: pg.Client = pgClient(info, database);
   await writer.connect();
   const latencies: number[] = [];

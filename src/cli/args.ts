@@ -45,6 +45,10 @@ export interface ParsedCommand {
   misuse?: true;
   /** For `watch --physical`: a RawFeed (physical WAL, no slot) instead of a WalFeed. */
   physical?: true;
+  /** For `bridge`: --to notify|URL, where to publish (default NOTIFY on the channel). */
+  to?: string[];
+  /** For `listen` and `serve`: --from URL, the broker to read a bridge's messages from. */
+  from?: string;
 }
 
 /** Commands and their one-line summaries, in the order `--help` lists them. */
@@ -192,7 +196,12 @@ The secret: PGNUDGE_SECRET, or --secret-file PATH (a file only you can read; one
 stripped), 16 bytes or more; make one with: openssl rand -base64 32. Never pass it as an argument.
 
 Options:
-  --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly)
+  --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly); it also names
+                            the election when the bridge publishes only to brokers
+  --to notify|URL           where to publish, repeatable (default: notify, the channel): a broker
+                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://... (TLS) or
+                            nats://[USER:PASS@]HOST[:PORT]/SUBJECT (else REDISCLI_AUTH, NATS_USER and
+                            NATS_PASSWORD); needs npm install redis or @nats-io/transport-node
   --secret-file PATH        read the shared secret from PATH
   --insecure                publish unsigned messages, without a secret: any role that can connect
                             can then make listeners miss every change (see docs/fanout.md)
@@ -204,9 +213,10 @@ It logs its lifecycle (connected, active or standby, no longer active) on stderr
 
 Examples:
   pgnudge bridge --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://replicator@db.internal/shop -v
-  pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop`;
+  pgnudge listen --channel pgnudge --secret-file /etc/pgnudge/secret --dsn postgres://app@db.internal/shop
+  pgnudge bridge --channel pgnudge --to notify --to nats://nats.internal:4222/pgnudge.shop --dsn postgres://replicator@db.internal/shop`;
 
-export const LISTEN_HELP = `Usage: pgnudge listen --channel NAME (--secret-file PATH | --insecure) [options]
+export const LISTEN_HELP = `Usage: pgnudge listen (--channel NAME | --from URL) (--secret-file PATH | --insecure) [options]
 
 Consumes a bridge's channel with plain LISTEN (a LOGIN role without REPLICATION suffices) and
 prints each item exactly as pgnudge watch does. Only messages signed with the shared secret are
@@ -215,7 +225,9 @@ the bridge resynced, was replaced, or was heard again after a silence; a silence
 --heartbeat-timeout is logged as an error.
 
 Options:
-  --channel NAME            the NOTIFY channel the bridge publishes on (required)
+  --channel NAME            the NOTIFY channel the bridge publishes on
+  --from URL                or the broker it publishes to, instead (no database connection):
+                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://..., nats://.../SUBJECT
   --secret-file PATH        read the shared secret from PATH (else PGNUDGE_SECRET)
   --insecure                believe unsigned messages, without a secret: any role that can connect
                             can then make this listener miss every change (see docs/fanout.md)
@@ -230,9 +242,10 @@ Options:
   --log-format FORMAT       text (default) or json, for the lines on stderr
 
 Examples:
-  PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop`;
+  PGNUDGE_SECRET="$(cat /etc/pgnudge/secret)" pgnudge listen --channel pgnudge --json --dsn postgres://app@db.internal/shop
+  pgnudge listen --from redis://cache.internal:6379/pgnudge --secret-file /etc/pgnudge/secret`;
 
-export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME]
+export const SERVE_HELP = `Usage: pgnudge serve [--port P] [--host H] [--token-file PATH] [watch options | --channel NAME | --from URL]
 
 Holds one feed (or, with --channel, listens to a bridge) and serves it over HTTP to any number of
 browsers, all sharing that one connection:
@@ -255,6 +268,7 @@ Options:
   --channel NAME            serve the items a bridge publishes on NAME instead of a feed of its own;
                             with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
                             as pgnudge listen takes them
+  --from URL                serve the items a bridge publishes to a broker (as pgnudge listen --from)
   and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel:
   --debounce, --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
@@ -517,6 +531,7 @@ function parseListen(argv: string[]): ParsedCommand {
   const { values, verbosity, ...format } = parseFlags('listen', argv, {
     dsn: { type: 'string' },
     channel: { type: 'string' },
+    from: { type: 'string' },
     debounce: { type: 'string' },
     'max-batch-wait': { type: 'string' },
     'first-connect-timeout': { type: 'string' },
@@ -531,11 +546,27 @@ function parseListen(argv: string[]): ParsedCommand {
   applyBatchFlags(feed, values);
   const firstConnect = milliseconds('first-connect-timeout', values['first-connect-timeout'], true);
   if (firstConnect !== undefined) feed.firstConnectTimeout = firstConnect;
+  const json = values.json ?? false;
+  if (values.from !== undefined) {
+    refuseWithFrom(values, 'listen');
+    return applySecretFlags(
+      { command: 'listen', json, verbosity, feed, from: values.from, ...format },
+      values,
+    );
+  }
   const channel = requireChannel(values.channel, 'listen');
-  return applySecretFlags(
-    { command: 'listen', json: values.json ?? false, verbosity, feed, channel, ...format },
-    values,
-  );
+  return applySecretFlags({ command: 'listen', json, verbosity, feed, channel, ...format }, values);
+}
+
+/** --from reads a broker: no database, so neither --channel nor --dsn goes with it. */
+function refuseWithFrom(values: { channel?: string | undefined; dsn?: string | undefined }, command: string) {
+  if (values.channel !== undefined || values.dsn !== undefined) {
+    const flag = values.channel !== undefined ? '--channel' : '--dsn';
+    throw new ConfigError(
+      `pgnudge ${command} --from reads a broker, with no database connection: drop ${flag}`,
+      flag,
+    );
+  }
 }
 
 function requireChannel(channel: string | undefined, command: string): string {
@@ -601,12 +632,25 @@ function parseWatch(argv: string[]): ParsedCommand {
 
 function parseBridge(argv: string[]): ParsedCommand {
   refuseSecretArgument('bridge', argv);
-  const { values, verbosity, ...format } = parseFlags('bridge', argv, { ...FEED_FLAGS, ...SECRET_FLAGS });
+  const { values, verbosity, ...format } = parseFlags('bridge', argv, {
+    ...FEED_FLAGS,
+    ...SECRET_FLAGS,
+    to: { type: 'string', multiple: true },
+  });
   if (values.help) return { command: 'help', topic: 'bridge', json: false, verbosity, feed: {} };
-  const feed = feedFromFlags(values);
+  const { to, ...rest } = values;
+  const feed = feedFromFlags(rest);
   const channel = requireChannel(values.channel, 'bridge');
   return applySecretFlags(
-    { command: 'bridge', json: values.json ?? false, verbosity, feed, channel, ...format },
+    {
+      command: 'bridge',
+      json: values.json ?? false,
+      verbosity,
+      feed,
+      channel,
+      ...format,
+      ...(to === undefined ? {} : { to }),
+    },
     values,
   );
 }
@@ -680,6 +724,7 @@ function parseServe(argv: string[]): ParsedCommand {
   const { values, verbosity, ...format } = parseFlags('serve', argv, {
     ...feedFlags,
     channel: { type: 'string' },
+    from: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     'token-file': { type: 'string' },
@@ -689,6 +734,7 @@ function parseServe(argv: string[]): ParsedCommand {
   if (values.help) return { command: 'help', topic: 'serve', json: false, verbosity, feed: {} };
   const {
     channel,
+    from,
     port,
     host,
     'token-file': tokenFile,
@@ -699,13 +745,14 @@ function parseServe(argv: string[]): ParsedCommand {
     ...rest
   } = values;
   const feed = feedFromFlags(rest);
-  if (channel !== undefined) {
+  if (from !== undefined) refuseWithFrom({ channel, dsn: rest.dsn }, 'serve');
+  if (channel !== undefined || from !== undefined) {
     const own = (['table', 'plugin', 'publication', 'partitions', 'keys'] as const).find(
       (flag) => rest[flag] !== undefined,
     );
     if (own !== undefined) {
       throw new ConfigError(
-        '--table, --plugin, --publication, --partitions and --keys belong to a feed of its own; with --channel, the bridge decides them',
+        '--table, --plugin, --publication, --partitions and --keys belong to a feed of its own; with --channel or --from, the bridge decides them',
         `--${own}`,
       );
     }
@@ -715,7 +762,7 @@ function parseServe(argv: string[]): ParsedCommand {
         '--read-pacing',
       );
     }
-    requireChannel(channel, 'serve');
+    if (from === undefined) requireChannel(channel, 'serve');
   } else {
     const flag =
       secretFile !== undefined
@@ -726,7 +773,7 @@ function parseServe(argv: string[]): ParsedCommand {
             ? '--heartbeat-timeout'
             : undefined;
     if (flag !== undefined) {
-      throw new ConfigError(`${flag} belongs to --channel (serving a bridge's stream)`, flag);
+      throw new ConfigError(`${flag} belongs to --channel or --from (serving a bridge's stream)`, flag);
     }
   }
   const serve: ServeFlags = { port: portNumber(port), host: host ?? '127.0.0.1' };
@@ -740,6 +787,7 @@ function parseServe(argv: string[]): ParsedCommand {
       verbosity,
       feed,
       ...(channel !== undefined ? { channel } : {}),
+      ...(from !== undefined ? { from } : {}),
       serve,
       ...format,
     },

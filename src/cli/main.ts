@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { NotifyBridge } from '../fanout/bridge.js';
-import { NotifyFeed } from '../fanout/notify-feed.js';
+import type { BrokerFeed } from '../fanout/broker-feed.js';
+import type { NotifyFeed } from '../fanout/notify-feed.js';
 import { RawFeed } from '../feed/raw-feed.js';
 import { parseTableName } from '../feed/tables.js';
 import { WalFeed } from '../feed/wal-feed.js';
@@ -12,6 +13,7 @@ import { parseConnectionString, resolveConnectionSettings } from '../transport/s
 import { nodeSettingsIo } from '../transport/settings-io.js';
 import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { type Palette, paletteFor } from './color.js';
+import { bridgeConsumer } from './consumer.js';
 import { runDemo } from './demo.js';
 import { doctorWatch, runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
@@ -98,7 +100,7 @@ function reportError(error: unknown, sink: LogSink): number {
  * arrive unprinted.
  */
 async function watch(
-  feed: WalFeed | RawFeed | NotifyFeed,
+  feed: WalFeed | RawFeed | NotifyFeed | BrokerFeed,
   json: boolean,
   paint: Palette,
   progressLog: BoundLogger | null,
@@ -184,6 +186,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const bridge = new NotifyBridge({
           ...feed,
           channel: parsed.channel ?? '',
+          ...(parsed.to === undefined ? {} : { to: parsed.to }),
           ...cliChannelAuth(parsed, process.env),
           logger,
         });
@@ -194,14 +197,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT_OK;
       }
       case 'listen': {
-        const notifyFeed = new NotifyFeed({
-          ...feed,
-          channel: parsed.channel ?? '',
-          ...cliChannelAuth(parsed, process.env),
-          ...(parsed.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: parsed.heartbeatTimeout }),
-          logger,
-        });
-        await watch(notifyFeed, parsed.json, out, progressLog);
+        const consumer = bridgeConsumer({ ...parsed, feed }, process.env, logger);
+        await watch(consumer, parsed.json, out, progressLog);
         return EXIT_OK;
       }
       case 'serve': {

@@ -3,14 +3,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
-import { NotifyFeed } from '../fanout/notify-feed.js';
 import { WalFeed } from '../feed/wal-feed.js';
 import { EventHub } from '../http/event-hub.js';
 import { createRequestHandler } from '../http/server.js';
 import { TokenCheck } from '../http/token.js';
 import { bindLogger, type Logger } from '../logger.js';
 import type { ParsedCommand } from './args.js';
-import { cliChannelAuth } from './secret.js';
+import { bridgeConsumer } from './consumer.js';
 import { resolveToken } from './token-file.js';
 
 /** What `serve` needs from the process. */
@@ -48,14 +47,8 @@ export async function runServe(parsed: ParsedCommand, io: ServeIo): Promise<numb
   const log = bindLogger(io.logger);
   // Built before listening, so a bad option is a usage error (exit 2) and no port was ever open.
   const feed =
-    parsed.channel !== undefined
-      ? new NotifyFeed({
-          ...parsed.feed,
-          channel: parsed.channel,
-          ...cliChannelAuth(parsed, io.env),
-          ...(parsed.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: parsed.heartbeatTimeout }),
-          logger: io.logger,
-        })
+    parsed.channel !== undefined || parsed.from !== undefined
+      ? bridgeConsumer(parsed, io.env, io.logger)
       : new WalFeed({ ...parsed.feed, logger: io.logger });
   const check = token === null ? null : new TokenCheck(token);
   // Requests arrive only once listening, by which time the handler is set.

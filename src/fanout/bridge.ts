@@ -18,7 +18,10 @@ import { type BoundLogger, printable } from '../logger.js';
 import { duration } from '../option-rules.js';
 import { quoteLiteral } from '../protocol/quote.js';
 import { PgConnection } from '../transport/connection.js';
-import { type ChannelKey, resolveChannelKey } from './auth.js';
+import { ChannelKey, resolveChannelKey } from './auth.js';
+import type { BrokerPublisher } from './broker-link.js';
+import { type BrokerAddress, parseBrokerUrl } from './broker-url.js';
+import { transportFor } from './brokers.js';
 import { formatNotify, validateChannel } from './channel.js';
 import { classifyElectionError, electionSlotName, formatCreateElectionSlot } from './election.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, newBridgeId, WireEncoder, type WireEvent } from './wire.js';
@@ -42,6 +45,13 @@ export interface NotifyBridgeOptions extends WalFeedOptions {
   heartbeatInterval?: number;
   /** How often a standby looks whether the election slot is free. Default 500. */
   electionPollInterval?: number;
+  /**
+   * Where the active bridge publishes (contract R30): `'notify'` (the channel, on the session that holds
+   * the election), and broker URLs: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS),
+   * `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Default `['notify']`. The channel still names the
+   * election. Brokers need their client package installed (`redis`, `@nats-io/transport-node`).
+   */
+  to?: readonly string[];
 }
 
 const BRIDGE_OPTION_NAMES: readonly string[] = [
@@ -52,6 +62,7 @@ const BRIDGE_OPTION_NAMES: readonly string[] = [
     insecure: true,
     heartbeatInterval: true,
     electionPollInterval: true,
+    to: true,
   } satisfies Record<Exclude<keyof NotifyBridgeOptions, keyof WalFeedOptions>, true>),
 ];
 
@@ -65,6 +76,8 @@ export class NotifyBridge implements AsyncDisposable {
   readonly #options: ResolvedFeedOptions;
   readonly #channel: string;
   readonly #key: ChannelKey | null;
+  readonly #notify: boolean;
+  readonly #brokers: readonly { address: BrokerAddress; key: ChannelKey | null }[];
   readonly #slot: string;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
@@ -82,10 +95,16 @@ export class NotifyBridge implements AsyncDisposable {
       throw new ConfigError('NotifyBridge options must be an object with a channel');
     }
     refuseUnknownOptions(options, BRIDGE_OPTION_NAMES, 'NotifyBridge');
-    const { channel, secret, insecure, heartbeatInterval, electionPollInterval, signal, ...feedOptions } =
+    const { channel, secret, insecure, heartbeatInterval, electionPollInterval, to, signal, ...feedOptions } =
       options;
     this.#channel = validateChannel(channel);
     this.#key = resolveChannelKey({ secret, insecure }, this.#channel, 'NotifyBridge');
+    const destinations = resolveDestinations(to, internals.env ?? process.env);
+    this.#notify = destinations.notify;
+    this.#brokers = destinations.brokers.map((address) => ({
+      address,
+      key: this.#key === null ? null : ChannelKey.derive(secret as string | Uint8Array, address.keyName),
+    }));
     this.#heartbeatMs = duration('heartbeatInterval', heartbeatInterval, 1, DEFAULT_HEARTBEAT_INTERVAL);
     this.#pollMs = duration('electionPollInterval', electionPollInterval, 1, 500);
     // Validated now, so a bad feed option fails here rather than once this bridge becomes active
@@ -162,16 +181,32 @@ export class NotifyBridge implements AsyncDisposable {
   async #session(session: Session<PgConnection>): Promise<never> {
     const { connection } = session;
     const channel = printable(this.#channel);
+    let publishers: BrokerPublisher[] = [];
     // An idle standby or bridge may receive nothing: a cheap query makes a dead link show as silence.
     session.every(this.#options.statusIntervalMs, () => connection.query('SELECT 1'));
     try {
       this.#log.info(`connected to ${connection.target}; electing the active bridge of channel "${channel}"`);
       await this.#elect(session);
       const bridgeId = newBridgeId();
-      const wire = new WireEncoder({ bridgeId, key: this.#key });
-      // The session that holds the election publishes: both end together, so no bridge that lost its
-      // slot can go on publishing.
-      const publish = (payloads: string[]) => connection.query(formatNotify(this.#channel, payloads));
+      const outlets: Outlet[] = [];
+      if (this.#notify) {
+        // The session that holds the election publishes: both end together, so no bridge that lost its
+        // slot can go on publishing.
+        outlets.push({
+          wire: new WireEncoder({ bridgeId, key: this.#key }),
+          send: (payloads) => connection.query(formatNotify(this.#channel, payloads)),
+        });
+      }
+      publishers = await session.wait(
+        'the brokers',
+        Promise.all(
+          this.#brokers.map(({ address }) => transportFor(address.kind).publisher(address, this.#log)),
+        ),
+      );
+      outlets.push(...brokerOutlets(bridgeId, this.#brokers, publishers));
+      // A broker that cannot take a message now loses it: consumers see the gap and resync.
+      const publish = (write: (wire: WireEncoder) => string[]) =>
+        Promise.all(outlets.map((outlet) => outlet.send(write(outlet.wire)))).then(() => {});
       this.#bridgeId = bridgeId;
       this.#log.info(
         `active on channel "${channel}" as bridge ${bridgeId} (election slot ${this.#slot}${this.#key === null ? ', insecure: messages are unsigned' : ''})`,
@@ -187,7 +222,7 @@ export class NotifyBridge implements AsyncDisposable {
       if (session.closed) await feed.close();
       // A failed heartbeat (a full notification queue) means listeners may miss messages: start over.
       const beat = () =>
-        publish(wire.heartbeat(this.#clock.now())).catch((error) =>
+        publish((wire) => wire.heartbeat(this.#clock.now())).catch((error) =>
           connection.fail(asConnectionError(error)),
         );
       let published = false;
@@ -209,9 +244,11 @@ export class NotifyBridge implements AsyncDisposable {
           if (next.done) throw new FeedClosedError();
           const item = next.value;
           const now = this.#clock.now();
-          await publish(
-            item.type === 'resync' ? wire.resync(item.reason, now) : wire.batch(item.events.map(toWire), now),
-          );
+          if (item.type === 'resync') await publish((wire) => wire.resync(item.reason, now));
+          else {
+            const events = item.events.map(toWire);
+            await publish((wire) => wire.batch(events, now));
+          }
           published = true;
         }
       };
@@ -222,6 +259,7 @@ export class NotifyBridge implements AsyncDisposable {
     } finally {
       await this.#feed?.close();
       this.#feed = null;
+      await Promise.all(publishers.map((publisher) => publisher.close()));
       if (this.#bridgeId !== null) this.#log.info(`bridge ${this.#bridgeId} is no longer active`);
       this.#bridgeId = null;
     }
@@ -274,4 +312,61 @@ function asConnectionError(error: unknown): ConnectionError {
     `publishing on the channel failed: ${(error as Error)?.message ?? error}`,
     { cause: error },
   );
+}
+
+/** One destination's encoder (its own split limit and key) and how its payloads are sent. */
+interface Outlet {
+  readonly wire: WireEncoder;
+  send(payloads: string[]): Promise<unknown>;
+}
+
+/** `to` as the NOTIFY flag and the broker addresses; duplicates refused. */
+function resolveDestinations(
+  to: unknown,
+  env: Record<string, string | undefined>,
+): { notify: boolean; brokers: BrokerAddress[] } {
+  if (to === undefined) return { notify: true, brokers: [] };
+  if (!Array.isArray(to) || to.length === 0) {
+    throw new ConfigError("to must be a non-empty array of 'notify' and broker URLs", 'to');
+  }
+  let notify = false;
+  const brokers: BrokerAddress[] = [];
+  for (const item of to as unknown[]) {
+    if (item === 'notify') notify = true;
+    else {
+      const address = parseBrokerUrl(item, 'to', env);
+      if (brokers.some((other) => other.target === address.target)) {
+        throw new ConfigError(`to names ${address.target} twice`, 'to');
+      }
+      brokers.push(address);
+    }
+  }
+  return { notify, brokers };
+}
+
+/**
+ * The brokers' outlets: one encoder per key name (transport and channel), so that brokers carrying the
+ * same channel carry the same messages (a copy replayed from one to the other is a duplicate, dropped),
+ * split at the smallest limit among them.
+ */
+function brokerOutlets(
+  bridgeId: string,
+  brokers: readonly { address: BrokerAddress; key: ChannelKey | null }[],
+  publishers: readonly BrokerPublisher[],
+): Outlet[] {
+  const groups = new Map<string, { key: ChannelKey | null; publishers: BrokerPublisher[] }>();
+  brokers.forEach(({ address, key }, index) => {
+    const group = groups.get(address.keyName) ?? { key, publishers: [] };
+    group.publishers.push(publishers[index] as BrokerPublisher);
+    groups.set(address.keyName, group);
+  });
+  return [...groups.values()].map((group) => ({
+    wire: new WireEncoder({
+      bridgeId,
+      key: group.key,
+      limit: Math.min(...group.publishers.map((publisher) => publisher.limit)),
+    }),
+    send: (payloads) =>
+      Promise.all(group.publishers.map((publisher) => publisher.publish(payloads).catch(() => {}))),
+  }));
 }

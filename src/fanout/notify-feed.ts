@@ -2,24 +2,16 @@
 // bridge's channel, believes only messages signed with the shared secret, and yields the same
 // Resync | Batch contract as WalFeed, with its own debounce.
 import { ConfigError } from '../errors.js';
-import type { Clock } from '../feed/clock.js';
-import {
-  Feed,
-  type FeedBody,
-  type FeedInternals,
-  type FeedSetup,
-  type FeedSink,
-  feedSetup,
-} from '../feed/feed.js';
+import { Feed, type FeedInternals, type FeedSetup, feedSetup } from '../feed/feed.js';
 import { FEED_OPTION_NAMES, refuseUnknownOptions, type WalFeedOptions } from '../feed/options.js';
-import type { Session } from '../feed/session.js';
-import { type BoundLogger, printable } from '../logger.js';
+import type { BoundLogger } from '../logger.js';
 import { duration } from '../option-rules.js';
 import { PgConnection } from '../transport/connection.js';
 import { type ConnectionSettings, describeTarget } from '../transport/settings.js';
-import { type ChannelKey, resolveChannelKey } from './auth.js';
+import { resolveChannelKey } from './auth.js';
 import { formatListen, validateChannel } from './channel.js';
-import { BridgeTracker, type DropReason, type TrackerAction } from './tracker.js';
+import { type BridgeSource, SourceSessions } from './source.js';
+import type { DropReason } from './tracker.js';
 import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
 
 /**
@@ -71,7 +63,7 @@ const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
  * effect, counted in `dropped` and reported at most once a minute.
  */
 export class NotifyFeed extends Feed {
-  readonly #body: ListenSessions;
+  readonly #body: SourceSessions<PgConnection>;
 
   constructor(options: NotifyFeedOptions, internals: FeedInternals = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -82,9 +74,9 @@ export class NotifyFeed extends Feed {
     const name = validateChannel(channel);
     const key = resolveChannelKey({ secret, insecure }, name, 'NotifyFeed');
     const setup = feedSetup('NotifyFeed', rest, internals);
-    const body = new ListenSessions(
+    const body = new SourceSessions(
       setup,
-      name,
+      notifySource(setup, name),
       key,
       duration('heartbeatTimeout', heartbeatTimeout, 1, 3 * DEFAULT_HEARTBEAT_INTERVAL),
     );
@@ -111,74 +103,22 @@ export class NotifyFeed extends Feed {
   }
 }
 
-/** NotifyFeed's sessions: an ordinary connection LISTENing on the channel, read through a BridgeTracker. */
-class ListenSessions implements FeedBody<PgConnection> {
-  readonly target: string;
-  readonly channel: string;
-  readonly #settings: ConnectionSettings;
-  readonly #log: BoundLogger;
-  readonly #clock: Clock;
-  readonly #statusIntervalMs: number;
-  readonly #silenceCheckMs: number;
-  readonly #tracker: BridgeTracker;
-
-  constructor(setup: FeedSetup, channel: string, key: ChannelKey | null, heartbeatTimeoutMs: number) {
-    this.target = describeTarget(setup.settings);
-    this.channel = channel;
-    this.#settings = setup.settings;
-    this.#log = setup.log;
-    this.#clock = setup.clock;
-    this.#statusIntervalMs = setup.options.statusIntervalMs;
-    this.#silenceCheckMs = Math.max(1, Math.floor(heartbeatTimeoutMs / 3));
-    this.#tracker = new BridgeTracker({
-      key,
-      silenceMs: heartbeatTimeoutMs,
-      maxEvents: setup.options.maxPending,
-      nowMs: setup.clock.now(),
-    });
-  }
-
-  /** The id of the bridge believed active, or null. */
-  get bridgeId(): string | null {
-    return this.#tracker.bridge;
-  }
-
-  get dropped(): Readonly<Record<DropReason, number>> {
-    return this.#tracker.dropped;
-  }
-
-  connect(signal: AbortSignal): Promise<PgConnection> {
-    return PgConnection.connect(this.#settings, { replication: 'off', logger: this.#log, signal });
-  }
-
-  async run(session: Session<PgConnection>, sink: FeedSink): Promise<never> {
-    const clock = this.#clock;
-    const { connection } = session;
-    this.#log.info(`connected to ${connection.target} (${connection.tls ? 'TLS' : 'no TLS'})`);
-    this.#tracker.reset(clock.now());
-    connection.onNotification((notification) => {
-      if (notification.channel !== this.channel) return;
-      this.#apply(this.#tracker.receive(notification.payload, clock.now()), sink);
-    });
-    await session.wait('LISTEN', connection.query(formatListen(this.channel)));
-    // Only now is LISTEN active: a refetch after this Resync misses nothing the bridge sends later.
-    session.live();
-    this.#log.info(`listening on channel "${printable(this.channel)}"`);
-    // An idle LISTEN session receives nothing: a cheap query makes a dead link show as silence.
-    session.every(this.#statusIntervalMs, () => connection.query('SELECT 1'));
-    // Notices silence, and reports drops that a quiet channel would otherwise leave unreported.
-    session.every(this.#silenceCheckMs, () => this.#apply(this.#tracker.tick(clock.now()), sink));
-    return await session.ended;
-  }
-
-  #apply(actions: readonly TrackerAction[], sink: FeedSink): void {
-    for (const action of actions) {
-      if (action.type === 'resync') sink.resync('bridge');
-      else if (action.type === 'events') {
-        for (const event of action.events) {
-          sink.changeRow(event.table, event.key, event.count, event.firstSeenMs);
-        }
-      } else this.#log[action.level](`channel "${printable(this.channel)}": ${action.message}`);
-    }
-  }
+/** NOTIFY as a bridge source: an ordinary connection LISTENing on the channel. */
+function notifySource(setup: FeedSetup, channel: string): BridgeSource<PgConnection> {
+  const settings: ConnectionSettings = setup.settings;
+  const log: BoundLogger = setup.log;
+  return {
+    target: describeTarget(settings),
+    channel,
+    subscribeCommand: 'LISTEN',
+    connect: (signal) => PgConnection.connect(settings, { replication: 'off', logger: log, signal }),
+    subscribe: async (connection, deliver) => {
+      connection.onNotification((notification) => {
+        if (notification.channel === channel) deliver(notification.payload);
+      });
+      await connection.query(formatListen(channel));
+    },
+    ping: (connection) => connection.query('SELECT 1'),
+    describe: (connection) => `${connection.target} (${connection.tls ? 'TLS' : 'no TLS'})`,
+  };
 }

@@ -52,6 +52,8 @@ export interface BridgeTrackerOptions {
   maxEvents: number;
   /** The clock now. */
   nowMs: number;
+  /** The largest payload the transport carries (bytes); NOTIFY's by default. */
+  maxPayloadBytes?: number;
   /** Lowered only by tests. */
   clockWindowMs?: number;
 }
@@ -87,6 +89,7 @@ export class BridgeTracker {
   readonly #silenceMs: number;
   readonly #maxEvents: number;
   readonly #windowMs: number;
+  readonly #maxPayloadBytes: number | undefined;
   #bridge: string | null = null;
   #lastSeq = -1;
   /** The newest timestamp accepted from any bridge. */
@@ -110,6 +113,7 @@ export class BridgeTracker {
     this.#silenceMs = options.silenceMs;
     this.#maxEvents = options.maxEvents;
     this.#windowMs = options.clockWindowMs ?? CLOCK_WINDOW_MS;
+    this.#maxPayloadBytes = options.maxPayloadBytes;
     this.#lastHeardMs = options.nowMs;
   }
 
@@ -144,7 +148,7 @@ export class BridgeTracker {
   /** Handles one NOTIFY payload of the channel. */
   receive(payload: string, nowMs: number): TrackerAction[] {
     const actions = this.#checkSilence(nowMs);
-    const opened = openWireMessage(payload, this.#key);
+    const opened = openWireMessage(payload, this.#key, this.#maxPayloadBytes);
     if (!opened.ok) return this.#drop(actions, opened.reason, nowMs);
     const message = opened.message;
     if (message.sentMs < nowMs - this.#windowMs) return this.#drop(actions, 'stale', nowMs);

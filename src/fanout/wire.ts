@@ -116,7 +116,7 @@ export class WireEncoder {
   readonly #limit: number;
   #seq = 0;
 
-  /** `limit` (bytes) is lowered only by tests. */
+  /** `limit` (bytes): the largest payload the transport takes (NOTIFY's by default). */
   constructor(options: { bridgeId: string; key: ChannelKey | null; limit?: number }) {
     if (!BRIDGE_ID.test(options.bridgeId)) throw new RangeError('a bridge id is 16 lowercase hex digits');
     this.#bridge = options.bridgeId;
@@ -219,14 +219,18 @@ type Refused = { ok: false; reason: WireRefusal; problem: string };
 const refuse = (reason: WireRefusal, problem: string): Refused => ({ ok: false, reason, problem });
 
 /**
- * Reads one NOTIFY payload. With a key, the MAC is checked first, over the exact text that is then
+ * Reads one payload, of at most `maxBytes` (the transport's limit, NOTIFY's by default). With a key, the MAC is checked first, over the exact text that is then
  * parsed, so no unauthenticated JSON is ever parsed; with `key: null` (insecure) the MAC field is not
  * checked. The body must then hold exactly the fields of its kind, each with its type and within its
  * bounds. Never throws: a hostile payload is refused with a reason.
  */
-export function openWireMessage(payload: string, key: ChannelKey | null): OpenResult {
-  // More UTF-16 units than NOTIFY allows bytes cannot have come from NOTIFY.
-  if (payload.length > MAX_PAYLOAD_BYTES) return refuse('malformed', 'longer than NOTIFY allows');
+export function openWireMessage(
+  payload: string,
+  key: ChannelKey | null,
+  maxBytes = MAX_PAYLOAD_BYTES,
+): OpenResult {
+  // More UTF-16 units than the transport allows bytes cannot have come from a bridge.
+  if (payload.length > maxBytes) return refuse('malformed', 'longer than the transport allows');
   if (!payload.startsWith(WIRE_PREFIX)) return refuse('malformed', 'not a version 2 message');
   const dot = payload.indexOf('.', WIRE_PREFIX.length);
   const macLength = dot - WIRE_PREFIX.length;
@@ -242,10 +246,10 @@ export function openWireMessage(payload: string, key: ChannelKey | null): OpenRe
   } catch {
     return refuse('malformed', 'body is not JSON');
   }
-  return parseBody(value);
+  return parseBody(value, body.length);
 }
 
-function parseBody(value: unknown): OpenResult {
+function parseBody(value: unknown, length: number): OpenResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return refuse('malformed', 'body is not a JSON object');
   }
@@ -272,8 +276,7 @@ function parseBody(value: unknown): OpenResult {
         return refuse('malformed', 'bad part "p" or part count "n"');
       }
       // A real part holds at most a few hundred events (each is at least 16 bytes).
-      if (!Array.isArray(list) || list.length > MAX_PAYLOAD_BYTES / 16)
-        return refuse('malformed', 'bad event list "e"');
+      if (!Array.isArray(list) || list.length > length / 16) return refuse('malformed', 'bad event list "e"');
       if (size !== 7) return refuse('malformed', 'unexpected fields in batch');
       const events: WireEvent[] = [];
       for (const item of list) {

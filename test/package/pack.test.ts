@@ -83,6 +83,42 @@ describe('the published package', { timeout: 120_000 }, () => {
     assert.equal(manifest.license, 'MIT');
   });
 
+  test('installs no broker client: redis and @nats-io/transport-node are optional peers, named when missing', async () => {
+    const { existsSync, readFileSync } = await import('node:fs');
+    const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules/pgnudge/package.json'), 'utf8'));
+    for (const name of ['redis', '@nats-io/transport-node']) {
+      assert.ok(manifest.peerDependencies?.[name], `${name} is a peer dependency`);
+      assert.equal(manifest.peerDependenciesMeta?.[name]?.optional, true, `${name} is optional`);
+    }
+    for (const name of ['redis', '@redis/client', '@nats-io/transport-node', '@nats-io/nats-core']) {
+      assert.equal(existsSync(join(consumer, 'node_modules', name)), false, `${name} was installed`);
+    }
+    // The whole install is pgnudge alone.
+    const installed = readFileSync(join(consumer, 'package-lock.json'), 'utf8');
+    assert.deepEqual(Object.keys(JSON.parse(installed).packages).sort(), ['', 'node_modules/pgnudge']);
+    const missing = run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { BrokerFeed, NotifyBridge } = await import('pgnudge');
+for (const from of ['redis://127.0.0.1:1/orders', 'nats://127.0.0.1:1/orders']) {
+  try {
+    for await (const item of new BrokerFeed({ from, insecure: true })) console.log('item', item.type);
+  } catch (error) {
+    console.log(error.code, error.packageName);
+  }
+}`,
+      ],
+      consumer,
+    );
+    assert.equal(
+      missing.stdout.trim(),
+      'PGNUDGE_ERR_PACKAGE_MISSING redis\nPGNUDGE_ERR_PACKAGE_MISSING @nats-io/transport-node',
+      missing.stderr,
+    );
+  });
+
   test('imports as ESM and, on Node >= 20.19, through require()', () => {
     const esm = run(
       process.execPath,

@@ -66,7 +66,15 @@ const PURE_LAYERS: readonly Layer[] = [
   'http',
 ];
 /** The fan-out's shells; everything else in src/fanout (wire format, tracker, keys, election) is pure. */
-const FANOUT_SHELLS = new Set(['fanout/bridge.ts', 'fanout/notify-feed.ts']);
+const FANOUT_SHELLS = new Set([
+  'fanout/bridge.ts',
+  'fanout/notify-feed.ts',
+  'fanout/source.ts',
+  'fanout/broker-feed.ts',
+  'fanout/broker-link.ts',
+  'fanout/redis.ts',
+  'fanout/nats.ts',
+]);
 /** Files that hold browser code as text: its timers run in the page, so only their imports are checked. */
 const BROWSER_TEXT = new Set(['http/page.ts']);
 const IO_IMPORT =

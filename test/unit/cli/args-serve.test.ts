@@ -75,12 +75,24 @@ describe('serve', () => {
       channel: 'c',
       serve: { port: 8080, host: '127.0.0.1' },
     });
-    usageError(['serve', '--channel', 'c', '--table', 'public.t'], /with --channel, the bridge decides/);
-    usageError(['serve', '--channel', 'c', '--plugin', 'wal2json'], /with --channel, the bridge decides/);
-    usageError(['serve', '--channel', 'c', '--publication', 'app'], /with --channel, the bridge decides/);
+    usageError(
+      ['serve', '--channel', 'c', '--table', 'public.t'],
+      /with --channel or --from, the bridge decides/,
+    );
+    usageError(
+      ['serve', '--channel', 'c', '--plugin', 'wal2json'],
+      /with --channel or --from, the bridge decides/,
+    );
+    usageError(
+      ['serve', '--channel', 'c', '--partitions', 'leaf'],
+      /with --channel or --from, the bridge decides/,
+    );
+    usageError(['serve', '--channel', 'c', '--keys'], /with --channel or --from, the bridge decides/);
+    usageError(
+      ['serve', '--channel', 'c', '--publication', 'app'],
+      /with --channel or --from, the bridge decides/,
+    );
     assert.equal(parseCommandLine(['serve', '--publication', 'app']).feed.publication, 'app');
-    usageError(['serve', '--channel', 'c', '--partitions', 'leaf'], /with --channel, the bridge decides/);
-    usageError(['serve', '--channel', 'c', '--keys'], /with --channel, the bridge decides/);
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
     assert.deepEqual(
@@ -98,7 +110,7 @@ describe('serve', () => {
     );
     assert.equal(parseCommandLine(['serve', '--channel', 'c', '--insecure']).insecure, true);
     for (const flag of [['--secret-file', 'f'], ['--insecure'], ['--heartbeat-timeout', '5']]) {
-      usageError(['serve', ...flag], /belongs to --channel \(serving a bridge's stream\)/);
+      usageError(['serve', ...flag], /belongs to --channel or --from \(serving a bridge's stream\)/);
     }
   });
 

@@ -1,0 +1,388 @@
+// The bridge on Redis and NATS against real servers (contract R30): one NotifyBridge publishes to a
+// redis-server and a nats-server the harness boots, BrokerFeed consumers subscribe there with no database
+// connection. Every broker kill and restart ends in a Resync at the consumers, never in silence; messages
+// published straight to a broker without the secret, or replayed, are dropped without effect; a batch
+// larger than one broker message arrives whole; no slot is left. The brokers and the fan-out do not depend
+// on the PostgreSQL major, so this file runs once per test run.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { ChannelKey } from '../../src/fanout/auth.js';
+import { electionSlotName } from '../../src/fanout/election.js';
+import { REDIS_PAYLOAD_LIMIT } from '../../src/fanout/redis.js';
+import { Batch, BrokerFeed, NotifyBridge } from '../../src/index.js';
+import { binaryUnavailable } from '../support/background-server.js';
+import { CliProcess, connectionUrl } from '../support/cli-process.js';
+import { type ClusterInfo, liveCluster, runSql, scratchDatabase } from '../support/cluster.js';
+import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
+import { LogCapture } from '../support/log-capture.js';
+import { NATS_SERVER, type NatsServer, startNats } from '../support/nats.js';
+import { REDIS_SERVER, type RedisServer, startRedis } from '../support/redis.js';
+import { runsInAnotherSuite } from '../support/run-once.js';
+import { waitFor } from '../support/wait.js';
+
+const TEST = { timeout: 120_000 } as const;
+const SECRET = 'live broker fan-out secret, 32 b';
+
+let info: ClusterInfo;
+let skip: string | undefined;
+let db: { name: string; drop(): Promise<void> } | undefined;
+let redis: RedisServer | undefined;
+let nats: NatsServer | undefined;
+let count = 0;
+
+before(async () => {
+  info = await liveCluster();
+  skip =
+    runsInAnotherSuite(info) ??
+    binaryUnavailable(REDIS_SERVER, 'redis-server') ??
+    binaryUnavailable(NATS_SERVER, 'nats-server');
+  if (skip !== undefined) return;
+  db = await scratchDatabase(info, 'brokers');
+  await runSql(info, 'CREATE TABLE public.t (id serial PRIMARY KEY, v int)', db.name);
+  redis = await startRedis({ password: 'redis pass: never logged' });
+  nats = await startNats({ auth: { user: 'bridge', pass: 'nats pass: never logged' } });
+});
+
+after(async () => {
+  redis?.stop();
+  nats?.stop();
+  await db?.drop();
+});
+
+const sql = (text: string) => runSql(info, text, (db as { name: string }).name);
+
+/** A fresh channel name per test, valid as a NOTIFY channel, a Redis channel and a NATS subject. */
+function channel(): string {
+  count += 1;
+  return `brokers.c${count}.p${process.pid}`;
+}
+
+function urls(name: string): { redis: string; nats: string } {
+  return { redis: `${redis?.info.url}/${name}`, nats: `${nats?.info.url}/${name}` };
+}
+
+function startBridge(t: TestContext, name: string, debounce = 5): { bridge: NotifyBridge; log: LogCapture } {
+  const log = new LogCapture();
+  const { redis: redisUrl, nats: natsUrl } = urls(name);
+  const bridge = new NotifyBridge({
+    ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+    channel: name,
+    secret: SECRET,
+    to: [redisUrl, natsUrl],
+    debounce,
+    logger: log.logger,
+  });
+  const running = bridge.run();
+  running.catch(() => {});
+  t.after(async () => {
+    await bridge.close();
+    await running.catch(() => {});
+  });
+  return { bridge, log };
+}
+
+function consumer(t: TestContext, from: string, debounce = 5) {
+  const log = new LogCapture();
+  const feed = new BrokerFeed({ from, secret: SECRET, debounce, logger: log.logger });
+  const probe = new FeedProbe(feed);
+  t.after(() => feed.close());
+  return { feed, probe, log };
+}
+
+function electionSlot(name: string): string {
+  return electionSlotName({
+    channel: name,
+    database: (db as { name: string }).name,
+    key: ChannelKey.derive(SECRET, name),
+  });
+}
+
+async function electionSlots(name: string): Promise<number> {
+  const rows = await runSql<{ slot_name: string }>(
+    info,
+    `SELECT slot_name FROM pg_replication_slots WHERE slot_name = '${electionSlot(name)}'`,
+  );
+  return rows.length;
+}
+
+async function noSlotLeft(name: string): Promise<void> {
+  await waitFor(async () => (await slotsIn(info, (db as { name: string }).name)).length === 0, {
+    timeoutMs: 20_000,
+    what: 'no feed slot left',
+  });
+  await waitFor(async () => (await electionSlots(name)) === 0, {
+    timeoutMs: 20_000,
+    what: 'no election slot left',
+  });
+}
+
+/** Whether any captured log line holds a broker password. */
+function leaksPassword(...logs: LogCapture[]): boolean {
+  return logs.some((log) => log.lines.some((line) => line.message.includes('never logged')));
+}
+
+describe('fan-out through Redis and NATS', TEST, () => {
+  test(
+    'a bridge publishes to both brokers; consumers of each see every commit; forged, unsigned and replayed messages are dropped',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const { redis: redisUrl, nats: natsUrl } = urls(name);
+      const viaRedis = consumer(t, redisUrl);
+      const viaNats = consumer(t, natsUrl);
+      await viaRedis.probe.resync('connected');
+      await viaNats.probe.resync('connected');
+      // A raw subscriber on Redis records what the bridge sends, to replay it later.
+      const recorder = await (redis as RedisServer).connect();
+      t.after(() => recorder.close());
+      await recorder.command('SUBSCRIBE', name);
+      const { bridge, log } = startBridge(t, name);
+      await viaRedis.probe.resync('bridge');
+      await viaNats.probe.resync('bridge');
+      assert.match(bridge.bridgeId ?? '', /^[0-9a-f]{16}$/);
+
+      let marks = [viaRedis.probe.mark(), viaNats.probe.mark()];
+      await sql('INSERT INTO t (v) VALUES (1)');
+      await viaRedis.probe.counted('public.t', 1, marks[0]);
+      await viaNats.probe.counted('public.t', 1, marks[1]);
+
+      // Whoever can publish on the broker, without the secret: junk, unsigned, a wrong MAC, and a
+      // genuine message replayed.
+      let recorded: string | undefined;
+      for (let i = 0; i < 20 && recorded === undefined; i += 1) {
+        const message = (await recorder.next(5000)) as string[];
+        if (Array.isArray(message) && message[0] === 'message' && String(message[2]).includes('"batch"'))
+          recorded = String(message[2]);
+      }
+      assert.ok(recorded, 'the recorder saw a batch');
+      marks = [viaRedis.probe.mark(), viaNats.probe.mark()];
+      const forged = [
+        'garbage',
+        `v2..{"b":"0123456789abcdef","q":0,"t":${Date.now()},"k":"resync","r":"connected"}`,
+        `v2.${'A'.repeat(43)}.{"b":"0123456789abcdef","q":0,"t":${Date.now()},"k":"hb"}`,
+      ];
+      const publisher = await (redis as RedisServer).connect();
+      t.after(() => publisher.close());
+      const natsPublisher = await (nats as NatsServer).connect();
+      t.after(() => natsPublisher.close());
+      for (const payload of [...forged, recorded]) {
+        await publisher.command('PUBLISH', name, payload);
+        natsPublisher.publish(name, payload);
+      }
+      await natsPublisher.ping();
+      await waitFor(
+        () =>
+          viaRedis.feed.dropped.malformed + viaRedis.feed.dropped.unsigned + viaRedis.feed.dropped.mac >= 3 &&
+          viaRedis.feed.dropped.replayed >= 1,
+        { timeoutMs: 10_000, what: `redis drops (${JSON.stringify(viaRedis.feed.dropped)})` },
+      );
+      // The message signed for Redis does not verify on NATS: keys are per transport and channel.
+      await waitFor(
+        () => viaNats.feed.dropped.malformed + viaNats.feed.dropped.unsigned + viaNats.feed.dropped.mac >= 4,
+        { timeoutMs: 10_000, what: `nats drops (${JSON.stringify(viaNats.feed.dropped)})` },
+      );
+      await sql('INSERT INTO t (v) VALUES (2), (3)');
+      await viaRedis.probe.counted('public.t', 2, marks[0]);
+      await viaNats.probe.counted('public.t', 2, marks[1]);
+      for (const [probe, mark] of [
+        [viaRedis.probe, marks[0]],
+        [viaNats.probe, marks[1]],
+      ] as const) {
+        assert.deepEqual(
+          probe.items.slice(mark).map((item) => item.type),
+          ['batch'],
+          'the forged and replayed messages caused no Resync and no event',
+        );
+      }
+      assert.equal(leaksPassword(log, viaRedis.log, viaNats.log), false, 'no broker password in a log');
+      await bridge.close();
+      await noSlotLeft(name);
+    },
+  );
+
+  test('a batch larger than one Redis message is split and arrives whole at both', TEST, async (t) => {
+    if (skip !== undefined) return t.skip(skip);
+    const name = channel();
+    // 1,200 tables of about 60 bytes each on the wire: more than one 64 KiB Redis message.
+    const tables = Array.from(
+      { length: 1200 },
+      (_, i) => `big_${name.replaceAll('.', '_')}_${i}_${'x'.repeat(30)}`,
+    );
+    assert.ok(tables.reduce((sum, table) => sum + table.length + 30, 0) > REDIS_PAYLOAD_LIMIT);
+    await sql(tables.map((table) => `CREATE TABLE "${table}" (id int);`).join('\n'));
+    t.after(() => sql(tables.map((table) => `DROP TABLE "${table}";`).join('\n')));
+    const { redis: redisUrl, nats: natsUrl } = urls(name);
+    // Long debounces: one transaction's rows must not straddle a window on a loaded machine.
+    const viaRedis = consumer(t, redisUrl, 1000);
+    const viaNats = consumer(t, natsUrl, 1000);
+    await viaRedis.probe.resync('connected');
+    await viaNats.probe.resync('connected');
+    const recorder = await (redis as RedisServer).connect();
+    t.after(() => recorder.close());
+    await recorder.command('SUBSCRIBE', name);
+    startBridge(t, name, 1000);
+    await viaRedis.probe.resync('bridge');
+    await viaNats.probe.resync('bridge');
+    const marks = [viaRedis.probe.mark(), viaNats.probe.mark()];
+    await sql(`BEGIN; ${tables.map((table) => `INSERT INTO "${table}" VALUES (1);`).join(' ')} COMMIT;`);
+    for (const [probe, mark] of [
+      [viaRedis.probe, marks[0] as number],
+      [viaNats.probe, marks[1] as number],
+    ] as const) {
+      await waitFor(() => tables.every((table) => probe.count(`public.${table}`, mark) === 1), {
+        timeoutMs: 60_000,
+        what: `all 1,200 tables (have ${probe.payloads(mark).length})`,
+      });
+      assert.equal(probe.items.slice(mark).filter((item) => item instanceof Batch).length, 1, 'one batch');
+      assert.ok(
+        probe.items.slice(mark).every((item) => item.type === 'batch'),
+        'no Resync: every part arrived',
+      );
+    }
+    let split = false;
+    for (let i = 0; i < 50 && !split; i += 1) {
+      const message = (await recorder.next(5000)) as string[];
+      split = Array.isArray(message) && /"k":"batch","p":\d+,"n":[2-9]/.test(String(message[2]));
+    }
+    assert.ok(split, 'the batch went as several Redis messages');
+  });
+
+  test(
+    'a broker killed and restarted: its consumers Resync and recover; the other broker is unaffected',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const { redis: redisUrl, nats: natsUrl } = urls(name);
+      const viaRedis = consumer(t, redisUrl);
+      const viaNats = consumer(t, natsUrl);
+      await viaRedis.probe.resync('connected');
+      await viaNats.probe.resync('connected');
+      const { log } = startBridge(t, name);
+      await viaRedis.probe.resync('bridge');
+      await viaNats.probe.resync('bridge');
+
+      for (const [server, broken, other] of [
+        [redis as RedisServer, viaRedis, viaNats],
+        [nats as NatsServer, viaNats, viaRedis],
+      ] as const) {
+        const brokenMark = broken.probe.mark();
+        const otherMark = other.probe.mark();
+        await server.kill();
+        await server.restart();
+        // The broker kept nothing for the subscriber that was away: it resyncs once subscribed again.
+        await broken.probe.resync('reconnected', brokenMark, 30_000);
+        const afterResync = broken.probe.mark();
+        // The bridge's publisher reconnects by itself; until then what it sends is lost, and consumers
+        // resync on the gap: wait until a commit gets through.
+        await waitFor(
+          async () => {
+            await sql('INSERT INTO t (v) VALUES (4)');
+            return broken.probe.count('public.t', afterResync) > 0;
+          },
+          { timeoutMs: 30_000, intervalMs: 500, what: 'a commit through the restarted broker' },
+        );
+        await waitFor(() => other.probe.count('public.t', otherMark) > 0, {
+          timeoutMs: 15_000,
+          what: 'the other broker to carry the commits',
+        });
+        assert.equal(broken.probe.error, undefined);
+        assert.equal(broken.probe.done, false);
+      }
+      // Afterwards every commit reaches both.
+      const marks = [viaRedis.probe.mark(), viaNats.probe.mark()];
+      await sql('INSERT INTO t (v) VALUES (5)');
+      await viaRedis.probe.counted('public.t', 1, marks[0], 30_000);
+      await viaNats.probe.counted('public.t', 1, marks[1], 30_000);
+      assert.equal(leaksPassword(log, viaRedis.log, viaNats.log), false, 'no broker password in a log');
+    },
+  );
+
+  test(
+    "pgnudge bridge --to and pgnudge listen --from, credentials from the brokers' usual variables",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const r = redis as RedisServer;
+      const n = nats as NatsServer;
+      const env = {
+        PGNUDGE_SECRET: SECRET,
+        REDISCLI_AUTH: r.info.password ?? '',
+        NATS_USER: n.info.auth?.user ?? '',
+        NATS_PASSWORD: n.info.auth?.pass ?? '',
+      };
+      const redisUrl = `redis://127.0.0.1:${r.info.port}/${name}`;
+      const natsUrl = `nats://127.0.0.1:${n.info.port}/${name}`;
+      const run = (args: string[]) => new CliProcess(args, { home, env, after: (fn) => t.after(fn) });
+      const listeners = [
+        run(['listen', '--from', redisUrl, '--json', '--debounce', '5', '-v']),
+        run(['listen', '--from', natsUrl, '--json', '--debounce', '5', '-v']),
+      ];
+      for (const listen of listeners) {
+        await waitFor(() => listen.lines().some((line) => line.includes('"connected"')), {
+          timeoutMs: 20_000,
+          what: `listen --from to subscribe (${listen.stderr})`,
+        });
+      }
+      const bridge = run([
+        'bridge',
+        '--channel',
+        name,
+        '--to',
+        redisUrl,
+        '--to',
+        natsUrl,
+        '--dsn',
+        connectionUrl(info, (db as { name: string }).name, info.roles.replication),
+        '--debounce',
+        '5',
+        '-v',
+      ]);
+      await bridge.logged(/: active on channel/, 'the bridge to become active');
+      await waitFor(
+        async () => {
+          await sql('INSERT INTO t (v) VALUES (6)');
+          return listeners.every((listen) => listen.lines().some((line) => line.includes('"public.t"')));
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'a batch at both listeners' },
+      );
+      for (const listen of listeners) {
+        const kinds = listen
+          .lines()
+          .map((line) => (JSON.parse(line) as { type: string; reason?: string }).reason ?? 'batch');
+        assert.equal(kinds[0], 'connected');
+        assert.ok(kinds.includes('bridge'), kinds.join());
+      }
+      bridge.child.kill('SIGTERM');
+      for (const listen of listeners) listen.child.kill('SIGINT');
+      assert.deepEqual(await bridge.exited, { code: 0, signal: null }, bridge.stderr);
+      for (const listen of listeners) {
+        assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
+        assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
+      }
+      assert.ok(!bridge.stderr.includes('never logged'), 'no broker password on stderr');
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    'a bridge that publishes only to brokers is elected by its channel, and leaves no slot',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const { bridge } = startBridge(t, name);
+      await waitFor(() => bridge.active, { timeoutMs: 30_000, what: 'the bridge to become active' });
+      assert.equal(await electionSlots(name), 1);
+      await bridge.close();
+      await noSlotLeft(name);
+    },
+  );
+});
