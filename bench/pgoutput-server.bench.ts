@@ -1,7 +1,7 @@
 // What pgoutput's options cost the server: one N-row transaction into a 10-column table, decoded
 // through pg_logical_slot_peek_binary_changes (the plugin code a walsender runs, minus the socket)
 // with text or binary values, through a full publication or a key-only column list, test_decoding
-// for scale. Reports the median wall time of the decoding backend and the bytes it produced per row.
+// and (where the server has it, PostgreSQL 15 here) wal2json with pgnudge's options for scale. Reports the median wall time of the decoding backend and the bytes it produced per row.
 // Prints figures; asserts nothing.
 //   PGNUDGE_BENCH_PG=17          the major to boot (default: the newest installed)
 //   PGNUDGE_BENCH_ROWS=200000    rows in the transaction
@@ -43,6 +43,14 @@ const VARIANTS: { label: string; slot: string; plugin: string; options: string[]
 ];
 
 const cluster = await Cluster.start({ major });
+if (cluster.info.plugins.includes('wal2json')) {
+  VARIANTS.unshift({
+    label: 'wal2json',
+    slot: 'b_w2j',
+    plugin: 'wal2json',
+    options: ['format-version', '2', 'include-transaction', 'false', 'include-types', 'false'],
+  });
+}
 try {
   const db = await scratchDatabase(cluster.info, 'bench');
   await cluster.sql(

@@ -2,7 +2,8 @@
 // running-transactions record from the primary, which the primary's background writer logs at most every
 // 15 s and only after other WAL. Per major (16+), a dedicated primary and a streaming standby
 // (test/support/standby.ts); a temporary test_decoding slot is created on the standby through SQL and
-// dropped, in four situations:
+// dropped, and a WalFeed (test_decoding, debounce 0) connects to the standby until its Resync('connected')
+// (what an application waits for), each in four situations:
 //   idle        the primary committed one row just before, then nothing
 //   snapshots   idle, while the primary runs pg_log_standby_snapshot() every 100 ms (what an operator can do)
 //   writes      the primary commits a row every ~10 ms throughout
@@ -13,7 +14,9 @@
 //   PGNUDGE_BENCH_DEADLINE_MS=40000 give up (and cancel the creation) after this long
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
+import { WalFeed } from '../src/index.js';
 import { Cluster, serverInstall } from '../test/support/cluster.js';
+import { feedConnection } from '../test/support/feed-probe.js';
 import { type Standby, startStandby } from '../test/support/standby.js';
 import { loadAverage } from './support/measure.js';
 
@@ -51,6 +54,30 @@ async function createSlot(standby: Standby, situation: Situation): Promise<numbe
     await client.end().catch(() => {});
   }
 }
+
+/** Milliseconds from a WalFeed's start on the standby to its Resync('connected'), or null at the deadline. */
+async function feedConnect(standby: Standby, situation: Situation): Promise<number | null> {
+  const feed = new WalFeed({
+    ...feedConnection(standby.info, 'postgres'),
+    plugin: 'test_decoding',
+    debounce: 0,
+  });
+  try {
+    const started = performance.now();
+    const connected = feed[Symbol.asyncIterator]()
+      .next()
+      .then(() => performance.now() - started);
+    connected.catch(() => {});
+    const timer = delay(DEADLINE_MS).then(() => null);
+    return situation === 'snapshots'
+      ? await Promise.race([standby.snapshotsWhile(connected, { timeoutMs: DEADLINE_MS }), timer])
+      : await Promise.race([connected, timer]);
+  } finally {
+    await feed.close();
+  }
+}
+
+type Way = (standby: Standby, situation: Situation) => Promise<number | null>;
 
 /** Commits a row every ~10 ms on the primary until `stop()`. */
 function startWriter(primary: Cluster): { stop(): Promise<number> } {
@@ -99,31 +126,42 @@ for (const major of MAJORS) {
       'CREATE TABLE public.bench_writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())',
     );
     await standby.waitForReplay();
-    const results: Record<Situation, (number | null)[]> = { idle: [], snapshots: [], writes: [], quiet: [] };
-    for (let trial = 0; trial < TRIALS; trial++) {
-      await primary.sql('INSERT INTO public.bench_writes DEFAULT VALUES');
+    for (const [label, way] of [
+      ['SQL', createSlot],
+      ['feed', feedConnect],
+    ] as [string, Way][]) {
+      const results: Record<Situation, (number | null)[]> = {
+        idle: [],
+        snapshots: [],
+        writes: [],
+        quiet: [],
+      };
+      for (let trial = 0; trial < TRIALS; trial++) {
+        await primary.sql('INSERT INTO public.bench_writes DEFAULT VALUES');
+        await standby.waitForReplay();
+        results.idle.push(await way(standby, 'idle'));
+        await primary.sql('INSERT INTO public.bench_writes DEFAULT VALUES');
+        await standby.waitForReplay();
+        results.snapshots.push(await way(standby, 'snapshots'));
+        const writer = startWriter(primary);
+        results.writes.push(await way(standby, 'writes'));
+        await writer.stop();
+      }
       await standby.waitForReplay();
-      results.idle.push(await createSlot(standby, 'idle'));
-      await primary.sql('INSERT INTO public.bench_writes DEFAULT VALUES');
-      await standby.waitForReplay();
-      results.snapshots.push(await createSlot(standby, 'snapshots'));
-      const writer = startWriter(primary);
-      results.writes.push(await createSlot(standby, 'writes'));
-      await writer.stop();
+      await delay(QUIET_MS);
+      results.quiet.push(await way(standby, 'quiet'));
+      rows.push([
+        primary.info.version,
+        label,
+        results.idle.map(format).join(', '),
+        results.snapshots.map(format).join(', '),
+        results.writes.map(format).join(', '),
+        results.quiet.map(format).join(', '),
+      ]);
     }
-    await standby.waitForReplay();
-    await delay(QUIET_MS);
-    results.quiet.push(await createSlot(standby, 'quiet'));
     console.log(
       `PostgreSQL ${primary.info.version}: primary booted in ${primaryMs.toFixed(0)} ms, standby ready in ${standbyMs.toFixed(0)} ms`,
     );
-    rows.push([
-      primary.info.version,
-      results.idle.map(format).join(', '),
-      results.snapshots.map(format).join(', '),
-      results.writes.map(format).join(', '),
-      results.quiet.map(format).join(', '),
-    ]);
   } finally {
     standby.stop();
     primary.stop();
@@ -132,6 +170,7 @@ for (const major of MAJORS) {
 
 const header = [
   'major',
+  'via',
   'idle (ms)',
   'snapshots/100 ms (ms)',
   'writes/10 ms (ms)',

@@ -16,6 +16,7 @@ export type PgnudgeErrorCode =
   | 'PGNUDGE_ERR_WAL_LEVEL'
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
   | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
+  | 'PGNUDGE_ERR_PUBLICATION_MISSING'
   | 'PGNUDGE_ERR_POOLER'
   | 'PGNUDGE_ERR_CONNECTION'
   | 'PGNUDGE_ERR_CONNECT_TIMEOUT'
@@ -117,7 +118,8 @@ export type ServerErrorCode =
   | 'PGNUDGE_ERR_WAL_LEVEL'
   | 'PGNUDGE_ERR_PLUGIN_MISSING'
   | 'PGNUDGE_ERR_UNKNOWN_DATABASE'
-  | 'PGNUDGE_ERR_POOLER';
+  | 'PGNUDGE_ERR_POOLER'
+  | 'PGNUDGE_ERR_PUBLICATION_MISSING';
 
 /** The fields of an ErrorResponse or NoticeResponse, by their documented names. */
 export interface ServerErrorFields {
@@ -178,6 +180,22 @@ export class ServerError extends PgnudgeError {
     this.detail = fields.detail;
     this.hint = fields.hint;
     this.fields = Object.freeze({ ...fields });
+  }
+}
+
+/**
+ * The publication a feed was told to decode (option `publication`) does not exist in the database it
+ * connected to. pgnudge never creates one (contract R25): the message names the `CREATE PUBLICATION` that
+ * would. Found before the slot is created; PostgreSQL 15–17 would refuse only once streaming, and 18
+ * would stream nothing at all.
+ */
+export class PublicationError extends PgnudgeError {
+  /** The publication's name, as given. */
+  readonly publication: string;
+
+  constructor(publication: string, message: string, options?: PgnudgeErrorOptions) {
+    super('PGNUDGE_ERR_PUBLICATION_MISSING', message, false, options);
+    this.publication = publication;
   }
 }
 

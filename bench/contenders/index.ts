@@ -7,6 +7,7 @@ import { pgRecvlogical } from './pg-recvlogical.js';
 import { pgnudge, pgnudgeRaw } from './pgnudge.js';
 import { polling } from './polling.js';
 import { postgresjsSubscribe } from './postgresjs-subscribe.js';
+import { withPublication } from './publication.js';
 
 export const CONTENDERS: readonly Contender[] = [
   pgnudge('pgnudge-wal2json', 'wal2json'),
@@ -20,6 +21,11 @@ export const CONTENDERS: readonly Contender[] = [
   // else the bulk table has no key and their events are table-level.
   pgnudge('pgnudge-wal2json-keys', 'wal2json', { keys: true }),
   pgnudge('pgnudge-test_decoding-keys', 'test_decoding', { keys: true }),
+  // pgoutput through the publication postgres.js reads (whole rows), and through a key-only one.
+  withPublication('full', (publication) => pgnudge('pgnudge-pgoutput', undefined, { publication })),
+  withPublication('keyonly', (publication) =>
+    pgnudge('pgnudge-pgoutput-keyonly', undefined, { publication }),
+  ),
   postgresjsSubscribe,
   pgLogicalReplication,
   notifyTrigger,

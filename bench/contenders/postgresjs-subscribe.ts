@@ -1,21 +1,14 @@
-// postgres.js `sql.subscribe('*', ...)`: pgoutput through a publication the bench creates for it; the
-// callback runs once per row change, so it counts rows.
+// postgres.js `sql.subscribe('*', ...)`: pgoutput through a publication the bench creates for it (whole
+// rows: the one pgnudge-pgoutput reads too); the callback runs once per row change, so it counts rows.
 import postgres from 'postgres';
 import { login, tls } from './connection.js';
 import type { Contender, Running, Sink, Target } from './contender.js';
+import { PUBLICATIONS, withPublication } from './publication.js';
 
-const PUBLICATION = 'bench_postgresjs';
-
-export const postgresjsSubscribe: Contender = {
+export const postgresjsSubscribe: Contender = withPublication('full', () => ({
   name: 'postgresjs-subscribe',
   countsRows: true,
   walsender: true,
-  async prepare(admin, target) {
-    await admin.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${target.tables.join(', ')}`);
-  },
-  async cleanup(admin) {
-    await admin.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
-  },
   async start(target: Target, sink: Sink): Promise<Running> {
     const { host, port, database, user, password } = login(target);
     const sql = postgres({
@@ -25,7 +18,7 @@ export const postgresjsSubscribe: Contender = {
       username: user,
       password,
       ssl: tls(target) || false,
-      publications: PUBLICATION,
+      publications: PUBLICATIONS.full,
       onnotice: () => {},
     });
     await sql.subscribe(
@@ -40,4 +33,4 @@ export const postgresjsSubscribe: Contender = {
       },
     };
   },
-};
+}));

@@ -97,12 +97,15 @@ is enough (it needs a "replication" line in pg_hba.conf; see docs/rawfeed.md).
 Options:
   --table SCHEMA.TABLE      watch only this table (repeatable; quote identifiers as in SQL:
                             --table '"My Schema"."Orders"')
-  --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding
+  --plugin NAME             auto (default: wal2json, else test_decoding), wal2json, test_decoding,
+                            pgoutput (needs --publication)
+  --publication NAME        decode with pgoutput through this existing publication (implies
+                            --plugin pgoutput; pgnudge never creates one: see pgnudge doctor)
   --partitions root|leaf    name a change to a partition by its partition root (default) or by
                             the partition itself; a --table naming a partitioned table matches
                             every partition below it either way
   --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
-                            tables without a key stay table-level)
+                            tables without a key stay table-level; not with --publication)
   --physical                read physical WAL (RawFeed): no slot, works at wal_level = replica;
                             the whole cluster's WAL crosses the network
   --debounce MS             close a batch after MS quiet (default 50)
@@ -127,6 +130,7 @@ Examples:
   pgnudge watch --dsn postgres://app@db.internal/shop --table public.orders
   PGHOST=localhost PGUSER=replicator pgnudge watch --json | jq .
   pgnudge watch --plugin test_decoding --debounce 0 -v
+  pgnudge watch --publication app --table public.orders
   pgnudge watch --physical --table public.orders`;
 
 export const DOCTOR_HELP = `Usage: pgnudge doctor [options]
@@ -135,14 +139,18 @@ Connects the way a feed does and checks, in order: the connection (TLS, authenti
 server version (15 or later), the role's REPLICATION attribute, wal_level = logical, a free
 replication slot and WAL sender, each output plugin (by creating and dropping a TEMPORARY slot),
 that no transaction pooler sits in between, and a physical replication session (what
-pgnudge watch --physical needs: a "replication" line in pg_hba.conf). It recommends a WalFeed
-when logical decoding works, else a RawFeed. Prints a copy-paste fix under every failed
+pgnudge watch --physical needs: a "replication" line in pg_hba.conf); on a hot standby, what a
+feed there needs. With --publication, the publication too: whether it exists, what it covers
+(the --table ones), and the key-only CREATE PUBLICATION that would serve them. It recommends a
+WalFeed when logical decoding works, else a RawFeed. Prints a copy-paste fix under every failed
 check, tuned to the platform it detects (RDS, Aurora, Azure, Cloud SQL, Supabase, Neon, or
 self-managed). Leaves nothing behind on the server.
 
 Options:
+  --publication NAME        check this publication (what pgnudge watch --publication reads)
   --table SCHEMA.TABLE      also check that this table exists (repeatable), and name near matches
-                            when it does not: a feed would run, but wake for nothing until it exists
+                            when it does not: a feed would run, but wake for nothing until it
+                            exists; with --publication, also whether it is covered, and its key
   --json                    one JSON document: {"ok", "plugin", "feed", "checks": [...], "platform"}
   --dsn DSN                 connection string (else the PG* environment variables)
   -v, -vv, -vvv             more detail on stderr
@@ -154,7 +162,8 @@ Exit status: 0 when a feed can run (WalFeed with any plugin, or RawFeed), 1 when
 Examples:
   pgnudge doctor --dsn postgres://replicator@db.internal/shop?sslmode=verify-full
   PGHOST=localhost PGUSER=replicator pgnudge doctor
-  pgnudge doctor --json | jq '.checks[] | select(.ok | not)'`;
+  pgnudge doctor --json | jq '.checks[] | select(.ok | not)'
+  pgnudge doctor --publication app --table public.orders --table public.stations`;
 
 export const DEMO_HELP = `Usage: pgnudge demo [options]
 
@@ -196,7 +205,8 @@ Options:
   --secret-file PATH        read the shared secret from PATH
   --insecure                publish unsigned messages, without a secret: any role that can connect
                             can then make listeners miss every change (see docs/fanout.md)
-  and every option of pgnudge watch (--table, --plugin, --debounce, ...); see pgnudge watch --help
+  and every option of pgnudge watch (--table, --plugin, --publication, --debounce, ...); see
+  pgnudge watch --help
 
 It logs its lifecycle (connected, active or standby, no longer active) on stderr without -v;
 -vv adds debug detail.
@@ -259,8 +269,8 @@ Options:
                             with it: --secret-file PATH or --insecure, and --heartbeat-timeout MS,
                             as pgnudge listen takes them
   --from URL                serve the items a bridge publishes to a broker (as pgnudge listen --from)
-  and the options of pgnudge watch (--table, --plugin, --debounce, ...; with --channel: --debounce,
-  --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
+  and the options of pgnudge watch (--table, --plugin, --publication, --debounce, ...; with --channel:
+  --debounce, --max-batch-wait, --max-keys, --status-interval, --liveness-timeout, --failsafe), --dsn, -v, -vv, -vvv
 
 Examples:
   pgnudge serve --dsn postgres://replicator@db.internal/shop --table public.orders
@@ -406,6 +416,7 @@ const FEED_FLAGS = {
   dsn: { type: 'string' },
   table: { type: 'string', multiple: true },
   plugin: { type: 'string' },
+  publication: { type: 'string' },
   partitions: { type: 'string' },
   keys: { type: 'boolean' },
   debounce: { type: 'string' },
@@ -571,12 +582,14 @@ function requireChannel(channel: string | undefined, command: string): string {
 function parseDoctor(argv: string[]): ParsedCommand {
   const { values, verbosity, ...format } = parseFlags('doctor', argv, {
     dsn: { type: 'string' },
+    publication: { type: 'string' },
     table: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
   if (values.help) return { command: 'help', topic: 'doctor', json: false, verbosity, feed: {} };
   const feed: WalFeedOptions = {};
   if (values.dsn !== undefined) feed.connectionString = values.dsn;
+  if (values.publication !== undefined) feed.publication = values.publication;
   if (values.table !== undefined) {
     // Checked now, so a malformed name is a usage error (exit 2) like watch's.
     for (const name of values.table) parseTableName(name);
@@ -601,7 +614,9 @@ function parseWatch(argv: string[]): ParsedCommand {
     throw new ConfigError('--channel belongs to pgnudge bridge and pgnudge listen, not watch', '--channel');
   }
   if (values.physical) {
-    const logical = (['plugin', 'keys', 'partitions'] as const).find((flag) => values[flag] !== undefined);
+    const logical = (['plugin', 'publication', 'keys', 'partitions'] as const).find(
+      (flag) => values[flag] !== undefined,
+    );
     if (logical !== undefined) {
       throw new ConfigError(
         `--${logical} belongs to logical decoding; pgnudge watch --physical decodes physical WAL itself (table-level events under the partition root)`,
@@ -645,6 +660,7 @@ function feedFromFlags(values: {
   dsn?: string | undefined;
   table?: string[] | undefined;
   plugin?: string | undefined;
+  publication?: string | undefined;
   partitions?: string | undefined;
   keys?: boolean | undefined;
   debounce?: string | undefined;
@@ -669,6 +685,7 @@ function feedFromFlags(values: {
     }
     feed.plugin = plugin;
   }
+  if (values.publication !== undefined) feed.publication = values.publication;
   if (values.partitions !== undefined) {
     const partitions = values.partitions as PartitionNaming;
     if (!PARTITION_NAMINGS.includes(partitions)) {
@@ -730,10 +747,12 @@ function parseServe(argv: string[]): ParsedCommand {
   const feed = feedFromFlags(rest);
   if (from !== undefined) refuseWithFrom({ channel, dsn: rest.dsn }, 'serve');
   if (channel !== undefined || from !== undefined) {
-    const own = (['table', 'plugin', 'partitions', 'keys'] as const).find((flag) => rest[flag] !== undefined);
+    const own = (['table', 'plugin', 'publication', 'partitions', 'keys'] as const).find(
+      (flag) => rest[flag] !== undefined,
+    );
     if (own !== undefined) {
       throw new ConfigError(
-        '--table, --plugin, --partitions and --keys belong to a feed of its own; with --channel or --from, the bridge decides them',
+        '--table, --plugin, --publication, --partitions and --keys belong to a feed of its own; with --channel or --from, the bridge decides them',
         `--${own}`,
       );
     }

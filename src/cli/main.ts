@@ -15,7 +15,7 @@ import { COMMAND_HELP, MAIN_HELP, parseCommandLine } from './args.js';
 import { type Palette, paletteFor } from './color.js';
 import { bridgeConsumer } from './consumer.js';
 import { runDemo } from './demo.js';
-import { runDoctor } from './doctor/run.js';
+import { doctorWatch, runDoctor } from './doctor/run.js';
 import { formatHumanLine, formatJsonLine } from './format.js';
 import { cliLogger, cliLogLevel, formatFatal, type LogFormat, type LogSink } from './log-output.js';
 import { startProgress } from './progress.js';
@@ -163,14 +163,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'doctor': {
         const log = bindLogger(logger, logLevel);
+        const { publication, tables, ...connection } = parsed.feed;
         // A bad DSN or PG* value is a ConfigError here: exit 2, like every usage error.
-        const settings = resolveConnectionSettings(
-          parsed.feed,
-          process.env,
-          nodeSettingsIo(process.env, log),
-        );
+        const settings = resolveConnectionSettings(connection, process.env, nodeSettingsIo(process.env, log));
         return await runDoctor({
           settings: { ...settings, applicationName: settings.applicationName ?? 'pgnudge doctor' },
+          watch: doctorWatch(publication, tables),
           json: parsed.json,
           write: (text) => process.stdout.write(text),
           logger: log,

@@ -33,17 +33,26 @@ export interface RowImages {
  */
 export type ChangeSink = (schema: string, table: string, op: ChangeOp, rows?: RowImages) => void;
 
-/** The output plugins pgnudge can decode, in the order plugin `auto` tries them (contract R15). */
+/** The output plugins pgnudge can decode without a publication, in the order plugin `auto` tries them (contract R15). */
 export const PLUGIN_NAMES = ['wal2json', 'test_decoding'] as const;
 
-/** An output plugin pgnudge can decode: `wal2json` or `test_decoding`. */
-export type PluginName = (typeof PLUGIN_NAMES)[number];
+/** A plugin `auto` may pick: `wal2json` or `test_decoding`. */
+export type AutoPluginName = (typeof PLUGIN_NAMES)[number];
 
-/** Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (contract R15). */
+/**
+ * An output plugin pgnudge can decode: `wal2json`, `test_decoding`, or `pgoutput`, which needs a
+ * publication (contract R25) and so is never what `auto` picks without one.
+ */
+export type PluginName = AutoPluginName | 'pgoutput';
+
+/**
+ * Which output plugin decodes the stream. `auto` tries wal2json, then test_decoding (contract R15); with a
+ * publication it means pgoutput.
+ */
 export type PluginChoice = 'auto' | PluginName;
 
 /** Every {@link PluginChoice}, `auto` first. */
-export const PLUGIN_CHOICES: readonly PluginChoice[] = ['auto', ...PLUGIN_NAMES];
+export const PLUGIN_CHOICES: readonly PluginChoice[] = ['auto', ...PLUGIN_NAMES, 'pgoutput'];
 
 /**
  * Decodes one output plugin's messages. `decode` takes the payload of one XLogData message and calls
@@ -51,7 +60,7 @@ export const PLUGIN_CHOICES: readonly PluginChoice[] = ['auto', ...PLUGIN_NAMES]
  * a multi-table TRUNCATE). Malformed input throws `DecodeError` and calls `sink` for nothing.
  */
 export interface Decoder {
-  readonly plugin: PluginName;
+  readonly plugin: AutoPluginName;
   decode(data: Uint8Array, sink: ChangeSink): void;
   /**
    * Reads a server notice sent inside the stream (its message text) and calls `sink` for each change

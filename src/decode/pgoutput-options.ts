@@ -89,17 +89,11 @@ export function pgoutputOptionPairs(options: PgoutputOptions): [string, string][
 }
 
 /**
- * The text inside START_REPLICATION's parentheses: `"name" 'value'` pairs joined by ", ", each value
- * a replication-grammar string literal (`'` doubled; a backslash is an ordinary character), as
- * src/feed/commands.ts writes the other plugins' options.
+ * Checks that `name` can be a publication's name: a non-empty string of valid Unicode without NUL, at most
+ * 63 bytes in UTF-8 (a longer one the server would truncate, which could name another publication).
+ * Throws ConfigError (option `publication`) naming the rule.
  */
-export function formatPgoutputOptions(options: PgoutputOptions): string {
-  return pgoutputOptionPairs(options)
-    .map(([name, value]) => `"${name}" '${value.replaceAll("'", "''")}'`)
-    .join(', ');
-}
-
-function checkPublication(name: string): void {
+export function checkPublication(name: string): void {
   const problem =
     typeof name !== 'string' || name.length === 0
       ? 'it is empty'

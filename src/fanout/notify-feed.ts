@@ -19,7 +19,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL } from './wire.js';
  * session sends `SELECT 1`, so that `livenessTimeout` notices a dead link.
  */
 export interface NotifyFeedOptions
-  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'partitions' | 'keys' | 'readPacing'> {
+  extends Omit<WalFeedOptions, 'tables' | 'plugin' | 'publication' | 'partitions' | 'keys' | 'readPacing'> {
   /** The bridge's NOTIFY channel (1–63 bytes; used exactly, case included). */
   channel: string;
   /**
@@ -41,10 +41,10 @@ export interface NotifyFeedOptions
 }
 
 /**
- * WalFeed's options less those the bridge's feed decides (`tables`, `plugin`, `partitions`, `keys`) and
- * `readPacing` (a NotifyFeed reads no replication stream), plus the channel's own.
+ * WalFeed's options less those the bridge's feed decides (`tables`, `plugin`, `publication`, `partitions`,
+ * `keys`) and `readPacing` (a NotifyFeed reads no replication stream), plus the channel's own.
  */
-const NOT_NOTIFY_FEED = ['tables', 'plugin', 'partitions', 'keys', 'readPacing'];
+const NOT_NOTIFY_FEED = ['tables', 'plugin', 'publication', 'partitions', 'keys', 'readPacing'];
 const NOTIFY_FEED_OPTION_NAMES: readonly string[] = [
   ...FEED_OPTION_NAMES.filter((name) => !NOT_NOTIFY_FEED.includes(name)),
   ...Object.keys({

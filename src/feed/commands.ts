@@ -1,7 +1,8 @@
 // The replication commands a feed sends (PostgreSQL "Streaming Replication Protocol"; contract R2, R18):
 // every slot name is generated and validated, every option value is an escaped SQL string literal.
 
-import type { PluginName } from '../decode/change.js';
+import type { AutoPluginName, PluginName } from '../decode/change.js';
+import { type PgoutputOptions, pgoutputOptionPairs } from '../decode/pgoutput-options.js';
 import { ConfigError } from '../errors.js';
 import { quoteReplicationLiteral } from '../protocol/quote.js';
 import { formatWal2jsonAddTables, type TableName } from './tables.js';
@@ -55,7 +56,7 @@ export function formatDropSlot(slot: string): string {
  */
 export function formatStartReplication(
   slot: string,
-  plugin: PluginName,
+  plugin: AutoPluginName,
   tables: readonly TableName[] | null,
 ): string {
   if (tables !== null && tables.length === 0) {
@@ -64,8 +65,11 @@ export function formatStartReplication(
       'tables',
     );
   }
+  if ((checkPlugin(plugin) as PluginName) === 'pgoutput') {
+    throw new ConfigError('pgoutput is started with its own options: use formatStartPgoutput', 'plugin');
+  }
   const options: [string, string][] =
-    checkPlugin(plugin) === 'wal2json'
+    plugin === 'wal2json'
       ? [
           ['format-version', '2'],
           ['include-transaction', 'false'],
@@ -76,8 +80,22 @@ export function formatStartReplication(
           ['include-xids', '0'],
         ];
   if (plugin === 'wal2json' && tables !== null) options.push(['add-tables', formatWal2jsonAddTables(tables)]);
+  return startCommand(slot, options, 'tables');
+}
+
+/**
+ * `START_REPLICATION SLOT <slot> LOGICAL 0/0 (<pgoutput options>)` for a slot created with plugin
+ * pgoutput: the options of pgoutput-options.ts (protocol version, the publication, streaming), each value
+ * an escaped literal (contract R18). pgoutput filters by publication only; `tables` filters in the client.
+ */
+export function formatStartPgoutput(slot: string, options: PgoutputOptions): string {
+  return startCommand(slot, pgoutputOptionPairs(options), 'publication');
+}
+
+/** START_REPLICATION with `options` as `"name" 'value'` pairs; `option` names what a bad value came from. */
+function startCommand(slot: string, options: readonly [string, string][], option: string): string {
   const list = options
-    .map(([name, value]) => `"${name}" ${quoteReplicationLiteral(value, 'tables')}`)
+    .map(([name, value]) => `"${name}" ${quoteReplicationLiteral(value, option)}`)
     .join(', ');
   return `START_REPLICATION SLOT ${checkSlot(slot)} LOGICAL 0/0 (${list})`;
 }
@@ -92,10 +110,10 @@ function checkSlot(slot: string): string {
   return slot;
 }
 
-function checkPlugin(plugin: PluginName): PluginName {
-  if (plugin !== 'wal2json' && plugin !== 'test_decoding') {
+function checkPlugin<P extends PluginName>(plugin: P): P {
+  if (plugin !== 'wal2json' && plugin !== 'test_decoding' && plugin !== 'pgoutput') {
     throw new ConfigError(
-      `unknown output plugin ${JSON.stringify(plugin)}: use wal2json or test_decoding`,
+      `unknown output plugin ${JSON.stringify(plugin)}: use wal2json, test_decoding or pgoutput`,
       'plugin',
     );
   }

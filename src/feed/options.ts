@@ -1,6 +1,7 @@
 // WalFeed's options: their defaults (contract §3) and the validation that turns a bad value into a
 // ConfigError naming the option and the rule, at construction time.
 import { PLUGIN_CHOICES, type PluginChoice } from '../decode/change.js';
+import { checkPublication } from '../decode/pgoutput-options.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LOG_LEVEL, LOG_THRESHOLDS, type Logger, type LogThreshold } from '../logger.js';
 import {
@@ -21,6 +22,12 @@ export interface WalFeedOptions extends ConnectionOptions {
   tables?: readonly string[];
   /** Output plugin. Default `'auto'`. */
   plugin?: PluginChoice;
+  /**
+   * Decode with pgoutput through this publication, which must exist (created by its owner; pgnudge never
+   * creates, alters or drops one, contract R25). Implies plugin `pgoutput`; `tables` still filters in the client
+   * and `partitions` still names partitions; `keys` cannot be used with it.
+   */
+  publication?: string;
   /**
    * How a change to a partition is named: `'root'` (default) under its partition root, the table the
    * application queries; `'leaf'` under the partition itself, as PostgreSQL's decoding names it. Either way a
@@ -86,6 +93,7 @@ export const FEED_OPTION_NAMES: readonly string[] = [
   ...Object.keys({
     tables: true,
     plugin: true,
+    publication: true,
     partitions: true,
     keys: true,
     debounce: true,
@@ -106,12 +114,12 @@ export const FEED_OPTION_NAMES: readonly string[] = [
 
 /**
  * Options of a {@link RawFeed}: WalFeed's without those of logical decoding. A RawFeed decodes physical
- * WAL itself (no `plugin`), reads no tuples (no `keys`: its events are table-level) and names a change to
- * a partition by its root (no `partitions`).
+ * WAL itself (no `plugin`), reads no tuples (no `keys`: its events are table-level), names a change to
+ * a partition by its root (no `partitions`) and reads every table, published or not (no `publication`).
  */
-export type RawFeedOptions = Omit<WalFeedOptions, 'plugin' | 'keys' | 'partitions'>;
+export type RawFeedOptions = Omit<WalFeedOptions, 'plugin' | 'keys' | 'partitions' | 'publication'>;
 
-const NOT_RAW_FEED: readonly string[] = ['plugin', 'keys', 'partitions'];
+const NOT_RAW_FEED: readonly string[] = ['plugin', 'keys', 'partitions', 'publication'];
 
 /** Every {@link RawFeedOptions} key, connection options included. */
 export const RAW_FEED_OPTION_NAMES: readonly string[] = FEED_OPTION_NAMES.filter(
@@ -172,10 +180,42 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] as number;
 }
 
+/**
+ * The publication, checked against `plugin`: a publication is read by pgoutput only, and pgoutput reads
+ * nothing without one (contract R25).
+ */
+function resolvePublication(publication: unknown, plugin: PluginChoice): string | null {
+  if (publication === undefined) {
+    if (plugin === 'pgoutput') {
+      throw new ConfigError(
+        "plugin 'pgoutput' needs a publication: set publication (CLI --publication NAME) to one that exists",
+        'publication',
+      );
+    }
+    return null;
+  }
+  if (typeof publication !== 'string') {
+    throw new ConfigError(
+      `publication must be the name of a publication (a string); got ${describe(publication)}`,
+      'publication',
+    );
+  }
+  checkPublication(publication);
+  if (plugin !== 'auto' && plugin !== 'pgoutput') {
+    throw new ConfigError(
+      `a publication is decoded with pgoutput, not ${plugin}: leave plugin out (or set it to 'pgoutput') with publication, or drop publication to use ${plugin}`,
+      'plugin',
+    );
+  }
+  return publication;
+}
+
 /** Every option after defaults and validation. */
 export interface ResolvedFeedOptions {
   tables: TableName[] | null;
   plugin: PluginChoice;
+  /** The publication pgoutput decodes through; set exactly when `plugin` is `pgoutput`. */
+  publication: string | null;
   partitions: PartitionNaming;
   keys: boolean;
   debounceMs: number;
@@ -235,6 +275,13 @@ export function resolveFeedOptions(
   const keys = options.keys === undefined ? false : options.keys;
   if (typeof keys !== 'boolean') {
     throw new ConfigError(`keys must be true or false; got ${describe(keys)}`, 'keys');
+  }
+  const publication = resolvePublication(options.publication, plugin);
+  if (publication !== null && keys) {
+    throw new ConfigError(
+      'keys cannot be used with publication: row keys are read from test_decoding or wal2json rows, and pgoutput through a publication names tables only; drop keys, or drop publication and use plugin test_decoding or wal2json',
+      'keys',
+    );
   }
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
@@ -335,7 +382,8 @@ export function resolveFeedOptions(
   }
   return {
     tables,
-    plugin,
+    plugin: publication === null ? plugin : 'pgoutput',
+    publication,
     partitions,
     keys,
     debounceMs,

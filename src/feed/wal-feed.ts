@@ -1,7 +1,7 @@
 // WalFeed: a feed over a TEMPORARY logical replication slot (contract §3, R1–R16). Its session body creates
 // the slot and streams from it through a logical decoder; connecting, reconnecting, link timers and
 // the iterator come from Feed and Supervisor, the status replies from replication-stream.ts.
-import type { ChangeOp, Decoder, PluginName, RowImages } from '../decode/change.js';
+import type { AutoPluginName, ChangeOp, Decoder, PluginName, RowImages } from '../decode/change.js';
 import { createTestDecodingDecoder } from '../decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../decode/wal2json.js';
 import { PgnudgeError } from '../errors.js';
@@ -15,6 +15,7 @@ import type { Clock } from './clock.js';
 import { formatCreateSlot, formatStartReplication, generateSlotName } from './commands.js';
 import { Feed, type FeedBody, type FeedInternals, type FeedSetup, type FeedSink, feedSetup } from './feed.js';
 import type { ResolvedFeedOptions, WalFeedOptions } from './options.js';
+import { type PgoutputSession, preparePgoutput } from './pgoutput-session.js';
 import {
   negotiateStatusInterval,
   type StreamConsumer,
@@ -38,6 +39,14 @@ interface Routing {
   readonly catalog: CatalogClient | null;
   readonly cache: RelationCatalog | null;
 }
+
+/**
+ * Why creating a slot on a hot standby (PostgreSQL 16+, contract R26) can take long, and what ends the wait: the
+ * standby needs a running-transactions record from the primary, which an idle primary logs every 15 s
+ * and only after other WAL (docs/reliability.md, "Hot standby").
+ */
+const STANDBY_SLOT_WAIT =
+  'a logical slot on a standby waits for the primary to log a running-transactions record, up to 15 s on an idle primary and longer on a quiet one; running SELECT pg_log_standby_snapshot() on the primary ends the wait';
 
 /**
  * A change feed over a TEMPORARY logical replication slot. Iterate it with `for await`: the first item
@@ -73,6 +82,8 @@ class SlotSessions implements FeedBody<PgConnection> {
   readonly #log: BoundLogger;
   readonly #filter: TableFilter | null;
   readonly #clock: Clock;
+  /** The publication warnings said already (pgoutput-session.ts), so reconnects do not repeat them. */
+  readonly #warned = new Set<string>();
   #plugin: PluginName | null = null;
   #slotName: string | null = null;
   #tablesChecked = false;
@@ -104,6 +115,7 @@ class SlotSessions implements FeedBody<PgConnection> {
   async run(session: Session<PgConnection>, sink: FeedSink): Promise<never> {
     const { connection } = session;
     const log = this.#log;
+    let pgoutput: PgoutputSession | null = null;
     let routing: Routing | null = null;
     try {
       log.info(
@@ -111,6 +123,18 @@ class SlotSessions implements FeedBody<PgConnection> {
       );
       // contract R8 before the stream is live, where no status update can ask for a reply: the link's watchdog
       // bounds each wait, except CREATE_REPLICATION_SLOT's (see #createSlot).
+      if (this.#options.publication !== null) {
+        pgoutput = await preparePgoutput(
+          session,
+          {
+            settings: this.#settings,
+            options: { ...this.#options, publication: this.#options.publication },
+            log,
+            now: () => this.#clock.now(),
+          },
+          this.#warned,
+        );
+      }
       // The table check, SHOW and CREATE_REPLICATION_SLOT go out together (the connection pipelines
       // them): one round trip.
       const checked = this.#checkTables(session);
@@ -120,19 +144,30 @@ class SlotSessions implements FeedBody<PgConnection> {
       const plugin = await this.#createSlot(session);
       const statusIntervalMs = await cadence;
       await checked;
-      const known = await this.#describeScope(session);
-      routing = this.#routing(session, sink, known);
-      // wal2json filters on the server only when the names alone decide (see #routing).
-      const serverTables = plugin === 'wal2json' && routing.names !== null ? this.#options.tables : null;
-      if (plugin === 'wal2json' && this.#options.tables !== null && serverTables === null) {
-        log.info(
-          'wal2json sends every table and the client filters: a watched table is partitioned or does not exist yet, and add-tables would drop the partitions created under it later (contract R20)',
-        );
+      let command: string;
+      let consumer: StreamConsumer;
+      if (pgoutput !== null) {
+        // pgoutput places changes itself, by relation OID (pgoutput-session.ts, relation-lineage.ts).
+        command = pgoutput.start(this.#slotName!);
+        consumer = pgoutput.consumer(sink);
+      } else {
+        const known = await this.#describeScope(session);
+        routing = this.#routing(session, sink, known);
+        const decoding = plugin as AutoPluginName;
+        // wal2json filters on the server only when the names alone decide (see #routing).
+        const serverTables = decoding === 'wal2json' && routing.names !== null ? this.#options.tables : null;
+        if (decoding === 'wal2json' && this.#options.tables !== null && serverTables === null) {
+          log.info(
+            'wal2json sends every table and the client filters: a watched table is partitioned or does not exist yet, and add-tables would drop the partitions created under it later (contract R20)',
+          );
+        }
+        command = formatStartReplication(this.#slotName!, decoding, serverTables);
+        consumer = this.#consumer(decoding, sink, routing);
       }
       await startReplicationStream(
         session,
-        formatStartReplication(this.#slotName!, plugin, serverTables),
-        this.#consumer(plugin, sink, routing),
+        command,
+        consumer,
         statusIntervalMs,
         log,
         this.#options.readPacingMs,
@@ -146,6 +181,7 @@ class SlotSessions implements FeedBody<PgConnection> {
     } finally {
       routing?.catalog?.close();
       this.#slotName = null;
+      pgoutput?.close();
     }
   }
 
@@ -236,21 +272,31 @@ class SlotSessions implements FeedBody<PgConnection> {
   async #create(session: Session<PgConnection>, plugin: PluginName): Promise<PluginName> {
     const slot = generateSlotName(() => crypto.getRandomValues(new Uint8Array(8)));
     const command = formatCreateSlot(slot, plugin);
+    const { connection } = session;
+    // PostgreSQL 14+ reports in_hot_standby with the session's parameters: no query needed.
+    const standby = connection.parameters.get('in_hot_standby') === 'on';
+    if (standby) this.#log.info(`${connection.target} is a hot standby: ${STANDBY_SLOT_WAIT}`);
+    const started = this.#clock.now();
     // CREATE_REPLICATION_SLOT legitimately waits, silent, for every running transaction to end; giving
     // up on it would leave its walsender (and a slot) blocked on the server until they do, one more per
     // retry. So past livenessTimeout the wait is only reported.
-    await session.wait('CREATE_REPLICATION_SLOT', session.connection.query(command), (waitedMs) =>
+    await session.wait('CREATE_REPLICATION_SLOT', connection.query(command), (waitedMs) =>
       this.#log.warn(
-        `CREATE_REPLICATION_SLOT on ${session.connection.target} has waited ${waitedMs} ms: the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity); still waiting`,
+        `CREATE_REPLICATION_SLOT on ${connection.target} has waited ${waitedMs} ms: ${
+          standby
+            ? STANDBY_SLOT_WAIT
+            : 'the server creates a slot only once every transaction running now has ended, so look for a long-running transaction (pg_stat_activity)'
+        }; still waiting`,
       ),
     );
+    this.#log.info(`created slot ${slot} (${plugin}) in ${Math.round(this.#clock.now() - started)} ms`);
     this.#slotName = slot;
     this.#plugin = plugin;
     return plugin;
   }
 
   /** What the stream's data and notices become: the plugin's decoder, routed into `sink`. */
-  #consumer(plugin: PluginName, sink: FeedSink, routing: Routing): StreamConsumer {
+  #consumer(plugin: AutoPluginName, sink: FeedSink, routing: Routing): StreamConsumer {
     const decoder: Decoder = plugin === 'wal2json' ? createWal2jsonDecoder() : createTestDecodingDecoder();
     const log = this.#log;
     const { names, catalog, cache } = routing;

@@ -2,7 +2,7 @@
 // user must apply, so startup and the replication commands report causes the same way (contract R11).
 
 import { isRetryableSqlState, ServerError, type ServerErrorCode, type ServerErrorFields } from '../errors.js';
-import { quoteIdentifier } from './quote.js';
+import { quoteIdentifier, quoteIdentifierIfNeeded } from './quote.js';
 
 /** pgnudge's reading of an ErrorResponse. */
 export interface ServerErrorClassification {
@@ -36,6 +36,10 @@ const HBA_DATABASE = /database "((?:[^"]|"")*)"/;
 const POOLER_REFUSAL = /^unsupported startup parameter: /;
 const MISSING_FILE = /could not access file "([^"]+)"/;
 const UNTRUSTED_PLUGIN = /library "([^"]+)" may not be used as an output plugin/;
+// The server prints the name as it is, quotes and all.
+const MISSING_PUBLICATION = /^publication "(.*)" does not exist$/s;
+// PostgreSQL 16+ says what fails on a standby; 18 quotes the setting's name and value.
+const PRIMARY_WAL_LEVEL = /on the primary/;
 
 /**
  * Maps SQLSTATE and message to a code, retryability and a fix sentence. Message texts are matched only
@@ -107,6 +111,20 @@ export function classifyServerError(
       fix: 'Create the database or connect to an existing one (dbname / PGDATABASE).',
     };
   }
+  if (sqlState === '55000' && /wal_level/.test(message) && PRIMARY_WAL_LEVEL.test(message)) {
+    return {
+      code: 'PGNUDGE_ERR_WAL_LEVEL',
+      retryable: false,
+      fix: 'This server is a standby: set wal_level = logical on its primary (ALTER SYSTEM SET wal_level = logical there) and restart the primary; the standby follows once it has replayed that.',
+    };
+  }
+  if (sqlState === '55000' && /cannot be used while in recovery/.test(message)) {
+    return {
+      code: 'PGNUDGE_ERR_SERVER',
+      retryable: false,
+      fix: 'This server is a standby, and logical decoding on a standby needs PostgreSQL 16 or later: connect to the primary, or upgrade the standby and its primary.',
+    };
+  }
   if (sqlState === '55000' && /wal_level/.test(message)) {
     return {
       code: 'PGNUDGE_ERR_WAL_LEVEL',
@@ -123,6 +141,16 @@ export function classifyServerError(
         fix: `Install the output plugin "${plugin}" on the server (e.g. the postgresql-<major>-wal2json package), or choose plugin test_decoding.`,
       };
     }
+  }
+  // PostgreSQL 15–17 refuse a missing publication only when the stream loads it (a feed checks first,
+  // so this is one dropped while the feed ran, or between its check and START_REPLICATION).
+  const publication = sqlState === '42704' ? MISSING_PUBLICATION.exec(message)?.[1] : undefined;
+  if (publication !== undefined) {
+    return {
+      code: 'PGNUDGE_ERR_PUBLICATION_MISSING',
+      retryable: false,
+      fix: `pgnudge never creates a publication: its owner must (e.g. CREATE PUBLICATION ${quoteIdentifierIfNeeded(publication)} FOR TABLE <schema.table> (<key columns>), ...;), or run pgnudge doctor --publication for the exact statement.`,
+    };
   }
   if (sqlState === '53300' || sqlState === '53400') {
     // Too many connections, all replication slots in use, max_wal_senders exceeded: a slot frees up when

@@ -308,7 +308,12 @@ describe('pgnudge: usage errors exit 2, help exits 0', TEST, () => {
     ['an unknown flag', ['watch', '--frobnicate'], /Unknown option '--frobnicate'/],
     ['an unknown command', ['frobnicate'], /unknown command "frobnicate"/],
     ['a bad number', ['watch', '--debounce', 'soon'], /--debounce takes a whole number of milliseconds/],
-    ['a bad plugin', ['watch', '--plugin', 'pgoutput'], /--plugin must be/],
+    [
+      'a bad plugin',
+      ['watch', '--plugin', 'decoderbufs'],
+      /--plugin must be .*pgoutput.*; got "decoderbufs"/,
+    ],
+    ['pgoutput without a publication', ['watch', '--plugin', 'pgoutput'], /'pgoutput' needs a publication/],
     ['a bad table name', ['watch', '--table', 'orders'], /needs a schema/],
     ['a bad DSN', ['watch', '--dsn', 'host=x sslmode=bogus'], /sslmode "bogus" is not one of/],
     ['an unknown DSN keyword', ['watch', '--dsn', 'host=x bogus=1'], /unknown connection parameter "bogus"/],

@@ -113,6 +113,63 @@ describe('pgnudge doctor on a logical cluster', { timeout: 120_000 }, () => {
     assert.deepEqual(await slotsIn(info, db.name), []);
   });
 
+  test('--publication: a missing one fails with the key-only CREATE PUBLICATION; an existing one is described and read with pgoutput (contract R25)', async () => {
+    const role = info.roles.replication;
+    await runSql(
+      info,
+      `CREATE TABLE public.doc_orders (id int PRIMARY KEY, note text);
+       CREATE TABLE public.doc_lines (order_id int, line int, note text, PRIMARY KEY (order_id, line));
+       CREATE PUBLICATION doc_pub FOR TABLE public.doc_orders;`,
+      db.name,
+    );
+    const run = (publication: string) =>
+      doctor(
+        [
+          '--json',
+          '--publication',
+          publication,
+          '--table',
+          'public.doc_orders',
+          '--table',
+          'public.doc_lines',
+          '--dsn',
+          dsn(info, role, db.name),
+        ],
+        { PGPASSWORD: role.password },
+      );
+    const missing = await run('doc_missing');
+    assertNoStack(missing);
+    assert.equal(missing.code, 1, missing.stdout);
+    const absent = checkOf(parseReport(missing), 'publication');
+    assert.equal(absent.ok, false);
+    assert.equal(
+      absent.fix,
+      "As the tables' owner:\nCREATE PUBLICATION doc_missing FOR TABLE public.doc_orders (id), public.doc_lines (order_id, line);",
+    );
+    const present = await run('doc_pub');
+    assertNoStack(present);
+    assert.equal(present.code, 0, present.stdout);
+    const report = parseReport(present);
+    assert.equal(report.plugin, 'pgoutput');
+    assert.equal(checkOf(report, 'plugin_pgoutput').ok, true);
+    const described = checkOf(report, 'publication') as {
+      ok: boolean;
+      detail: string;
+      fix: string | null;
+      warning?: boolean;
+    };
+    assert.equal(described.warning, true, 'doc_lines is watched but not covered');
+    assert.match(
+      described.detail,
+      /^publication "doc_pub": FOR TABLE public\.doc_orders; publish_via_partition_root off\. .*does not cover "public\.doc_lines"/,
+    );
+    assert.equal(
+      described.fix,
+      'A key-only publication costs the server less per row; for these tables:\nCREATE PUBLICATION doc_pub_keys FOR TABLE public.doc_orders (id), public.doc_lines (order_id, line);',
+    );
+    assert.deepEqual(await slotsIn(info, db.name), []);
+  });
+
   test('--table: a missing table fails the check (exit 1) with where its name exists; existing ones pass', async () => {
     await runSql(
       info,

@@ -1,18 +1,15 @@
 // The pgoutput decoder on a live stream: the scripted workload (test/support/pgoutput-workload.ts)
 // runs while temporary pgoutput slots stream it over walsender connections started with the option
-// text pgnudge builds (formatPgoutputOptions), one per publication and option set; each decoder's
+// command pgnudge builds (formatStartPgoutput), one per publication and option set; each decoder's
 // counts per table must be exactly what the workload commits. On a cluster of its own (booted for
 // this file on the runner's major): PREPARE TRANSACTION needs max_prepared_transactions, and
 // logical_decoding_work_mem = 64kB makes the large transactions stream.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createPgoutputDecoder } from '../../src/decode/pgoutput.js';
-import {
-  formatPgoutputOptions,
-  type PgoutputChoices,
-  resolvePgoutputOptions,
-} from '../../src/decode/pgoutput-options.js';
+import { type PgoutputChoices, resolvePgoutputOptions } from '../../src/decode/pgoutput-options.js';
 import { ServerError } from '../../src/errors.js';
+import { formatStartPgoutput } from '../../src/feed/commands.js';
 import { PgConnection } from '../../src/transport/connection.js';
 import { Cluster, type ClusterInfo, liveCluster, scratchDatabase } from '../support/cluster.js';
 import { settingsFor } from '../support/live-connection.js';
@@ -84,27 +81,24 @@ async function openStream(variant: Variant, slot: string) {
   const types = new Map<string, number>();
   const aborts = new Set<number>();
   await withDeadline(
-    connection.startReplication(
-      `START_REPLICATION SLOT ${slot} LOGICAL 0/0 (${formatPgoutputOptions(options)})`,
-      {
-        xlogData: (message) => {
-          const type = String.fromCharCode(message.data[0]!);
-          types.set(type, (types.get(type) ?? 0) + 1);
-          if (type === 'A') aborts.add(message.data.length);
-          decoder.decode(message.data, sink);
-        },
-        keepalive: (message) => {
-          if (message.replyRequested) {
-            connection.sendStatusUpdate({
-              write: message.walEnd,
-              flush: message.walEnd,
-              apply: message.walEnd,
-              replyRequested: false,
-            });
-          }
-        },
+    connection.startReplication(formatStartPgoutput(slot, options), {
+      xlogData: (message) => {
+        const type = String.fromCharCode(message.data[0]!);
+        types.set(type, (types.get(type) ?? 0) + 1);
+        if (type === 'A') aborts.add(message.data.length);
+        decoder.decode(message.data, sink);
       },
-    ),
+      keepalive: (message) => {
+        if (message.replyRequested) {
+          connection.sendStatusUpdate({
+            write: message.walEnd,
+            flush: message.walEnd,
+            apply: message.walEnd,
+            replyRequested: false,
+          });
+        }
+      },
+    }),
     10_000,
     `START_REPLICATION for ${variant.label}`,
   );
@@ -163,8 +157,8 @@ describe('pgoutput decoder on a live walsender stream', { timeout: 150_000 }, ()
       await connection.query(
         `CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'nothing')`,
       );
-      const text = formatPgoutputOptions({ ...options, protoVersion: protoVersion as 4 });
-      await connection.startReplication(`START_REPLICATION SLOT ${slot} LOGICAL 0/0 (${text})`, {
+      const command = formatStartPgoutput(slot, { ...options, protoVersion: protoVersion as 4 });
+      await connection.startReplication(command, {
         xlogData: () => {},
         keepalive: () => {},
       });

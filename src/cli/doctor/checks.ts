@@ -1,5 +1,12 @@
 // Doctor's verdict: facts in, checks out, in order, each failed one with its fix. Pure.
 import type { PluginName } from '../../decode/change.js';
+import {
+  formatCreatePublication,
+  formatPublishedTable,
+  LISTED_TABLES,
+  publicationWarnings,
+} from '../../feed/publication.js';
+import { formatPayload } from '../../feed/tables.js';
 import { describeMissingTable, describeWatched } from '../../feed/watched-tables.js';
 import {
   type CheckName,
@@ -7,7 +14,8 @@ import {
   type DoctorFacts,
   type DoctorReport,
   type Failure,
-  PROBED_PLUGINS,
+  type PublicationReport,
+  probedPlugins,
 } from './facts.js';
 import { type PlatformFixes, platformFixes } from './fixes.js';
 import { detectPlatform, isPoolerRefusal, poolerHint } from './platform.js';
@@ -32,6 +40,8 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
     checks.push({ name, ok: false, detail, fix });
   const skip = (name: CheckName, detail: string) =>
     checks.push({ name, ok: false, detail, fix: null, skipped: true });
+  const warn = (name: CheckName, detail: string, fix: string) =>
+    checks.push({ name, ok: false, detail, fix, warning: true });
 
   if (facts.connectionError || !facts.connection) {
     const failure = facts.connectionError ?? { code: 'PGNUDGE_ERR_CONNECTION', message: 'no session' };
@@ -105,6 +115,9 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
   else if (walLevel === 'logical') pass('wal_level', 'wal_level = logical');
   else fail('wal_level', `wal_level = ${walLevel}; logical decoding needs logical`, fixes.walLevel());
 
+  // a hot standby (contract R26): what a feed there needs
+  if (facts.inRecovery === true) evaluateStandby(facts, platform, fixes, { pass, fail, skip });
+
   // free replication slots and WAL senders
   const maxSlots = numberSetting(facts, 'max_replication_slots');
   if (maxSlots === undefined || facts.usedReplicationSlots === undefined)
@@ -129,6 +142,9 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
 
   // plugins, by temporary slot
   const plugin = evaluatePlugins(facts, fixes, { pass, fail, skip }, walLevel, checks);
+
+  // the publication a feed with --publication reads (contract R25)
+  if (facts.publication !== undefined) evaluatePublication(facts.publication, { pass, fail, skip, warn });
 
   // direct connection, as far as it can be told
   const hint = poolerHint(facts);
@@ -181,16 +197,24 @@ export function evaluateDoctor(facts: DoctorFacts): DoctorReport {
     (check) =>
       !check.ok &&
       !check.skipped &&
+      !check.warning &&
       !check.name.startsWith('plugin_') &&
       check.name !== 'physical_replication' &&
       check.name !== 'tables',
   );
   // WalFeed first when both can run: it receives only the changes, a RawFeed the whole cluster's WAL.
   const feed = plugin !== null && !blocking ? 'WalFeed' : rawFeed ? 'RawFeed' : null;
-  // A missing watched table fails either feed kind alike: it would run, and wake for nothing.
-  const tablesMissing = checks.some((check) => check.name === 'tables' && !check.ok && !check.skipped);
+  // A missing watched table fails either feed kind alike: it would run, and wake for nothing; so does a
+  // publication asked about that a feed could not read through (--publication).
+  const unusable = checks.some(
+    (check) =>
+      (check.name === 'tables' || check.name === 'publication') &&
+      !check.ok &&
+      !check.skipped &&
+      !check.warning,
+  );
   return {
-    ok: feed !== null && !tablesMissing,
+    ok: feed !== null && !unusable,
     plugin,
     feed,
     rawFeed,
@@ -265,6 +289,124 @@ type Recorders = {
   skip(name: CheckName, detail: string): void;
 };
 
+/** PostgreSQL 16+ tells a standby's wal_level error from its own: "... on the primary". */
+const ON_PRIMARY = /on the primary/;
+
+function evaluateStandby(
+  facts: DoctorFacts,
+  platform: DoctorReport['platform'],
+  fixes: PlatformFixes,
+  record: Recorders,
+): void {
+  const version = facts.serverVersion ?? String(facts.serverVersionNum ?? '?');
+  const what = `a hot standby of PostgreSQL ${version}`;
+  if (facts.serverVersionNum !== undefined && facts.serverVersionNum < 160000) {
+    record.fail(
+      'standby',
+      `${what}: logical decoding on a standby needs 16 or later`,
+      fixes.standbyVersion(),
+    );
+    return;
+  }
+  const unsupported = fixes.replicaDecoding();
+  if (unsupported !== null && (platform === 'aurora' || platform === 'neon')) {
+    record.fail('standby', `${what} on a platform whose replicas do not decode logically`, unsupported);
+    return;
+  }
+  const feedback = facts.settings?.hot_standby_feedback;
+  if (feedback !== undefined && feedback !== 'on') {
+    record.fail(
+      'standby',
+      `${what} with hot_standby_feedback = ${feedback}: the primary may vacuum away catalog rows its slot needs, which ends the feed's slot (it reconnects and resyncs, again and again)`,
+      fixes.feedback(),
+    );
+    return;
+  }
+  const probes = Object.values(facts.plugins);
+  const primaryRefused = probes.find(
+    (probe) => probe !== undefined && !probe.ok && ON_PRIMARY.test(probe.failure.message),
+  );
+  if (primaryRefused !== undefined && !primaryRefused.ok) {
+    record.fail(
+      'standby',
+      `${what}, but its primary's wal_level is not logical (${primaryRefused.failure.message})`,
+      fixes.primaryWalLevel(),
+    );
+    return;
+  }
+  const created = probes.some((probe) => probe?.ok === true);
+  const slot = facts.settings?.primary_slot_name;
+  record.pass(
+    'standby',
+    `${what}: hot_standby_feedback = ${feedback ?? '?'}; ${
+      created
+        ? "the primary's wal_level is logical (a slot was created here)"
+        : "the primary's wal_level could not be told (no slot was created here)"
+    }${slot === '' ? '; no primary_slot_name, so the feedback holds only while the standby is connected' : ''}; creating a slot here waits for the primary's next running-transactions record (SELECT pg_log_standby_snapshot() on the primary ends the wait)${unsupported === null ? '' : `. ${unsupported}`}`,
+  );
+}
+
+/** The publication check: exists, what it covers, what it hides from the watched tables. */
+function evaluatePublication(
+  report: PublicationReport,
+  record: Recorders & { warn(name: CheckName, detail: string, fix: string): void },
+): void {
+  const name = JSON.stringify(report.name);
+  if (report.error !== undefined) {
+    record.skip('publication', `could not read publication ${name} from the catalog: ${report.error}`);
+    return;
+  }
+  const create = formatCreatePublication(report.name, report.keys);
+  const createText = [create.statement, ...create.notes.map((note) => `-- ${note}`)].join('\n');
+  if (report.facts === null) {
+    record.fail(
+      'publication',
+      `publication ${name} does not exist in this database; pgnudge never creates one`,
+      `As the tables' owner${report.keys === null ? ' (FOR ALL TABLES: a superuser)' : ''}:\n${createText}`,
+    );
+    return;
+  }
+  const facts = report.facts;
+  const parts: string[] = [];
+  if (facts.allTables) parts.push('FOR ALL TABLES');
+  if (report.schemas.length > 0) parts.push(`TABLES IN SCHEMA ${report.schemas.join(', ')}`);
+  if (report.tables.length > 0) {
+    const shown = report.tables.slice(0, LISTED_TABLES).map(formatPublishedTable).join(', ');
+    parts.push(`FOR TABLE ${shown}${report.tables.length > LISTED_TABLES ? ', …' : ''}`);
+  }
+  if (parts.length === 0) parts.push('no tables');
+  const missing = report.coverage.filter((c) => !c.exists).map((c) => JSON.stringify(formatPayload(c.table)));
+  const detail = `publication ${name}: ${parts.join('; ')}; publish_via_partition_root ${facts.viaRoot ? 'on' : 'off'}${
+    missing.length > 0 ? `; ${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet` : ''
+  }`;
+  const problems = publicationWarnings(facts, report.coverage);
+  // Key-only: every watched table listed with a column list. Otherwise the server sends whole rows.
+  const keyOnly =
+    report.keys !== null &&
+    !facts.allTables &&
+    report.keys.every(
+      (key) =>
+        !key.exists ||
+        report.tables.some(
+          (t) =>
+            t.columns !== null && t.table.schema === key.table.schema && t.table.table === key.table.table,
+        ),
+    );
+  const suggestion =
+    report.keys === null || keyOnly
+      ? null
+      : `A key-only publication costs the server less per row; for these tables:\n${formatCreatePublication(`${report.name}_keys`, report.keys).statement}`;
+  if (problems.length > 0) {
+    record.warn(
+      'publication',
+      `${detail}. ${problems.join('. ')}`,
+      suggestion ?? "As the publication's owner, change it as said above.",
+    );
+    return;
+  }
+  record.pass('publication', suggestion === null ? detail : `${detail}. ${suggestion.replace('\n', ' ')}`);
+}
+
 function evaluatePlugins(
   facts: DoctorFacts,
   fixes: PlatformFixes,
@@ -280,6 +422,11 @@ function evaluatePlugins(
       : fix;
   const worked = (plugin: PluginName) => probes[plugin]?.ok === true;
   const blocked = (failure: Failure): { why: string; fix: string } | undefined => {
+    if (ON_PRIMARY.test(failure.message))
+      return {
+        why: "logical decoding is blocked: the primary's wal_level is not logical",
+        fix: reported('standby', fixes.primaryWalLevel()),
+      };
     if (failure.code === 'PGNUDGE_ERR_WAL_LEVEL' || (walLevel !== undefined && walLevel !== 'logical'))
       return {
         why: 'logical decoding is blocked: wal_level is not logical',
@@ -290,6 +437,11 @@ function evaluatePlugins(
         why: 'logical decoding is blocked: no free replication slot',
         fix: reported('replication_slots', fixes.maxSetting('max_replication_slots')),
       };
+    if (failure.timedOut && facts.inRecovery)
+      return {
+        why: `${failure.message}, or the primary has logged no running-transactions record meanwhile`,
+        fix: 'On the primary: SELECT pg_log_standby_snapshot(); (it logs one at once), then try again; if it still waits, find and end the long-running transaction on the primary (pg_stat_activity).',
+      };
     if (failure.timedOut)
       return {
         why: failure.message,
@@ -297,7 +449,8 @@ function evaluatePlugins(
       };
     return undefined;
   };
-  for (const plugin of PROBED_PLUGINS) {
+  const probed = probedPlugins(facts.publication !== undefined);
+  for (const plugin of probed) {
     const name: CheckName = `plugin_${plugin}`;
     const probe = probes[plugin];
     if (probe === undefined) {
@@ -315,6 +468,18 @@ function evaluatePlugins(
       continue;
     }
     const failure = probe.failure;
+    if (plugin === 'pgoutput') {
+      // Built into PostgreSQL: it cannot be missing, so the cause is decoding itself.
+      const cause = blocked(failure);
+      record.fail(
+        name,
+        cause
+          ? `${cause.why} (${failure.message})`
+          : `creating a temporary slot with pgoutput failed: ${failure.message}`,
+        cause?.fix ?? 'Fix the cause above and run pgnudge doctor again.',
+      );
+      continue;
+    }
     const other: PluginName = plugin === 'wal2json' ? 'test_decoding' : 'wal2json';
     if (failure.sqlState === '42501' && /output plugin/.test(failure.message)) {
       record.fail(
@@ -345,5 +510,5 @@ function evaluatePlugins(
       plugin === 'wal2json' ? fixes.wal2json(worked(other)) : fixes.testDecoding(),
     );
   }
-  return PROBED_PLUGINS.find(worked) ?? null;
+  return probed.find(worked) ?? null;
 }

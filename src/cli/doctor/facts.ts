@@ -1,9 +1,32 @@
 // What `pgnudge doctor` learns about a server (gather.ts) and what it concludes (checks.ts): the types the
 // rooms of doctor share.
-import type { PluginName } from '../../decode/change.js';
+import type { AutoPluginName, PluginName } from '../../decode/change.js';
 import type { PgnudgeErrorCode } from '../../errors.js';
+import type { Coverage, PublicationFacts, PublishedTable, TableKey } from '../../feed/publication.js';
 import type { TableName } from '../../feed/tables.js';
 import type { MissingTable } from '../../feed/watched-tables.js';
+
+/** What the feed doctor checks for will read: a publication (`--publication`) and the tables it watches. */
+export interface DoctorWatch {
+  readonly publication: string | null;
+  readonly tables: readonly TableName[] | null;
+}
+
+/** What doctor learned about the publication a feed would read. */
+export interface PublicationReport {
+  readonly name: string;
+  /** null: it does not exist (in this database). */
+  readonly facts: PublicationFacts | null;
+  /** The tables it lists by name (at most LISTED_TABLES + 1), and the schemas it publishes whole. */
+  readonly tables: readonly PublishedTable[];
+  readonly schemas: readonly string[];
+  /** Per watched table: exists, covered. */
+  readonly coverage: readonly Coverage[];
+  /** Per watched table: its replica identity's key, for the key-only CREATE PUBLICATION. */
+  readonly keys: readonly TableKey[] | null;
+  /** Why the catalog could not be read, if it could not. */
+  readonly error?: string;
+}
 
 /** Where the server runs, as far as its settings, roles and host name tell. */
 export type Platform = 'rds' | 'aurora' | 'azure' | 'cloudsql' | 'supabase' | 'neon' | 'self-managed';
@@ -61,6 +84,10 @@ export interface DoctorFacts {
   plugins: Partial<Record<PluginName, PluginProbe>>;
   /** Why the plugin probes stopped early (e.g. slot creation waited too long), if they did. */
   probeAbort?: string;
+  /** `pg_is_in_recovery()`: the server is a standby. */
+  inRecovery?: boolean;
+  /** The publication asked about with --publication, and what doctor learned of it. */
+  publication?: PublicationReport;
   /** With --table: the tables asked about, and which of them are not tables (with near matches). */
   tables?: { asked: readonly TableName[]; missing?: readonly MissingTable[]; error?: string };
   /**
@@ -73,7 +100,12 @@ export interface DoctorFacts {
 }
 
 /** The output plugins doctor probes, in the order `plugin: 'auto'` prefers them. */
-export const PROBED_PLUGINS: readonly PluginName[] = ['wal2json', 'test_decoding'];
+export const PROBED_PLUGINS: readonly AutoPluginName[] = ['wal2json', 'test_decoding'];
+
+/** The plugins doctor probes: the one a feed with a publication uses, else those `auto` chooses from. */
+export function probedPlugins(publication: boolean): readonly PluginName[] {
+  return publication ? ['pgoutput'] : PROBED_PLUGINS;
+}
 
 export type CheckName =
   | 'connection'
@@ -84,17 +116,24 @@ export type CheckName =
   | 'wal_senders'
   | 'plugin_wal2json'
   | 'plugin_test_decoding'
+  | 'plugin_pgoutput'
+  | 'publication'
+  | 'standby'
   | 'direct_connection'
   | 'tables'
   | 'physical_replication';
 
-/** One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run. */
+/**
+ * One check: `fix` is copy-paste text for a failed check, else null. `skipped` checks could not run;
+ * a `warning` failed without stopping a feed (it runs, but misses what the detail says).
+ */
 export interface DoctorCheck {
   name: CheckName;
   ok: boolean;
   detail: string;
   fix: string | null;
   skipped?: true;
+  warning?: true;
 }
 
 /** The feed kinds doctor recommends: logical decoding, or physical WAL (contract R27). */

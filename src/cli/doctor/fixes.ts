@@ -24,6 +24,12 @@ interface PlatformFixRow {
   network: string;
   /** Makes TLS verify. */
   tls: string;
+  /** Turns hot_standby_feedback on, on the standby (read replica) doctor reached. */
+  feedback: readonly string[];
+  /** Makes the primary's wal_level logical, seen from its standby. */
+  primaryWalLevel: readonly string[];
+  /** Whether the platform lets a feed decode on its read replicas at all, when it does not (or says nothing). */
+  replicaDecoding?: string;
 }
 
 const RESTART_SELF =
@@ -60,6 +66,17 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       'Allow your client in the instance security group (inbound TCP 5432), and make the instance reachable from it.',
     tls: TLS_RDS,
+    feedback: [
+      'In the read replica’s custom DB parameter group, set hot_standby_feedback = 1:',
+      '  aws rds modify-db-parameter-group --db-parameter-group-name <replica-group> \\',
+      '    --parameters "ParameterName=hot_standby_feedback,ParameterValue=1,ApplyMethod=immediate"',
+    ],
+    primaryWalLevel: [
+      'RDS decodes on a read replica from PostgreSQL 16.1 when both the source instance and the replica',
+      'use a custom DB parameter group with rds.logical_replication = 1; set it in both groups, then reboot both:',
+      '  aws rds modify-db-parameter-group --db-parameter-group-name <group> \\',
+      '    --parameters "ParameterName=rds.logical_replication,ParameterValue=1,ApplyMethod=pending-reboot"',
+    ],
   },
   aurora: {
     walLevel: [
@@ -76,6 +93,10 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       'Allow your client in the cluster security group (inbound TCP 5432), and make the cluster reachable from it.',
     tls: TLS_RDS,
+    feedback: ['Aurora replicas do not decode logically: connect the feed to the writer endpoint.'],
+    primaryWalLevel: ['Aurora replicas do not decode logically: connect the feed to the writer endpoint.'],
+    replicaDecoding:
+      'Aurora PostgreSQL does not support logical decoding on its reader instances (AWS documents it for RDS, not Aurora): connect the feed to the cluster (writer) endpoint.',
   },
   azure: {
     walLevel: [
@@ -97,6 +118,16 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       'Allow your client: az postgres flexible-server firewall-rule create --resource-group <group> --name <server> --rule-name pgnudge --start-ip-address <ip> --end-ip-address <ip>',
     tls: TLS_CHECK,
+    feedback: [
+      '  az postgres flexible-server parameter set --resource-group <group> --server-name <replica> \\',
+      '    --name hot_standby_feedback --value on',
+    ],
+    primaryWalLevel: [
+      'Set wal_level = logical on the primary server (and on the replica), then restart both:',
+      '  az postgres flexible-server parameter set --resource-group <group> --server-name <primary> --name wal_level --value logical',
+    ],
+    replicaDecoding:
+      'Check that Azure lets your server version decode on a read replica; if it does not, connect the feed to the primary server.',
   },
   cloudsql: {
     walLevel: [
@@ -116,6 +147,18 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       "Add your client to the instance's authorized networks, or connect through the Cloud SQL Auth Proxy.",
     tls: TLS_CHECK,
+    feedback: [
+      '  gcloud sql instances patch <replica> --database-flags=hot_standby_feedback=on',
+      `(${CLOUDSQL_FLAGS})`,
+    ],
+    primaryWalLevel: [
+      'Turn on logical decoding on the primary instance and on the replica:',
+      '  gcloud sql instances patch <primary> --database-flags=cloudsql.logical_decoding=on',
+      `  gcloud sql instances patch <replica> --database-flags=cloudsql.logical_decoding=on,hot_standby_feedback=on`,
+      `(${CLOUDSQL_FLAGS})`,
+    ],
+    replicaDecoding:
+      'Check that Cloud SQL lets your instance version decode on a read replica; if it does not, connect the feed to the primary instance.',
   },
   supabase: {
     walLevel: [
@@ -133,6 +176,12 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       'Check the project is not paused and that your network reaches it (the direct host may be IPv6-only).',
     tls: TLS_CHECK,
+    feedback: ['Read replicas are configured by Supabase; ask its support to turn on hot_standby_feedback.'],
+    primaryWalLevel: [
+      'Supabase projects run with wal_level = logical; ask Supabase support about the replica.',
+    ],
+    replicaDecoding:
+      'Check that Supabase lets a read replica decode logically; if it does not, connect the feed to the primary database.',
   },
   neon: {
     walLevel: [
@@ -148,6 +197,14 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     direct: 'Use the endpoint host without "-pooler" in its name.',
     network: 'Check the host name and that the project is not suspended or blocked by IP Allow.',
     tls: TLS_CHECK,
+    feedback: [
+      'Neon read replicas are not streaming standbys a feed can decode on: use the primary endpoint.',
+    ],
+    primaryWalLevel: [
+      'Neon read replicas are not streaming standbys a feed can decode on: use the primary endpoint.',
+    ],
+    replicaDecoding:
+      'Neon read replicas share storage with the primary and do not decode logically: connect the feed to the primary (read-write) endpoint.',
   },
   'self-managed': {
     walLevel: ['As a superuser:', '  ALTER SYSTEM SET wal_level = logical;', RESTART_SELF],
@@ -158,6 +215,17 @@ const PLATFORM_FIXES: Record<Platform, PlatformFixRow> = {
     network:
       'Is PostgreSQL running and listening there? Check listen_addresses and port in postgresql.conf, and any firewall.',
     tls: TLS_CHECK,
+    feedback: [
+      'On the standby, as a superuser:',
+      '  ALTER SYSTEM SET hot_standby_feedback = on;',
+      '  SELECT pg_reload_conf();',
+      'and give it a physical slot on the primary (primary_slot_name), so the feedback outlives a reconnect.',
+    ],
+    primaryWalLevel: [
+      'On the primary, as a superuser (the standby needs wal_level = logical too):',
+      '  ALTER SYSTEM SET wal_level = logical;',
+      '  then restart the primary; the standby follows once it has replayed that',
+    ],
   },
 };
 
@@ -241,6 +309,15 @@ export function platformFixes(platform: Platform, role: string) {
         : `${name} should provide test_decoding; ask its support.`;
     },
     version: (): string => `pgnudge needs PostgreSQL 15 or later.\n  ${row.upgrade}`,
+    feedback: (): string => row.feedback.join('\n'),
+    primaryWalLevel: (): string => row.primaryWalLevel.join('\n'),
+    /** Why a standby on this platform may not decode at all, or null when the platform documents it does. */
+    replicaDecoding: (): string | null => row.replicaDecoding ?? null,
+    standbyVersion: (): string =>
+      [
+        'Logical decoding on a standby needs PostgreSQL 16 or later: connect the feed to the primary,',
+        `or upgrade both.  ${row.upgrade}`,
+      ].join('\n'),
     direct: (): string => `Replication cannot go through a transaction pooler.\n${row.direct}`,
     connection(failure: Failure, target: string): string {
       switch (failure.code) {

@@ -3,7 +3,7 @@ import { type Palette, PLAIN } from '../color.js';
 import type { DoctorReport } from './facts.js';
 import { PLATFORM_NAMES } from './platform.js';
 
-const MARK = { ok: '✓', fail: '✗', skip: '-' } as const;
+const MARK = { ok: '✓', fail: '✗', skip: '-', warning: '!' } as const;
 
 /** The report for people: one line per check, and the fix indented under each failed one; painted on a terminal. */
 export function formatDoctorHuman(report: DoctorReport, paint: Palette = PLAIN): string {
@@ -14,13 +14,17 @@ export function formatDoctorHuman(report: DoctorReport, paint: Palette = PLAIN):
       ? paint.green(MARK.ok)
       : check.skipped
         ? paint.dim(MARK.skip)
-        : paint.red(MARK.fail);
+        : check.warning
+          ? paint.yellow(MARK.warning)
+          : paint.red(MARK.fail);
     lines.push(`${mark} ${check.name.padEnd(width)}  ${check.detail}`);
     if (check.fix) for (const line of check.fix.split('\n')) lines.push(`    ${line}`);
   }
   lines.push('');
+  const warned = report.checks.some((check) => check.warning);
+  const missing = warned ? ', but it will miss what the checks under ! say' : '';
   if (report.ok && report.feed === 'WalFeed') {
-    lines.push(`${paint.green('OK')}: a feed can run here, with ${report.plugin}.`);
+    lines.push(`${paint.green('OK')}: a feed can run here, with ${report.plugin}${missing}.`);
     if (report.rawFeed) lines.push('A RawFeed (pgnudge watch --physical) can run here too.');
   } else if (report.ok && report.feed === 'RawFeed') {
     lines.push(
@@ -41,8 +45,12 @@ export function formatDoctorJson(report: DoctorReport): string {
     ok: report.ok,
     plugin: report.plugin,
     feed: report.feed,
-    checks: report.checks.map(({ name, ok, detail, fix, skipped }) =>
-      skipped ? { name, ok, detail, fix, skipped } : { name, ok, detail, fix },
+    checks: report.checks.map(({ name, ok, detail, fix, skipped, warning }) =>
+      skipped
+        ? { name, ok, detail, fix, skipped }
+        : warning
+          ? { name, ok, detail, fix, warning }
+          : { name, ok, detail, fix },
     ),
     platform: report.platform,
   });

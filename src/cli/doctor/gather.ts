@@ -3,6 +3,18 @@
 import { randomBytes } from 'node:crypto';
 import { PgnudgeError, ServerError } from '../../errors.js';
 import { formatCreateSlot, formatDropSlot, generateSlotName } from '../../feed/commands.js';
+import {
+  coverageSql,
+  parseCoverage,
+  parsePublication,
+  parsePublishedSchemas,
+  parsePublishedTables,
+  parseTableKeys,
+  publicationSql,
+  publishedSchemasSql,
+  publishedTablesSql,
+  tableKeysSql,
+} from '../../feed/publication.js';
 import type { TableName } from '../../feed/tables.js';
 import { missingTables, watchedTablesQuery } from '../../feed/watched-tables.js';
 import type { BoundLogger } from '../../logger.js';
@@ -10,7 +22,13 @@ import type { QueryResult } from '../../protocol/query-response.js';
 import { quoteLiteral } from '../../protocol/quote.js';
 import { PgConnection, type ReplicationMode } from '../../transport/connection.js';
 import type { ConnectionSettings } from '../../transport/settings.js';
-import { type DoctorFacts, type Failure, PROBED_PLUGINS } from './facts.js';
+import {
+  type DoctorFacts,
+  type DoctorWatch,
+  type Failure,
+  type PublicationReport,
+  probedPlugins,
+} from './facts.js';
 import { PLATFORM_ROLES } from './platform.js';
 
 /** Reduces an error to what the checks look at. */
@@ -37,6 +55,8 @@ function worthPlainSession(error: unknown): boolean {
 
 export interface GatherOptions {
   logger?: BoundLogger;
+  /** The publication and tables the feed will read, if any (--publication, --table). */
+  watch?: DoctorWatch;
   /** --table: the tables to look for. */
   tables?: readonly TableName[];
   /** Longest wait for one temporary slot (it waits for running transactions). Default 30000. */
@@ -86,8 +106,19 @@ export async function gatherDoctorFacts(
     const num = connection.serverVersionNum;
     if (num > 0) facts.serverVersionNum = num;
     await gatherSqlFacts(connection, facts);
+    const watch = options.watch;
+    if (watch?.publication != null) {
+      facts.publication = await gatherPublication(connection, watch.publication, watch.tables ?? null);
+    }
     if (options.tables !== undefined) await gatherTables(connection, facts, options.tables);
-    if (facts.replicationSession) await probePlugins(connection, facts, options);
+    if (facts.replicationSession) {
+      if (facts.inRecovery) {
+        options.logger?.warn(
+          `${target.target} is a hot standby: each slot probe waits for the primary's next running-transactions record (up to 15 s on an idle primary); SELECT pg_log_standby_snapshot() on the primary ends the wait`,
+        );
+      }
+      await probePlugins(connection, facts, options);
+    }
   } finally {
     // Terminate, without waiting for the server (contract R10).
     connection.terminate();
@@ -167,8 +198,10 @@ async function gatherSqlFacts(connection: PgConnection, facts: DoctorFacts): Pro
   }
   const settingRows = await rowsOf(
     connection,
-    "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders') OR name ~ '^(rds|aurora|apg|azure|cloudsql|neon|supabase)[._]' ORDER BY name",
+    "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders', 'hot_standby_feedback', 'primary_slot_name') OR name ~ '^(rds|aurora|apg|azure|cloudsql|neon|supabase)[._]' ORDER BY name",
   );
+  const recovery = await rowsOf(connection, 'SELECT pg_is_in_recovery()');
+  if (recovery?.[0]?.[0] != null) facts.inRecovery = recovery[0][0] === 't';
   if (settingRows) {
     facts.settings = Object.fromEntries(settingRows.map((row) => [row[0] ?? '', row[1] ?? '']));
   }
@@ -181,6 +214,36 @@ async function gatherSqlFacts(connection: PgConnection, facts: DoctorFacts): Pro
   if (senders?.[0]?.[0] != null) facts.usedWalSenders = Number(senders[0][0]);
   if (facts.replicationSession)
     facts.identifySystem = (await rowsOf(connection, 'IDENTIFY_SYSTEM')) !== undefined;
+}
+
+/** What the catalog says about publication `name`; a failed query becomes `error`, never a throw. */
+async function gatherPublication(
+  connection: PgConnection,
+  name: string,
+  tables: readonly TableName[] | null,
+): Promise<PublicationReport> {
+  const report = { name, facts: null, tables: [], schemas: [], coverage: [], keys: null };
+  try {
+    const facts = parsePublication(name, (await connection.query(publicationSql(name)))[0]);
+    const keys =
+      tables === null ? null : parseTableKeys(tables, (await connection.query(tableKeysSql(tables)))[0]);
+    if (facts === null) return { ...report, keys };
+    const [listed, schemas, coverage] = await Promise.all([
+      connection.query(publishedTablesSql(name)),
+      connection.query(publishedSchemasSql(name)),
+      tables === null ? Promise.resolve([]) : connection.query(coverageSql(name, tables)),
+    ]);
+    return {
+      name,
+      facts,
+      tables: parsePublishedTables(listed[0]),
+      schemas: parsePublishedSchemas(schemas[0]),
+      coverage: tables === null ? [] : parseCoverage(tables, coverage[0]),
+      keys,
+    };
+  } catch (error) {
+    return { ...report, error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** Which of `tables` exist, by the query a feed runs at connect (watched-tables.ts). */
@@ -204,7 +267,7 @@ async function probePlugins(
 ): Promise<void> {
   const timeoutMs = options.probeTimeoutMs ?? 30_000;
   const random = options.random ?? (() => randomBytes(8));
-  for (const plugin of PROBED_PLUGINS) {
+  for (const plugin of probedPlugins(facts.publication !== undefined)) {
     const slot = generateSlotName(random);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

@@ -88,6 +88,11 @@ describe('serve', () => {
       /with --channel or --from, the bridge decides/,
     );
     usageError(['serve', '--channel', 'c', '--keys'], /with --channel or --from, the bridge decides/);
+    usageError(
+      ['serve', '--channel', 'c', '--publication', 'app'],
+      /with --channel or --from, the bridge decides/,
+    );
+    assert.equal(parseCommandLine(['serve', '--publication', 'app']).feed.publication, 'app');
     usageError(['serve', '--channel', 'c', '--read-pacing', '2'], /with --channel, serve reads NOTIFY/);
     usageError(['serve', '--channel', ''], /needs --channel NAME/);
     assert.deepEqual(
@@ -115,7 +120,7 @@ describe('serve', () => {
     for (const port of ['-1', '65536', 'http', '1.5', '']) usageError(['serve', `--port=${port}`], /--port/);
     usageError(['serve', '--host', ''], /--host needs an address/);
     usageError(['serve', '--json'], /Unknown option '--json'.*pgnudge serve --help/);
-    usageError(['serve', '--plugin', 'pgoutput'], /--plugin must be/);
+    usageError(['serve', '--plugin', 'decoderbufs'], /--plugin must be/);
   });
 
   test('help: listed in pgnudge --help; serve --help and help serve', () => {

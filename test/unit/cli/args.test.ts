@@ -93,9 +93,20 @@ describe('watch flags', () => {
   });
 
   test('every --plugin choice', () => {
-    for (const plugin of ['auto', 'wal2json', 'test_decoding']) {
+    for (const plugin of ['auto', 'wal2json', 'test_decoding', 'pgoutput']) {
       assert.equal(watch('--plugin', plugin).feed.plugin, plugin);
     }
+  });
+
+  test('--publication names the publication (the feed decides the plugin rule)', () => {
+    assert.deepEqual(watch('--publication', 'App Pub', '--table', 'public.orders').feed, {
+      publication: 'App Pub',
+      tables: ['public.orders'],
+    });
+    assert.equal(
+      parseCommandLine(['bridge', '--channel', 'c', '--publication', 'app']).feed.publication,
+      'app',
+    );
   });
 
   test('every --partitions choice (contract R20)', () => {
@@ -351,8 +362,8 @@ describe('usage errors', () => {
 
   test('--plugin outside its choices', () => {
     usageError(
-      ['watch', '--plugin', 'pgoutput'],
-      /--plugin must be auto, wal2json or test_decoding; got "pgoutput"/,
+      ['watch', '--plugin', 'decoderbufs'],
+      /--plugin must be auto, wal2json, test_decoding or pgoutput; got "decoderbufs"/,
       '--plugin',
     );
   });
@@ -419,6 +430,11 @@ describe('watch --physical (contract R27)', () => {
 
   test('--plugin with --physical is a usage error naming why', () => {
     usageError(['watch', '--physical', '--plugin', 'wal2json'], /decodes physical WAL itself/, '--plugin');
+    usageError(
+      ['watch', '--physical', '--publication', 'app'],
+      /decodes physical WAL itself/,
+      '--publication',
+    );
   });
 
   test('bridge takes no --physical: it runs a WalFeed', () => {

@@ -549,6 +549,207 @@ describe('error codes', () => {
   });
 });
 
+describe('evaluateDoctor on a hot standby (contract R26)', () => {
+  const standby = (over: Partial<DoctorFacts> = {}) =>
+    facts({
+      inRecovery: true,
+      settings: {
+        wal_level: 'logical',
+        max_replication_slots: '10',
+        max_wal_senders: '10',
+        hot_standby_feedback: 'on',
+        primary_slot_name: 'standby_1',
+      },
+      ...over,
+    });
+
+  test('a ready standby passes, after wal_level, and says what creating a slot waits for', () => {
+    const report = evaluateDoctor(standby());
+    assert.equal(report.ok, true);
+    const names = report.checks.map((c) => c.name);
+    assert.equal(names.indexOf('standby'), names.indexOf('wal_level') + 1);
+    assert.match(
+      check(report, 'standby').detail,
+      /^a hot standby of PostgreSQL 17\.2: hot_standby_feedback = on; the primary's wal_level is logical \(a slot was created here\); creating a slot here waits .*pg_log_standby_snapshot/,
+    );
+  });
+
+  test('a primary gets no standby check', () => {
+    assert.ok(!evaluateDoctor(facts({ inRecovery: false })).checks.some((c) => c.name === 'standby'));
+  });
+
+  test('hot_standby_feedback off: failed, with the platform’s way to turn it on', () => {
+    const settings = {
+      wal_level: 'logical',
+      max_replication_slots: '10',
+      max_wal_senders: '10',
+      hot_standby_feedback: 'off',
+    };
+    const self = evaluateDoctor(standby({ settings }));
+    assert.equal(self.ok, false);
+    assert.match(check(self, 'standby').detail, /hot_standby_feedback = off: the primary may vacuum away/);
+    assert.match(check(self, 'standby').fix ?? '', /ALTER SYSTEM SET hot_standby_feedback = on;/);
+    const rds = evaluateDoctor(standby({ settings: { ...settings, 'rds.logical_replication': 'on' } }));
+    assert.match(check(rds, 'standby').fix ?? '', /ParameterName=hot_standby_feedback,ParameterValue=1/);
+    const cloudsql = evaluateDoctor(
+      standby({ settings: { ...settings, 'cloudsql.logical_decoding': 'on' } }),
+    );
+    assert.match(check(cloudsql, 'standby').fix ?? '', /--database-flags=hot_standby_feedback=on/);
+  });
+
+  test("the primary's wal_level, told by the probe's error, is fixed on the primary, not here", () => {
+    const onPrimary: Failure = {
+      code: 'PGNUDGE_ERR_WAL_LEVEL',
+      sqlState: '55000',
+      message: 'logical decoding on standby requires "wal_level" >= "logical" on the primary',
+    };
+    const report = evaluateDoctor(
+      standby({
+        plugins: {
+          wal2json: { ok: false, failure: onPrimary },
+          test_decoding: { ok: false, failure: onPrimary },
+        },
+      }),
+    );
+    assert.equal(report.ok, false);
+    assert.match(check(report, 'standby').detail, /its primary's wal_level is not logical/);
+    assert.match(
+      check(report, 'standby').fix ?? '',
+      /On the primary, as a superuser .*\n {2}ALTER SYSTEM SET wal_level = logical;/,
+    );
+    assert.match(check(report, 'plugin_test_decoding').detail, /the primary's wal_level is not logical/);
+    assert.equal(check(report, 'plugin_test_decoding').fix, 'Fix standby (above); then this check can pass.');
+  });
+
+  test('a standby of PostgreSQL 15 cannot decode; an Aurora replica never can', () => {
+    const old = evaluateDoctor(standby({ serverVersion: '15.8', serverVersionNum: 150008 }));
+    assert.match(check(old, 'standby').detail, /needs 16 or later/);
+    assert.match(check(old, 'standby').fix ?? '', /connect the feed to the primary/);
+    const aurora = evaluateDoctor(standby({ auroraFunction: true }));
+    assert.equal(aurora.platform, 'aurora');
+    assert.match(
+      check(aurora, 'standby').fix ?? '',
+      /Aurora PostgreSQL does not support logical decoding on its reader/,
+    );
+  });
+
+  test('a probe that timed out on a standby points at the primary’s running-transactions record', () => {
+    const timedOut: Failure = {
+      timedOut: true,
+      message:
+        'creating a slot waited more than 30000 ms: a long-running transaction keeps logical decoding from starting',
+    };
+    const report = evaluateDoctor(
+      standby({
+        plugins: { wal2json: { ok: false, failure: timedOut } },
+        probeAbort: 'not probed: the previous probe timed out',
+      }),
+    );
+    assert.match(
+      check(report, 'plugin_wal2json').fix ?? '',
+      /^On the primary: SELECT pg_log_standby_snapshot\(\);/,
+    );
+  });
+});
+
+describe('evaluateDoctor with --publication (contract R25)', () => {
+  const orders = { schema: 'public', table: 'orders' };
+  const keys = [{ table: orders, exists: true, identity: 'd' as const, columns: ['id'] }];
+  const publication = (over: Partial<NonNullable<DoctorFacts['publication']>> = {}) => ({
+    name: 'app',
+    facts: { name: 'app', allTables: false, viaRoot: false, unpublished: [], rowFilters: 0 },
+    tables: [{ table: orders, columns: ['id'], rowFilter: false }],
+    schemas: [],
+    coverage: [{ table: orders, exists: true, covered: true }],
+    keys,
+    ...over,
+  });
+
+  test('an existing key-only publication: pgoutput is probed and chosen, and the publication described', () => {
+    const report = evaluateDoctor(facts({ publication: publication(), plugins: { pgoutput: { ok: true } } }));
+    assert.equal(report.ok, true);
+    assert.equal(report.plugin, 'pgoutput');
+    assert.deepEqual(report.checks.map((c) => c.name).slice(-4), [
+      'plugin_pgoutput',
+      'publication',
+      'direct_connection',
+      'physical_replication',
+    ]);
+    assert.equal(
+      check(report, 'publication').detail,
+      'publication "app": FOR TABLE public.orders (id); publish_via_partition_root off',
+    );
+  });
+
+  test('a missing publication fails with the key-only CREATE PUBLICATION to run', () => {
+    const report = evaluateDoctor(
+      facts({ publication: publication({ facts: null }), plugins: { pgoutput: { ok: true } } }),
+    );
+    assert.equal(report.ok, false);
+    assert.match(
+      check(report, 'publication').detail,
+      /does not exist in this database; pgnudge never creates one/,
+    );
+    assert.equal(
+      check(report, 'publication').fix,
+      "As the tables' owner:\nCREATE PUBLICATION app FOR TABLE public.orders (id);",
+    );
+  });
+
+  test('a missing publication fails the report even where a RawFeed could run instead', () => {
+    const report = evaluateDoctor(
+      facts({
+        publication: publication({ facts: null }),
+        plugins: { pgoutput: { ok: true } },
+        physicalSession: true,
+      }),
+    );
+    assert.equal(report.rawFeed, true);
+    assert.equal(report.ok, false);
+  });
+
+  test('whole rows: passes, with the key-only form suggested', () => {
+    const report = evaluateDoctor(
+      facts({
+        publication: publication({
+          facts: { name: 'app', allTables: true, viaRoot: true, unpublished: [], rowFilters: 0 },
+          tables: [],
+        }),
+        plugins: { pgoutput: { ok: true } },
+      }),
+    );
+    assert.equal(report.ok, true);
+    assert.match(
+      check(report, 'publication').detail,
+      /^publication "app": FOR ALL TABLES; publish_via_partition_root on\. A key-only publication costs the server less per row; for these tables: CREATE PUBLICATION app_keys FOR TABLE public\.orders \(id\);$/,
+    );
+  });
+
+  test('what it hides is a warning (!): the feed runs but misses it', () => {
+    const report = evaluateDoctor(
+      facts({
+        publication: publication({
+          facts: { name: 'app', allTables: false, viaRoot: false, unpublished: ['truncate'], rowFilters: 0 },
+          coverage: [{ table: orders, exists: true, covered: false }],
+          tables: [],
+        }),
+        plugins: { pgoutput: { ok: true } },
+      }),
+    );
+    assert.equal(report.ok, true);
+    const warning = check(report, 'publication');
+    assert.equal(warning.ok, false);
+    assert.equal(warning.warning, true);
+    assert.match(warning.detail, /does not publish truncate.*does not cover "public\.orders"/);
+    assert.match(formatDoctorHuman(report), /^! publication/m);
+    assert.match(
+      formatDoctorHuman(report),
+      /OK: a feed can run here, with pgoutput, but it will miss what the checks under ! say\./,
+    );
+    assert.match(formatDoctorJson(report), /"name":"publication","ok":false,.*"warning":true/);
+  });
+});
+
 describe('--table: the tables check (issue 21)', () => {
   const orders = { schema: 'public', table: 'orders' };
   const nosuch = { schema: 'public', table: 'nosuch' };

@@ -181,7 +181,7 @@ describe('unknown option names', () => {
     throwsConfig(() => bridge({ chanel: 'c' }), 'chanel', /did you mean "channel"/);
   });
 
-  test('NotifyFeed names a misspelled option, and refuses tables and plugin, which the bridge decides', () => {
+  test('NotifyFeed names a misspelled option, and refuses tables, plugin and publication, which the bridge decides', () => {
     throwsConfig(
       () => feed({ channel: 'c', heartbeatTimeot: 10 }),
       'heartbeatTimeot',
@@ -196,6 +196,11 @@ describe('unknown option names', () => {
       () => feed({ channel: 'c', plugin: 'wal2json' }),
       'plugin',
       /^NotifyFeed has no option "plugin"/,
+    );
+    throwsConfig(
+      () => feed({ channel: 'c', publication: 'app' }),
+      'publication',
+      /^NotifyFeed has no option "publication"/,
     );
     // It reads NOTIFY messages, not a replication stream: a readPacing would be silently ignored.
     throwsConfig(

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { resolvePgoutputOptions } from '../../../src/decode/pgoutput-options.js';
 import { ConfigError } from '../../../src/errors.js';
 import {
   formatCreateSlot,
   formatDropSlot,
+  formatStartPgoutput,
   formatStartReplication,
   generateSlotName,
 } from '../../../src/feed/commands.js';
@@ -47,6 +49,10 @@ describe('formatCreateSlot', () => {
       formatCreateSlot(SLOT, 'test_decoding'),
       "CREATE_REPLICATION_SLOT pgnudge_0123456789abcdef TEMPORARY LOGICAL test_decoding (SNAPSHOT 'nothing')",
     );
+    assert.equal(
+      formatCreateSlot(SLOT, 'pgoutput'),
+      "CREATE_REPLICATION_SLOT pgnudge_0123456789abcdef TEMPORARY LOGICAL pgoutput (SNAPSHOT 'nothing')",
+    );
   });
 
   test('refuses a slot name outside [a-z0-9_]{1,63}', () => {
@@ -62,7 +68,7 @@ describe('formatCreateSlot', () => {
 
   test('refuses an unknown plugin', () => {
     assert.throws(
-      () => formatCreateSlot(SLOT, 'pgoutput' as 'wal2json'),
+      () => formatCreateSlot(SLOT, 'decoderbufs' as 'wal2json'),
       (error: unknown) => error instanceof ConfigError && error.option === 'plugin',
     );
   });
@@ -118,5 +124,33 @@ describe('formatStartReplication', () => {
       (error: unknown) => error instanceof ConfigError,
     );
     assert.throws(() => formatStartReplication('bad slot', 'wal2json', null), ConfigError);
+    assert.throws(
+      () => formatStartReplication(SLOT, 'pgoutput' as 'wal2json', null),
+      (error: unknown) => error instanceof ConfigError && /formatStartPgoutput/.test(error.message),
+    );
+  });
+});
+
+describe('formatStartPgoutput', () => {
+  test('golden: the highest protocol, the publication as one identifier, streaming, no messages', () => {
+    assert.equal(
+      formatStartPgoutput(SLOT, resolvePgoutputOptions(170_010, 'app')),
+      `START_REPLICATION SLOT pgnudge_0123456789abcdef LOGICAL 0/0 ("proto_version" '4', "publication_names" '"app"', "streaming" 'on', "messages" 'false')`,
+    );
+    assert.equal(
+      formatStartPgoutput(SLOT, resolvePgoutputOptions(150_020, 'app', { binary: true, streaming: 'off' })),
+      `START_REPLICATION SLOT pgnudge_0123456789abcdef LOGICAL 0/0 ("proto_version" '3', "publication_names" '"app"', "binary" 'true', "messages" 'false')`,
+    );
+  });
+
+  test('no publication name can close the literal or split the list', () => {
+    const command = formatStartPgoutput(SLOT, resolvePgoutputOptions(160_000, `pub "keys", 'odd' \\ Ünï`));
+    assert.ok(command.includes(`"publication_names" '"pub ""keys"", ''odd'' \\ Ünï"'`), command);
+    const hostile = formatStartPgoutput(SLOT, resolvePgoutputOptions(160_000, "x') ; DROP"));
+    const literal = hostile.slice(
+      hostile.indexOf('"publication_names" ') + 20,
+      hostile.indexOf(', "streaming"'),
+    );
+    assert.match(literal, /^'(?:[^']|'')*'$/);
   });
 });

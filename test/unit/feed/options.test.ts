@@ -26,6 +26,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     assert.deepEqual(resolveFeedOptions({}), {
       tables: null,
       plugin: 'auto',
+      publication: null,
       partitions: 'root',
       keys: false,
       debounceMs: 50,
@@ -91,6 +92,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
         { schema: 'My Schema', table: 'a.b' },
       ],
       plugin: 'test_decoding',
+      publication: null,
       partitions: 'leaf',
       keys: true,
       debounceMs: 5,
@@ -123,6 +125,7 @@ describe('resolveFeedOptions defaults (contract §3)', () => {
     for (const plugin of ['auto', 'wal2json', 'test_decoding'] as const) {
       assert.equal(resolveFeedOptions({ plugin }).plugin, plugin);
     }
+    assert.equal(resolveFeedOptions({ plugin: 'pgoutput', publication: 'app' }).plugin, 'pgoutput');
   });
 
   test('partitions is root or leaf (contract R20)', () => {
@@ -141,9 +144,38 @@ describe('resolveFeedOptions validation', () => {
   });
 
   test('plugin', () => {
-    for (const bad of ['pgoutput', 'WAL2JSON', '', 1, null]) {
-      throwsConfig(() => resolve({ plugin: bad }), 'plugin', /'auto', 'wal2json' or 'test_decoding'/);
+    for (const bad of ['decoderbufs', 'WAL2JSON', '', 1, null]) {
+      throwsConfig(
+        () => resolve({ plugin: bad }),
+        'plugin',
+        /'auto', 'wal2json', 'test_decoding' or 'pgoutput'/,
+      );
     }
+  });
+
+  test('publication: implies pgoutput; a plugin that cannot read it, or pgoutput without one, is refused (contract R25)', () => {
+    for (const plugin of [undefined, 'auto', 'pgoutput'] as const) {
+      const resolved = resolveFeedOptions({ publication: 'App "pub"', ...(plugin ? { plugin } : {}) });
+      assert.deepEqual([resolved.plugin, resolved.publication], ['pgoutput', 'App "pub"']);
+    }
+    for (const plugin of ['wal2json', 'test_decoding'] as const) {
+      throwsConfig(
+        () => resolveFeedOptions({ publication: 'app', plugin }),
+        'plugin',
+        new RegExp(`a publication is decoded with pgoutput, not ${plugin}`),
+      );
+    }
+    throwsConfig(() => resolveFeedOptions({ plugin: 'pgoutput' }), 'publication', /needs a publication/);
+    throwsConfig(
+      () => resolveFeedOptions({ publication: 'app', keys: true }),
+      'keys',
+      /keys cannot be used with publication: .*pgoutput through a publication names tables only/,
+    );
+    assert.equal(resolveFeedOptions({ publication: 'app', partitions: 'leaf' }).partitions, 'leaf');
+    throwsConfig(() => resolve({ publication: 42 }), 'publication', /a string\); got 42/);
+    throwsConfig(() => resolve({ publication: '' }), 'publication', /it is empty/);
+    throwsConfig(() => resolve({ publication: 'x'.repeat(64) }), 'publication', /63-byte limit/);
+    throwsConfig(() => resolve({ publication: 'a\0b' }), 'publication', /NUL/);
   });
 
   test('partitions', () => {
@@ -490,8 +522,10 @@ describe('unknown option names', () => {
       passfile: '/p',
       tables: ['public.t'],
       plugin: 'auto',
+      publication: 'app',
       partitions: 'leaf',
-      keys: true,
+      // keys: true is refused with a publication (tested above); false is still an option given.
+      keys: false,
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,

@@ -123,6 +123,34 @@ describe('classifyServerError', () => {
       false,
     ],
     [
+      'a missing publication, at stream time (PG 15–17)',
+      fields('42704', 'publication "app" does not exist', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_PUBLICATION_MISSING',
+      false,
+    ],
+    [
+      'a relation that does not exist is no publication',
+      fields('42704', 'relation "publication" does not exist', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_SERVER',
+      false,
+    ],
+    [
+      "wal_level on a standby's primary (PG 16/17)",
+      fields('55000', 'logical decoding on standby requires wal_level >= logical on the primary', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_WAL_LEVEL',
+      false,
+    ],
+    [
+      'decoding on a standby of PostgreSQL 15',
+      fields('55000', 'logical decoding cannot be used while in recovery', 'ERROR'),
+      'query',
+      'PGNUDGE_ERR_SERVER',
+      false,
+    ],
+    [
       'other 55000',
       fields('55000', 'replication slot "x" is active for PID 1', 'ERROR'),
       'query',
@@ -140,6 +168,30 @@ describe('classifyServerError', () => {
       }
     });
   }
+
+  it('a standby: the fix is for its primary, or for the version', () => {
+    const primary = classifyServerError(
+      fields(
+        '55000',
+        'logical decoding on standby requires "wal_level" >= "logical" on the primary',
+        'ERROR',
+      ),
+      'query',
+    );
+    assert.match(primary.fix!, /set wal_level = logical on its primary .* restart the primary/);
+    const old = classifyServerError(
+      fields('55000', 'logical decoding cannot be used while in recovery', 'ERROR'),
+      'query',
+    );
+    assert.match(old.fix!, /needs PostgreSQL 16 or later: connect to the primary/);
+  });
+
+  it('a missing publication: the fix is the CREATE PUBLICATION its owner runs, never ours', () => {
+    // The server prints the name as it is, quotes included.
+    const c = classifyServerError(fields('42704', 'publication "App "x"" does not exist', 'ERROR'), 'query');
+    assert.match(c.fix!, /^pgnudge never creates a publication: .*CREATE PUBLICATION "App ""x""" FOR TABLE/);
+    assert.match(c.fix!, /pgnudge doctor --publication/);
+  });
 
   it('names the missing plugin in the fix', () => {
     const c = classifyServerError(

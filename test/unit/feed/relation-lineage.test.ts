@@ -1,0 +1,221 @@
+// Placing pgoutput changes under their partition root (contract R20, R25) with a look-up per described
+// relation: parked counts keep their first-seen time, a description newer than the look-up in flight
+// waits for the next one, one look-up runs at a time, the filter matches any level, `leaf` naming keeps
+// the partition's own name, a relation that left the catalog or too many waiting become a resync, and a
+// failed look-up fails the session.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { PgoutputRelation } from '../../../src/decode/pgoutput-relation.js';
+import {
+  type Lineage,
+  LineageResolver,
+  type LineageResolverOptions,
+  lineageSql,
+  parseLineage,
+} from '../../../src/feed/relation-lineage.js';
+import { parseTableName, TableFilter } from '../../../src/feed/tables.js';
+
+const relation = (oid: number, schema: string, table: string): PgoutputRelation => ({
+  oid,
+  schema,
+  table,
+  replicaIdentity: 'd',
+  columns: [],
+});
+const lineage = (...names: string[]): Lineage => names.map((name) => parseTableName(name));
+
+/** A resolver whose look-ups the test answers by hand. */
+function harness(options: Partial<LineageResolverOptions> = {}) {
+  let now = 1000;
+  const emitted: [string, number, number][] = [];
+  const resyncs: string[] = [];
+  const failures: unknown[] = [];
+  const lookups: {
+    oids: readonly number[];
+    answer(found: [number, Lineage][]): Promise<void>;
+    fail(e: unknown): Promise<void>;
+  }[] = [];
+  const resolver = new LineageResolver({
+    lookup: (oids) =>
+      new Promise((resolve, reject) => {
+        lookups.push({
+          oids,
+          answer: async (found) => {
+            resolve(new Map(found));
+            await new Promise((r) => setImmediate(r));
+          },
+          fail: async (error) => {
+            reject(error);
+            await new Promise((r) => setImmediate(r));
+          },
+        });
+      }),
+    emit: (payload, count, firstSeenMs) => emitted.push([payload, count, firstSeenMs]),
+    resync: (why) => resyncs.push(why),
+    fail: (error) => failures.push(error),
+    filter: null,
+    naming: 'root',
+    now: () => now,
+    maxParked: 100,
+    ...options,
+  });
+  return {
+    resolver,
+    emitted,
+    resyncs,
+    failures,
+    lookups,
+    tick(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+describe('LineageResolver', () => {
+  test('a partition waits for its look-up, then counts under its root with its first-seen time', async () => {
+    const h = harness();
+    const leaf = relation(20, 'public', 'parted_eu');
+    h.resolver.change(leaf, 1);
+    h.tick(5);
+    h.resolver.change(leaf, 2);
+    assert.deepEqual(h.emitted, []);
+    assert.equal(h.resolver.parked, 1);
+    assert.equal(h.resolver.waitingMs(), 5);
+    assert.deepEqual(
+      h.lookups.map((l) => l.oids),
+      [[20]],
+    );
+    await h.lookups[0]!.answer([[20, lineage('public.parted_eu', 'public.parted')]]);
+    assert.deepEqual(h.emitted, [['public.parted', 3, 1000]]);
+    assert.equal(h.resolver.waitingMs(), null);
+    // Known now: later changes go straight through, with no look-up.
+    h.resolver.change(leaf, 1);
+    assert.deepEqual(h.emitted.at(-1), ['public.parted', 1, 1005]);
+    assert.equal(h.lookups.length, 1);
+  });
+
+  test('a plain table keeps the name it was described with, even if renamed since', async () => {
+    const h = harness();
+    h.resolver.change(relation(30, 'public', 'old_name'), 1);
+    await h.lookups[0]!.answer([[30, lineage('public.new_name')]]);
+    assert.deepEqual(h.emitted, [['public.old_name', 1, 1000]]);
+  });
+
+  test('one look-up at a time; what arrives meanwhile goes in the next, together', async () => {
+    const h = harness();
+    h.resolver.change(relation(1, 's', 'a'), 1);
+    h.resolver.change(relation(2, 's', 'b'), 1);
+    h.resolver.change(relation(3, 's', 'c'), 1);
+    assert.deepEqual(
+      h.lookups.map((l) => l.oids),
+      [[1]],
+    );
+    await h.lookups[0]!.answer([[1, lineage('s.a')]]);
+    assert.deepEqual(
+      h.lookups.map((l) => l.oids),
+      [[1], [2, 3]],
+    );
+    await h.lookups[1]!.answer([
+      [2, lineage('s.b')],
+      [3, lineage('s.c', 's.root')],
+    ]);
+    assert.deepEqual(
+      h.emitted.map(([payload]) => payload),
+      ['s.a', 's.b', 's.root'],
+    );
+  });
+
+  test('a description newer than the look-up in flight waits for a look-up sent after it (ATTACH PARTITION)', async () => {
+    const h = harness();
+    const before = relation(7, 'public', 'stand_alone');
+    h.resolver.change(before, 1);
+    // The server describes the relation again (it was attached meanwhile): a new object, same OID.
+    const after = relation(7, 'public', 'stand_alone');
+    h.resolver.change(after, 1);
+    await h.lookups[0]!.answer([[7, lineage('public.stand_alone')]]);
+    assert.deepEqual(h.emitted, [['public.stand_alone', 1, 1000]]);
+    assert.deepEqual(h.lookups[1]?.oids, [7]);
+    await h.lookups[1]!.answer([[7, lineage('public.stand_alone', 'public.parted')]]);
+    assert.deepEqual(h.emitted.at(-1), ['public.parted', 1, 1000]);
+  });
+
+  test('tables: an entry naming the partition, or any table above it, matches; others are dropped', async () => {
+    for (const [entry, expected] of [
+      ['public.parted', ['public.parted']],
+      ['public.parted_us', ['public.parted']],
+      ['public.parted_us_low', ['public.parted']],
+      ['public.other', []],
+    ] as const) {
+      const h = harness({ filter: new TableFilter([parseTableName(entry)]) });
+      h.resolver.change(relation(9, 'public', 'parted_us_low'), 1);
+      await h.lookups[0]!.answer([[9, lineage('public.parted_us_low', 'public.parted_us', 'public.parted')]]);
+      assert.deepEqual(
+        h.emitted.map(([payload]) => payload),
+        expected,
+        entry,
+      );
+    }
+  });
+
+  test("partitions 'leaf': a partition is named as itself, and an entry above it still matches", async () => {
+    const h = harness({ naming: 'leaf', filter: new TableFilter([parseTableName('public.parted')]) });
+    h.resolver.change(relation(9, 'public', 'parted_us_low'), 1);
+    h.resolver.change(relation(4, 'public', 'other'), 1);
+    await h.lookups[0]!.answer([
+      [9, lineage('public.parted_us_low', 'public.parted_us', 'public.parted')],
+      [4, lineage('public.other')],
+    ]);
+    assert.deepEqual(h.emitted, [['public.parted_us_low', 1, 1000]]);
+  });
+
+  test('a relation gone before its look-up: Resync, since it may have been a partition', async () => {
+    const h = harness();
+    h.resolver.change(relation(5, 'public', 'dropped'), 1);
+    await h.lookups[0]!.answer([[5, null]]);
+    assert.deepEqual(h.emitted, []);
+    assert.equal(h.resyncs.length, 1);
+    assert.match(h.resyncs[0]!, /"public\.dropped" changed and then left the catalog/);
+  });
+
+  test('past maxParked relations waiting, what waits becomes one resync', () => {
+    const h = harness({ maxParked: 2 });
+    h.resolver.change(relation(1, 's', 'a'), 1);
+    h.resolver.change(relation(2, 's', 'b'), 1);
+    assert.deepEqual(h.resyncs, []);
+    h.resolver.change(relation(3, 's', 'c'), 1);
+    assert.equal(h.resyncs.length, 1);
+    assert.equal(h.resolver.parked, 1);
+  });
+
+  test('a failed look-up fails the session, once, and stops looking', async () => {
+    const h = harness();
+    h.resolver.change(relation(1, 's', 'a'), 1);
+    h.resolver.change(relation(2, 's', 'b'), 1);
+    const error = new Error('connection lost');
+    await h.lookups[0]!.fail(error);
+    assert.deepEqual(h.failures, [error]);
+    h.resolver.change(relation(3, 's', 'c'), 1);
+    assert.equal(h.lookups.length, 1);
+    assert.deepEqual(h.emitted, []);
+  });
+});
+
+describe('lineage SQL', () => {
+  test('OIDs only, checked: nothing else reaches the statement', () => {
+    assert.match(lineageSql([16384, 4294967295]), /'\{16384,4294967295\}'::pg_catalog\.oid\[\]/);
+    for (const bad of [0, -1, 1.5, 2 ** 32, Number.NaN]) assert.throws(() => lineageSql([bad]), RangeError);
+  });
+
+  test('pairs of [schema, table] per OID, NULL for a relation that is gone', () => {
+    const found = parseLineage({
+      tag: 'SELECT 2',
+      fields: [],
+      rows: [
+        ['16384', '[["public", "p_1"], ["public", "p"]]'],
+        ['16390', null],
+      ],
+    });
+    assert.deepEqual(found.get(16384), lineage('public.p_1', 'public.p'));
+    assert.equal(found.get(16390), null);
+  });
+});
