@@ -1,7 +1,7 @@
 // What the bridge and the consumer feed need of a broker client (contract R30), whichever client it is:
 // a consumer's subscribing connection that a Link can watch like a PgConnection, and a bridge's publisher.
 // The transports (redis.ts, nats.ts) fill these in; the client packages stay behind them.
-import { ConnectionError, type PgnudgeError } from '../errors.js';
+import { ConnectionError, PackageMissingError, type PgnudgeError } from '../errors.js';
 import type { LinkEnd } from '../feed/link.js';
 import type { BoundLogger } from '../logger.js';
 import type { BrokerAddress } from './broker-url.js';
@@ -114,4 +114,19 @@ export function brokerError(address: BrokerAddress, doing: string, cause: unknow
 export function redact(message: string, address: BrokerAddress): string {
   const { password } = address;
   return password === undefined || password === '' ? message : message.split(password).join('***');
+}
+
+/**
+ * A broker's client, an optional peer dependency, imported on first use and then shared; a missing one
+ * is a PackageMissingError naming the package, and the next use tries again (it may have been installed).
+ */
+export function optionalPeer<T>(importer: () => Promise<T>, name: string, usedFor: string): () => Promise<T> {
+  let loaded: Promise<T> | null = null;
+  return () => {
+    loaded ??= importer().catch((error: unknown) => {
+      loaded = null;
+      throw new PackageMissingError(name, usedFor, { cause: error });
+    });
+    return loaded;
+  };
 }

@@ -1,12 +1,12 @@
 // NATS core as a fan-out transport (contract R30), through the official client `@nats-io/transport-node`,
 // an optional peer dependency loaded only here, on first use. The server says in its INFO how large a
 // payload it takes (max_payload, 1 MiB by default): the wire splits batches to fit it.
-import { PackageMissingError } from '../errors.js';
 import {
   BrokerConnection,
   type BrokerPublisher,
   type BrokerTransport,
   brokerError,
+  optionalPeer,
   redact,
 } from './broker-link.js';
 import type { BrokerAddress } from './broker-url.js';
@@ -14,17 +14,11 @@ import type { BrokerAddress } from './broker-url.js';
 /** The largest payload a bridge sends through NATS (bytes), whatever larger max_payload a server allows. */
 export const NATS_PAYLOAD_CAP = 1_048_576;
 
-type NatsModule = typeof import('@nats-io/transport-node');
-
-let loaded: Promise<NatsModule> | null = null;
-
-async function load(): Promise<NatsModule> {
-  loaded ??= import('@nats-io/transport-node').catch((error: unknown) => {
-    loaded = null;
-    throw new PackageMissingError('@nats-io/transport-node', 'a nats:// address', { cause: error });
-  });
-  return loaded;
-}
+const load = optionalPeer(
+  () => import('@nats-io/transport-node'),
+  '@nats-io/transport-node',
+  'a nats:// address',
+);
 
 function connectOptions(address: BrokerAddress) {
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;

@@ -1,12 +1,12 @@
 // Redis pub/sub as a fan-out transport (contract R30), through the official client `redis` (node-redis),
 // an optional peer dependency loaded only here, on first use. Redis has no payload limit, but one big
 // message blocks the server and every subscriber's read while it is copied: the wire splits at 64 KiB.
-import { PackageMissingError } from '../errors.js';
 import {
   BrokerConnection,
   type BrokerPublisher,
   type BrokerTransport,
   brokerError,
+  optionalPeer,
   redact,
 } from './broker-link.js';
 import type { BrokerAddress } from './broker-url.js';
@@ -14,17 +14,7 @@ import type { BrokerAddress } from './broker-url.js';
 /** The largest payload a bridge sends through Redis (bytes). */
 export const REDIS_PAYLOAD_LIMIT = 65_536;
 
-type RedisModule = typeof import('redis');
-
-let loaded: Promise<RedisModule> | null = null;
-
-async function load(): Promise<RedisModule> {
-  loaded ??= import('redis').catch((error: unknown) => {
-    loaded = null;
-    throw new PackageMissingError('redis', 'a redis:// or rediss:// address', { cause: error });
-  });
-  return loaded;
-}
+const load = optionalPeer(() => import('redis'), 'redis', 'a redis:// or rediss:// address');
 
 function clientOptions(address: BrokerAddress, reconnect: boolean) {
   return {
