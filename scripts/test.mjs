@@ -2,7 +2,7 @@
 // The test runner behind `npm test`: compiles, boots one PostgreSQL cluster per selected major, runs the
 // unit, fuzz and packaging suites and one live suite per major concurrently, and closes with one
 // "N passed, N failed" line.
-//   node scripts/test.mjs [all|unit|fuzz|package|live|MODE,MODE...] [file filter substring]
+//   node scripts/test.mjs [all|unit|fuzz|package|live|MODE,MODE...] [file filter substring, or several joined by |]
 // Suites: unit (test/unit), fuzz (test/fuzz: seeded properties and the fixture replay), package
 // (test/package: `npm pack` installed into a scratch project), live (test/live, once per major).
 // Variables: PGNUDGE_TEST_PG=15,17 (majors), PGNUDGE_TEST_DSN (external server), CI=true (missing = failure),
@@ -20,6 +20,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SUITES = ['unit', 'fuzz', 'package', 'live'];
 const mode = process.argv[2] ?? 'all';
 const filter = process.argv[3];
+/** A file runs when its path holds any of the filter's |-separated substrings. */
+const filters = filter ? filter.split('|').filter(Boolean) : [];
 const selected = mode === 'all' ? SUITES : mode.split(',');
 if (selected.length === 0 || !selected.every((name) => SUITES.includes(name))) {
   console.error(
@@ -51,7 +53,11 @@ function testFiles(dir) {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.test.js') && (!filter || path.includes(filter))) found.push(path);
+      else if (
+        entry.name.endsWith('.test.js') &&
+        (filters.length === 0 || filters.some((part) => path.includes(part)))
+      )
+        found.push(path);
     }
   };
   walk(full);

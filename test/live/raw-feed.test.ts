@@ -256,7 +256,7 @@ describe('RawFeed at wal_level = logical (the shared cluster)', { timeout: 60_00
     await probe.resync('connected', 0, 30_000);
     const from = probe.mark();
     await runSql(shared, 'INSERT INTO t SELECT generate_series(1, 25)', scratch.name);
-    await probe.counted('public.t', 25, from);
+    await probe.counted('public.t', 25, from, 30_000);
     await waitFor(() => probe.count('public.t', from) === 25, { what: 'the count to be exact' });
     const rows = await runSql<{ n: number }>(
       shared,
