@@ -35,6 +35,7 @@ import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
 import { PacedReads } from './paced-reads.js';
+import type { ReadPacing } from './read-pacer.js';
 import type { ConnectionSettings } from './settings.js';
 import { startupParameters } from './startup-parameters.js';
 
@@ -92,6 +93,11 @@ export interface StreamOptions {
    * that asks for a reply is read (and answered) up to this much later.
    */
   readPacingMs?: number;
+  /**
+   * How a busy stream is told (read-pacer.ts's measured defaults when absent). A test seam: how far
+   * apart reads arrive depends on the machine, so a test that needs a pause widens the gap.
+   */
+  readBusy?: Pick<ReadPacing, 'busyGapMs' | 'busyWakes'>;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */
@@ -304,7 +310,8 @@ export class PgConnection {
     options: StreamOptions = {},
   ): Promise<void> {
     await this.#enqueue(command, handler);
-    if (this.#phase === 'replication') this.#reads = new PacedReads(this.#socket, options.readPacingMs ?? 0);
+    if (this.#phase === 'replication')
+      this.#reads = new PacedReads(this.#socket, options.readPacingMs ?? 0, options.readBusy);
   }
 
   /** Sends a standby status update. Writes go out whole and in order, so it never interleaves. */

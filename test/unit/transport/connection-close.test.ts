@@ -115,7 +115,8 @@ describe('PgConnection: paced reads end with the connection', () => {
           },
           keepalive() {},
         },
-        { readPacingMs: 3_600_000 },
+        // Any wake-up within a second continues a busy run: how close reads arrive is the machine's.
+        { readPacingMs: 3_600_000, readBusy: { busyGapMs: 1000 } },
       );
       await waitFor(() => connection.readsPaused && connection.readPauses === 1, {
         timeoutMs: 10_000,

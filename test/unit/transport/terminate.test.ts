@@ -141,7 +141,8 @@ describe('PgConnection.terminate', () => {
         await connection.startReplication(
           'START_REPLICATION SLOT pgnudge_terminate LOGICAL 0/0',
           { xlogData() {}, keepalive() {} },
-          { readPacingMs: 3_600_000 },
+          // Any wake-up within a second continues a busy run: how close reads arrive is the machine's.
+          { readPacingMs: 3_600_000, readBusy: { busyGapMs: 1000 } },
         );
         await waitFor(() => connection.readsPaused, { timeoutMs: CASE_DEADLINE_MS, what: 'a pause' });
         connection.terminate();
