@@ -56,8 +56,8 @@ export const COMMANDS: Record<Exclude<CommandName, 'help' | 'version'>, string> 
   watch: 'print each Resync and Batch as it arrives',
   doctor: 'check that a feed can run against this server, with a fix for each problem',
   demo: 'a no-setup tour on a throwaway embedded PostgreSQL',
-  bridge: 'republish one feed on a NOTIFY channel for many listeners',
-  listen: 'print the items a bridge publishes on a NOTIFY channel (LOGIN role suffices)',
+  bridge: 'republish one feed for many listeners: on a NOTIFY channel, Redis or NATS (--to)',
+  listen: 'print the items a bridge publishes, from NOTIFY (a LOGIN role suffices) or a broker (--from)',
   serve: 'serve one feed to browsers: Server-Sent Events, a live page, /metrics, /healthz',
 };
 
