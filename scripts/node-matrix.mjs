@@ -78,8 +78,13 @@ for (const version of versions) {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = run.stdout.trimEnd().split('\n');
-    // Only failures and the totals are worth the log space; the main run prints every test.
-    for (const line of lines) if (/✖|not ok|problem:|live cluster:/.test(line)) console.log(line);
+    // Only failures (with their reasons, which the reporter lists after "failing tests:") and the totals
+    // are worth the log space; the main run prints every test.
+    const details = lines.findIndex((line) => line.includes('failing tests:'));
+    for (const [i, line] of lines.entries()) {
+      if ((details >= 0 && i >= details && i < details + 400) || /✖|not ok|problem:|live cluster:/.test(line))
+        console.log(line);
+    }
     const summary = lines.at(-1) ?? '';
     console.log(`Node ${version} ${half}: ${summary}`);
     results.push({ version, half, ok: run.status === 0, summary });
