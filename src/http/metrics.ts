@@ -64,35 +64,35 @@ export interface ServeSnapshot {
   feed: FeedStats | null;
 }
 
+/** A family of one unlabelled sample. */
+function scalar(
+  name: string,
+  type: MetricFamily['type'],
+  help: string,
+  value: number | bigint,
+): MetricFamily {
+  return { name, help, type, samples: [{ value }] };
+}
+
 /** The families of `pgnudge serve`'s /metrics, all named `pgnudge_*`. */
 export function serveMetricFamilies(snapshot: ServeSnapshot): MetricFamily[] {
   const { hub, feed } = snapshot;
   return [
-    {
-      name: 'pgnudge_live',
-      help: 'Whether the feed is live (1) or not (0), as GET /healthz answers 200 or 503.',
-      type: 'gauge',
-      samples: [{ value: snapshot.live ? 1 : 0 }],
-    },
+    scalar(
+      'pgnudge_live',
+      'gauge',
+      'Whether the feed is live (1) or not (0), as GET /healthz answers 200 or 503.',
+      snapshot.live ? 1 : 0,
+    ),
     ...(feed === null ? [] : feedFamilies(feed)),
-    {
-      name: 'pgnudge_sse_clients',
-      help: 'Event streams (GET /events) open now.',
-      type: 'gauge',
-      samples: [{ value: hub.clients }],
-    },
-    {
-      name: 'pgnudge_sse_clients_opened_total',
-      help: 'Event streams opened.',
-      type: 'counter',
-      samples: [{ value: hub.clientsOpened }],
-    },
-    {
-      name: 'pgnudge_sse_clients_dropped_total',
-      help: 'Event streams cut off because their client read too slowly (it resyncs when it reconnects).',
-      type: 'counter',
-      samples: [{ value: hub.clientsDropped }],
-    },
+    scalar('pgnudge_sse_clients', 'gauge', 'Event streams (GET /events) open now.', hub.clients),
+    scalar('pgnudge_sse_clients_opened_total', 'counter', 'Event streams opened.', hub.clientsOpened),
+    scalar(
+      'pgnudge_sse_clients_dropped_total',
+      'counter',
+      'Event streams cut off because their client read too slowly (it resyncs when it reconnects).',
+      hub.clientsDropped,
+    ),
   ];
 }
 
@@ -106,24 +106,24 @@ export function feedFamilies(feed: FeedStats): MetricFamily[] {
       // Every state, zeros included, so that a query for one state always finds its series.
       samples: FEED_STATES.map((state) => ({ labels: { state }, value: feed.state === state ? 1 : 0 })),
     },
-    {
-      name: 'pgnudge_state_since_timestamp_seconds',
-      help: 'When the feed entered its current state, in seconds since the epoch.',
-      type: 'gauge',
-      samples: [{ value: feed.since.getTime() / 1000 }],
-    },
-    {
-      name: 'pgnudge_reconnects_total',
-      help: 'Sessions that went live after an earlier one had.',
-      type: 'counter',
-      samples: [{ value: feed.reconnects }],
-    },
-    {
-      name: 'pgnudge_failures_total',
-      help: 'Connection attempts and sessions that failed and were retried.',
-      type: 'counter',
-      samples: [{ value: feed.failures }],
-    },
+    scalar(
+      'pgnudge_state_since_timestamp_seconds',
+      'gauge',
+      'When the feed entered its current state, in seconds since the epoch.',
+      feed.since.getTime() / 1000,
+    ),
+    scalar(
+      'pgnudge_reconnects_total',
+      'counter',
+      'Sessions that went live after an earlier one had.',
+      feed.reconnects,
+    ),
+    scalar(
+      'pgnudge_failures_total',
+      'counter',
+      'Connection attempts and sessions that failed and were retried.',
+      feed.failures,
+    ),
     {
       name: 'pgnudge_resyncs_total',
       help: 'Resyncs the feed yielded, by reason.',
@@ -131,48 +131,49 @@ export function feedFamilies(feed: FeedStats): MetricFamily[] {
       // Every reason, zeros included: a rate() over a series that appears late misses its first increase.
       samples: RESYNC_REASONS.map((reason) => ({ labels: { reason }, value: feed.resyncs[reason] })),
     },
-    {
-      name: 'pgnudge_batches_total',
-      help: 'Batches the feed yielded.',
-      type: 'counter',
-      samples: [{ value: feed.batches }],
-    },
-    {
-      name: 'pgnudge_changes_total',
-      help: 'Row changes the feed received (pending, yielded in batches, or superseded by a Resync).',
-      type: 'counter',
-      samples: [{ value: feed.changes }],
-    },
-    {
-      name: 'pgnudge_received_bytes_total',
-      help: 'Bytes read from the server, on every connection the feed opened.',
-      type: 'counter',
-      samples: [{ value: feed.bytesReceived }],
-    },
+    scalar('pgnudge_batches_total', 'counter', 'Batches the feed yielded.', feed.batches),
+    scalar(
+      'pgnudge_changes_total',
+      'counter',
+      'Row changes the feed received (pending, yielded in batches, or superseded by a Resync).',
+      feed.changes,
+    ),
+    scalar(
+      'pgnudge_received_bytes_total',
+      'counter',
+      'Bytes read from the server, on every connection the feed opened.',
+      feed.bytesReceived,
+    ),
   ];
   if (feed.walEnd !== null) {
-    families.push({
-      name: 'pgnudge_wal_end_lsn_bytes',
-      help: 'The highest WAL position (LSN) the server reported in the stream, as a byte position.',
-      type: 'gauge',
-      samples: [{ value: lsnBytes(feed.walEnd) }],
-    });
+    families.push(
+      scalar(
+        'pgnudge_wal_end_lsn_bytes',
+        'gauge',
+        'The highest WAL position (LSN) the server reported in the stream, as a byte position.',
+        lsnBytes(feed.walEnd),
+      ),
+    );
   }
   if (feed.confirmed !== null) {
-    families.push({
-      name: 'pgnudge_confirmed_lsn_bytes',
-      help: 'The WAL position (LSN) the last standby status update confirmed, as a byte position.',
-      type: 'gauge',
-      samples: [{ value: lsnBytes(feed.confirmed) }],
-    });
+    families.push(
+      scalar(
+        'pgnudge_confirmed_lsn_bytes',
+        'gauge',
+        'The WAL position (LSN) the last standby status update confirmed, as a byte position.',
+        lsnBytes(feed.confirmed),
+      ),
+    );
   }
   if (feed.lagBytes !== null) {
-    families.push({
-      name: 'pgnudge_lag_bytes',
-      help: 'WAL the server reported and the feed has not confirmed yet (wal_end - confirmed), in bytes.',
-      type: 'gauge',
-      samples: [{ value: feed.lagBytes }],
-    });
+    families.push(
+      scalar(
+        'pgnudge_lag_bytes',
+        'gauge',
+        'WAL the server reported and the feed has not confirmed yet (wal_end - confirmed), in bytes.',
+        feed.lagBytes,
+      ),
+    );
   }
   return families;
 }
