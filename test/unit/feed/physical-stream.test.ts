@@ -48,20 +48,22 @@ const commit = (
 });
 const abort = (xid: number): RecordSpec => ({ rmid: 1, info: 0xa0, xid, main: commitMain([]) });
 
+/** A stream of one database from START, nothing running, no watermark. */
+const BASE: PhysicalStreamOptions = {
+  startLsn: START,
+  segmentSize: SEGMENT,
+  major: 17,
+  dbOid: DB,
+  watermark: 0n,
+  runningAtStart: [],
+  nameCatalogs: CATALOGS,
+};
+
 function run(specs: RecordSpec[], options: Partial<PhysicalStreamOptions> = {}, chunk?: number) {
   const { bytes, ends } = buildWal(specs, { startLsn: START, segmentSize: SEGMENT, major: 17 });
   const out: (GateRelease | string)[] = [];
   const stream = new PhysicalStream(
-    {
-      startLsn: START,
-      segmentSize: SEGMENT,
-      major: 17,
-      dbOid: DB,
-      watermark: 0n,
-      runningAtStart: [],
-      nameCatalogs: CATALOGS,
-      ...options,
-    },
+    { ...BASE, ...options },
     { release: (release) => out.push(release), resync: (why) => out.push(why) },
   );
   const size = chunk ?? bytes.byteLength;
@@ -139,18 +141,10 @@ describe('PhysicalStream', () => {
       segmentSize: SEGMENT,
       major: 17,
     });
-    const stream = new PhysicalStream(
-      {
-        startLsn: START,
-        segmentSize: SEGMENT,
-        major: 17,
-        dbOid: DB,
-        watermark: 0n,
-        runningAtStart: [],
-        nameCatalogs: CATALOGS,
-      },
-      { release: () => assert.fail('released past a gap'), resync: () => assert.fail('resynced past a gap') },
-    );
+    const stream = new PhysicalStream(BASE, {
+      release: () => assert.fail('released past a gap'),
+      resync: () => assert.fail('resynced past a gap'),
+    });
     stream.data(bytes.subarray(0, 100), START);
     assert.throws(
       () => stream.data(bytes.subarray(200), START + 200n),
@@ -162,18 +156,7 @@ describe('PhysicalStream', () => {
 
   test('WAL of another major is a magic error', () => {
     const { bytes } = buildWal([insert(1, 20000)], { startLsn: START, segmentSize: SEGMENT, major: 16 });
-    const stream = new PhysicalStream(
-      {
-        startLsn: START,
-        segmentSize: SEGMENT,
-        major: 17,
-        dbOid: DB,
-        watermark: 0n,
-        runningAtStart: [],
-        nameCatalogs: CATALOGS,
-      },
-      { release: () => {}, resync: () => {} },
-    );
+    const stream = new PhysicalStream(BASE, { release: () => {}, resync: () => {} });
     assert.throws(
       () => stream.data(bytes, START),
       (error: unknown) => error instanceof WalDecodeError && error.reason === 'magic',
@@ -217,18 +200,7 @@ describe('PhysicalStream', () => {
       major: 17,
     });
     const out: GateRelease[] = [];
-    const stream = new PhysicalStream(
-      {
-        startLsn: START,
-        segmentSize: SEGMENT,
-        major: 17,
-        dbOid: DB,
-        watermark: 0n,
-        runningAtStart: [],
-        nameCatalogs: CATALOGS,
-      },
-      { release: (release) => out.push(release), resync: () => {} },
-    );
+    const stream = new PhysicalStream(BASE, { release: (release) => out.push(release), resync: () => {} });
     stream.nameCatalogs = { renames: [moved], parents: [PG_INHERITS] };
     stream.data(bytes, START);
     assert.deepEqual(
