@@ -2,7 +2,8 @@
 // and `serve --from`, which read a broker with no database connection.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BRIDGE_HELP, LISTEN_HELP, parseCommandLine, SERVE_HELP } from '../../../src/cli/args.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
+import { BRIDGE_HELP, LISTEN_HELP, SERVE_HELP } from '../../../src/cli/help.js';
 import { ConfigError } from '../../../src/errors.js';
 
 const TEST = { timeout: 10_000 } as const;

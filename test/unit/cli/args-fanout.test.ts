@@ -2,13 +2,8 @@
 // required --channel; `listen` takes --channel, --json, --debounce, --max-batch-wait, --max-keys and --dsn.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  BRIDGE_HELP,
-  COMMAND_HELP,
-  LISTEN_HELP,
-  MAIN_HELP,
-  parseCommandLine,
-} from '../../../src/cli/args.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
+import { BRIDGE_HELP, COMMAND_HELP, LISTEN_HELP, MAIN_HELP } from '../../../src/cli/help.js';
 import { ConfigError } from '../../../src/errors.js';
 
 function usageError(argv: string[], rule: RegExp): void {

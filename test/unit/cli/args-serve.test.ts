@@ -2,7 +2,8 @@
 // --channel, and the usage errors (exit 2), including a refused --token.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { COMMAND_HELP, MAIN_HELP, parseCommandLine, SERVE_HELP } from '../../../src/cli/args.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
+import { COMMAND_HELP, MAIN_HELP, SERVE_HELP } from '../../../src/cli/help.js';
 import { isLoopbackHost } from '../../../src/cli/serve.js';
 import { ConfigError } from '../../../src/errors.js';
 

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { MAIN_HELP, parseCommandLine, WATCH_HELP } from '../../../src/cli/args.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
+import { MAIN_HELP, WATCH_HELP } from '../../../src/cli/help.js';
 import { ConfigError } from '../../../src/errors.js';
 
 const watch = (...flags: string[]) => parseCommandLine(['watch', ...flags]);
