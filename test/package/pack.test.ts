@@ -14,9 +14,20 @@ let tarball: string;
 let consumer: string;
 let packed: { size: number; unpackedSize: number; files: { path: string }[]; filename: string };
 
+/** Longest one npm, tsc or node child may take: a hung one fails its test, named, instead of the whole file. */
+const CHILD_DEADLINE_MS = 150_000;
+
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
-  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+  const result = spawnSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: CHILD_DEADLINE_MS,
+    killSignal: 'SIGKILL',
+  });
+  const timedOut = (result.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  const stderr = `${result.stderr ?? ''}${timedOut ? `\n${command} ${args.join(' ')} took longer than ${CHILD_DEADLINE_MS} ms` : ''}`;
+  return { status: result.status, stdout: result.stdout ?? '', stderr };
 }
 
 before(() => {
