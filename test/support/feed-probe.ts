@@ -96,7 +96,10 @@ export class FeedProbe {
         if (this.error) throw this.error;
         return this.items.slice(options.from ?? 0).find(predicate);
       },
-      { timeoutMs: options.timeoutMs ?? 15_000, what: options.what },
+      {
+        timeoutMs: options.timeoutMs ?? 15_000,
+        what: () => `${options.what} (${this.summary(options.from)})`,
+      },
     );
   }
 
@@ -130,8 +133,20 @@ export class FeedProbe {
         if (this.error) throw this.error;
         return this.count(payload, from) >= expected;
       },
-      { timeoutMs, what: `${expected} changes to ${payload} (have ${this.count(payload, from)})` },
+      {
+        timeoutMs,
+        what: () =>
+          `${expected} changes to ${payload} (have ${this.count(payload, from)}; ${this.summary(from)})`,
+      },
     );
+  }
+
+  /** What arrived at or after `from`, for a failed wait's message: resyncs by reason, then counts by payload. */
+  summary(from = 0): string {
+    const resyncs = this.items.slice(from).flatMap((item) => (item.type === 'resync' ? [item.reason] : []));
+    const counts = this.payloads(from).map((payload) => `${payload} ×${this.count(payload, from)}`);
+    const state = this.done ? `; the feed ended${this.error ? `: ${String(this.error)}` : ''}` : '';
+    return `resyncs [${resyncs.join(', ')}], batches [${counts.join(', ')}]${state}`;
   }
 
   /** Payloads named by batches at or after `from`, in order of arrival, deduplicated. */

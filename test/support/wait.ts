@@ -3,7 +3,7 @@
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  options: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const intervalMs = options.intervalMs ?? 25;
@@ -18,7 +18,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'a condition'}${why}`);
+      // A function is read at the deadline, so the message says what there was then, not at the start.
+      const what = typeof options.what === 'function' ? options.what() : options.what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what ?? 'a condition'}${why}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
