@@ -124,6 +124,8 @@ interface Parked {
   count: number;
   /** Row changes by key (in the relation's key columns' table order), until maxKeys; null before the first. */
   keys: Map<string, ParkedKey> | null;
+  /** Past maxKeys: every row change of it since counts in `count`. */
+  collapsed: boolean;
   readonly firstSeenMs: number;
   /** The look-ups sent before this relation was described: only a later one can place it. */
   readonly after: number;
@@ -226,6 +228,10 @@ export class LineageResolver {
       return;
     }
     const parked = this.#parked.get(relation) ?? this.#park(relation, 0);
+    if (parked.collapsed) {
+      parked.count += count;
+      return;
+    }
     let keys = parked.keys;
     // Key text never holds NUL (PostgreSQL text cannot), so joining on it keeps keys distinct.
     const id = values.length === 1 ? values[0]! : values.join('\0');
@@ -242,7 +248,8 @@ export class LineageResolver {
       // Past maxKeys the relation's parked rows collapse into one count: coarser, never wrong (R24).
       for (const kept of keys.values()) parked.count += kept.count;
       parked.count += count;
-      keys.clear();
+      parked.keys = null;
+      parked.collapsed = true;
     }
   }
 
@@ -253,7 +260,13 @@ export class LineageResolver {
         `more than ${this.#options.maxParked} relations waited for their partition root at once`,
       );
     }
-    const parked: Parked = { count, keys: null, firstSeenMs: this.#options.now(), after: this.#sent };
+    const parked: Parked = {
+      count,
+      keys: null,
+      collapsed: false,
+      firstSeenMs: this.#options.now(),
+      after: this.#sent,
+    };
     this.#parked.set(relation, parked);
     this.#queued.add(relation.oid);
     this.#pump();
