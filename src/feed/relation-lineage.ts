@@ -245,7 +245,7 @@ export class LineageResolver {
       }
       keys.set(id, { values: values.slice(), count });
     } else {
-      // Past maxKeys the relation's parked rows collapse into one count: coarser, never wrong (R24).
+      // Past maxKeys the relation's parked rows collapse into one count: coarser, never wrong (contract R24).
       for (const kept of keys.values()) parked.count += kept.count;
       parked.count += count;
       parked.keys = null;
