@@ -41,7 +41,8 @@ export class TupleKeyReader {
     if (at + 2 > end) fail('truncated tuple column count', Math.min(at, end));
     const count = (data[at]! << 8) | data[at + 1]!;
     if (count !== columns) fail(`a tuple with ${count} columns for a relation with ${columns}`, at);
-    if (keyColumns.length > 32) throw new RangeError('a key has at most 32 columns');
+    // INDEX_MAX_KEYS: a relation that claims a longer key is not one PostgreSQL described.
+    if (keyColumns.length > 32) fail(`a key of ${keyColumns.length} columns (at most 32)`, at);
     let result: TupleKey = 'read';
     let unchanged = 0;
     let k = 0;
