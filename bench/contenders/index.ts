@@ -26,6 +26,10 @@ export const CONTENDERS: readonly Contender[] = [
   withPublication('keyonly', (publication) =>
     pgnudge('pgnudge-pgoutput-keyonly', undefined, { publication }),
   ),
+  // Row keys through the key-only publication (text values, only the key read): with PGNUDGE_BENCH_BULK_PK=1.
+  withPublication('keyonly', (publication) =>
+    pgnudge('pgnudge-pgoutput-keyonly-keys', undefined, { publication, keys: true }),
+  ),
   postgresjsSubscribe,
   pgLogicalReplication,
   notifyTrigger,

@@ -55,7 +55,7 @@ Options:
                             the partition itself; a --table naming a partitioned table matches
                             every partition below it either way
   --keys                    name each changed row by its key: public.orders:42 (TRUNCATE and
-                            tables without a key stay table-level; not with --publication)
+                            tables without a key stay table-level)
   --physical                read physical WAL (RawFeed): no slot, works at wal_level = replica;
                             the whole cluster's WAL crosses the network
   --debounce MS             close a batch after MS quiet (default 50)

@@ -16,9 +16,16 @@
 //   or streamed one; this path keeps the decoder right for a stream that has it anyway.)
 // Held state is capped (HeldTransactions); a commit that the cap made the decoder forget becomes
 // sink.overflow(), for the feed to turn into Resync('overflow'). Coarser, never wrong.
+//
+// Row keys (contract R22, R23), when the sink asks for them (keyColumns and row): an INSERT names its new
+// row's key, a DELETE its old key ('K' or 'O' tuple), an UPDATE its new key and, when the old one differs,
+// the old key too. A new key column sent as unchanged TOAST ('u') is the old key's value when the message
+// carries the old key, else unknown. A key that cannot be read becomes a table-level change: coarser,
+// never wrong. Held transactions hold keys as counts per key, capped (see HeldTransactions).
 
 import type { ChangeOp } from './change.js';
 import { type HeldTransaction, HeldTransactions, OPS, type OpIndex } from './pgoutput-holds.js';
+import { TupleKeyReader } from './pgoutput-key.js';
 import { checkType, type PgoutputRelation, parseRelation, RelationCache } from './pgoutput-relation.js';
 import { expectEnd, fail, need, readU32, skipTuple, stringEnd, u32 } from './pgoutput-wire.js';
 
@@ -32,6 +39,19 @@ export interface PgoutputSink {
    * its commit, summed per relation and op, in the order each relation was first changed.
    */
   change(relation: PgoutputRelation, op: ChangeOp, count: number): void;
+  /**
+   * With row keys on: the key columns of `relation`, as ascending indexes into `relation.columns`, or
+   * null when its changes are table-level (no key, or not known yet). Asked for every row change, so
+   * it should answer from a cache. Give both this and {@link row}, or neither (keys off).
+   */
+  keyColumns?(relation: PgoutputRelation): readonly number[] | null;
+  /**
+   * With row keys on: `count` committed changes to the row of `relation` whose key is `key` (the text
+   * of the columns keyColumns named, in that order; the array is reused, copy it to keep it). A null
+   * `key`: row changes whose keys a held transaction stopped keeping past a cap (table-level).
+   * Ordinary transactions' rows come one at a time; a held transaction's at its commit, per key.
+   */
+  row?(relation: PgoutputRelation, key: readonly string[] | null, count: number): void;
   /**
    * A transaction committed that the decoder had stopped holding because a cap was reached: which
    * tables it changed is unknown. The feed must reload everything.
@@ -47,12 +67,21 @@ export interface PgoutputDecoderLimits {
   maxHeldEntries?: number;
   /** Most relations remembered; the one described longest ago is forgotten first. Default 65536. */
   maxRelations?: number;
+  /**
+   * With row keys: most distinct keys held per (transaction, subtransaction, relation) before they
+   * collapse into one table-level count (the feed passes its maxKeys, contract R24). Default 1000.
+   */
+  maxHeldKeysPerRelation?: number;
+  /** With row keys: most keys held over all transactions; past it the entry that needs more collapses. Default 100000. */
+  maxHeldKeys?: number;
 }
 
 const DEFAULT_LIMITS: Required<PgoutputDecoderLimits> = {
   maxHeldTransactions: 1024,
   maxHeldEntries: 10_000,
   maxRelations: 65_536,
+  maxHeldKeysPerRelation: 1000,
+  maxHeldKeys: 100_000,
 };
 
 /**
@@ -94,12 +123,21 @@ export class PgoutputDecoder {
   #xid = 0;
   /** Where the open prepare or stream block's changes go; null when that transaction is not held. */
   #hold: HeldTransaction | null = null;
+  readonly #keys = new TupleKeyReader();
+  /** The key before and after a row change; reused. */
+  readonly #before: string[] = [];
+  readonly #after: string[] = [];
 
   constructor(limits: PgoutputDecoderLimits = {}) {
-    const { maxHeldTransactions, maxHeldEntries, maxRelations } = { ...DEFAULT_LIMITS, ...limits };
+    const { maxHeldTransactions, maxHeldEntries, maxRelations, maxHeldKeysPerRelation, maxHeldKeys } = {
+      ...DEFAULT_LIMITS,
+      ...limits,
+    };
     this.#held = new HeldTransactions({
       maxTransactions: positive(maxHeldTransactions, 'maxHeldTransactions'),
       maxEntries: positive(maxHeldEntries, 'maxHeldEntries'),
+      maxKeysPerEntry: positive(maxHeldKeysPerRelation, 'maxHeldKeysPerRelation'),
+      maxKeys: positive(maxHeldKeys, 'maxHeldKeys'),
     });
     this.#relations = new RelationCache(positive(maxRelations, 'maxRelations'));
   }
@@ -112,6 +150,11 @@ export class PgoutputDecoder {
   /** Entries held now; at most maxHeldEntries. */
   get heldEntries(): number {
     return this.#held.entries;
+  }
+
+  /** Row keys held now; at most maxHeldKeys. */
+  get heldKeys(): number {
+    return this.#held.keys;
   }
 
   /** Relations remembered now; at most maxRelations. */
@@ -204,6 +247,13 @@ export class PgoutputDecoder {
     const at = this.#afterXid(data, 'row change');
     const oid = readU32(data, at, 'relation OID');
     const relation = this.#target(oid, at);
+    if (relation !== undefined && sink.keyColumns !== undefined) {
+      const keyColumns = sink.keyColumns(relation);
+      if (keyColumns !== null && keyColumns.length > 0) {
+        this.#keyedRow(data, sink, op, at, relation, keyColumns);
+        return;
+      }
+    }
     const columns = relation?.columns.length;
     let i = at + 4;
     if (op === INSERT) {
@@ -224,6 +274,70 @@ export class PgoutputDecoder {
     if (relation === undefined) return;
     if (block === TRANSACTION) sink.change(relation, OPS[op]!, 1);
     else this.#count(at === 5 ? u32(data, 1) : this.#xid, relation, op);
+  }
+
+  /** A row change of a relation with key columns `keyColumns`: reads the key before and after, then counts it. */
+  #keyedRow(
+    data: Uint8Array,
+    sink: PgoutputSink,
+    op: OpIndex,
+    at: number,
+    relation: PgoutputRelation,
+    keyColumns: readonly number[],
+  ): void {
+    const reader = this.#keys;
+    const columns = relation.columns.length;
+    const before = this.#before;
+    const after = this.#after;
+    before.length = keyColumns.length;
+    after.length = keyColumns.length;
+    let old: 'read' | 'unchanged' | 'unreadable' | 'absent' = 'absent';
+    let fresh: 'read' | 'unchanged' | 'unreadable' | 'absent' = 'absent';
+    let i = at + 4;
+    if (op === INSERT) {
+      fresh = reader.read(data, expectTuple(data, i, NEW_TUPLE), columns, keyColumns, after);
+      i = reader.end;
+    } else {
+      need(data, i, 1, 'tuple kind');
+      const kind = data[i];
+      if (kind === KEY_TUPLE || kind === OLD_TUPLE) {
+        old = reader.read(data, i + 1, columns, keyColumns, before);
+        i = reader.end;
+        if (op === UPDATE) {
+          fresh = reader.read(data, expectTuple(data, i, NEW_TUPLE), columns, keyColumns, after);
+          i = reader.end;
+        }
+      } else if (op === UPDATE && kind === NEW_TUPLE) {
+        fresh = reader.read(data, i + 1, columns, keyColumns, after);
+        i = reader.end;
+      } else {
+        fail(op === UPDATE ? "expected tuple kind 'K', 'O' or 'N'" : "expected tuple kind 'K' or 'O'", i);
+      }
+    }
+    expectEnd(data, i, ROW_MESSAGES[op]!);
+    // An old key with an unchanged TOASTed column is no key; an unchanged new one is the old key's.
+    if (old === 'unchanged') old = 'unreadable';
+    if (fresh === 'unchanged' && old === 'read') {
+      const unchanged = reader.unchanged;
+      for (let k = 0; k < after.length; k++) if ((unchanged & (1 << k)) !== 0) after[k] = before[k]!;
+      fresh = 'read';
+    }
+    const sub = at === 5 ? u32(data, 1) : this.#xid;
+    if (op === DELETE ? old !== 'read' : fresh !== 'read' || old === 'unreadable') {
+      if (this.#block === TRANSACTION) sink.change(relation, OPS[op]!, 1);
+      else this.#count(sub, relation, op);
+      return;
+    }
+    if (op !== INSERT && old === 'read' && (op === DELETE || !sameKey(before, after))) {
+      this.#countKey(sink, sub, relation, before);
+    }
+    if (op !== DELETE) this.#countKey(sink, sub, relation, after);
+  }
+
+  #countKey(sink: PgoutputSink, sub: number, relation: PgoutputRelation, key: readonly string[]): void {
+    if (this.#block === TRANSACTION) sink.row!(relation, key, 1);
+    // Null once a cap dropped the transaction (between the old and the new key of one UPDATE, too).
+    else if (this.#hold !== null && !this.#held.addKey(this.#hold, sub, relation, key, 1)) this.#untrack();
   }
 
   /** TRUNCATE: Int32 relation count, Int8 flags, that many OIDs. Counts 1 per relation. */
@@ -427,7 +541,13 @@ export class PgoutputDecoder {
   #release(xid: number, sink: PgoutputSink): void {
     const held = this.#held.take(xid)!;
     for (const relation of held.relations.values()) this.#relations.set(relation);
-    held.release((relation, op, count) => sink.change(relation, op, count));
+    held.release(
+      (relation, op, count) => sink.change(relation, op, count),
+      (relation, key, count) => {
+        if (sink.row === undefined) throw new TypeError('a sink that gives keyColumns must give row too');
+        sink.row(relation, key, count);
+      },
+    );
   }
 
   /** Index past the xid that messages inside a stream block carry (past the type byte elsewhere). */
@@ -451,6 +571,11 @@ export class PgoutputDecoder {
   #expectOutside(what: string): void {
     if (this.#block !== NONE) fail(`${what} inside ${BLOCK_NAMES[this.#block]}`, 0);
   }
+}
+
+function sameKey(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function expectLength(data: Uint8Array, length: number, what: string): void {

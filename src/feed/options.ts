@@ -25,7 +25,7 @@ export interface WalFeedOptions extends ConnectionOptions {
   /**
    * Decode with pgoutput through this publication, which must exist (created by its owner; pgnudge never
    * creates, alters or drops one, contract R25). Implies plugin `pgoutput`; `tables` still filters in the client
-   * and `partitions` still names partitions; `keys` cannot be used with it.
+   * and `partitions` still names partitions; with `keys`, keys come from the relations pgoutput describes.
    */
   publication?: string;
   /**
@@ -277,12 +277,6 @@ export function resolveFeedOptions(
     throw new ConfigError(`keys must be true or false; got ${describe(keys)}`, 'keys');
   }
   const publication = resolvePublication(options.publication, plugin);
-  if (publication !== null && keys) {
-    throw new ConfigError(
-      'keys cannot be used with publication: row keys are read from test_decoding or wal2json rows, and pgoutput through a publication names tables only; drop keys, or drop publication and use plugin test_decoding or wal2json',
-      'keys',
-    );
-  }
   let tables: TableName[] | null = null;
   if (options.tables !== undefined) {
     if (!Array.isArray(options.tables)) {

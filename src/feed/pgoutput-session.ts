@@ -25,8 +25,9 @@ import {
   publicationWarnings,
   type RunQuery,
 } from './publication.js';
-import { LineageResolver, lineageSql, parseLineage } from './relation-lineage.js';
+import { LineageResolver, lineageSql, parseKeyColumns, parseLineage } from './relation-lineage.js';
 import type { StreamConsumer } from './replication-stream.js';
+import { formatKey } from './row-key.js';
 import type { Session } from './session.js';
 import { TableFilter } from './tables.js';
 
@@ -38,6 +39,12 @@ import { TableFilter } from './tables.js';
  * LSN and time, so it is not asked for.
  */
 export const PGOUTPUT_CHOICES: PgoutputChoices = { binary: true, streaming: 'on' };
+
+/**
+ * With row keys on, values in text: a key is written as PostgreSQL prints it (contract R22), which is the
+ * output function's text; binary would need a printer per type in the client.
+ */
+export const PGOUTPUT_KEY_CHOICES: PgoutputChoices = { binary: false, streaming: 'on' };
 
 /** Relations whose changes may wait for their partition root at once, before they become a Resync. */
 const MAX_PARKED = 10_000;
@@ -73,7 +80,11 @@ export async function preparePgoutput(
   const { connection } = session;
   const { log, options } = setup;
   const name = options.publication;
-  const pgoutput = resolvePgoutputOptions(connection.serverVersionNum, name, PGOUTPUT_CHOICES);
+  const pgoutput = resolvePgoutputOptions(
+    connection.serverVersionNum,
+    name,
+    options.keys ? PGOUTPUT_KEY_CHOICES : PGOUTPUT_CHOICES,
+  );
   const run: RunQuery = (sql) => session.wait('a pg_publication query', connection.query(sql));
   const tables = options.tables;
   const results = await run(
@@ -132,9 +143,15 @@ function streamConsumer(
 ): StreamConsumer {
   const { log, options } = setup;
   const debug = log.enabled('debug');
+  const keys = options.keys;
   const resolver = new LineageResolver({
-    lookup: async (oids) => parseLineage((await lookups.query(lineageSql(oids)))[0]),
+    lookup: async (oids) => {
+      const result = (await lookups.query(lineageSql(oids, keys)))[0];
+      return { lineages: parseLineage(result), keys: keys ? parseKeyColumns(result) : null };
+    },
     emit: (payload, count, firstSeenMs) => sink.change(payload, count, firstSeenMs),
+    emitRow: (table, key, count, firstSeenMs) => sink.changeRow(table, key, count, firstSeenMs),
+    maxKeys: keys ? options.maxKeys : null,
     resync: (why) => {
       log.info(`${why}: Resync('overflow') (contract R20)`);
       sink.resync('overflow');
@@ -165,7 +182,7 @@ function streamConsumer(
       }
     });
   }
-  const decoder = createPgoutputDecoder();
+  const decoder = createPgoutputDecoder({ maxHeldKeysPerRelation: options.maxKeys });
   const changes: PgoutputSink = {
     change(relation, op, count) {
       if (debug) log.debug(`${op} ${relation.schema}.${relation.table} ×${count}`);
@@ -178,6 +195,17 @@ function streamConsumer(
       sink.resync('overflow');
     },
   };
+  if (keys) {
+    changes.keyColumns = (relation) => resolver.keyColumns(relation);
+    changes.row = (relation, key, count) => {
+      if (debug) {
+        log.debug(
+          `row ${relation.schema}.${relation.table}${key === null ? '' : `:${formatKey(key)}`} ×${count}`,
+        );
+      }
+      resolver.changeRow(relation, key, count);
+    };
+  }
   return {
     data: (data) => decoder.decode(data, changes),
     notice(message) {

@@ -9,6 +9,15 @@
 //
 // catalog.ts places the other plugins' changes by name; pgoutput describes each relation by OID and anew
 // after every change to its definition, so it keeps this small look-up by OID, keyed by description.
+//
+// Row keys (contract R22, R23) come from the same look-up. The Relation message flags the replica
+// identity's columns, in table order; the key is written in key-column order (the index's), and under
+// REPLICA IDENTITY FULL the message flags every column while the key is the primary key. So the look-up
+// also returns the key columns by name (catalog-query.ts's rule: the primary key under DEFAULT and FULL,
+// the index under USING INDEX). Until it answers, a relation's rows are keyed by the flagged columns
+// (DEFAULT, USING INDEX) and parked; under FULL they are table-level until then (the primary key is not
+// known yet: coarser, never wrong). The answer must agree with the flags (same columns, all published)
+// or the relation's rows stay table-level.
 import type { PgoutputRelation } from '../decode/pgoutput-relation.js';
 import type { QueryResult } from '../protocol/query-response.js';
 import type { PartitionNaming } from './catalog.js';
@@ -17,11 +26,19 @@ import { formatPayload, type TableFilter, type TableName } from './tables.js';
 /** A relation and its ancestors, the relation first and the partition root last; null: it no longer exists. */
 export type Lineage = readonly TableName[] | null;
 
+/** What one look-up answers, by OID. */
+export interface LineageAnswer {
+  readonly lineages: Map<number, Lineage>;
+  /** With keys: each relation's replica identity key columns by name, in key order (null: no key). */
+  readonly keys: Map<number, readonly string[] | null> | null;
+}
+
 /**
  * The look-up of `oids`' lineages: per OID, the relation itself, then each ancestor up to the root
  * (`pg_partition_ancestors`), as a JSON array of [schema, table] pairs; NULL for a relation that is gone.
+ * With `keys`, a third column: the replica identity's key column names in key order (JSON), or NULL.
  */
-export function lineageSql(oids: readonly number[]): string {
+export function lineageSql(oids: readonly number[], keys = false): string {
   for (const oid of oids) {
     if (!Number.isInteger(oid) || oid < 1 || oid > 0xffffffff) throw new RangeError(`not an OID: ${oid}`);
   }
@@ -32,10 +49,30 @@ export function lineageSql(oids: readonly number[]): string {
     FROM pg_catalog.pg_partition_ancestors(x.oid) WITH ORDINALITY a(relid, ord)
     JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
     JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace),
-  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END
+  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END${keys ? KEY_COLUMNS_SQL : ''}
 FROM pg_catalog.unnest('{${oids.join(',')}}'::pg_catalog.oid[]) x(oid)
 LEFT JOIN pg_catalog.pg_class c ON c.oid = x.oid
 LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
+}
+
+// The same rule as catalog-query.ts: USING INDEX is the index marked indisreplident, NOTHING has no key,
+// DEFAULT and FULL the primary key; index key columns only (not INCLUDE columns).
+const KEY_COLUMNS_SQL = `, (
+    SELECT pg_catalog.json_agg(att.attname ORDER BY k.n)
+    FROM pg_catalog.pg_index x
+    CROSS JOIN LATERAL pg_catalog.unnest(x.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)
+    JOIN pg_catalog.pg_attribute att ON att.attrelid = x.indrelid AND att.attnum = k.attnum
+    WHERE x.indrelid = c.oid AND k.n <= x.indnkeyatts
+      AND CASE c.relreplident WHEN 'i' THEN x.indisreplident WHEN 'n' THEN false ELSE x.indisprimary END)`;
+
+/** The key columns of {@link lineageSql}'s result asked `keys`, by OID. */
+export function parseKeyColumns(result: QueryResult | undefined): Map<number, readonly string[] | null> {
+  const found = new Map<number, readonly string[] | null>();
+  for (const row of result?.rows ?? []) {
+    const names = row[2] == null ? null : (JSON.parse(row[2]) as string[]);
+    found.set(Number(row[0]), names === null || names.length === 0 ? null : names);
+  }
+  return found;
 }
 
 /** The lineages of {@link lineageSql}'s result, by OID. */
@@ -54,10 +91,17 @@ export function parseLineage(result: QueryResult | undefined): Map<number, Linea
 
 /** What a resolver needs from its owner. */
 export interface LineageResolverOptions {
-  /** Looks up the lineages of `oids` (one query); rejects when the look-up connection fails. */
-  lookup(oids: readonly number[]): Promise<Map<number, Lineage>>;
+  /**
+   * Looks up the lineages of `oids` (one query), with their key columns when `maxKeys` is set; rejects
+   * when the look-up connection fails.
+   */
+  lookup(oids: readonly number[]): Promise<LineageAnswer>;
   /** A change to report: `count` changes to `payload`, first seen at `firstSeenMs`. */
   emit(payload: string, count: number, firstSeenMs: number): void;
+  /** With keys: `count` changes to the row `key` (key-column order; reused, copy to keep) of `table`. */
+  emitRow?(table: string, key: readonly string[], count: number, firstSeenMs: number): void;
+  /** Row keys on: most distinct keys parked per relation before they collapse (contract R24); null: off. */
+  readonly maxKeys?: number | null;
   /** Something could not be placed: the feed must reload everything (Resync, coarser but never wrong). */
   resync(why: string): void;
   /** A look-up failed: the session must end (it reconnects and resyncs). */
@@ -76,10 +120,30 @@ export interface LineageResolverOptions {
 type Place = string | null;
 
 interface Parked {
+  /** Table-level changes (and row changes whose keys collapsed). */
   count: number;
+  /** Row changes by key (in the relation's key columns' table order), until maxKeys; null before the first. */
+  keys: Map<string, ParkedKey> | null;
+  /** Past maxKeys: every row change of it since counts in `count`. */
+  collapsed: boolean;
   readonly firstSeenMs: number;
   /** The look-ups sent before this relation was described: only a later one can place it. */
   readonly after: number;
+}
+
+interface ParkedKey {
+  readonly values: readonly string[];
+  count: number;
+}
+
+/**
+ * How a relation's rows are keyed once its look-up answered: the key columns as ascending indexes into
+ * its columns (what the decoder reads), and `order`, where key position k takes the value read at
+ * `order[k]` (null when table order is key order).
+ */
+interface KeyPlan {
+  readonly columns: readonly number[];
+  readonly order: readonly number[] | null;
 }
 
 /** Places pgoutput changes under their partition root, looking each described relation up once. */
@@ -87,6 +151,12 @@ export class LineageResolver {
   readonly #options: LineageResolverOptions;
   /** Keyed by the described relation: a new description of the same OID is a new object, looked up anew. */
   readonly #places = new WeakMap<PgoutputRelation, Place>();
+  /** With keys: each placed relation's key plan (null: its rows are table-level). */
+  readonly #plans = new WeakMap<PgoutputRelation, KeyPlan | null>();
+  /** With keys: the columns the Relation message flags, for relations not placed yet. */
+  readonly #flagged = new WeakMap<PgoutputRelation, readonly number[] | null>();
+  /** The key in key order, reused. */
+  readonly #key: string[] = [];
   readonly #parked = new Map<PgoutputRelation, Parked>();
   /** OIDs to look up in the next query. */
   readonly #queued = new Set<number>();
@@ -116,19 +186,115 @@ export class LineageResolver {
       return;
     }
     const parked = this.#parked.get(relation);
-    if (parked !== undefined) {
+    if (parked !== undefined) parked.count += count;
+    else this.#park(relation, count);
+  }
+
+  /**
+   * With keys: the columns the decoder should read a key from for `relation` (ascending indexes), or null
+   * when its rows are table-level: the plan once placed, the flagged columns before (none under FULL).
+   */
+  keyColumns(relation: PgoutputRelation): readonly number[] | null {
+    const plan = this.#plans.get(relation);
+    if (plan !== undefined) return plan?.columns ?? null;
+    if (this.#places.get(relation) === null) return null;
+    let flagged = this.#flagged.get(relation);
+    if (flagged === undefined) {
+      flagged = null;
+      if (relation.replicaIdentity === 'd' || relation.replicaIdentity === 'i') {
+        const indexes: number[] = [];
+        relation.columns.forEach((column, i) => {
+          if (column.key) indexes.push(i);
+        });
+        if (indexes.length > 0) flagged = indexes;
+      }
+      this.#flagged.set(relation, flagged);
+    }
+    return flagged;
+  }
+
+  /**
+   * `count` committed changes to the row of `relation` whose key `values` were read from the columns
+   * {@link keyColumns} named (null: rows whose key is unknown, table-level).
+   */
+  changeRow(relation: PgoutputRelation, values: readonly string[] | null, count: number): void {
+    if (values === null) {
+      this.change(relation, count);
+      return;
+    }
+    const place = this.#places.get(relation);
+    if (place !== undefined) {
+      if (place !== null) this.#emitRow(relation, place, values, count, this.#options.now());
+      return;
+    }
+    const parked = this.#parked.get(relation) ?? this.#park(relation, 0);
+    if (parked.collapsed) {
       parked.count += count;
       return;
     }
+    let keys = parked.keys;
+    // Key text never holds NUL (PostgreSQL text cannot), so joining on it keeps keys distinct.
+    const id = values.length === 1 ? values[0]! : values.join('\0');
+    const found = keys?.get(id);
+    if (found !== undefined) {
+      found.count += count;
+    } else if (keys === null || keys.size < (this.#options.maxKeys ?? 0)) {
+      if (keys === null) {
+        keys = new Map();
+        parked.keys = keys;
+      }
+      keys.set(id, { values: values.slice(), count });
+    } else {
+      // Past maxKeys the relation's parked rows collapse into one count: coarser, never wrong (contract R24).
+      for (const kept of keys.values()) parked.count += kept.count;
+      parked.count += count;
+      parked.keys = null;
+      parked.collapsed = true;
+    }
+  }
+
+  #park(relation: PgoutputRelation, count: number): Parked {
     if (this.#parked.size >= this.#options.maxParked) {
       this.#parked.clear();
       this.#options.resync(
         `more than ${this.#options.maxParked} relations waited for their partition root at once`,
       );
     }
-    this.#parked.set(relation, { count, firstSeenMs: this.#options.now(), after: this.#sent });
+    const parked: Parked = {
+      count,
+      keys: null,
+      collapsed: false,
+      firstSeenMs: this.#options.now(),
+      after: this.#sent,
+    };
+    this.#parked.set(relation, parked);
     this.#queued.add(relation.oid);
     this.#pump();
+    return parked;
+  }
+
+  /** Reports a row by its plan: in key order, or table-level when the relation has no plan. */
+  #emitRow(
+    relation: PgoutputRelation,
+    place: string,
+    values: readonly string[],
+    count: number,
+    firstSeenMs: number,
+  ): void {
+    const plan = this.#plans.get(relation);
+    if (plan === null || plan === undefined || this.#options.emitRow === undefined) {
+      this.#options.emit(place, count, firstSeenMs);
+      return;
+    }
+    const order = plan.order;
+    if (order === null) {
+      this.#options.emitRow(place, values, count, firstSeenMs);
+      return;
+    }
+    const key = this.#key;
+    key.length = order.length;
+    for (let k = 0; k < order.length; k++) key[k] = values[order[k]!]!;
+    this.#options.emitRow(place, key, count, firstSeenMs);
   }
 
   #pump(): void {
@@ -138,9 +304,9 @@ export class LineageResolver {
     const request = ++this.#sent;
     this.#inFlightSince = this.#options.now();
     this.#options.lookup(oids).then(
-      (lineages) => {
+      (answer) => {
         this.#inFlightSince = null;
-        this.#settle(request, lineages);
+        this.#settle(request, answer);
         this.#pump();
       },
       (error: unknown) => {
@@ -151,7 +317,7 @@ export class LineageResolver {
     );
   }
 
-  #settle(request: number, lineages: Map<number, Lineage>): void {
+  #settle(request: number, { lineages, keys }: LineageAnswer): void {
     const vanished: string[] = [];
     for (const [relation, parked] of this.#parked) {
       if (parked.after >= request || !lineages.has(relation.oid)) {
@@ -168,13 +334,43 @@ export class LineageResolver {
       }
       const place = this.#place(relation, lineage);
       this.#places.set(relation, place);
-      if (place !== null) this.#options.emit(place, parked.count, parked.firstSeenMs);
+      if (keys !== null) this.#plans.set(relation, this.#plan(relation, keys.get(relation.oid) ?? null));
+      if (place === null) continue;
+      if (parked.count > 0) this.#options.emit(place, parked.count, parked.firstSeenMs);
+      if (parked.keys === null) continue;
+      for (const key of parked.keys.values()) {
+        this.#emitRow(relation, place, key.values, key.count, parked.firstSeenMs);
+      }
     }
     if (vanished.length > 0) {
       this.#options.resync(
         `${vanished.map((name) => JSON.stringify(name)).join(', ')} changed and then left the catalog before its partition root was known`,
       );
     }
+  }
+
+  /**
+   * How `relation`'s rows are keyed, given its key column `names` from the catalog: null when it has no
+   * key, a key column is not published, or (DEFAULT, USING INDEX) the catalog names other columns than
+   * the Relation message flags (a definition changed since; the next description is looked up anew).
+   */
+  #plan(relation: PgoutputRelation, names: readonly string[] | null): KeyPlan | null {
+    const identity = relation.replicaIdentity;
+    if (names === null || identity === 'n') return null;
+    const indexes: number[] = [];
+    for (const name of names) {
+      const index = relation.columns.findIndex((column) => column.name === name);
+      if (index === -1) return null;
+      indexes.push(index);
+    }
+    const columns = [...indexes].sort((a, b) => a - b);
+    if (identity !== 'f') {
+      const flagged = this.keyColumns(relation);
+      if (flagged === null || flagged.length !== columns.length) return null;
+      if (flagged.some((index, k) => index !== columns[k])) return null;
+    }
+    const order = indexes.map((index) => columns.indexOf(index));
+    return { columns, order: order.every((position, k) => position === k) ? null : order };
   }
 
   /**

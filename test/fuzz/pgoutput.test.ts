@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { ChangeOp } from '../../src/decode/change.js';
-import { createPgoutputDecoder, type PgoutputDecoderLimits } from '../../src/decode/pgoutput.js';
+import {
+  createPgoutputDecoder,
+  type PgoutputDecoderLimits,
+  type PgoutputRelation,
+} from '../../src/decode/pgoutput.js';
 import { DecodeError } from '../../src/errors.js';
 import { assertProperty, fuzzParams } from '../support/fuzz.js';
 import * as m from '../support/pgoutput-bytes.js';
@@ -229,20 +233,51 @@ function build(session: Session, xidBase = 1_000): Built {
   return { messages, expected: sortTotals(expected) };
 }
 
-function decodeAll(messages: readonly Uint8Array[], limits: PgoutputDecoderLimits = {}) {
+/**
+ * A RecordingSink with row keys on (the flagged columns of DEFAULT and USING INDEX relations): each row
+ * event is recorded as one change `update` of its table, so totals count events, not ops.
+ */
+class KeyedSink extends RecordingSink {
+  keyColumns(relation: PgoutputRelation): readonly number[] | null {
+    if (relation.replicaIdentity !== 'd' && relation.replicaIdentity !== 'i') return null;
+    const indexes = relation.columns.flatMap((column, i) => (column.key ? [i] : []));
+    return indexes.length === 0 ? null : indexes;
+  }
+
+  row(relation: PgoutputRelation, key: readonly string[] | null, count: number): void {
+    if (key !== null) assert.ok(key.length > 0 && key.every((value) => typeof value === 'string'));
+    this.change(relation, 'update', count);
+  }
+}
+
+function decodeAll(messages: readonly Uint8Array[], limits: PgoutputDecoderLimits = {}, keyed = false) {
   const decoder = createPgoutputDecoder(limits);
-  const sink = new RecordingSink();
+  const sink = keyed ? new KeyedSink() : new RecordingSink();
   for (const message of messages) decoder.decode(message, sink);
   return { decoder, sink };
 }
 
 /** Only DecodeError may escape; anything else is a bug. */
-function onlyDecodeErrors(messages: readonly Uint8Array[], limits: PgoutputDecoderLimits = {}): void {
+function onlyDecodeErrors(
+  messages: readonly Uint8Array[],
+  limits: PgoutputDecoderLimits = {},
+  keyed = false,
+): void {
   try {
-    decodeAll(messages, limits);
+    decodeAll(messages, limits, keyed);
   } catch (error) {
     if (!(error instanceof DecodeError)) throw error;
   }
+}
+
+/** Per table: every committed change, summed over ops, and its UPDATEs (which may name two keys). */
+function bounds(expected: Totals): Map<string, { all: number; updates: number }> {
+  const out = new Map<string, { all: number; updates: number }>();
+  for (const [table, ops] of Object.entries(expected)) {
+    const all = Object.values(ops).reduce((n, count) => n + (count ?? 0), 0);
+    out.set(table, { all, updates: ops.update ?? 0 });
+  }
+  return out;
 }
 
 const toFixture = (messages: Uint8Array[]) => ({ target: 'pgoutput' as const, inputs: messages });
@@ -299,6 +334,57 @@ describe('pgoutput decoder properties', () => {
     );
   });
 
+  test('with row keys on, every committed change is one event, an UPDATE at most two, and nothing stays held', () => {
+    assertProperty(
+      fc.property(sessionArb, (session) => {
+        const { messages, expected } = build(session);
+        const { decoder, sink } = decodeAll(messages, {}, true);
+        const want = bounds(expected);
+        for (const [table, ops] of Object.entries(sink.totals())) {
+          const got = Object.values(ops).reduce((n, count) => n + (count ?? 0), 0);
+          const { all, updates } = want.get(table) ?? { all: 0, updates: 0 };
+          assert.ok(got >= all && got <= all + updates, `${table}: ${got} events for ${all} changes`);
+          want.delete(table);
+        }
+        assert.deepEqual(
+          [...want.values()].filter(({ all }) => all > 0),
+          [],
+          'a committed change went missing',
+        );
+        assert.equal(sink.overflows, 0);
+        assert.deepEqual([decoder.heldTransactions, decoder.heldEntries, decoder.heldKeys], [0, 0, 0]);
+      }),
+      settings,
+      ([session]) => toFixture(build(session).messages),
+    );
+  });
+
+  test('with row keys on and tiny key caps, held keys stay within them and no change is lost', () => {
+    const limits = fc.record({
+      maxHeldKeysPerRelation: fc.integer({ min: 1, max: 2 }),
+      maxHeldKeys: fc.integer({ min: 1, max: 3 }),
+    });
+    assertProperty(
+      fc.property(sessionArb, limits, (session, caps) => {
+        const { messages, expected } = build(session);
+        const decoder = createPgoutputDecoder(caps);
+        const sink = new KeyedSink();
+        for (const message of messages) {
+          decoder.decode(message, sink);
+          assert.ok(decoder.heldKeys <= caps.maxHeldKeys);
+        }
+        const want = bounds(expected);
+        for (const [table, ops] of Object.entries(sink.totals())) {
+          const got = Object.values(ops).reduce((n, count) => n + (count ?? 0), 0);
+          const { all, updates } = want.get(table) ?? { all: 0, updates: 0 };
+          assert.ok(got >= all && got <= all + updates, `${table}: ${got} events for ${all} changes`);
+        }
+      }),
+      settings,
+      ([session]) => toFixture(build(session).messages),
+    );
+  });
+
   test('a decoder that lived through another session decodes the next one as a fresh one does', () => {
     assertProperty(
       fc.property(sessionArb, sessionArb, (first, second) => {
@@ -344,6 +430,8 @@ describe('pgoutput decoder properties', () => {
         const mutated = mutate(build(session).messages, mutations);
         onlyDecodeErrors(mutated);
         onlyDecodeErrors(mutated, { maxHeldTransactions: 1, maxHeldEntries: 2, maxRelations: 1 });
+        onlyDecodeErrors(mutated, {}, true);
+        onlyDecodeErrors(mutated, { maxHeldKeysPerRelation: 1, maxHeldKeys: 1 }, true);
       }),
       settings,
       ([session, mutations]) => toFixture(mutate(build(session).messages, mutations)),
@@ -359,8 +447,8 @@ describe('pgoutput decoder properties', () => {
       [m.relation({ oid: 0x4e00_0000, schema: 's', table: 't', columns: [{ name: 'a' }] }), m.begin(1)],
     );
     assertProperty(
-      fc.property(lead, fc.uint8Array({ maxLength: 64 }), (prefix, data) =>
-        onlyDecodeErrors([...prefix, data]),
+      fc.property(lead, fc.uint8Array({ maxLength: 64 }), fc.boolean(), (prefix, data, keyed) =>
+        onlyDecodeErrors([...prefix, data], {}, keyed),
       ),
       bytesSettings,
       ([prefix, data]) => toFixture([...prefix, data]),

@@ -166,11 +166,10 @@ describe('resolveFeedOptions validation', () => {
       );
     }
     throwsConfig(() => resolveFeedOptions({ plugin: 'pgoutput' }), 'publication', /needs a publication/);
-    throwsConfig(
-      () => resolveFeedOptions({ publication: 'app', keys: true }),
-      'keys',
-      /keys cannot be used with publication: .*pgoutput through a publication names tables only/,
-    );
+    // Row keys through a publication come from pgoutput's Relation messages (contract R22, R25).
+    const keyed = resolveFeedOptions({ publication: 'app', keys: true });
+    assert.equal(keyed.keys, true);
+    assert.equal(keyed.publication, 'app');
     assert.equal(resolveFeedOptions({ publication: 'app', partitions: 'leaf' }).partitions, 'leaf');
     throwsConfig(() => resolve({ publication: 42 }), 'publication', /a string\); got 42/);
     throwsConfig(() => resolve({ publication: '' }), 'publication', /it is empty/);
@@ -524,8 +523,7 @@ describe('unknown option names', () => {
       plugin: 'auto',
       publication: 'app',
       partitions: 'leaf',
-      // keys: true is refused with a publication (tested above); false is still an option given.
-      keys: false,
+      keys: true,
       debounce: 10,
       maxBatchWait: 100,
       maxPending: 5,

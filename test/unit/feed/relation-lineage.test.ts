@@ -41,7 +41,7 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
         lookups.push({
           oids,
           answer: async (found) => {
-            resolve(new Map(found));
+            resolve({ lineages: new Map(found), keys: null });
             await new Promise((r) => setImmediate(r));
           },
           fail: async (error) => {
