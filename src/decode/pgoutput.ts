@@ -121,12 +121,23 @@ export class PgoutputDecoder {
   #block: Block = NONE;
   /** The top-level xid of the open prepare or stream block. */
   #xid = 0;
+  #committed = 0;
   /** Where the open prepare or stream block's changes go; null when that transaction is not held. */
   #hold: HeldTransaction | null = null;
   readonly #keys = new TupleKeyReader();
   /** The key before and after a row change; reused. */
   readonly #before: string[] = [];
   readonly #after: string[] = [];
+
+  /**
+   * The top-level xid of the transaction whose committed changes the sink is hearing now (0 before the
+   * first). Its commit record is written, but other sessions may not see it for a moment yet (a commit
+   * leaves the server's list of running transactions after its record is flushed): a catalog look-up
+   * about its changes must wait until it is visible.
+   */
+  get committedXid(): number {
+    return this.#committed;
+  }
 
   constructor(limits: PgoutputDecoderLimits = {}) {
     const { maxHeldTransactions, maxHeldEntries, maxRelations, maxHeldKeysPerRelation, maxHeldKeys } = {
@@ -186,6 +197,7 @@ export class PgoutputDecoder {
       case 0x42: // B: Int64 final LSN, Int64 commit time, Int32 xid
         expectLength(data, 21, 'Begin');
         this.#enter(TRANSACTION, 'Begin');
+        this.#committed = u32(data, 17);
         return;
       case 0x43: // C: Int8 flags, Int64 commit LSN, Int64 end LSN, Int64 commit time
         expectLength(data, 26, 'Commit');
@@ -540,6 +552,7 @@ export class PgoutputDecoder {
 
   #release(xid: number, sink: PgoutputSink): void {
     const held = this.#held.take(xid)!;
+    this.#committed = xid;
     for (const relation of held.relations.values()) this.#relations.set(relation);
     held.release(
       (relation, op, count) => sink.change(relation, op, count),

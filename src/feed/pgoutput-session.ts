@@ -25,7 +25,13 @@ import {
   publicationWarnings,
   type RunQuery,
 } from './publication.js';
-import { LineageResolver, lineageSql, parseKeyColumns, parseLineage } from './relation-lineage.js';
+import {
+  LineageResolver,
+  lineageSql,
+  parseKeyColumns,
+  parseLineage,
+  parseRunning,
+} from './relation-lineage.js';
 import type { StreamConsumer } from './replication-stream.js';
 import { formatKey } from './row-key.js';
 import type { Session } from './session.js';
@@ -145,9 +151,22 @@ function streamConsumer(
   const debug = log.enabled('debug');
   const keys = options.keys;
   const resolver = new LineageResolver({
-    lookup: async (oids) => {
-      const result = (await lookups.query(lineageSql(oids, keys)))[0];
-      return { lineages: parseLineage(result), keys: keys ? parseKeyColumns(result) : null };
+    lookup: async (oids, xids) => {
+      const result = (await lookups.query(lineageSql(oids, keys, xids)))[0];
+      return {
+        lineages: parseLineage(result),
+        keys: keys ? parseKeyColumns(result) : null,
+        running: parseRunning(result),
+      };
+    },
+    committedXid: () => decoder.committedXid,
+    later: (callback, ms) => {
+      session.sleep(ms).then(
+        () => {
+          if (!session.closed) callback();
+        },
+        () => {},
+      );
     },
     emit: (payload, count, firstSeenMs) => sink.change(payload, count, firstSeenMs),
     emitRow: (table, key, count, firstSeenMs) => sink.changeRow(table, key, count, firstSeenMs),

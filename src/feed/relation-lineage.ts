@@ -18,6 +18,12 @@
 // (DEFAULT, USING INDEX) and parked; under FULL they are table-level until then (the primary key is not
 // known yet: coarser, never wrong). The answer must agree with the flags (same columns, all published)
 // or the relation's rows stay table-level.
+//
+// A look-up must read the catalog as the change's own transaction left it. The walsender sends a
+// transaction once its commit record is written, which is a moment before other sessions see it: an
+// ATTACH or DETACH PARTITION read too early would place a change under its old root (a lost wakeup for
+// the table it went to). So each parked change remembers its transaction, the look-up also answers which
+// of those its own snapshot did not see committed, and those are asked again a few milliseconds later.
 import type { PgoutputRelation } from '../decode/pgoutput-relation.js';
 import type { QueryResult } from '../protocol/query-response.js';
 import type { PartitionNaming } from './catalog.js';
@@ -31,6 +37,8 @@ export interface LineageAnswer {
   readonly lineages: Map<number, Lineage>;
   /** With keys: each relation's replica identity key columns by name, in key order (null: no key). */
   readonly keys: Map<number, readonly string[] | null> | null;
+  /** Of the transactions the look-up was asked to see, those its snapshot did not see committed yet. */
+  readonly running: ReadonlySet<number>;
 }
 
 /**
@@ -38,9 +46,12 @@ export interface LineageAnswer {
  * (`pg_partition_ancestors`), as a JSON array of [schema, table] pairs; NULL for a relation that is gone.
  * With `keys`, a third column: the replica identity's key column names in key order (JSON), or NULL.
  */
-export function lineageSql(oids: readonly number[], keys = false): string {
+export function lineageSql(oids: readonly number[], keys = false, xids: readonly number[] = []): string {
   for (const oid of oids) {
     if (!Number.isInteger(oid) || oid < 1 || oid > 0xffffffff) throw new RangeError(`not an OID: ${oid}`);
+  }
+  for (const xid of xids) {
+    if (!Number.isInteger(xid) || xid < 1 || xid > 0xffffffff) throw new RangeError(`not an xid: ${xid}`);
   }
   // pg_partition_ancestors gives no row for a table that is not a partition: then the lineage is the
   // table alone, and a relation with no pg_class row any more has none.
@@ -49,15 +60,36 @@ export function lineageSql(oids: readonly number[], keys = false): string {
     FROM pg_catalog.pg_partition_ancestors(x.oid) WITH ORDINALITY a(relid, ord)
     JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
     JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace),
-  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END${keys ? KEY_COLUMNS_SQL : ''}
+  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END,
+  ${keys ? KEY_COLUMNS_SQL : 'NULL'}, ${runningSql(xids)}
 FROM pg_catalog.unnest('{${oids.join(',')}}'::pg_catalog.oid[]) x(oid)
 LEFT JOIN pg_catalog.pg_class c ON c.oid = x.oid
 LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
 }
 
+/**
+ * Which of `xids` (32-bit, as pgoutput sends them) the statement's own snapshot does not see committed,
+ * as a JSON array (NULL: none). Not only those it lists as running: a transaction newer than every one
+ * completed is past the snapshot's xmax and listed nowhere. Each xid is widened to the 64-bit one nearest
+ * the snapshot's xmax. The catalog reads of the same statement use a snapshot at least as new, so when
+ * none is returned, they see what those transactions committed.
+ */
+function runningSql(xids: readonly number[]): string {
+  if (xids.length === 0) return 'NULL';
+  return `(SELECT pg_catalog.json_agg(x.v)
+    FROM pg_catalog.unnest('{${xids.join(',')}}'::pg_catalog.int8[]) x(v)
+    CROSS JOIN (SELECT pg_catalog.pg_current_snapshot() AS s) cur
+    CROSS JOIN LATERAL (SELECT pg_catalog.pg_snapshot_xmax(cur.s)::pg_catalog.text::pg_catalog.int8 AS xmax) m
+    CROSS JOIN LATERAL (SELECT m.xmax - m.xmax % 4294967296 + x.v AS f) near
+    WHERE NOT pg_catalog.pg_visible_in_snapshot((CASE
+      WHEN near.f >= m.xmax + 2147483648 AND near.f >= 4294967296 THEN near.f - 4294967296
+      WHEN near.f < m.xmax - 2147483648 THEN near.f + 4294967296
+      ELSE near.f END)::pg_catalog.text::pg_catalog.xid8, cur.s))`;
+}
+
 // The same rule as catalog-query.ts: USING INDEX is the index marked indisreplident, NOTHING has no key,
 // DEFAULT and FULL the primary key; index key columns only (not INCLUDE columns).
-const KEY_COLUMNS_SQL = `, (
+const KEY_COLUMNS_SQL = `(
     SELECT pg_catalog.json_agg(att.attname ORDER BY k.n)
     FROM pg_catalog.pg_index x
     CROSS JOIN LATERAL pg_catalog.unnest(x.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)
@@ -73,6 +105,12 @@ export function parseKeyColumns(result: QueryResult | undefined): Map<number, re
     found.set(Number(row[0]), names === null || names.length === 0 ? null : names);
   }
   return found;
+}
+
+/** The transactions {@link lineageSql}'s snapshot did not see committed yet (the same in every row). */
+export function parseRunning(result: QueryResult | undefined): Set<number> {
+  const value = result?.rows[0]?.[3];
+  return new Set(value == null ? [] : (JSON.parse(value) as number[]));
 }
 
 /** The lineages of {@link lineageSql}'s result, by OID. */
@@ -95,7 +133,11 @@ export interface LineageResolverOptions {
    * Looks up the lineages of `oids` (one query), with their key columns when `maxKeys` is set; rejects
    * when the look-up connection fails.
    */
-  lookup(oids: readonly number[]): Promise<LineageAnswer>;
+  lookup(oids: readonly number[], xids: readonly number[]): Promise<LineageAnswer>;
+  /** The top-level xid of the transaction whose changes are being reported now (0: unknown). */
+  committedXid(): number;
+  /** Runs `callback` after `ms` (the feed's timers): a look-up that came too early is asked again. */
+  later(callback: () => void, ms: number): void;
   /** A change to report: `count` changes to `payload`, first seen at `firstSeenMs`. */
   emit(payload: string, count: number, firstSeenMs: number): void;
   /** With keys: `count` changes to the row `key` (key-column order; reused, copy to keep) of `table`. */
@@ -129,7 +171,14 @@ interface Parked {
   readonly firstSeenMs: number;
   /** The look-ups sent before this relation was described: only a later one can place it. */
   readonly after: number;
+  /** The transaction of its first change, which the look-up must see committed (0: none to wait for). */
+  readonly xid: number;
 }
+
+/** The first wait before asking again when a look-up came before its transaction was visible, in ms. */
+const RETRY_FIRST_MS = 1;
+/** The longest such wait: a commit waiting for a synchronous standby can stay invisible for long. */
+const RETRY_MAX_MS = 100;
 
 interface ParkedKey {
   readonly values: readonly string[];
@@ -162,6 +211,10 @@ export class LineageResolver {
   readonly #queued = new Set<number>();
   #sent = 0;
   #inFlightSince: number | null = null;
+  /** When the last look-up was sent (kept after it answers, for a retry round's start). */
+  #inFlightStarted = 0;
+  /** While a look-up is asked again later: when the first of this round was sent, the last wait, and whether it runs. */
+  #retrying: { since: number; waitMs: number; sleeping: boolean } | null = null;
   #failed = false;
 
   constructor(options: LineageResolverOptions) {
@@ -175,7 +228,8 @@ export class LineageResolver {
 
   /** How long the look-up in flight has waited, in ms; null when none is. */
   waitingMs(): number | null {
-    return this.#inFlightSince === null ? null : this.#options.now() - this.#inFlightSince;
+    const since = this.#retrying?.since ?? this.#inFlightSince;
+    return since === null ? null : this.#options.now() - since;
   }
 
   /** `count` committed changes to `relation`: reported at once when its place is known, else parked. */
@@ -266,6 +320,7 @@ export class LineageResolver {
       collapsed: false,
       firstSeenMs: this.#options.now(),
       after: this.#sent,
+      xid: this.#options.committedXid(),
     };
     this.#parked.set(relation, parked);
     this.#queued.add(relation.oid);
@@ -299,15 +354,22 @@ export class LineageResolver {
 
   #pump(): void {
     if (this.#inFlightSince !== null || this.#queued.size === 0 || this.#failed) return;
+    if (this.#retrying?.sleeping) return;
     const oids = [...this.#queued];
     this.#queued.clear();
+    const xids = new Set<number>();
+    for (const parked of this.#parked.values()) if (parked.xid !== 0) xids.add(parked.xid);
     const request = ++this.#sent;
     this.#inFlightSince = this.#options.now();
-    this.#options.lookup(oids).then(
+    this.#inFlightStarted = this.#inFlightSince;
+    this.#options.lookup(oids, [...xids]).then(
       (answer) => {
         this.#inFlightSince = null;
-        this.#settle(request, answer);
-        this.#pump();
+        if (this.#settle(request, answer)) this.#retryLater();
+        else {
+          this.#retrying = null;
+          this.#pump();
+        }
       },
       (error: unknown) => {
         this.#inFlightSince = null;
@@ -317,12 +379,31 @@ export class LineageResolver {
     );
   }
 
-  #settle(request: number, { lineages, keys }: LineageAnswer): void {
+  /** Asks again after a wait that doubles each time the look-up still comes too early. */
+  #retryLater(): void {
+    const retrying = this.#retrying ?? { since: this.#inFlightStarted, waitMs: 0, sleeping: false };
+    retrying.waitMs = Math.min(RETRY_MAX_MS, retrying.waitMs === 0 ? RETRY_FIRST_MS : retrying.waitMs * 2);
+    retrying.sleeping = true;
+    this.#retrying = retrying;
+    this.#options.later(() => {
+      retrying.sleeping = false;
+      this.#pump();
+    }, retrying.waitMs);
+  }
+
+  /** Places what the answer can place; true when some waited for a transaction it did not see yet. */
+  #settle(request: number, { lineages, keys, running }: LineageAnswer): boolean {
     const vanished: string[] = [];
+    let early = false;
     for (const [relation, parked] of this.#parked) {
       if (parked.after >= request || !lineages.has(relation.oid)) {
         // Described after this look-up was sent, so the catalog it read may be older: ask again.
         this.#queued.add(relation.oid);
+        continue;
+      }
+      if (running.has(parked.xid)) {
+        this.#queued.add(relation.oid);
+        early = true;
         continue;
       }
       this.#parked.delete(relation);
@@ -347,6 +428,7 @@ export class LineageResolver {
         `${vanished.map((name) => JSON.stringify(name)).join(', ')} changed and then left the catalog before its partition root was known`,
       );
     }
+    return early;
   }
 
   /**

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import pg from 'pg';
+import { lineageSql } from '../../src/feed/relation-lineage.js';
 import { PublicationError, type WalFeedOptions } from '../../src/index.js';
 import { type ClusterInfo, runSql } from '../support/cluster.js';
 import { feedConnection, openFeed as openTestFeed, slotsIn } from '../support/feed-probe.js';
@@ -274,6 +275,31 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
     const from = probe.after(back);
     await sql('INSERT INTO public.sentinel DEFAULT VALUES');
     await probe.counted('public.sentinel', 1, from);
+  });
+});
+
+describe('the partition look-up waits for its transaction to be visible', { timeout: 60_000 }, () => {
+  test("an xid is reported until the look-up's snapshot sees it committed: running, newest of all, or aborted", async (t) => {
+    const writer = await clientOf();
+    const reader = await clientOf();
+    t.after(() => Promise.all([writer.end(), reader.end()]));
+    const [{ oid }] = (await reader.query("SELECT 'public.orders'::regclass::oid AS oid")).rows as [
+      { oid: number },
+    ];
+    // pg parses the json column itself; the feed reads it as text through parseRunning (unit-tested).
+    const running = async (xids: number[]) => {
+      const result = await reader.query({ text: lineageSql([oid], false, xids), rowMode: 'array' });
+      return new Set((result.rows[0] as unknown[])[3] as number[] | null);
+    };
+    const xid32 = (full: string) => Number(BigInt(full) % 2n ** 32n);
+    await writer.query('BEGIN');
+    const open = xid32((await writer.query('SELECT pg_current_xact_id()::text AS x')).rows[0].x);
+    // The newest transaction of all, still open: past every snapshot's xmax, listed in no xip.
+    assert.deepEqual(await running([open]), new Set([open]));
+    await writer.query('COMMIT');
+    assert.deepEqual(await running([open]), new Set());
+    // Older and committed: seen; one not assigned yet: not.
+    assert.deepEqual(await running([open, open + 1000]), new Set([open + 1000]));
   });
 });
 

@@ -29,6 +29,7 @@ function harness(maxKeys = 100) {
           resolve({
             lineages: new Map(oids.map((oid) => [oid, [{ schema: 'public', table: `t${oid}` }]])),
             keys: new Map(keys),
+            running: new Set(),
           });
           await new Promise((r) => setImmediate(r));
         };
@@ -40,6 +41,8 @@ function harness(maxKeys = 100) {
     filter: null,
     naming: 'root',
     now: () => 0,
+    committedXid: () => 0,
+    later: () => assert.fail('no look-up here comes before its transaction is visible'),
     maxParked: 10,
     maxKeys,
   });

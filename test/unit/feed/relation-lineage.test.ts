@@ -12,6 +12,7 @@ import {
   type LineageResolverOptions,
   lineageSql,
   parseLineage,
+  parseRunning,
 } from '../../../src/feed/relation-lineage.js';
 import { parseTableName, TableFilter } from '../../../src/feed/tables.js';
 
@@ -30,18 +31,22 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
   const emitted: [string, number, number][] = [];
   const resyncs: string[] = [];
   const failures: unknown[] = [];
+  let xid = 0;
+  const retries: { ms: number; run: () => void }[] = [];
   const lookups: {
     oids: readonly number[];
-    answer(found: [number, Lineage][]): Promise<void>;
+    xids: readonly number[];
+    answer(found: [number, Lineage][], running?: number[]): Promise<void>;
     fail(e: unknown): Promise<void>;
   }[] = [];
   const resolver = new LineageResolver({
-    lookup: (oids) =>
+    lookup: (oids, xids) =>
       new Promise((resolve, reject) => {
         lookups.push({
           oids,
-          answer: async (found) => {
-            resolve({ lineages: new Map(found), keys: null });
+          xids,
+          answer: async (found, running = []) => {
+            resolve({ lineages: new Map(found), keys: null, running: new Set(running) });
             await new Promise((r) => setImmediate(r));
           },
           fail: async (error) => {
@@ -56,6 +61,8 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
     filter: null,
     naming: 'root',
     now: () => now,
+    committedXid: () => xid,
+    later: (run, ms) => retries.push({ ms, run }),
     maxParked: 100,
     ...options,
   });
@@ -65,8 +72,13 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
     resyncs,
     failures,
     lookups,
+    retries,
     tick(ms: number) {
       now += ms;
+    },
+    /** The transaction whose changes the decoder reports from now on. */
+    commit(next: number) {
+      xid = next;
     },
   };
 }
@@ -198,12 +210,68 @@ describe('LineageResolver', () => {
     assert.equal(h.lookups.length, 1);
     assert.deepEqual(h.emitted, []);
   });
+
+  test("a look-up whose snapshot still saw the change's transaction running is asked again, later and later (DETACH PARTITION just committed)", async () => {
+    const h = harness();
+    h.commit(901);
+    const detached = relation(20, 'public', 'parted_eu');
+    h.resolver.change(detached, 1);
+    h.commit(902);
+    h.resolver.change(relation(21, 'public', 'other'), 1);
+    assert.deepEqual(h.lookups[0]?.xids, [901]);
+    await h.lookups[0]!.answer([[20, lineage('public.parted_eu', 'public.parted')]], [901]);
+    // Read before 901 was visible, the answer may be the catalog before the DETACH: nothing placed.
+    assert.deepEqual(h.emitted, []);
+    assert.deepEqual(
+      h.retries.map((retry) => retry.ms),
+      [1],
+    );
+    h.tick(3);
+    h.retries[0]!.run();
+    assert.deepEqual(h.lookups[1]?.oids.toSorted(), [20, 21]);
+    assert.deepEqual(h.lookups[1]?.xids.toSorted(), [901, 902]);
+    await h.lookups[1]!.answer(
+      [
+        [20, lineage('public.parted_eu', 'public.parted')],
+        [21, lineage('public.other')],
+      ],
+      [901],
+    );
+    assert.deepEqual(h.emitted, [['public.other', 1, 1000]]);
+    assert.deepEqual(
+      h.retries.map((retry) => retry.ms),
+      [1, 2],
+    );
+    assert.equal(h.resolver.waitingMs(), 3, 'the wait counts from the first look-up of the round');
+    h.retries[1]!.run();
+    await h.lookups[2]!.answer([[20, lineage('public.parted_eu')]]);
+    assert.deepEqual(h.emitted.at(-1), ['public.parted_eu', 1, 1000]);
+    assert.equal(h.resolver.waitingMs(), null);
+    assert.equal(h.retries.length, 2);
+  });
 });
 
 describe('lineage SQL', () => {
   test('OIDs only, checked: nothing else reaches the statement', () => {
     assert.match(lineageSql([16384, 4294967295]), /'\{16384,4294967295\}'::pg_catalog\.oid\[\]/);
     for (const bad of [0, -1, 1.5, 2 ** 32, Number.NaN]) assert.throws(() => lineageSql([bad]), RangeError);
+  });
+
+  test('xids are checked too, and only they reach the statement', () => {
+    assert.match(lineageSql([16384], false, [901, 4294967295]), /'\{901,4294967295\}'::pg_catalog\.int8\[\]/);
+    assert.match(lineageSql([16384]), /NULL, NULL\n/);
+    for (const bad of [0, -1, 1.5, 2 ** 32]) assert.throws(() => lineageSql([1], false, [bad]), RangeError);
+  });
+
+  test('the transactions still running come in column 4 of the first row', () => {
+    assert.deepEqual(
+      parseRunning({ tag: 'SELECT 1', fields: [], rows: [['16384', '[["public", "p"]]', null, '[901]']] }),
+      new Set([901]),
+    );
+    assert.deepEqual(
+      parseRunning({ tag: 'SELECT 1', fields: [], rows: [['16384', '[["public", "p"]]', null, null]] }),
+      new Set(),
+    );
   });
 
   test('pairs of [schema, table] per OID, NULL for a relation that is gone', () => {
