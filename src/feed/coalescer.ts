@@ -76,6 +76,14 @@ export class Coalescer {
     return rows === undefined || (rows.size < this.#maxKeys && !rows.has(formatKey(key)));
   }
 
+  /**
+   * Whether `table`'s rows folded in this batch, so that a row change to it counts for the whole table
+   * exactly as a table-level change does (its key no longer matters).
+   */
+  folded(table: string): boolean {
+    return this.#tables.get(table)?.folded === true;
+  }
+
   /** Distinct payloads held: table-level and row entries. */
   get size(): number {
     return this.#order.size;
