@@ -62,7 +62,7 @@ export class Coalescer {
     const entry = entries.rows.get(text);
     if (entry !== undefined) entry.count += n;
     else if (entries.rows.size < this.#maxKeys) {
-      entries.rows.set(text, this.#enter(table, key.slice(), n, firstSeenMs));
+      entries.rows.set(text, this.#enter(table, Object.freeze(key.slice()), n, firstSeenMs));
     } else this.#fold(entries, entries.rows, n, firstSeenMs);
   }
 
