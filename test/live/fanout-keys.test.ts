@@ -1,5 +1,5 @@
 // A large keyed batch through the NOTIFY bridge (contract R24 "keys travel through every fan-out transport",
-// §6 "split under 8000 bytes"): one transaction touching 10,000 rows, keyed by a composite key with
+// contract §6 "split under 8000 bytes"): one transaction touching 10,000 rows, keyed by a composite key with
 // awkward text, leaves a `pgnudge bridge --keys` as one batch split over many NOTIFY messages, and a
 // NotifyFeed consumer on a healthy link gets it whole: every key once, with its count, in one Batch and
 // no Resync. Once per plugin the major has.
