@@ -1,12 +1,13 @@
 // Per-row cost of the plugin decoders (and the engine's intake) on realistic 10-column row messages,
 // as in a 1,000,000-row transaction: wal2json, test_decoding and pgoutput (full row, binary, key-only). Prints rows/s and ns/row; asserts nothing.
 
-import type { Decoder } from '../src/decode/change.js';
+import type { ChangeOp, Decoder, RowImages } from '../src/decode/change.js';
 import { createPgoutputDecoder, type PgoutputSink } from '../src/decode/pgoutput.js';
 import { createTestDecodingDecoder } from '../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../src/decode/wal2json.js';
 import { BatchEngine } from '../src/feed/batch-engine.js';
 import type { Clock } from '../src/feed/clock.js';
+import { RowEvents } from '../src/feed/row-events.js';
 import * as pgoutput from '../test/support/pgoutput-bytes.js';
 
 const ROWS = Number(process.env.PGNUDGE_BENCH_ROWS ?? 1_000_000);
@@ -214,3 +215,48 @@ const keyedNs = Number(process.hrtime.bigint() - keyedStart);
 console.log(
   `${'engine.changeRow(): 1000 rows of one table'.padEnd(52)} ${(keyedNs / ROWS).toFixed(1).padStart(7)} ns/row`,
 );
+
+// The whole intake of compare.bench's 1,000,000-row transaction with test_decoding, table-level and with
+// row keys (issue 15): decoder, RowEvents and engine over the bulk table's lines (a bigint primary key and a
+// timestamp), each row its own key. A batch ends every BATCH_ROWS rows, as maxBatchWait ends them during
+// the real drain, so each batch keeps maxKeys rows and folds the rest.
+const BATCH_ROWS = 20_000;
+const bulkLines = Array.from({ length: BATCH_ROWS }, (_, i) =>
+  encoder.encode(
+    `table public.bulk: INSERT: id[bigint]:${1_000_000 + i} updated_at[timestamp with time zone]:'2026-12-04 19:14:16.${String(i).padStart(6, '0')}+00'`,
+  ),
+);
+const KEY_COLUMNS = ['id'];
+function measureIntake(label: string, keyed: boolean): void {
+  const intake = new BatchEngine({
+    clock,
+    debounceMs: 50,
+    maxBatchWaitMs: 1000,
+    maxPending: 10_000,
+    maxKeys: 1000,
+    failsafeMs: null,
+    onReadable: () => undefined,
+  });
+  const rowEvents = new RowEvents(intake);
+  const decoder = createTestDecodingDecoder();
+  const readMs = clock.now();
+  const sink = keyed
+    ? (_schema: string, _table: string, op: ChangeOp, rows?: RowImages) =>
+        rowEvents.change('public.bulk', KEY_COLUMNS, op, rows, readMs)
+    : () => intake.change('public.bulk', 1, undefined, readMs);
+  const run = (rows: number) => {
+    for (let i = 0; i < rows; i++) {
+      if (i % BATCH_ROWS === 0) intake.resync('failsafe');
+      decoder.decode(bulkLines[i % BATCH_ROWS]!, sink);
+    }
+  };
+  run(100_000);
+  const before = intake.changesReceived;
+  const begun = process.hrtime.bigint();
+  run(ROWS);
+  const took = Number(process.hrtime.bigint() - begun);
+  if (intake.changesReceived - before !== ROWS) throw new Error(`${label}: changes went missing`);
+  console.log(`${label.padEnd(52)} ${(took / ROWS).toFixed(1).padStart(7)} ns/row`);
+}
+measureIntake('intake, test_decoding bulk rows: table-level', false);
+measureIntake('intake, test_decoding bulk rows: keys, maxKeys 1000', true);

@@ -233,9 +233,51 @@ function startsAt(data: Uint8Array, at: number, expected: Uint8Array): boolean {
 }
 
 function utf8(data: Uint8Array, start: number, end: number): string {
+  // Most keys are short numbers: read them without the subarray and spread call decodeUtf8 makes.
+  if (end - start <= 8) {
+    const ascii = shortAscii(data, start, end);
+    if (ascii !== undefined) return ascii;
+  }
   const text = decodeUtf8(data, start, end);
   if (text === undefined) fail('invalid UTF-8 in a value', start);
   return text;
+}
+
+/** `data[start, end)` (at most 8 bytes) as text when it is all ASCII, else undefined. */
+function shortAscii(data: Uint8Array, start: number, end: number): string | undefined {
+  for (let i = start; i < end; i++) if (data[i]! >= 0x80) return undefined;
+  const d = data;
+  const s = start;
+  // String.fromCharCode with a fixed argument count: no array, and several times faster than apply().
+  switch (end - start) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(d[s]!);
+    case 2:
+      return String.fromCharCode(d[s]!, d[s + 1]!);
+    case 3:
+      return String.fromCharCode(d[s]!, d[s + 1]!, d[s + 2]!);
+    case 4:
+      return String.fromCharCode(d[s]!, d[s + 1]!, d[s + 2]!, d[s + 3]!);
+    case 5:
+      return String.fromCharCode(d[s]!, d[s + 1]!, d[s + 2]!, d[s + 3]!, d[s + 4]!);
+    case 6:
+      return String.fromCharCode(d[s]!, d[s + 1]!, d[s + 2]!, d[s + 3]!, d[s + 4]!, d[s + 5]!);
+    case 7:
+      return String.fromCharCode(d[s]!, d[s + 1]!, d[s + 2]!, d[s + 3]!, d[s + 4]!, d[s + 5]!, d[s + 6]!);
+    default:
+      return String.fromCharCode(
+        d[s]!,
+        d[s + 1]!,
+        d[s + 2]!,
+        d[s + 3]!,
+        d[s + 4]!,
+        d[s + 5]!,
+        d[s + 6]!,
+        d[s + 7]!,
+      );
+  }
 }
 
 function bytesOf(ascii: string): Uint8Array {

@@ -130,6 +130,15 @@ export class BatchEngine {
     this.#record(table, key, count, firstSeenMs, receivedMs);
   }
 
+  /**
+   * Whether a row change to `table` would now count exactly as a table-level one: its rows folded in the
+   * pending batch (past maxKeys), so changeRow() and change() do the same until the batch is taken. A
+   * decoder may then skip reading the row's key, which a big transaction would otherwise pay per row.
+   */
+  rowsFolded(table: string): boolean {
+    return this.#batch.folded(table);
+  }
+
   #record(
     table: string,
     key: readonly string[] | null,

@@ -62,7 +62,7 @@ export class Coalescer {
     const entry = entries.rows.get(text);
     if (entry !== undefined) entry.count += n;
     else if (entries.rows.size < this.#maxKeys) {
-      entries.rows.set(text, this.#enter(table, key.slice(), n, firstSeenMs));
+      entries.rows.set(text, this.#enter(table, Object.freeze(key.slice()), n, firstSeenMs));
     } else this.#fold(entries, entries.rows, n, firstSeenMs);
   }
 
@@ -74,6 +74,14 @@ export class Coalescer {
     const rows = entries.rows;
     // A row past maxKeys folds the table's entries: never an entry more.
     return rows === undefined || (rows.size < this.#maxKeys && !rows.has(formatKey(key)));
+  }
+
+  /**
+   * Whether `table`'s rows folded in this batch, so that a row change to it counts for the whole table
+   * exactly as a table-level change does (its key no longer matters).
+   */
+  folded(table: string): boolean {
+    return this.#tables.get(table)?.folded === true;
   }
 
   /** Distinct payloads held: table-level and row entries. */

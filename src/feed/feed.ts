@@ -73,9 +73,11 @@ export function feedSetup(
 
 /**
  * What a session body feeds into the feed's BatchEngine: table-level changes (`schema.table`), row
- * changes (a table and a key, contract R22) and Resyncs.
+ * changes (a table and a key, contract R22) and Resyncs. `rowsFolded` says when a row's key need not be
+ * read; a sink without it (a test's) has every key read.
  */
-export type FeedSink = Pick<BatchEngine, 'change' | 'changeRow' | 'resync'>;
+export type FeedSink = Pick<BatchEngine, 'change' | 'changeRow' | 'resync'> &
+  Partial<Pick<BatchEngine, 'rowsFolded'>>;
 
 /**
  * A feed kind's sessions: `connect` opens one connection, `run` lives on it, feeding `sink`, and calls

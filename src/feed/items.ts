@@ -49,7 +49,8 @@ export class NudgeEvent {
   constructor(table: string, count: number, firstSeen: Date, key: readonly string[] | null = null) {
     const ms = firstSeen.getTime();
     if (Number.isNaN(ms)) throw new RangeError('firstSeen must be a valid Date');
-    this.key = key === null ? null : Object.freeze(key.slice());
+    // A frozen array cannot change under the event: kept as is (the engine hands over frozen copies).
+    this.key = key === null ? null : Object.isFrozen(key) ? key : Object.freeze(key.slice());
     this.payload = this.key === null ? table : `${table}:${formatKey(this.key)}`;
     this.table = table;
     this.count = count;

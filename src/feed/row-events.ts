@@ -7,11 +7,11 @@ import type { FeedSink } from './feed.js';
 
 /** Turns changes into row events, reusing two key arrays (the engine copies the keys it keeps). */
 export class RowEvents {
-  readonly #sink: Pick<FeedSink, 'change' | 'changeRow'>;
+  readonly #sink: Pick<FeedSink, 'change' | 'changeRow' | 'rowsFolded'>;
   readonly #before: string[] = [];
   readonly #after: string[] = [];
 
-  constructor(sink: Pick<FeedSink, 'change' | 'changeRow'>) {
+  constructor(sink: Pick<FeedSink, 'change' | 'changeRow' | 'rowsFolded'>) {
     this.#sink = sink;
   }
 
@@ -21,6 +21,11 @@ export class RowEvents {
    * and, when it changed, its old key too. Anything unreadable falls back to one table-level change:
    * coarser, never wrong. `receivedMs` is the engine clock's reading for the socket read that brought the
    * change (default: the engine reads it), as in BatchEngine.change.
+   *
+   * Once the sink says the table's rows folded in its batch (past maxKeys), a row change counts exactly as
+   * a table-level one, so only what decides the count is read: nothing for an INSERT or a DELETE (one
+   * change, key or not), and for an UPDATE the new key only when an old key came with it (two changes
+   * when they differ). A big transaction then reads at most maxKeys keys per table per batch.
    */
   change(
     table: string,
@@ -34,10 +39,18 @@ export class RowEvents {
       sink.change(table, 1, undefined, receivedMs);
       return;
     }
+    const folded = sink.rowsFolded?.(table) === true;
+    if (folded && op !== 'update') {
+      sink.change(table, 1, undefined, receivedMs);
+      return;
+    }
     const before = this.#before;
     const after = this.#after;
-    before.length = columns.length;
-    after.length = columns.length;
+    // Sized to the key, so a shorter key carries no stale value; most feeds' keys are all one size.
+    if (before.length !== columns.length) {
+      before.length = columns.length;
+      after.length = columns.length;
+    }
     if (op === 'insert') {
       if (rows.readKey('new', columns, after) === 'read')
         sink.changeRow(table, after, 1, undefined, receivedMs);
@@ -51,7 +64,11 @@ export class RowEvents {
       return;
     }
     const old = rows.readKey('old', columns, before);
-    if (old === 'unreadable' || rows.readKey('new', columns, after) !== 'read') {
+    if (old === 'unreadable' || (folded && old === 'absent')) {
+      sink.change(table, 1, undefined, receivedMs);
+      return;
+    }
+    if (rows.readKey('new', columns, after) !== 'read') {
       sink.change(table, 1, undefined, receivedMs);
       return;
     }

@@ -35,8 +35,20 @@ export function formatKey(values: readonly string[]): string {
 }
 
 function formatValue(value: string): string {
-  if (value !== '' && !NEEDS_QUOTES.test(value)) return value;
+  if (value !== '' && !needsQuotes(value)) return value;
   return `"${value.replace(DOUBLED, '$&$&')}"`;
+}
+
+/** NEEDS_QUOTES.test(value), by char codes: called for every key a batch keeps, where the RegExp showed. */
+function needsQuotes(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    // `"` `\` `(` `)` `,` and space, then \t \n \v \f \r (9 to 13).
+    if (code === 0x22 || code === 0x5c || code === 0x28 || code === 0x29 || code === 0x2c || code === 0x20)
+      return true;
+    if (code >= 0x09 && code <= 0x0d) return true;
+  }
+  return false;
 }
 
 /**

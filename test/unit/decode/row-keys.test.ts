@@ -122,6 +122,29 @@ describe('test_decoding row images', () => {
     assert.deepEqual(keys(td(), line, ['tags']).new, ['read', ['{1,2}']]);
   });
 
+  test('values of every length up to past 8 bytes read back exactly, ASCII or not', () => {
+    for (let length = 1; length <= 12; length++) {
+      const number = '1234567890-12'.slice(0, length);
+      assert.deepEqual(keys(td(), `table public.t: INSERT: id[bigint]:${number}`, ['id']).new, [
+        'read',
+        [number],
+      ]);
+    }
+    for (const text of ['', 'é', 'ab©', '東京', 'Zürich 東京', '12345678', '1234567é']) {
+      assert.deepEqual(keys(td(), `table public.t: INSERT: id[text]:'${text}'`, ['id']).new, [
+        'read',
+        [text],
+      ]);
+    }
+    // A short value that is not valid UTF-8 (a lone 0xff) is still refused.
+    const line = new TextEncoder().encode("table public.t: INSERT: id[text]:'a_'");
+    line[line.length - 2] = 0xff;
+    assert.throws(
+      () => td().decode(line, (_schema, _table, _op, rows) => rows!.readKey('new', ['id'], [])),
+      DecodeError,
+    );
+  });
+
   test('a key column that is null, unchanged TOAST or missing is unreadable', () => {
     assert.equal(keys(td(), 'table public.t: INSERT: id[integer]:null', ['id']).new, 'unreadable');
     assert.equal(

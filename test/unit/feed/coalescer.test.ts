@@ -56,6 +56,19 @@ describe('Coalescer', () => {
     assert.equal(coalescer.changes, 3);
   });
 
+  test("folded() says whether a table's rows folded in this batch", () => {
+    const coalescer = new Coalescer(1);
+    assert.equal(coalescer.folded('public.a'), false);
+    coalescer.add('public.a', ['1'], 1, 0);
+    coalescer.add('public.a', null, 1, 0);
+    assert.equal(coalescer.folded('public.a'), false, 'a table-level entry beside a row is no fold');
+    coalescer.add('public.a', ['2'], 1, 0);
+    assert.equal(coalescer.folded('public.a'), true);
+    assert.equal(coalescer.folded('public.b'), false);
+    coalescer.drain();
+    assert.equal(coalescer.folded('public.a'), false, 'the next batch holds rows again');
+  });
+
   test('clear forgets everything, folds included', () => {
     const coalescer = new Coalescer(1);
     coalescer.add('public.a', ['1'], 1, 0);

@@ -2,8 +2,14 @@
 // The decoders' reading of real lines is test/unit/decode/row-keys.test.ts; this is the choice made from it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import type { ChangeOp, KeyRead, RowImages } from '../../../src/decode/change.js';
+import { BatchEngine } from '../../../src/feed/batch-engine.js';
+import type { FeedItem } from '../../../src/feed/items.js';
 import { RowEvents } from '../../../src/feed/row-events.js';
+import { ManualClock } from '../../support/manual-clock.js';
+
+const settings = { seed: 20261204, numRuns: Number(process.env.PGNUDGE_FUZZ_RUNS ?? 300) };
 
 /** Row images holding `images.new` and `images.old`: a key array, or what reading one gives instead. */
 function rows(images: { new?: string[] | KeyRead; old?: string[] | KeyRead }): RowImages {
@@ -20,9 +26,15 @@ function rows(images: { new?: string[] | KeyRead; old?: string[] | KeyRead }): R
   };
 }
 
-function events(op: ChangeOp, images: RowImages | undefined, columns: string[] | null = ['id']) {
+function events(
+  op: ChangeOp,
+  images: RowImages | undefined,
+  columns: string[] | null = ['id'],
+  folded = false,
+) {
   const seen: (string | [string, string[]])[] = [];
   const sink = {
+    rowsFolded: () => folded,
     change: (table: string) => {
       seen.push(table);
     },
@@ -92,5 +104,114 @@ describe('RowEvents', () => {
     assert.deepEqual(stamps, [7, 8, 9, 9, 10, 11, 12, 13]);
     row.change('public.t', ['id'], 'insert', rows({ new: ['1'] }));
     assert.equal(stamps.at(-1), undefined, 'without a reading, the engine reads its clock');
+  });
+
+  test("once the table's rows folded, only what decides the count is read", () => {
+    const read: string[] = [];
+    /** Row images that record which image was read. */
+    const watched = (images: { new?: string[] | KeyRead; old?: string[] | KeyRead }): RowImages => {
+      const inner = rows(images);
+      return {
+        readKey(image, columns, out) {
+          read.push(image);
+          return inner.readKey(image, columns, out);
+        },
+      };
+    };
+    assert.deepEqual(events('insert', watched({ new: ['1'] }), ['id'], true), ['public.t']);
+    assert.deepEqual(events('delete', watched({ old: ['1'] }), ['id'], true), ['public.t']);
+    assert.deepEqual(events('insert', watched({ new: 'unreadable' }), ['id'], true), ['public.t']);
+    assert.deepEqual(read, [], 'an INSERT or a DELETE is one change, whatever its key');
+    assert.deepEqual(events('update', watched({ new: ['1'] }), ['id'], true), ['public.t']);
+    assert.deepEqual(read, ['old'], 'an UPDATE without an old key is one change: its new key is not read');
+    read.length = 0;
+    assert.deepEqual(events('update', watched({ new: ['2'], old: ['1'] }), ['id'], true), [
+      ['public.t', ['1']],
+      ['public.t', ['2']],
+    ]);
+    assert.deepEqual(events('update', watched({ new: ['1'], old: ['1'] }), ['id'], true), [
+      ['public.t', ['1']],
+    ]);
+    assert.deepEqual(read, ['old', 'new', 'old', 'new'], 'an old key makes one change or two: both are read');
+    assert.deepEqual(events('insert', rows({ new: ['1'] }), ['id'], false), [['public.t', ['1']]]);
+  });
+
+  test('reading fewer keys once rows folded changes no batch: the same as reading every key', () => {
+    type Step =
+      | { kind: 'change'; table: string; op: ChangeOp; old: string[] | KeyRead; new: string[] | KeyRead }
+      | { kind: 'take' }
+      | { kind: 'resync' };
+    const key = fc.oneof(
+      fc.constantFrom(['1'], ['2'], ['3'], ['4'], ['5']),
+      fc.constantFrom<KeyRead>('absent', 'unreadable'),
+    );
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      {
+        weight: 8,
+        arbitrary: fc.record({
+          kind: fc.constant('change' as const),
+          table: fc.constantFrom('public.a', 'public.b'),
+          op: fc.constantFrom<ChangeOp>('insert', 'update', 'delete', 'truncate'),
+          old: key,
+          new: key,
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('resync' as const) }) },
+    );
+    const options = fc.record({
+      maxKeys: fc.integer({ min: 1, max: 4 }),
+      maxPending: fc.integer({ min: 2, max: 12 }),
+    });
+    fc.assert(
+      fc.property(options, fc.array(step, { maxLength: 120 }), ({ maxKeys, maxPending }, steps) => {
+        const clock = new ManualClock();
+        const engine = () =>
+          new BatchEngine({
+            clock,
+            debounceMs: 10,
+            maxBatchWaitMs: 100,
+            maxPending,
+            maxKeys,
+            failsafeMs: null,
+            onReadable: () => {},
+          });
+        const skipping = engine();
+        const reading = engine();
+        const skipped = new RowEvents(skipping);
+        // The same engine without rowsFolded: every key is read, as before there was a shortcut.
+        const everyKey = new RowEvents({
+          change: (...args) => reading.change(...args),
+          changeRow: (...args) => reading.changeRow(...args),
+        });
+        const items: [FeedItem[], FeedItem[]] = [[], []];
+        const drain = () => {
+          for (const [index, each] of [skipping, reading].entries()) {
+            for (let item = each.take(); item !== undefined; item = each.take()) items[index]!.push(item);
+          }
+        };
+        for (const s of steps) {
+          if (s.kind === 'change') {
+            const images = rows({ new: s.new, old: s.old });
+            skipped.change(s.table, ['id'], s.op, images);
+            everyKey.change(s.table, ['id'], s.op, images);
+          } else if (s.kind === 'take') {
+            clock.advance(100);
+            drain();
+          } else {
+            skipping.resync('failsafe');
+            reading.resync('failsafe');
+          }
+          assert.equal(skipping.pendingPayloads, reading.pendingPayloads);
+          assert.equal(skipping.changesReceived, reading.changesReceived);
+          assert.equal(skipping.droppedChanges, reading.droppedChanges);
+          clock.advance(1);
+        }
+        clock.advance(100);
+        drain();
+        assert.deepEqual(items[0], items[1]);
+      }),
+      settings,
+    );
   });
 });
