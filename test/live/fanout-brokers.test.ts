@@ -119,6 +119,49 @@ async function noSlotLeft(name: string): Promise<void> {
   });
 }
 
+/**
+ * A `pgnudge bridge --to redis --to nats` child on `name`, the brokers' credentials in their usual
+ * variables (never in the URL, which `ps` shows).
+ */
+function cliBridge(t: TestContext, name: string, home: string): CliProcess {
+  const r = redis as RedisServer;
+  const n = nats as NatsServer;
+  return new CliProcess(
+    [
+      'bridge',
+      '--channel',
+      name,
+      '--to',
+      `redis://127.0.0.1:${r.info.port}/${name}`,
+      '--to',
+      `nats://127.0.0.1:${n.info.port}/${name}`,
+      '--dsn',
+      connectionUrl(info, (db as { name: string }).name, info.roles.replication),
+      '--debounce',
+      '5',
+      '-v',
+    ],
+    {
+      home,
+      env: {
+        PGNUDGE_SECRET: SECRET,
+        REDISCLI_AUTH: r.info.password ?? '',
+        NATS_USER: n.info.auth?.user ?? '',
+        NATS_PASSWORD: n.info.auth?.pass ?? '',
+      },
+      after: (fn) => t.after(fn),
+    },
+  );
+}
+
+async function electionHolder(name: string): Promise<number | undefined> {
+  const rows = await runSql<{ active_pid: number }>(
+    info,
+    `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${electionSlot(name)}'`,
+  );
+  return rows[0]?.active_pid;
+}
+
 /** Whether any captured log line holds a broker password. */
 function leaksPassword(...logs: LogCapture[]): boolean {
   return logs.some((log) => log.lines.some((line) => line.message.includes('never logged')));
@@ -368,6 +411,76 @@ describe('fan-out through Redis and NATS', TEST, () => {
         assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
       }
       assert.ok(!bridge.stderr.includes('never logged'), 'no broker password on stderr');
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    "two bridges on both brokers: SIGKILL of the active one, then the end of its successor's election session, each end in Resync(bridge) and later commits at every consumer",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const { redis: redisUrl, nats: natsUrl } = urls(name);
+      const consumers = [redisUrl, redisUrl, redisUrl, natsUrl, natsUrl, natsUrl].map((from) =>
+        consumer(t, from),
+      );
+      await Promise.all(consumers.map(({ probe }) => probe.resync('connected', 0, 30_000)));
+      const first = cliBridge(t, name, home);
+      await first.logged(/: active on channel/, 'the first bridge to become active', 30_000);
+      const second = cliBridge(t, name, home);
+      await second.logged(/standby/, 'the second bridge to wait as a standby', 30_000);
+      await Promise.all(consumers.map(({ probe }) => probe.resync('bridge', 0, 30_000)));
+
+      let marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (10)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 1, marks[i], 30_000)));
+      const firstId = consumers[0]?.feed.bridgeId ?? null;
+      assert.match(firstId ?? '', /^[0-9a-f]{16}$/);
+      assert.deepEqual(new Set(consumers.map(({ feed }) => feed.bridgeId)), new Set([firstId]));
+
+      // A crash: the first bridge's publishers, walsender and election session all go at once.
+      marks = consumers.map(({ probe }) => probe.mark());
+      const killedAt = Date.now();
+      first.child.kill('SIGKILL');
+      await second.logged(/: active on channel/, 'the standby to take over', 30_000);
+      await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
+      t.diagnostic(`every broker consumer resynced ${Date.now() - killedAt} ms after the SIGKILL`);
+      await waitFor(() => consumers.every(({ feed }) => feed.bridgeId !== firstId), {
+        timeoutMs: 15_000,
+        what: 'every consumer to follow the standby',
+      });
+      const secondId = consumers[0]?.feed.bridgeId ?? null;
+      assert.deepEqual(new Set(consumers.map(({ feed }) => feed.bridgeId)), new Set([secondId]));
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (11), (12), (13)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 3, marks[i], 30_000)));
+
+      // The server ends the session holding the election: the bridge stops publishing, elects itself
+      // again under a new id (nobody else is waiting), and every consumer reloads once more.
+      const holder = await electionHolder(name);
+      assert.ok(holder, 'the second bridge holds the election slot');
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql(`SELECT pg_terminate_backend(${holder})`);
+      await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
+      await waitFor(() => consumers.every(({ feed }) => ![firstId, secondId].includes(feed.bridgeId)), {
+        timeoutMs: 15_000,
+        what: 'every consumer to follow the re-elected bridge',
+      });
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (14)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 1, marks[i], 30_000)));
+      for (const { probe } of consumers) {
+        assert.equal(probe.error, undefined);
+        assert.equal(probe.done, false);
+      }
+
+      second.child.kill('SIGTERM');
+      assert.deepEqual(await second.exited, { code: 0, signal: null }, second.stderr);
+      assert.ok(!`${first.stderr}${second.stderr}`.includes('never logged'), 'no broker password on stderr');
+      assert.equal(leaksPassword(...consumers.map(({ log }) => log)), false, 'no broker password in a log');
       await noSlotLeft(name);
     },
   );
