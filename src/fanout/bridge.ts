@@ -47,8 +47,8 @@ export interface NotifyBridgeOptions extends WalFeedOptions {
   electionPollInterval?: number;
   /**
    * Where the active bridge publishes (contract R30): `'notify'` (the channel, on the session that holds
-   * the election), and broker URLs: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS),
-   * `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Default `['notify']`. The channel still names the
+   * the election), and broker URLs: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS,
+   * verified against the system's CAs, or the PEM file `?sslrootcert=PATH` names), `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Default `['notify']`. The channel still names the
    * election. Brokers need their client package installed (`redis`, `@nats-io/transport-node`).
    */
   to?: readonly string[];

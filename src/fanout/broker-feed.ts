@@ -33,7 +33,8 @@ type BatchOptions = Pick<
  */
 export interface BrokerFeedOptions extends BatchOptions {
   /**
-   * Where the bridge publishes: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS) or
+   * Where the bridge publishes: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS,
+   * verified against the system's CAs, or the PEM file `?sslrootcert=PATH` names) or
    * `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Without credentials in the URL, `REDISCLI_AUTH`
    * (Redis) or `NATS_USER` and `NATS_PASSWORD` (NATS) are read.
    */

@@ -486,6 +486,79 @@ describe('fan-out through Redis and NATS', TEST, () => {
   );
 
   test(
+    'rediss://: bridge and consumers verify the server against ?sslrootcert=; without the CA a consumer fails with PGNUDGE_ERR_TLS',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const secure = await startRedis({ tls: true, password: 'redis tls pass: never logged' });
+      t.after(() => secure.stop());
+      const caFile = (secure.info.tls as { caFile: string }).caFile;
+      const name = channel();
+      const bare = `rediss://127.0.0.1:${secure.info.port}/${name}`;
+      const verified = `${bare}?sslrootcert=${encodeURIComponent(caFile)}`;
+      const withPassword = `${secure.info.url}/${name}?sslrootcert=${encodeURIComponent(caFile)}`;
+
+      const viaTls = consumer(t, withPassword);
+      await viaTls.probe.resync('connected');
+      // The system's CAs do not know the harness's CA: a configuration error, not a link to retry.
+      const untrusted = consumer(t, `${secure.info.url}/${name}`);
+      await waitFor(() => untrusted.probe.done, {
+        timeoutMs: 30_000,
+        what: 'the untrusting consumer to fail',
+      });
+      const failure = untrusted.probe.error as { code?: string; message?: string };
+      assert.equal(failure?.code, 'PGNUDGE_ERR_TLS', String(failure?.message));
+      assert.match(failure.message ?? '', /\?sslrootcert=PATH/);
+      assert.ok(!(failure.message ?? '').includes('never logged'), 'no password in the error');
+
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const listen = new CliProcess(['listen', '--from', verified, '--json', '--debounce', '5', '-v'], {
+        home,
+        env: { PGNUDGE_SECRET: SECRET, REDISCLI_AUTH: secure.info.password ?? '' },
+        after: (fn) => t.after(fn),
+      });
+      await waitFor(() => listen.lines().some((line) => line.includes('"connected"')), {
+        timeoutMs: 20_000,
+        what: `listen --from rediss:// to subscribe (${listen.stderr})`,
+      });
+
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [withPassword],
+        debounce: 5,
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await viaTls.probe.resync('bridge', 0, 30_000);
+      await waitFor(
+        async () => {
+          await sql('INSERT INTO t (v) VALUES (40)');
+          return (
+            viaTls.probe.count('public.t') > 0 && listen.lines().some((line) => line.includes('"public.t"'))
+          );
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'a commit through rediss:// at both consumers' },
+      );
+      assert.equal(viaTls.probe.error, undefined);
+      listen.child.kill('SIGINT');
+      assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
+      assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
+      assert.equal(leaksPassword(log, viaTls.log, untrusted.log), false, 'no broker password in a log');
+      await bridge.close();
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
     'a bridge that publishes only to brokers is elected by its channel, and leaves no slot',
     TEST,
     async (t) => {
