@@ -197,12 +197,21 @@ export class NotifyBridge implements AsyncDisposable {
           send: (payloads) => connection.query(formatNotify(this.#channel, payloads)),
         });
       }
-      publishers = await session.wait(
-        'the brokers',
-        Promise.all(
-          this.#brokers.map(({ address }) => transportFor(address.kind).publisher(address, this.#log)),
-        ),
+      const opening = this.#brokers.map(({ address }) =>
+        transportFor(address.kind).publisher(address, this.#log),
       );
+      try {
+        publishers = await session.wait('the brokers', Promise.all(opening));
+      } catch (error) {
+        // The session ended, or another broker failed, while these connected: a publisher nobody keeps
+        // would hold its connection, and reconnect, for as long as the process lives.
+        for (const publisher of opening)
+          publisher.then(
+            (open) => open.close(),
+            () => {},
+          );
+        throw error;
+      }
       outlets.push(...brokerOutlets(bridgeId, this.#brokers, publishers));
       // A broker that cannot take a message now loses it: consumers see the gap and resync.
       const publish = (write: (wire: WireEncoder) => string[]) =>

@@ -21,6 +21,7 @@ import { LogCapture } from '../support/log-capture.js';
 import { NATS_SERVER, type NatsServer, startNats } from '../support/nats.js';
 import { REDIS_SERVER, type RedisServer, startRedis } from '../support/redis.js';
 import { runsInAnotherSuite } from '../support/run-once.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait.js';
 
 const TEST = { timeout: 120_000 } as const;
@@ -554,6 +555,58 @@ describe('fan-out through Redis and NATS', TEST, () => {
       assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
       assert.equal(leaksPassword(log, viaTls.log, untrusted.log), false, 'no broker password in a log');
       await bridge.close();
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    'a bridge whose election session ends while a broker publisher connects closes that publisher once it connects',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const n = nats as NatsServer;
+      // NATS through a proxy that holds the server's INFO: the publisher's connect waits until released.
+      const proxy = await TcpProxy.start({ host: n.info.host, port: n.info.port });
+      t.after(() => proxy.close());
+      proxy.holdDownstream();
+      const auth = n.info.auth as { user: string; pass: string };
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [`nats://${auth.user}:${encodeURIComponent(auth.pass)}@127.0.0.1:${proxy.port}/${name}`],
+        debounce: 5,
+        backoff: { initial: 50, maximum: 200 },
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await waitFor(() => proxy.accepted === 1, {
+        timeoutMs: 20_000,
+        what: 'the first publisher to connect',
+      });
+      const holder = await waitFor(() => electionHolder(name), { what: 'the bridge to hold the election' });
+      await sql(`SELECT pg_terminate_backend(${holder})`);
+      // The bridge starts over: a new session, the election again, a second publisher.
+      await waitFor(() => proxy.accepted === 2, {
+        timeoutMs: 20_000,
+        what: 'the second publisher to connect',
+      });
+      proxy.releaseDownstream();
+      await waitFor(() => bridge.active, { timeoutMs: 20_000, what: 'the bridge to become active' });
+      assert.equal(proxy.accepted, 2);
+      await bridge.close();
+      await running.catch(() => {});
+      await waitFor(() => proxy.open === 0, {
+        timeoutMs: 10_000,
+        what: `every publisher's connection to close (${proxy.open} open)`,
+      });
       await noSlotLeft(name);
     },
   );
