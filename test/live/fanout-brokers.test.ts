@@ -296,6 +296,79 @@ describe('fan-out through Redis and NATS', TEST, () => {
   });
 
   test(
+    "a keyed batch larger than a NATS server's max_payload is split to fit and arrives whole",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const small = await startNats({ maxPayload: 4096 });
+      t.after(() => small.stop());
+      const name = channel();
+      const table = `k_${name.replaceAll('.', '_')}`;
+      await sql(`CREATE TABLE public.${table} (id int PRIMARY KEY)`);
+      t.after(() => sql(`DROP TABLE public.${table}`));
+      const url = `${small.info.url}/${name}`;
+      const recorder = await small.connect();
+      t.after(() => recorder.close());
+      assert.equal(recorder.info.max_payload, 4096);
+      recorder.subscribe(name, '1');
+      await recorder.ping();
+      // Long debounces: one transaction's rows must not straddle a window on a loaded machine.
+      const viaNats = consumer(t, url, 1000);
+      await viaNats.probe.resync('connected');
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [url],
+        keys: true,
+        debounce: 1000,
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await viaNats.probe.resync('bridge', 0, 30_000);
+      const mark = viaNats.probe.mark();
+      // 400 keyed events of about 25 bytes each on the wire: about 10 KB, more than two messages.
+      await sql(`INSERT INTO public.${table} SELECT generate_series(1, 400)`);
+      const keyed = (from: number) =>
+        viaNats.probe.items
+          .slice(from)
+          .flatMap((item) => (item instanceof Batch ? item.events : []))
+          .filter((event) => event.table === `public.${table}`);
+      await waitFor(() => keyed(mark).length >= 400, {
+        timeoutMs: 30_000,
+        what: `400 keys (have ${keyed(mark).length})`,
+      });
+      assert.deepEqual(
+        keyed(mark)
+          .map((event) => Number(event.key?.[0]))
+          .sort((a, b) => a - b),
+        Array.from({ length: 400 }, (_, i) => i + 1),
+        'every key, once',
+      );
+      const items = viaNats.probe.items.slice(mark);
+      assert.equal(items.filter((item) => item instanceof Batch).length, 1, 'one batch');
+      assert.ok(
+        items.every((item) => item.type === 'batch'),
+        'no Resync: every part arrived',
+      );
+      // Each part fits, or the server would have refused it and the consumer resynced on the gap.
+      let parts = 0;
+      for (let i = 0; i < 100 && parts < 2; i += 1) {
+        const message = await recorder.nextMessage(5000);
+        if (/"k":"batch","p":\d+,"n":[2-9]/.test(message.payload.toString('utf8'))) parts += 1;
+      }
+      assert.ok(parts >= 2, 'the batch went as several NATS messages');
+      assert.equal(viaNats.probe.error, undefined);
+    },
+  );
+
+  test(
     'a broker killed and restarted: its consumers Resync and recover; the other broker is unaffected',
     TEST,
     async (t) => {
