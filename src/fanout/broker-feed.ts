@@ -122,6 +122,7 @@ function brokerSource(
     channel: address.channel,
     maxPayloadBytes: transport.maxPayloadBytes,
     subscribeCommand: 'SUBSCRIBE',
+    lossyAfterSubscribe: true,
     connect: async (signal) => {
       const subscription = await transport.connect(address, log, signal);
       open.set(subscription.connection, subscription);
