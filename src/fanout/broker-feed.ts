@@ -66,7 +66,8 @@ const BROKER_FEED_OPTION_NAMES: readonly string[] = Object.keys({
 
 /**
  * A change feed fed by a bridge through a broker. Yields `Resync('connected')` once subscribed
- * (`reconnected` after every reconnect: the broker keeps nothing for a subscriber that was away),
+ * (`reconnected` after every reconnect: the broker keeps nothing for a subscriber that was away; usually
+ * followed by `bridge`, as the bridge's sequence is checked across the reconnect),
  * `Resync('bridge')` when the bridge resyncs, is replaced, comes back, or a message is lost, and
  * `Batch`es as the bridge reports changes.
  */
