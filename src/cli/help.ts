@@ -149,7 +149,7 @@ Options:
   --channel NAME            the NOTIFY channel (required; 1-63 bytes, used exactly); it also names
                             the election when the bridge publishes only to brokers
   --to notify|URL           where to publish, repeatable (default: notify, the channel): a broker
-                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://... (TLS) or
+                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://...[?sslrootcert=CA] or
                             nats://[USER:PASS@]HOST[:PORT]/SUBJECT (else REDISCLI_AUTH, NATS_USER and
                             NATS_PASSWORD); needs npm install redis or @nats-io/transport-node
   --secret-file PATH        read the shared secret from PATH
@@ -177,7 +177,8 @@ the bridge resynced, was replaced, or was heard again after a silence; a silence
 Options:
   --channel NAME            the NOTIFY channel the bridge publishes on
   --from URL                or the broker it publishes to, instead (no database connection):
-                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://..., nats://.../SUBJECT
+                            redis://[USER:PASS@]HOST[:PORT]/CHANNEL, rediss://...[?sslrootcert=CA],
+                            nats://.../SUBJECT
   --secret-file PATH        read the shared secret from PATH (else PGNUDGE_SECRET)
   --insecure                believe unsigned messages, without a secret: any role that can connect
                             can then make this listener miss every change (see docs/fanout.md)

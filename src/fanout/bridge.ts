@@ -47,8 +47,8 @@ export interface NotifyBridgeOptions extends WalFeedOptions {
   electionPollInterval?: number;
   /**
    * Where the active bridge publishes (contract R30): `'notify'` (the channel, on the session that holds
-   * the election), and broker URLs: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS),
-   * `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Default `['notify']`. The channel still names the
+   * the election), and broker URLs: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS,
+   * verified against the system's CAs, or the PEM file `?sslrootcert=PATH` names), `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Default `['notify']`. The channel still names the
    * election. Brokers need their client package installed (`redis`, `@nats-io/transport-node`).
    */
   to?: readonly string[];
@@ -197,12 +197,21 @@ export class NotifyBridge implements AsyncDisposable {
           send: (payloads) => connection.query(formatNotify(this.#channel, payloads)),
         });
       }
-      publishers = await session.wait(
-        'the brokers',
-        Promise.all(
-          this.#brokers.map(({ address }) => transportFor(address.kind).publisher(address, this.#log)),
-        ),
+      const opening = this.#brokers.map(({ address }) =>
+        transportFor(address.kind).publisher(address, this.#log),
       );
+      try {
+        publishers = await session.wait('the brokers', Promise.all(opening));
+      } catch (error) {
+        // The session ended, or another broker failed, while these connected: a publisher nobody keeps
+        // would hold its connection, and reconnect, for as long as the process lives.
+        for (const publisher of opening)
+          publisher.then(
+            (open) => open.close(),
+            () => {},
+          );
+        throw error;
+      }
       outlets.push(...brokerOutlets(bridgeId, this.#brokers, publishers));
       // A broker that cannot take a message now loses it: consumers see the gap and resync.
       const publish = (write: (wire: WireEncoder) => string[]) =>

@@ -33,7 +33,8 @@ type BatchOptions = Pick<
  */
 export interface BrokerFeedOptions extends BatchOptions {
   /**
-   * Where the bridge publishes: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS) or
+   * Where the bridge publishes: `redis://[USER:PASSWORD@]HOST[:PORT]/CHANNEL`, `rediss://…` (TLS,
+   * verified against the system's CAs, or the PEM file `?sslrootcert=PATH` names) or
    * `nats://[USER:PASSWORD@]HOST[:PORT]/SUBJECT`. Without credentials in the URL, `REDISCLI_AUTH`
    * (Redis) or `NATS_USER` and `NATS_PASSWORD` (NATS) are read.
    */
@@ -65,7 +66,8 @@ const BROKER_FEED_OPTION_NAMES: readonly string[] = Object.keys({
 
 /**
  * A change feed fed by a bridge through a broker. Yields `Resync('connected')` once subscribed
- * (`reconnected` after every reconnect: the broker keeps nothing for a subscriber that was away),
+ * (`reconnected` after every reconnect: the broker keeps nothing for a subscriber that was away; usually
+ * followed by `bridge`, as the bridge's sequence is checked across the reconnect),
  * `Resync('bridge')` when the bridge resyncs, is replaced, comes back, or a message is lost, and
  * `Batch`es as the bridge reports changes.
  */
@@ -121,6 +123,7 @@ function brokerSource(
     channel: address.channel,
     maxPayloadBytes: transport.maxPayloadBytes,
     subscribeCommand: 'SUBSCRIBE',
+    lossyAfterSubscribe: true,
     connect: async (signal) => {
       const subscription = await transport.connect(address, log, signal);
       open.set(subscription.connection, subscription);

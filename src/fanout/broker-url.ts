@@ -1,5 +1,7 @@
 // Broker addresses (contract R30): `redis://HOST:PORT/CHANNEL`, `rediss://` (TLS) and `nats://HOST:PORT/SUBJECT`,
-// credentials in the URL or the broker's usual environment variables. Pure: the environment is passed in.
+// credentials in the URL or the broker's usual environment variables; a `rediss://` URL may name the CA to
+// verify the server against as `?sslrootcert=PATH`, libpq's name in a PostgreSQL URL. Pure: the
+// environment is passed in, and the CA file is read by the transport.
 import { ConfigError } from '../errors.js';
 import { printable } from '../logger.js';
 
@@ -16,6 +18,11 @@ export interface BrokerAddress {
   readonly channel: string;
   readonly username: string | undefined;
   readonly password: string | undefined;
+  /**
+   * `rediss://` only: the PEM file of the CA(s) the server's certificate must chain to, instead of the
+   * system's (`?sslrootcert=PATH`); undefined for the system's CAs (also `?sslrootcert=system`).
+   */
+  readonly sslrootcert: string | undefined;
   /** The URL without credentials, for messages and logs. */
   readonly target: string;
   /**
@@ -68,9 +75,10 @@ export function parseBrokerUrl(
   if (host === '') throw new ConfigError(`${option} names no host`, option);
   const port = url.port === '' ? DEFAULT_PORTS[kind] : Number(url.port);
   const what = kind === 'redis' ? 'channel' : 'subject';
-  if (url.search !== '' || url.hash !== '') {
-    throw new ConfigError(`${option} takes no query or fragment: the path is the ${what}`, option);
+  if (url.hash !== '') {
+    throw new ConfigError(`${option} takes no fragment: the path is the ${what}`, option);
   }
+  const sslrootcert = rootCertParameter(url, scheme, option, what);
   let channel: string;
   try {
     channel = decodeURIComponent(url.pathname.slice(1));
@@ -106,9 +114,35 @@ export function parseBrokerUrl(
     channel,
     username,
     password,
+    sslrootcert,
     target: `${scheme}://${hostText}:${port}/${encodeURIComponent(channel)}`,
     keyName: `${kind}:${channel}`,
   };
+}
+
+/** The one query parameter a broker URL takes: `sslrootcert`, on `rediss://` only. */
+function rootCertParameter(url: URL, scheme: string, option: string, what: string): string | undefined {
+  const names = [...url.searchParams.keys()];
+  if (names.length === 0) return undefined;
+  const unknown = scheme === 'nats' ? names[0] : names.find((name) => name !== 'sslrootcert');
+  if (unknown !== undefined) {
+    const only =
+      scheme === 'nats' ? '' : '; the only parameter is ?sslrootcert=PATH (the CA file of rediss://)';
+    throw new ConfigError(
+      `${option} takes no query parameter "${printable(unknown)}": the path is the ${what}${only}`,
+      option,
+    );
+  }
+  if (names.length > 1) throw new ConfigError(`${option} names sslrootcert more than once`, option);
+  if (scheme !== 'rediss') {
+    throw new ConfigError(
+      `${option}: sslrootcert needs TLS; write rediss:// (redis:// is plain text)`,
+      option,
+    );
+  }
+  const path = url.searchParams.get('sslrootcert') ?? '';
+  if (path === '') throw new ConfigError(`${option}: sslrootcert is empty; give the CA file's path`, option);
+  return path === 'system' ? undefined : path;
 }
 
 function urlCredentials(url: URL, option: string): { username?: string; password?: string } {

@@ -1,6 +1,10 @@
 // Redis pub/sub as a fan-out transport (contract R30), through the official client `redis` (node-redis),
 // an optional peer dependency loaded only here, on first use. Redis has no payload limit, but one big
 // message blocks the server and every subscriber's read while it is copied: the wire splits at 64 KiB.
+
+import { isIP } from 'node:net';
+import { TlsError } from '../errors.js';
+import { readPem } from '../transport/tls.js';
 import {
   BrokerConnection,
   type BrokerPublisher,
@@ -16,12 +20,41 @@ export const REDIS_PAYLOAD_LIMIT = 65_536;
 
 const load = optionalPeer(() => import('redis'), 'redis', 'a redis:// or rediss:// address');
 
+/**
+ * node:tls options for a `rediss://` address: the server's certificate must chain to `sslrootcert`'s CAs
+ * (read now, so that an unreadable file is a ConfigError before any connection) or the system's, and
+ * name the host. SNI carries host names only.
+ */
+function tlsOptions(address: BrokerAddress) {
+  if (!address.tls) return {};
+  return {
+    tls: true as const,
+    ...(isIP(address.host) === 0 ? { servername: address.host } : {}),
+    ...(address.sslrootcert === undefined ? {} : { ca: readPem(address.sslrootcert, 'sslrootcert') }),
+  };
+}
+
+/** OpenSSL's certificate verification failures and Node's host name check, by error code. */
+const CERTIFICATE_FAILURE = /CERT|CRL|ISSUER|SIGNATURE|HOSTNAME|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE/;
+
+function certificateFailure(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && CERTIFICATE_FAILURE.test(code);
+}
+
+/** What to check when a server's certificate did not verify. */
+function certificateHint(address: BrokerAddress): string {
+  return address.sslrootcert === undefined
+    ? "the server's certificate does not chain to a system CA: name its CA with ?sslrootcert=PATH in the rediss:// URL"
+    : `check that ${address.sslrootcert} holds the CA that signed the server's certificate, and that the certificate names ${address.host}`;
+}
+
 function clientOptions(address: BrokerAddress, reconnect: boolean) {
   return {
     socket: {
       host: address.host,
       port: address.port,
-      ...(address.tls ? { tls: true as const, servername: address.host } : {}),
+      ...tlsOptions(address),
       connectTimeout: 10_000,
       // A consumer never reconnects by itself: its feed does, with a Resync. A publisher does, within 2 s.
       reconnectStrategy: reconnect
@@ -52,8 +85,15 @@ export const redisTransport: BrokerTransport = {
     try {
       await client.connect();
     } catch (error) {
-      connection.fail(brokerError(address, 'connecting to', error));
-      throw brokerError(address, 'connecting to', error);
+      // A certificate that does not verify is the configuration's, not the link's: no retry heals it.
+      const failure = certificateFailure(error)
+        ? new TlsError(
+            `TLS handshake with ${address.target} failed: ${redact(String((error as Error).message), address)}; ${certificateHint(address)}`,
+            { cause: error },
+          )
+        : brokerError(address, 'connecting to', error);
+      connection.fail(failure);
+      throw failure;
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -82,8 +122,9 @@ export const redisTransport: BrokerTransport = {
     client.on('error', (error: unknown) => {
       if (down) return;
       down = true;
+      const hint = certificateFailure(error) ? ` (${certificateHint(address)})` : '';
       log.warn(
-        `redis ${address.target}: ${redact(String((error as Error)?.message ?? error), address)}; reconnecting (consumers resync on the gap)`,
+        `redis ${address.target}: ${redact(String((error as Error)?.message ?? error), address)}${hint}; reconnecting (consumers resync on the gap)`,
       );
     });
     client.on('ready', () => {

@@ -18,6 +18,12 @@ export interface BridgeSource<C extends LinkEnd> {
   readonly channel: string;
   /** The command that subscribes, as a dead link's error names it (`LISTEN`, `SUBSCRIBE`). */
   readonly subscribeCommand: string;
+  /**
+   * Whether the transport may lose a message published after this consumer subscribed (a broker, when
+   * the bridge's own link to it is down): then sequence numbers are checked across reconnects too, at the
+   * cost of a second Resync after most reconnects. NOTIFY loses nothing while a listener is connected.
+   */
+  readonly lossyAfterSubscribe?: boolean;
   /** The largest payload the transport carries (bytes); NOTIFY's when absent. */
   readonly maxPayloadBytes?: number;
   /** Opens a connection; a failure that retrying may heal is a retryable PgnudgeError. */
@@ -81,7 +87,7 @@ export class SourceSessions<C extends LinkEnd> implements FeedBody<C> {
     const clock = this.#clock;
     const { connection } = session;
     this.#log.info(`connected to ${this.#source.describe(connection)}`);
-    this.#tracker.reset(clock.now());
+    this.#tracker.reset(clock.now(), this.#source.lossyAfterSubscribe === true);
     const subscribed = this.#source.subscribe(connection, (payload) =>
       this.#apply(this.#tracker.receive(payload, clock.now()), sink),
     );

@@ -135,10 +135,12 @@ export class BridgeTracker {
   /**
    * For a fresh LISTEN session, whose own Resync covers what came before: forgets the partial batch and
    * the silence, and takes the next believed message as a baseline. What was believed stays known, so
-   * a replay of it is still dropped.
+   * a replay of it is still dropped. With `keepSequence` (a broker) the next message is no baseline: a
+   * gap or a takeover since the last message believed resyncs again, since a broker also loses what the
+   * bridge publishes while the bridge's own link is down, after this consumer subscribed again.
    */
-  reset(nowMs: number): void {
-    this.#fresh = true;
+  reset(nowMs: number, keepSequence = false): void {
+    if (!keepSequence) this.#fresh = true;
     this.#silent = false;
     this.#partial = null;
     this.#skipping = null;

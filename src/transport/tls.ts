@@ -23,7 +23,8 @@ export interface TlsSettings {
 /** The ALPN protocol PostgreSQL 17+ requires for direct TLS (sslnegotiation=direct). */
 export const POSTGRES_ALPN = 'postgresql';
 
-function readPem(path: string, option: string): Buffer {
+/** Reads a PEM file named by `option`; an unreadable one is a ConfigError naming the option and why. */
+export function readPem(path: string, option: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {

@@ -21,6 +21,7 @@ import { LogCapture } from '../support/log-capture.js';
 import { NATS_SERVER, type NatsServer, startNats } from '../support/nats.js';
 import { REDIS_SERVER, type RedisServer, startRedis } from '../support/redis.js';
 import { runsInAnotherSuite } from '../support/run-once.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait.js';
 
 const TEST = { timeout: 120_000 } as const;
@@ -117,6 +118,49 @@ async function noSlotLeft(name: string): Promise<void> {
     timeoutMs: 20_000,
     what: 'no election slot left',
   });
+}
+
+/**
+ * A `pgnudge bridge --to redis --to nats` child on `name`, the brokers' credentials in their usual
+ * variables (never in the URL, which `ps` shows).
+ */
+function cliBridge(t: TestContext, name: string, home: string): CliProcess {
+  const r = redis as RedisServer;
+  const n = nats as NatsServer;
+  return new CliProcess(
+    [
+      'bridge',
+      '--channel',
+      name,
+      '--to',
+      `redis://127.0.0.1:${r.info.port}/${name}`,
+      '--to',
+      `nats://127.0.0.1:${n.info.port}/${name}`,
+      '--dsn',
+      connectionUrl(info, (db as { name: string }).name, info.roles.replication),
+      '--debounce',
+      '5',
+      '-v',
+    ],
+    {
+      home,
+      env: {
+        PGNUDGE_SECRET: SECRET,
+        REDISCLI_AUTH: r.info.password ?? '',
+        NATS_USER: n.info.auth?.user ?? '',
+        NATS_PASSWORD: n.info.auth?.pass ?? '',
+      },
+      after: (fn) => t.after(fn),
+    },
+  );
+}
+
+async function electionHolder(name: string): Promise<number | undefined> {
+  const rows = await runSql<{ active_pid: number }>(
+    info,
+    `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${electionSlot(name)}'`,
+  );
+  return rows[0]?.active_pid;
 }
 
 /** Whether any captured log line holds a broker password. */
@@ -252,6 +296,79 @@ describe('fan-out through Redis and NATS', TEST, () => {
   });
 
   test(
+    "a keyed batch larger than a NATS server's max_payload is split to fit and arrives whole",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const small = await startNats({ maxPayload: 4096 });
+      t.after(() => small.stop());
+      const name = channel();
+      const table = `k_${name.replaceAll('.', '_')}`;
+      await sql(`CREATE TABLE public.${table} (id int PRIMARY KEY)`);
+      t.after(() => sql(`DROP TABLE public.${table}`));
+      const url = `${small.info.url}/${name}`;
+      const recorder = await small.connect();
+      t.after(() => recorder.close());
+      assert.equal(recorder.info.max_payload, 4096);
+      recorder.subscribe(name, '1');
+      await recorder.ping();
+      // Long debounces: one transaction's rows must not straddle a window on a loaded machine.
+      const viaNats = consumer(t, url, 1000);
+      await viaNats.probe.resync('connected');
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [url],
+        keys: true,
+        debounce: 1000,
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await viaNats.probe.resync('bridge', 0, 30_000);
+      const mark = viaNats.probe.mark();
+      // 400 keyed events of about 25 bytes each on the wire: about 10 KB, more than two messages.
+      await sql(`INSERT INTO public.${table} SELECT generate_series(1, 400)`);
+      const keyed = (from: number) =>
+        viaNats.probe.items
+          .slice(from)
+          .flatMap((item) => (item instanceof Batch ? item.events : []))
+          .filter((event) => event.table === `public.${table}`);
+      await waitFor(() => keyed(mark).length >= 400, {
+        timeoutMs: 30_000,
+        what: `400 keys (have ${keyed(mark).length})`,
+      });
+      assert.deepEqual(
+        keyed(mark)
+          .map((event) => Number(event.key?.[0]))
+          .sort((a, b) => a - b),
+        Array.from({ length: 400 }, (_, i) => i + 1),
+        'every key, once',
+      );
+      const items = viaNats.probe.items.slice(mark);
+      assert.equal(items.filter((item) => item instanceof Batch).length, 1, 'one batch');
+      assert.ok(
+        items.every((item) => item.type === 'batch'),
+        'no Resync: every part arrived',
+      );
+      // Each part fits, or the server would have refused it and the consumer resynced on the gap.
+      let parts = 0;
+      for (let i = 0; i < 100 && parts < 2; i += 1) {
+        const message = await recorder.nextMessage(5000);
+        if (/"k":"batch","p":\d+,"n":[2-9]/.test(message.payload.toString('utf8'))) parts += 1;
+      }
+      assert.ok(parts >= 2, 'the batch went as several NATS messages');
+      assert.equal(viaNats.probe.error, undefined);
+    },
+  );
+
+  test(
     'a broker killed and restarted: its consumers Resync and recover; the other broker is unaffected',
     TEST,
     async (t) => {
@@ -368,6 +485,201 @@ describe('fan-out through Redis and NATS', TEST, () => {
         assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
       }
       assert.ok(!bridge.stderr.includes('never logged'), 'no broker password on stderr');
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    "two bridges on both brokers: SIGKILL of the active one, then the end of its successor's election session, each end in Resync(bridge) and later commits at every consumer",
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const { redis: redisUrl, nats: natsUrl } = urls(name);
+      const consumers = [redisUrl, redisUrl, redisUrl, natsUrl, natsUrl, natsUrl].map((from) =>
+        consumer(t, from),
+      );
+      await Promise.all(consumers.map(({ probe }) => probe.resync('connected', 0, 30_000)));
+      const first = cliBridge(t, name, home);
+      await first.logged(/: active on channel/, 'the first bridge to become active', 30_000);
+      const second = cliBridge(t, name, home);
+      await second.logged(/standby/, 'the second bridge to wait as a standby', 30_000);
+      await Promise.all(consumers.map(({ probe }) => probe.resync('bridge', 0, 30_000)));
+
+      let marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (10)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 1, marks[i], 30_000)));
+      const firstId = consumers[0]?.feed.bridgeId ?? null;
+      assert.match(firstId ?? '', /^[0-9a-f]{16}$/);
+      assert.deepEqual(new Set(consumers.map(({ feed }) => feed.bridgeId)), new Set([firstId]));
+
+      // A crash: the first bridge's publishers, walsender and election session all go at once.
+      marks = consumers.map(({ probe }) => probe.mark());
+      const killedAt = Date.now();
+      first.child.kill('SIGKILL');
+      await second.logged(/: active on channel/, 'the standby to take over', 30_000);
+      await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
+      t.diagnostic(`every broker consumer resynced ${Date.now() - killedAt} ms after the SIGKILL`);
+      await waitFor(() => consumers.every(({ feed }) => feed.bridgeId !== firstId), {
+        timeoutMs: 15_000,
+        what: 'every consumer to follow the standby',
+      });
+      const secondId = consumers[0]?.feed.bridgeId ?? null;
+      assert.deepEqual(new Set(consumers.map(({ feed }) => feed.bridgeId)), new Set([secondId]));
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (11), (12), (13)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 3, marks[i], 30_000)));
+
+      // The server ends the session holding the election: the bridge stops publishing, elects itself
+      // again under a new id (nobody else is waiting), and every consumer reloads once more.
+      const holder = await electionHolder(name);
+      assert.ok(holder, 'the second bridge holds the election slot');
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql(`SELECT pg_terminate_backend(${holder})`);
+      await Promise.all(consumers.map(({ probe }, i) => probe.resync('bridge', marks[i], 30_000)));
+      await waitFor(() => consumers.every(({ feed }) => ![firstId, secondId].includes(feed.bridgeId)), {
+        timeoutMs: 15_000,
+        what: 'every consumer to follow the re-elected bridge',
+      });
+      marks = consumers.map(({ probe }) => probe.mark());
+      await sql('INSERT INTO t (v) VALUES (14)');
+      await Promise.all(consumers.map(({ probe }, i) => probe.counted('public.t', 1, marks[i], 30_000)));
+      for (const { probe } of consumers) {
+        assert.equal(probe.error, undefined);
+        assert.equal(probe.done, false);
+      }
+
+      second.child.kill('SIGTERM');
+      assert.deepEqual(await second.exited, { code: 0, signal: null }, second.stderr);
+      assert.ok(!`${first.stderr}${second.stderr}`.includes('never logged'), 'no broker password on stderr');
+      assert.equal(leaksPassword(...consumers.map(({ log }) => log)), false, 'no broker password in a log');
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    'rediss://: bridge and consumers verify the server against ?sslrootcert=; without the CA a consumer fails with PGNUDGE_ERR_TLS',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const secure = await startRedis({ tls: true, password: 'redis tls pass: never logged' });
+      t.after(() => secure.stop());
+      const caFile = (secure.info.tls as { caFile: string }).caFile;
+      const name = channel();
+      const bare = `rediss://127.0.0.1:${secure.info.port}/${name}`;
+      const verified = `${bare}?sslrootcert=${encodeURIComponent(caFile)}`;
+      const withPassword = `${secure.info.url}/${name}?sslrootcert=${encodeURIComponent(caFile)}`;
+
+      const viaTls = consumer(t, withPassword);
+      await viaTls.probe.resync('connected');
+      // The system's CAs do not know the harness's CA: a configuration error, not a link to retry.
+      const untrusted = consumer(t, `${secure.info.url}/${name}`);
+      await waitFor(() => untrusted.probe.done, {
+        timeoutMs: 30_000,
+        what: 'the untrusting consumer to fail',
+      });
+      const failure = untrusted.probe.error as { code?: string; message?: string };
+      assert.equal(failure?.code, 'PGNUDGE_ERR_TLS', String(failure?.message));
+      assert.match(failure.message ?? '', /\?sslrootcert=PATH/);
+      assert.ok(!(failure.message ?? '').includes('never logged'), 'no password in the error');
+
+      const home = mkdtempSync(join(tmpdir(), 'pgnudge-brokers-home-'));
+      t.after(() => rmSync(home, { recursive: true, force: true }));
+      const listen = new CliProcess(['listen', '--from', verified, '--json', '--debounce', '5', '-v'], {
+        home,
+        env: { PGNUDGE_SECRET: SECRET, REDISCLI_AUTH: secure.info.password ?? '' },
+        after: (fn) => t.after(fn),
+      });
+      await waitFor(() => listen.lines().some((line) => line.includes('"connected"')), {
+        timeoutMs: 20_000,
+        what: `listen --from rediss:// to subscribe (${listen.stderr})`,
+      });
+
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [withPassword],
+        debounce: 5,
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await viaTls.probe.resync('bridge', 0, 30_000);
+      await waitFor(
+        async () => {
+          await sql('INSERT INTO t (v) VALUES (40)');
+          return (
+            viaTls.probe.count('public.t') > 0 && listen.lines().some((line) => line.includes('"public.t"'))
+          );
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'a commit through rediss:// at both consumers' },
+      );
+      assert.equal(viaTls.probe.error, undefined);
+      listen.child.kill('SIGINT');
+      assert.deepEqual(await listen.exited, { code: 0, signal: null }, listen.stderr);
+      assert.ok(!listen.stderr.includes('never logged'), 'no broker password on stderr');
+      assert.equal(leaksPassword(log, viaTls.log, untrusted.log), false, 'no broker password in a log');
+      await bridge.close();
+      await noSlotLeft(name);
+    },
+  );
+
+  test(
+    'a bridge whose election session ends while a broker publisher connects closes that publisher once it connects',
+    TEST,
+    async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      const name = channel();
+      const n = nats as NatsServer;
+      // NATS through a proxy that holds the server's INFO: the publisher's connect waits until released.
+      const proxy = await TcpProxy.start({ host: n.info.host, port: n.info.port });
+      t.after(() => proxy.close());
+      proxy.holdDownstream();
+      const auth = n.info.auth as { user: string; pass: string };
+      const log = new LogCapture();
+      const bridge = new NotifyBridge({
+        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
+        channel: name,
+        secret: SECRET,
+        to: [`nats://${auth.user}:${encodeURIComponent(auth.pass)}@127.0.0.1:${proxy.port}/${name}`],
+        debounce: 5,
+        backoff: { initial: 50, maximum: 200 },
+        logger: log.logger,
+      });
+      const running = bridge.run();
+      running.catch(() => {});
+      t.after(async () => {
+        await bridge.close();
+        await running.catch(() => {});
+      });
+      await waitFor(() => proxy.accepted === 1, {
+        timeoutMs: 20_000,
+        what: 'the first publisher to connect',
+      });
+      const holder = await waitFor(() => electionHolder(name), { what: 'the bridge to hold the election' });
+      await sql(`SELECT pg_terminate_backend(${holder})`);
+      // The bridge starts over: a new session, the election again, a second publisher.
+      await waitFor(() => proxy.accepted === 2, {
+        timeoutMs: 20_000,
+        what: 'the second publisher to connect',
+      });
+      proxy.releaseDownstream();
+      await waitFor(() => bridge.active, { timeoutMs: 20_000, what: 'the bridge to become active' });
+      assert.equal(proxy.accepted, 2);
+      await bridge.close();
+      await running.catch(() => {});
+      await waitFor(() => proxy.open === 0, {
+        timeoutMs: 10_000,
+        what: `every publisher's connection to close (${proxy.open} open)`,
+      });
       await noSlotLeft(name);
     },
   );

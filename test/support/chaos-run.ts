@@ -1,13 +1,15 @@
 // One chaos run with the no-lost-wakeup oracle, for any feed kind (contract R1–R8, R11, R12): a writer commits
-// to four watched tables at random intervals while faults hit the feed at random moments, on a cluster of
-// the run's own (it restarts it). Afterwards every commit must have been followed by a Batch naming its
-// table or by a Resync, and nothing of the feed may be left on the server once it is closed.
-// test/live/chaos.test.ts runs a WalFeed through it, test/live/chaos-raw.test.ts a RawFeed.
+// to four watched tables (and any the run adds) at random intervals while faults hit the feed at random
+// moments, on a cluster of the run's own (it restarts it). Afterwards every commit must have been followed,
+// at every consumer, by a Batch naming its table or by a Resync, and nothing of the feed may be left on the
+// server once it is closed. test/live/chaos.test.ts runs a WalFeed through it, test/live/chaos-raw.test.ts
+// a RawFeed, test/live/chaos-brokers.test.ts a bridge on Redis and NATS with BrokerFeed consumers.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import type { FeedItem } from '../../src/index.js';
 import {
+  type CommitRecord,
   checkCoverage,
   describeFaults,
   explainUncovered,
@@ -25,7 +27,8 @@ import { waitFor } from './wait.js';
 
 /**
  * What the injector can do: end the feed's walsender or (RawFeed) its catalog connection, restart the
- * server fast or crash it, blackhole or reset the link, take every replication slot for a while.
+ * server fast or crash it, blackhole or reset the link, take every replication slot for a while; a run's
+ * own faults (its `customFaults`) kill a broker.
  */
 export type FaultKind =
   | 'terminate'
@@ -34,10 +37,27 @@ export type FaultKind =
   | 'restart-immediate'
   | 'blackhole'
   | 'reset'
-  | 'slots';
+  | 'slots'
+  | 'kill-redis'
+  | 'kill-nats';
 
 /** A feed the run can drive: iterate it once, close it. */
 export type ChaosFeed = AsyncIterable<FeedItem> & { close(): Promise<void> };
+
+/** Several consumers behind one producer (a bridge): the oracle checks each consumer's items. */
+export interface ChaosFanout {
+  readonly consumers: readonly { name: string; feed: ChaosFeed }[];
+  /** Closes the consumers and the producer. */
+  close(): Promise<void>;
+}
+
+/** What a run may do halfway through, with the writer at hand (a partition created and written to). */
+export interface ChaosContext {
+  cluster: Cluster;
+  database: string;
+  writer: ChaosWriter;
+  timeline: Timeline;
+}
 
 /** Options the run gives a feed: the proxy, the tables, the pacing; the kind adds its own. */
 export interface ChaosFeedOptions {
@@ -68,7 +88,18 @@ export interface ChaosRun {
   /** Extra postgresql.conf settings of the run's cluster. */
   readonly settings: Record<string, string | number>;
   readonly faults: readonly FaultKind[];
-  openFeed(options: ChaosFeedOptions): ChaosFeed;
+  /** Watched tables besides the four plain ones, and the SQL that creates them. */
+  readonly tables?: readonly ChaosTable[];
+  readonly ddl?: string;
+  openFeed(options: ChaosFeedOptions): ChaosFeed | ChaosFanout;
+  /** Faults the run injects itself; each resolves to its note. */
+  readonly customFaults?: Partial<Record<FaultKind, () => Promise<string>>>;
+  /** Whether a fault of `kind` must make `consumer` resync (default: every fault, every consumer). */
+  affects?(kind: FaultKind, consumer: string): boolean;
+  /** Runs once, halfway through the faults (or before the final commits if the run never got there). */
+  halfway?(context: ChaosContext): Promise<void>;
+  /** Lines for the report besides the oracle's figures. */
+  report?(commits: readonly CommitRecord[]): string[];
 }
 
 const APPLICATION = 'pgnudge_chaos';
@@ -109,6 +140,7 @@ class Injector {
   readonly #timeline: Timeline;
   readonly #rng: Rng;
   readonly #database: string;
+  readonly #custom: NonNullable<ChaosRun['customFaults']>;
 
   constructor(options: {
     cluster: Cluster;
@@ -117,7 +149,9 @@ class Injector {
     timeline: Timeline;
     rng: Rng;
     database: string;
+    custom: ChaosRun['customFaults'];
   }) {
+    this.#custom = options.custom ?? {};
     this.#cluster = options.cluster;
     this.#proxy = options.proxy;
     this.#log = options.log;
@@ -129,6 +163,11 @@ class Injector {
   async inject(kind: FaultKind): Promise<FaultRecord> {
     const fault: FaultRecord = { kind, stamp: this.#timeline.stamp() };
     this.faults.push(fault);
+    const custom = this.#custom[kind];
+    if (custom) {
+      fault.note = await custom();
+      return fault;
+    }
     switch (kind) {
       case 'terminate':
         fault.note = `${await this.#terminate('walsender')} walsender(s) terminated`;
@@ -150,6 +189,8 @@ class Injector {
       case 'slots':
         fault.note = await this.#takeAllSlots(fault.stamp);
         break;
+      default:
+        throw new Error(`the run injects ${kind} itself: give it in customFaults`);
     }
     return fault;
   }
@@ -266,6 +307,15 @@ function report(t: TestContext, name: string, lines: string[]) {
   }
 }
 
+/** One consumer's items, as it pulled them, and how its iteration ended. */
+interface Consumed {
+  readonly name: string;
+  readonly feed: ChaosFeed;
+  readonly items: ItemRecord[];
+  readonly state: { error: unknown; done: boolean };
+  readonly finished: Promise<void>;
+}
+
 /** Runs one chaos run to its end and asserts the oracle; see the file comment. */
 export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
   const { seconds, seed } = run;
@@ -276,19 +326,23 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
   t.after(() => cluster.stop());
   const db = await scratchDatabase(cluster.info, 'chaos');
   await cluster.sql(
-    TABLES.map(
-      (table) => `CREATE TABLE ${table.sql} (id bigserial PRIMARY KEY, n int NOT NULL DEFAULT 0, note text)`,
-    ).join(';\n'),
+    [
+      ...TABLES.map(
+        (table) =>
+          `CREATE TABLE ${table.sql} (id bigserial PRIMARY KEY, n int NOT NULL DEFAULT 0, note text)`,
+      ),
+      ...(run.ddl ? [run.ddl] : []),
+    ].join(';\n'),
     db.name,
   );
+  const watched = [...TABLES, ...(run.tables ?? [])];
   const proxy = await TcpProxy.start({ host: cluster.info.host, port: cluster.info.port });
   t.after(() => proxy.close());
 
   const timeline = new Timeline();
   const log = new StampedLog(timeline);
-  const items: ItemRecord[] = [];
   const info = cluster.info;
-  const feed = run.openFeed({
+  const opened = run.openFeed({
     host: proxy.host,
     port: proxy.port,
     user: info.roles.replication.user,
@@ -296,7 +350,7 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
     database: db.name,
     sslmode: info.caFile ? 'verify-full' : 'prefer',
     ...(info.caFile ? { sslrootcert: info.caFile } : {}),
-    tables: TABLES.map((table) => table.sql),
+    tables: watched.map((table) => table.sql),
     applicationName: APPLICATION,
     debounce: 20,
     // Short, so a blackholed link is seen dead in about two seconds.
@@ -306,26 +360,48 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
     backoff: { initial: 50, maximum: 1000 },
     logger: log.logger,
   });
-  t.after(() => feed.close());
-  const consumer = consume(feed, timeline, items);
-  const resyncAfter = (seq: number) => items.find((item) => item.type === 'resync' && item.stamp.seq > seq);
-  await waitFor(() => resyncAfter(0), { timeoutMs: 30_000, what: 'Resync(connected)' });
+  const fanout: ChaosFanout =
+    'consumers' in opened
+      ? opened
+      : { consumers: [{ name: run.name, feed: opened }], close: () => opened.close() };
+  t.after(() => fanout.close());
+  const consumers: Consumed[] = fanout.consumers.map(({ name, feed }) => {
+    const items: ItemRecord[] = [];
+    return { name, feed, items, ...consume(feed, timeline, items) };
+  });
+  const resyncAfter = (consumer: Consumed, seq: number) =>
+    consumer.items.find((item) => item.type === 'resync' && item.stamp.seq > seq);
+  await waitFor(() => consumers.every((consumer) => resyncAfter(consumer, 0)), {
+    timeoutMs: 30_000,
+    what: 'Resync(connected) at every consumer',
+  });
 
-  const writer = new ChaosWriter({ info, database: db.name, tables: TABLES, timeline, rng: new Rng(seed) });
+  const writer = new ChaosWriter({ info, database: db.name, tables: watched, timeline, rng: new Rng(seed) });
   t.after(() => writer.close());
   const rng = new Rng(seed + 1);
-  const injector = new Injector({ cluster, proxy, log, timeline, rng, database: db.name });
+  const injector = new Injector({
+    cluster,
+    proxy,
+    log,
+    timeline,
+    rng,
+    database: db.name,
+    custom: run.customFaults,
+  });
   const commits = writer.commits;
-  const figuresNow = () => figures({ seed, seconds, commits, items, faults: injector.faults });
+  const affects = (kind: FaultKind, consumer: Consumed) => run.affects?.(kind, consumer.name) ?? true;
 
-  const hung = (fault: FaultRecord) =>
-    `the feed did not come back within ${RECOVERY_MS} ms of fault ${fault.kind} at ${(fault.stamp.at / 1000).toFixed(3)} s (${fault.note ?? ''}); consumer error: ${String(consumer.state.error)}\nlast log lines:\n${log.lines
+  const hung = (fault: FaultRecord, late: Consumed[]) =>
+    `${late.map((consumer) => consumer.name).join(', ')} did not come back within ${RECOVERY_MS} ms of fault ${fault.kind} at ${(fault.stamp.at / 1000).toFixed(3)} s (${fault.note ?? ''}); consumer errors: ${late.map((consumer) => String(consumer.state.error)).join(', ')}\nlast log lines:\n${log.lines
       .slice(-15)
       .map((line) => `  ${(line.stamp.at / 1000).toFixed(3)} ${line.level} ${line.message}`)
       .join('\n')}\n${describeFaults(injector.faults)}`;
 
   writer.start();
   const chaosEnds = performance.now() + seconds * 1000;
+  const halfway = performance.now() + seconds * 500;
+  let halfwayDone = run.halfway === undefined;
+  const context: ChaosContext = { cluster, database: db.name, writer, timeline };
   // Every kind once per round, in a seeded order, so even a short run sees each of them.
   let queue: FaultKind[] = [];
   const nextFault = (quick: boolean): FaultKind => {
@@ -339,43 +415,51 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
   // Past the deadline only to finish the first round, so a slow machine still sees every kind once.
   while (performance.now() < chaosEnds || !injectedEveryKind()) {
     await pace(rng.int(1000, 3000), new AbortController().signal);
+    if (!halfwayDone && performance.now() >= halfway) {
+      halfwayDone = true;
+      await run.halfway?.(context);
+    }
     const fault = await injector.inject(nextFault(false));
     // Now and then the next fault lands while the feed is still reconnecting, so faults also hit the
     // handshake (startup, slot creation, START_REPLICATION), not only a streaming link. Never a
     // blackhole: a link that dies silently during CREATE_REPLICATION_SLOT is waited on without limit by
     // design (the server is as silent while it waits for running transactions; see wal-feed.ts).
+    const hit = new Set(consumers.filter((consumer) => affects(fault.kind as FaultKind, consumer)));
+    let last = fault;
     if (rng.chance(0.25) && performance.now() < chaosEnds) {
       await pace(rng.int(0, 400), new AbortController().signal);
-      const next = await injector.inject(nextFault(true));
-      next.note = `${next.note ? `${next.note}; ` : ''}${Math.round(next.stamp.at - fault.stamp.at)} ms after ${fault.kind}`;
+      last = await injector.inject(nextFault(true));
+      last.note = `${last.note ? `${last.note}; ` : ''}${Math.round(last.stamp.at - fault.stamp.at)} ms after ${fault.kind}`;
+      for (const consumer of consumers) if (affects(last.kind as FaultKind, consumer)) hit.add(consumer);
     }
-    const last = injector.faults[injector.faults.length - 1] as FaultRecord;
-    await waitFor(() => resyncAfter(last.stamp.seq), { timeoutMs: RECOVERY_MS, what: 'a Resync' }).catch(
-      () => {
-        assert.fail(hung(last));
-      },
-    );
+    // Every consumer a fault hit resyncs after it (or after the second fault, which may land first).
+    const late = () => [...hit].filter((consumer) => !resyncAfter(consumer, fault.stamp.seq));
+    await waitFor(() => late().length === 0, { timeoutMs: RECOVERY_MS, what: 'a Resync' }).catch(() => {
+      assert.fail(hung(last, late()));
+    });
   }
 
   // No more faults: the last random commits, then one final commit per table, must all be covered.
+  if (!halfwayDone) await run.halfway?.(context);
   await writer.stop();
-  for (const table of TABLES) {
+  for (const table of [...writer.tables]) {
     await waitFor(() => writer.commit([table]), {
       timeoutMs: 20_000,
       what: `a final commit to ${table.sql}`,
     });
   }
-  let coverage = checkCoverage(commits, items);
+  const coverageOf = () => consumers.map((consumer) => checkCoverage(commits, consumer.items));
+  let coverage = coverageOf();
   await waitFor(
     () => {
-      coverage = checkCoverage(commits, items);
-      return coverage.uncovered.length === 0;
+      coverage = coverageOf();
+      return coverage.every((one) => one.uncovered.length === 0);
     },
-    { timeoutMs: 20_000, intervalMs: 100, what: 'every commit to be covered' },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'every commit to be covered at every consumer' },
   ).catch(() => {});
   await writer.close();
-  await feed.close();
-  await consumer.finished;
+  await fanout.close();
+  await Promise.all(consumers.map((consumer) => consumer.finished));
 
   // Zero footprint (contract R12): once the feed is closed the server drops its slot and ends its sessions;
   // a session it has not yet noticed is gone ends within wal_sender_timeout (5 s here).
@@ -393,14 +477,24 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
     { timeoutMs: 30_000, intervalMs: 200, what: 'nothing of the feed on the server' },
   ).catch(() => {});
 
-  const result = figuresNow();
+  const results = consumers.map((consumer) =>
+    figures({ seed, seconds, commits, items: consumer.items, faults: injector.faults }),
+  );
+  const first = results[0] as ReturnType<typeof figures>;
   report(t, run.name, [
-    `commits checked ${result.commitsChecked} (writer: ${writer.failures} transaction(s) lost to faults, ${writer.sessions} session(s)), uncovered ${result.uncovered}`,
-    `faults by kind ${JSON.stringify(result.faultsByKind)} (${injector.faults.length} in all)`,
-    `Resyncs by reason ${JSON.stringify(result.resyncsByReason)}, ${result.batches} batches`,
-    `worst fault → first item ${result.worstFirstItemAfterFaultMs} ms, fault → Resync ${result.worstResyncAfterFaultMs} ms; fault → Resync by kind ${JSON.stringify(result.worstResyncByKind)}`,
-    `commit → covering item: worst ${result.worstCoverMs} ms, p50 ${result.p50CoverMs} ms, p99 ${result.p99CoverMs} ms`,
-    `json ${JSON.stringify(result)}`,
+    `commits checked ${first.commitsChecked} (writer: ${writer.failures} transaction(s) lost to faults, ${writer.sessions} session(s)), uncovered ${results.map((result) => result.uncovered).join(' / ')}`,
+    ...(run.report?.(commits) ?? []),
+    `faults by kind ${JSON.stringify(first.faultsByKind)} (${injector.faults.length} in all)`,
+    ...consumers.flatMap((consumer, i) => {
+      const result = results[i] as ReturnType<typeof figures>;
+      const who = consumers.length > 1 ? `${consumer.name}: ` : '';
+      return [
+        `${who}Resyncs by reason ${JSON.stringify(result.resyncsByReason)}, ${result.batches} batches`,
+        `${who}worst fault → first item ${result.worstFirstItemAfterFaultMs} ms, fault → Resync ${result.worstResyncAfterFaultMs} ms; fault → Resync by kind ${JSON.stringify(result.worstResyncByKind)}`,
+        `${who}commit → covering item: worst ${result.worstCoverMs} ms, p50 ${result.p50CoverMs} ms, p99 ${result.p99CoverMs} ms`,
+        `${who}json ${JSON.stringify(result)}`,
+      ];
+    }),
   ]);
   for (const fault of injector.faults) {
     t.diagnostic(
@@ -413,14 +507,18 @@ export async function runChaos(t: TestContext, run: ChaosRun): Promise<void> {
       console.log(`chaos log: ${(line.stamp.at / 1000).toFixed(3)} ${line.level} ${line.message}`);
   }
 
-  assert.equal(consumer.state.error, undefined, 'the feed never failed: every fault was retried');
-  assert.deepEqual(coverage.uncovered, [], explainUncovered(coverage.uncovered, injector.faults, items));
+  for (const [i, consumer] of consumers.entries()) {
+    assert.equal(consumer.state.error, undefined, `${consumer.name} never failed: every fault was retried`);
+    const uncovered = (coverage[i] as ReturnType<typeof checkCoverage>).uncovered;
+    assert.deepEqual(
+      uncovered,
+      [],
+      `${consumer.name}: ${explainUncovered(uncovered, injector.faults, consumer.items)}`,
+    );
+  }
   assert.deepEqual(left, [], 'nothing of the feed is left on the server once it is closed');
-  assert.ok(
-    result.commitsChecked > seconds * 5,
-    `the writer kept writing (${result.commitsChecked} commits)`,
-  );
-  assert.ok(injectedEveryKind(), `every kind of fault was injected: ${JSON.stringify(result.faultsByKind)}`);
+  assert.ok(first.commitsChecked > seconds * 5, `the writer kept writing (${first.commitsChecked} commits)`);
+  assert.ok(injectedEveryKind(), `every kind of fault was injected: ${JSON.stringify(first.faultsByKind)}`);
   const unseen = injector.faults.filter((fault) => fault.note?.includes('NOT seen dead'));
   assert.deepEqual(unseen, [], 'every blackholed link was seen dead by the feed');
 }

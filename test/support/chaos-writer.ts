@@ -61,6 +61,11 @@ export class ChaosWriter {
     })();
   }
 
+  /** The tables the random commits choose from. */
+  get tables(): readonly ChaosTable[] {
+    return this.#tables;
+  }
+
   /** Adds `table` to those the random commits choose from (a partition created during the run). */
   addTable(table: ChaosTable): void {
     this.#tables.push(table);

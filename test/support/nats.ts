@@ -1,5 +1,8 @@
 // A throwaway nats-server for live tests of the NATS transport: loopback only, on a free port, optionally
-// with a user and password. kill() and restart() act on the same port, as a broker crash would.
+// with a user and password and a smaller max_payload. kill() and restart() act on the same port, as a
+// broker crash would.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BackgroundServer } from './background-server.js';
 import { freePort } from './cluster.js';
 import { NatsClient } from './nats-client.js';
@@ -17,6 +20,8 @@ export interface NatsInfo {
 
 export interface NatsOptions {
   auth?: { user: string; pass: string };
+  /** The largest payload the server takes (bytes; its default is 1 MiB), announced in its INFO. */
+  maxPayload?: number;
 }
 
 export class NatsServer {
@@ -36,7 +41,13 @@ export class NatsServer {
     const server = await BackgroundServer.start({
       name: 'nats',
       command: NATS_SERVER,
-      args: () => [
+      // max_payload has no command-line flag: a config file of one line.
+      prepare: (root) => {
+        if (options.maxPayload !== undefined)
+          writeFileSync(join(root, 'nats.conf'), `max_payload: ${options.maxPayload}\n`);
+      },
+      args: (root) => [
+        ...(options.maxPayload !== undefined ? ['-c', join(root, 'nats.conf')] : []),
         '-a',
         '127.0.0.1',
         '-p',

@@ -36,6 +36,7 @@ describe('parseBrokerUrl', TEST, () => {
           channel: 'orders',
           username: 'app',
           password: PASSWORD,
+          sslrootcert: undefined,
           target: 'redis://cache.internal:6379/orders',
           keyName: 'redis:orders',
         },
@@ -72,8 +73,43 @@ describe('parseBrokerUrl', TEST, () => {
     assert.match(refused(`nats://u:${PASSWORD}@h/`).message, /names no subject/);
     assert.match(refused(`nats://u:${PASSWORD}@h/orders.*`).message, /wildcards/);
     assert.match(refused(`nats://u:${PASSWORD}@h/a..b`).message, /not valid/);
-    assert.match(refused(`redis://u:${PASSWORD}@h/c?db=1`).message, /no query/);
+    assert.match(refused(`redis://u:${PASSWORD}@h/c?db=1`).message, /no query parameter "db"/);
+    assert.match(refused(`redis://u:${PASSWORD}@h/c#x`).message, /no fragment/);
     assert.match(refused(`redis://u:${PASSWORD}@h/%ff`).message, /percent-encoded/);
     assert.match(refused(`redis://u:${PASSWORD}@h/a%0Ab`).message, /not valid/);
+  });
+
+  test('a rediss:// URL names its CA as ?sslrootcert=PATH, as a PostgreSQL URL does', TEST, () => {
+    const address = parseBrokerUrl(
+      `rediss://:${PASSWORD}@cache/orders?sslrootcert=%2Fetc%2Fredis%2Fca.pem`,
+      'from',
+      {},
+    );
+    assert.equal(address.sslrootcert, '/etc/redis/ca.pem');
+    assert.equal(address.channel, 'orders');
+    assert.equal(address.target, 'rediss://cache:6379/orders', 'the target names the server, not the CA');
+    assert.equal(
+      parseBrokerUrl('rediss://cache/orders?sslrootcert=/ca.pem', 'from', {}).sslrootcert,
+      '/ca.pem',
+    );
+    assert.equal(
+      parseBrokerUrl('rediss://cache/orders?sslrootcert=system', 'from', {}).sslrootcert,
+      undefined,
+    );
+    assert.equal(parseBrokerUrl('rediss://cache/orders', 'from', {}).sslrootcert, undefined);
+    assert.match(
+      refused(`redis://u:${PASSWORD}@h/c?sslrootcert=/ca.pem`).message,
+      /needs TLS; write rediss:\/\//,
+    );
+    assert.match(
+      refused(`nats://u:${PASSWORD}@h/c?sslrootcert=/ca.pem`).message,
+      /no query parameter "sslrootcert"/,
+    );
+    assert.match(refused('rediss://h/c?sslrootcert=').message, /sslrootcert is empty/);
+    assert.match(refused('rediss://h/c?sslrootcert=/a&sslrootcert=/b').message, /more than once/);
+    assert.match(
+      refused(`rediss://u:${PASSWORD}@h/c?sslrootcert=/a&sslmode=verify-full`).message,
+      /no query parameter "sslmode".*only parameter is \?sslrootcert=PATH/,
+    );
   });
 });

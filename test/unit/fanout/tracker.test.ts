@@ -397,4 +397,17 @@ describe('BridgeTracker: reset', () => {
     assert.deepEqual(t.receive(one(bridge(B).heartbeat(T + 6)), T + 6), [], 'nor a takeover Resync');
     assert.equal(t.bridge, B);
   });
+
+  test('a broker session keeps the sequence: a gap or a takeover across the reconnect resyncs', () => {
+    const { t, a } = following();
+    t.receive(one(a.heartbeat(T + 1)), T + 1);
+    t.reset(T + 2, true);
+    // Published after this consumer subscribed again, lost while the bridge's own link was down.
+    a.batch([ev('s.t')], T + 3);
+    assert.deepEqual(kinds(t.receive(one(a.heartbeat(T + 4)), T + 4)), ['resync'], 'the gap resyncs');
+    t.reset(T + 5, true);
+    assert.deepEqual(kinds(t.receive(one(a.heartbeat(T + 6)), T + 6)), [], 'no gap, no Resync');
+    t.reset(T + 7, true);
+    assert.deepEqual(kinds(t.receive(one(bridge(B).heartbeat(T + 8)), T + 8)), ['resync'], 'a takeover');
+  });
 });
