@@ -12,7 +12,7 @@ import { after, before, describe, type TestContext, test } from 'node:test';
 import { ChannelKey } from '../../src/fanout/auth.js';
 import { electionSlotName } from '../../src/fanout/election.js';
 import { REDIS_PAYLOAD_LIMIT } from '../../src/fanout/redis.js';
-import { Batch, BrokerFeed, NotifyBridge } from '../../src/index.js';
+import { Batch, BrokerFeed, NotifyBridge, type NotifyBridgeOptions } from '../../src/index.js';
 import { binaryUnavailable } from '../support/background-server.js';
 import { CliProcess, connectionUrl } from '../support/cli-process.js';
 import { type ClusterInfo, liveCluster, runSql, scratchDatabase } from '../support/cluster.js';
@@ -65,7 +65,12 @@ function urls(name: string): { redis: string; nats: string } {
   return { redis: `${redis?.info.url}/${name}`, nats: `${nats?.info.url}/${name}` };
 }
 
-function startBridge(t: TestContext, name: string, debounce = 5): { bridge: NotifyBridge; log: LogCapture } {
+/** A library bridge on channel `name`, publishing to both brokers unless `options` says where; closed when `t` ends. */
+function startBridge(
+  t: TestContext,
+  name: string,
+  options: Partial<NotifyBridgeOptions> = {},
+): { bridge: NotifyBridge; log: LogCapture; running: Promise<void> } {
   const log = new LogCapture();
   const { redis: redisUrl, nats: natsUrl } = urls(name);
   const bridge = new NotifyBridge({
@@ -73,8 +78,9 @@ function startBridge(t: TestContext, name: string, debounce = 5): { bridge: Noti
     channel: name,
     secret: SECRET,
     to: [redisUrl, natsUrl],
-    debounce,
+    debounce: 5,
     logger: log.logger,
+    ...options,
   });
   const running = bridge.run();
   running.catch(() => {});
@@ -82,7 +88,7 @@ function startBridge(t: TestContext, name: string, debounce = 5): { bridge: Noti
     await bridge.close();
     await running.catch(() => {});
   });
-  return { bridge, log };
+  return { bridge, log, running };
 }
 
 function consumer(t: TestContext, from: string, debounce = 5) {
@@ -268,7 +274,7 @@ describe('fan-out through Redis and NATS', TEST, () => {
     const recorder = await (redis as RedisServer).connect();
     t.after(() => recorder.close());
     await recorder.command('SUBSCRIBE', name);
-    startBridge(t, name, 1000);
+    startBridge(t, name, { debounce: 1000 });
     await viaRedis.probe.resync('bridge');
     await viaNats.probe.resync('bridge');
     const marks = [viaRedis.probe.mark(), viaNats.probe.mark()];
@@ -315,21 +321,10 @@ describe('fan-out through Redis and NATS', TEST, () => {
       // Long debounces: one transaction's rows must not straddle a window on a loaded machine.
       const viaNats = consumer(t, url, 1000);
       await viaNats.probe.resync('connected');
-      const log = new LogCapture();
-      const bridge = new NotifyBridge({
-        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
-        channel: name,
-        secret: SECRET,
+      const { log } = startBridge(t, name, {
         to: [url],
         keys: true,
         debounce: 1000,
-        logger: log.logger,
-      });
-      const running = bridge.run();
-      running.catch(() => {});
-      t.after(async () => {
-        await bridge.close();
-        await running.catch(() => {});
       });
       await viaNats.probe.resync('bridge', 0, 30_000);
       const mark = viaNats.probe.mark();
@@ -597,21 +592,7 @@ describe('fan-out through Redis and NATS', TEST, () => {
         what: `listen --from rediss:// to subscribe (${listen.stderr})`,
       });
 
-      const log = new LogCapture();
-      const bridge = new NotifyBridge({
-        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
-        channel: name,
-        secret: SECRET,
-        to: [withPassword],
-        debounce: 5,
-        logger: log.logger,
-      });
-      const running = bridge.run();
-      running.catch(() => {});
-      t.after(async () => {
-        await bridge.close();
-        await running.catch(() => {});
-      });
+      const { bridge, log } = startBridge(t, name, { to: [withPassword] });
       await viaTls.probe.resync('bridge', 0, 30_000);
       await waitFor(
         async () => {
@@ -644,21 +625,9 @@ describe('fan-out through Redis and NATS', TEST, () => {
       t.after(() => proxy.close());
       proxy.holdDownstream();
       const auth = n.info.auth as { user: string; pass: string };
-      const log = new LogCapture();
-      const bridge = new NotifyBridge({
-        ...feedConnection(info, (db as { name: string }).name, info.roles.replication),
-        channel: name,
-        secret: SECRET,
+      const { bridge, running } = startBridge(t, name, {
         to: [`nats://${auth.user}:${encodeURIComponent(auth.pass)}@127.0.0.1:${proxy.port}/${name}`],
-        debounce: 5,
         backoff: { initial: 50, maximum: 200 },
-        logger: log.logger,
-      });
-      const running = bridge.run();
-      running.catch(() => {});
-      t.after(async () => {
-        await bridge.close();
-        await running.catch(() => {});
       });
       await waitFor(() => proxy.accepted === 1, {
         timeoutMs: 20_000,

@@ -5,10 +5,9 @@
 // no Resync. Once per plugin the major has.
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import pg from 'pg';
 import { Batch, formatKey, NotifyFeed, type NudgeEvent } from '../../src/index.js';
 import { CliProcess, connectionUrl } from '../support/cli-process.js';
-import { type ClusterInfo, pluginUnavailable, runSql } from '../support/cluster.js';
+import { type ClusterInfo, pluginUnavailable, runSql, superuserClient } from '../support/cluster.js';
 import { FeedProbe, feedConnection } from '../support/feed-probe.js';
 import { emptyHome, openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -43,14 +42,7 @@ function body(payload: string): { k: string; b: string; q: number; p?: number; n
 
 /** A plain LISTEN session on `channel` (the `pg` package, not pgnudge) that keeps every payload. */
 async function rawListener(t: TestContext, channel: string): Promise<string[]> {
-  const client = new pg.Client({
-    host: info.host,
-    port: info.port,
-    user: info.superuser.user,
-    password: info.superuser.password,
-    database: db.name,
-  });
-  await client.connect();
+  const client = await superuserClient(info, db.name);
   t.after(() => client.end().catch(() => {}));
   const payloads: string[] = [];
   client.on('notification', (message) => {

@@ -7,12 +7,18 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import pg from 'pg';
 import { ChannelKey } from '../../src/fanout/auth.js';
 import { electionSlotName } from '../../src/fanout/election.js';
 import { Batch, type FeedItem, NotifyFeed } from '../../src/index.js';
 import { CliProcess, connectionUrl } from '../support/cli-process.js';
-import { type ClusterInfo, liveCluster, type Role, runSql, scratchDatabase } from '../support/cluster.js';
+import {
+  type ClusterInfo,
+  liveCluster,
+  type Role,
+  runSql,
+  scratchDatabase,
+  superuserClient,
+} from '../support/cluster.js';
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
 import { LogCapture } from '../support/log-capture.js';
 import { waitFor } from '../support/wait.js';
@@ -282,14 +288,7 @@ describe('fan-out over NOTIFY', TEST, () => {
         (_, i) => `wide_✓_${String(i).padStart(3, '0')}_${'x'.repeat(40)}`,
       );
       await sql(tables.map((table) => `CREATE TABLE "${table}" (id int);`).join('\n'));
-      const raw = new pg.Client({
-        host: info.host,
-        port: info.port,
-        user: info.superuser.user,
-        password: info.superuser.password,
-        database: db.name,
-      });
-      await raw.connect();
+      const raw = await superuserClient(info, db.name);
       t.after(() => raw.end().catch(() => {}));
       const payloads: string[] = [];
       raw.on('notification', (message) => payloads.push(message.payload ?? ''));

@@ -7,10 +7,9 @@
 // logical_decoding_work_mem is 64kB (a database setting reaches its walsenders), so 2,000 rows stream.
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import pg from 'pg';
 import { lineageSql } from '../../src/feed/relation-lineage.js';
 import { PublicationError, type WalFeedOptions } from '../../src/index.js';
-import { type ClusterInfo, runSql } from '../support/cluster.js';
+import { type ClusterInfo, runSql, superuserClient } from '../support/cluster.js';
 import { feedConnection, openFeed as openTestFeed, slotsIn } from '../support/feed-probe.js';
 import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor } from '../support/wait.js';
@@ -101,7 +100,7 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
   test('a large transaction streamed while in progress nudges only when it commits, with its exact count', async (t) => {
     const { feed, probe } = openFeed(t, 'pub_all', { tables: ['public.big', 'public.sentinel'] });
     await probe.resync('connected');
-    const client = await clientOf();
+    const client = await superuserClient(info, db.name);
     t.after(() => client.end());
     await client.query('BEGIN');
     await client.query(large('public.big'));
@@ -122,7 +121,7 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
       tables: ['public.big2', 'public.gone', 'public.kept', 'public.sentinel'],
     });
     await probe.resync('connected');
-    const client = await clientOf();
+    const client = await superuserClient(info, db.name);
     t.after(() => client.end());
     await client.query('BEGIN');
     await client.query(large('public.big2'));
@@ -280,8 +279,8 @@ describe('WalFeed with a publication (pgoutput)', { timeout: 120_000 }, () => {
 
 describe('the partition look-up waits for its transaction to be visible', { timeout: 60_000 }, () => {
   test("an xid is reported until the look-up's snapshot sees it committed: running, newest of all, or aborted", async (t) => {
-    const writer = await clientOf();
-    const reader = await clientOf();
+    const writer = await superuserClient(info, db.name);
+    const reader = await superuserClient(info, db.name);
     t.after(() => Promise.all([writer.end(), reader.end()]));
     const [{ oid }] = (await reader.query("SELECT 'public.orders'::regclass::oid AS oid")).rows as [
       { oid: number },
@@ -302,16 +301,3 @@ describe('the partition look-up waits for its transaction to be visible', { time
     assert.deepEqual(await running([open, open + 1000]), new Set([open + 1000]));
   });
 });
-
-/** An ordinary session on this file's database, as the superuser, connected. */
-async function clientOf(): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: info.host,
-    port: info.port,
-    user: info.superuser.user,
-    password: info.superuser.password,
-    database: db.name,
-  });
-  await client.connect();
-  return client;
-}

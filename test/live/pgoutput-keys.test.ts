@@ -10,9 +10,8 @@
 // database setting reaches its walsenders), so 2,000 rows stream.
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import pg from 'pg';
 import { type NudgeEvent, parseKey, type WalFeedOptions } from '../../src/index.js';
-import { type ClusterInfo, runSql } from '../support/cluster.js';
+import { type ClusterInfo, runSql, superuserClient } from '../support/cluster.js';
 import { type FeedProbe, feedConnection, openFeed as openTestFeed } from '../support/feed-probe.js';
 import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor } from '../support/wait.js';
@@ -303,14 +302,7 @@ describe('row keys through a publication', { timeout: 180_000 }, () => {
       await sql('INSERT INTO public.sentinel DEFAULT VALUES');
       await waitFor(() => sentinels() > seen, { what: 'the sentinel row' });
     };
-    const client = new pg.Client({
-      host: info.host,
-      port: info.port,
-      user: info.superuser.user,
-      password: info.superuser.password,
-      database: db.name,
-    });
-    await client.connect();
+    const client = await superuserClient(info, db.name);
     t.after(() => client.end());
     const large = (from: number) =>
       `INSERT INTO public.big SELECT g, repeat('x', 100) FROM generate_series(${from}, ${from + LARGE - 1}) g`;

@@ -681,12 +681,8 @@ export function installExitHook(): void {
 }
 installExitHook();
 
-/** Runs SQL as the superuser of any cluster (ours or external). */
-export async function runSql<Row extends Record<string, unknown> = Record<string, unknown>>(
-  info: ClusterInfo,
-  text: string,
-  database = 'postgres',
-): Promise<Row[]> {
+/** A `pg` session as the superuser of any cluster (ours or external), connected; the caller ends it. */
+export async function superuserClient(info: ClusterInfo, database = 'postgres'): Promise<pg.Client> {
   const client = new pg.Client({
     host: info.host,
     port: info.port,
@@ -697,6 +693,16 @@ export async function runSql<Row extends Record<string, unknown> = Record<string
     ssl: info.external ? externalSsl() : false,
   });
   await client.connect();
+  return client;
+}
+
+/** Runs SQL as the superuser of any cluster (ours or external). */
+export async function runSql<Row extends Record<string, unknown> = Record<string, unknown>>(
+  info: ClusterInfo,
+  text: string,
+  database = 'postgres',
+): Promise<Row[]> {
+  const client = await superuserClient(info, database);
   try {
     const result = await client.query(text);
     const last = Array.isArray(result) ? result[result.length - 1] : result;
