@@ -321,7 +321,7 @@ describe('fan-out through Redis and NATS', TEST, () => {
       // Long debounces: one transaction's rows must not straddle a window on a loaded machine.
       const viaNats = consumer(t, url, 1000);
       await viaNats.probe.resync('connected');
-      const { log } = startBridge(t, name, {
+      startBridge(t, name, {
         to: [url],
         keys: true,
         debounce: 1000,

@@ -10,9 +10,10 @@
 // database setting reaches its walsenders), so 2,000 rows stream.
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import { type NudgeEvent, parseKey, type WalFeedOptions } from '../../src/index.js';
+import { parseKey, type WalFeedOptions } from '../../src/index.js';
 import { type ClusterInfo, runSql, superuserClient } from '../support/cluster.js';
-import { type FeedProbe, feedConnection, openFeed as openTestFeed } from '../support/feed-probe.js';
+import { feedConnection, openFeed as openTestFeed } from '../support/feed-probe.js';
+import { counted, countsByKey, eventsOf, keysOf } from '../support/keyed-events.js';
 import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { waitFor } from '../support/wait.js';
 
@@ -32,39 +33,6 @@ const sql = (text: string) => runSql(info, text, db.name);
 /** A keyed feed through `publication` on this file's database, closed when the test ends. */
 const openFeed = (t: TestContext, publication: string, options: WalFeedOptions = {}) =>
   openTestFeed(t, { ...feedConnection(info, db.name), publication, keys: true, debounce: 50, ...options });
-
-/** Every event for `table` at or after `from`, in arrival order. */
-function eventsOf(probe: FeedProbe, table: string, from = 0): NudgeEvent[] {
-  return probe.items
-    .slice(from)
-    .flatMap((item) => (item.type === 'batch' ? item.events.filter((event) => event.table === table) : []));
-}
-
-const keysOf = (probe: FeedProbe, table: string, from = 0) =>
-  eventsOf(probe, table, from).map((event) => event.key);
-
-/** Counts per key text (the payload's, `null` for table-level), over batches. */
-function countsByKey(events: readonly NudgeEvent[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const event of events) {
-    const key = event.key === null ? 'null' : event.payload.slice(event.table.length + 1);
-    counts[key] = (counts[key] ?? 0) + event.count;
-  }
-  return counts;
-}
-
-/** Waits until `table` has events whose counts sum to `total` at or after `from`, and no more. */
-async function counted(probe: FeedProbe, table: string, total: number, from = 0): Promise<void> {
-  const sum = () => eventsOf(probe, table, from).reduce((n, event) => n + event.count, 0);
-  await waitFor(
-    () => {
-      if (probe.error) throw probe.error;
-      return sum() >= total;
-    },
-    { what: `${total} changes to ${table} (have ${sum()})`, timeoutMs: 20_000 },
-  );
-  assert.equal(sum(), total, `exactly ${total} changes to ${table}`);
-}
 
 /** A table and a publication of it alone; returns the publication's name. */
 async function published(table: string, ddl: string, publish = `public.${table}`): Promise<string> {

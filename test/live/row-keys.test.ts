@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import type { FeedItem } from '../../src/feed/items.js';
-import { type Batch, type NudgeEvent, parseKey, type WalFeedOptions } from '../../src/index.js';
+import { type Batch, parseKey, type WalFeedOptions } from '../../src/index.js';
 import { type ClusterInfo, pluginUnavailable, runSql } from '../support/cluster.js';
-import { type FeedProbe, feedConnection, openFeed as openTestFeed } from '../support/feed-probe.js';
+import { feedConnection, openFeed as openTestFeed } from '../support/feed-probe.js';
+import { counted, countsByKey, eventsOf, keysOf } from '../support/keyed-events.js';
 import { openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
-import { waitFor } from '../support/wait.js';
 
 let info: ClusterInfo;
 let db: ScratchDatabase;
@@ -25,40 +25,6 @@ const sql = (text: string) => runSql(info, text, db.name);
 /** A feed with row keys on, on this file's database, closed when the test ends. */
 const openFeed = (t: TestContext, options: WalFeedOptions) =>
   openTestFeed(t, { ...feedConnection(info, db.name), keys: true, debounce: 50, ...options });
-
-/** Every event for `table` at or after `from`, in arrival order. */
-function eventsOf(probe: FeedProbe, table: string, from = 0): NudgeEvent[] {
-  return probe.items
-    .slice(from)
-    .flatMap((item) => (item.type === 'batch' ? item.events.filter((event) => event.table === table) : []));
-}
-
-/** Keys of the row events of `table` at or after `from` (null for a table-level event), in order. */
-const keysOf = (probe: FeedProbe, table: string, from = 0) =>
-  eventsOf(probe, table, from).map((event) => event.key);
-
-/** Counts per key text (formatKey's, `null` for table-level), over batches. */
-function countsByKey(events: readonly NudgeEvent[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const event of events) {
-    const key = event.key === null ? 'null' : event.payload.slice(event.table.length + 1);
-    counts[key] = (counts[key] ?? 0) + event.count;
-  }
-  return counts;
-}
-
-/** Waits until `table` has events whose counts sum to `total` at or after `from`. */
-async function counted(probe: FeedProbe, table: string, total: number, from = 0): Promise<void> {
-  const sum = () => eventsOf(probe, table, from).reduce((n, event) => n + event.count, 0);
-  await waitFor(
-    () => {
-      if (probe.error) throw probe.error;
-      return sum() >= total;
-    },
-    { what: `${total} changes to ${table} (have ${sum()})`, timeoutMs: 15_000 },
-  );
-  assert.equal(sum(), total, `exactly ${total} changes to ${table}`);
-}
 
 /** Awkward key text: commas, quotes, backslashes, parentheses, spaces, the empty string, non-ASCII. */
 const AWKWARD = ['a,b', 'say "hi"', 'C:\\temp', '(x)', ' padded ', '', 'Zürich 東京', "it's"];
