@@ -192,10 +192,13 @@ function streamConsumer(
     session.every(Math.max(1, Math.min(options.statusIntervalMs, Math.floor(limitMs / 4))), () => {
       const waited = resolver.waitingMs();
       if (waited !== null && waited > limitMs) {
+        const invisible = resolver.invisibleXids();
         session.connection.fail(
           new ConnectionError(
             'PGNUDGE_ERR_LIVENESS_TIMEOUT',
-            `no answer to a partition look-up from ${lookups.target} in ${waited} ms (livenessTimeout ${limitMs} ms); the link is dead`,
+            invisible.length > 0
+              ? `transaction ${invisible.join(', ')} was streamed as committed but stayed invisible to other sessions for ${waited} ms (livenessTimeout ${limitMs} ms), so its changes could not be placed under their partition root; is the commit waiting for a synchronous standby (synchronous_standby_names)? pgnudge reconnects and resyncs`
+              : `no answer to a partition look-up from ${lookups.target} in ${waited} ms (livenessTimeout ${limitMs} ms); the link is dead`,
           ),
         );
       }

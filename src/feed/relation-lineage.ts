@@ -43,7 +43,7 @@ export interface LineageAnswer {
 
 /**
  * The look-up of `oids`' lineages: per OID, the relation itself, then each ancestor up to the root
- * (`pg_partition_ancestors`), as a JSON array of [schema, table] pairs; NULL for a relation that is gone.
+ * (walked through pg_inherits), as a JSON array of [schema, table] pairs; NULL for a relation that is gone.
  * With `keys`, a third column: the replica identity's key column names in key order (JSON), or NULL.
  */
 export function lineageSql(oids: readonly number[], keys = false, xids: readonly number[] = []): string {
@@ -53,18 +53,28 @@ export function lineageSql(oids: readonly number[], keys = false, xids: readonly
   for (const xid of xids) {
     if (!Number.isInteger(xid) || xid < 1 || xid > 0xffffffff) throw new RangeError(`not an xid: ${xid}`);
   }
-  // pg_partition_ancestors gives no row for a table that is not a partition: then the lineage is the
-  // table alone, and a relation with no pg_class row any more has none.
-  return `SELECT x.oid, CASE WHEN c.oid IS NOT NULL THEN COALESCE((
-    SELECT pg_catalog.json_agg(pg_catalog.json_build_array(an.nspname, ac.relname) ORDER BY a.ord)
-    FROM pg_catalog.pg_partition_ancestors(x.oid) WITH ORDINALITY a(relid, ord)
-    JOIN pg_catalog.pg_class ac ON ac.oid = a.relid
-    JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace),
-  pg_catalog.json_build_array(pg_catalog.json_build_array(n.nspname, c.relname))) END,
+  // The ancestors are walked in pg_inherits and pg_class under the statement's own snapshot, the one
+  // runningSql checks, not with pg_partition_ancestors: that function first asks the backend's catalog
+  // cache whether the relation is a partition, and a commit becomes visible a moment before the cache
+  // hears of it, so an ATTACH just seen committed could still read as "not a partition". Only a
+  // partition's parent counts (table inheritance is not partitioning); detach-pending parents count, as
+  // they do for pg_partition_ancestors. A relation with no pg_class row any more has no lineage.
+  return `SELECT x.oid, CASE WHEN c.oid IS NOT NULL THEN (
+    WITH RECURSIVE up(relid, depth) AS (
+      SELECT x.oid, 0
+      UNION ALL
+      SELECT i.inhparent, up.depth + 1
+      FROM up
+      JOIN pg_catalog.pg_class child ON child.oid = up.relid AND child.relispartition
+      JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.relid
+      WHERE up.depth < 1000)
+    SELECT pg_catalog.json_agg(pg_catalog.json_build_array(an.nspname, ac.relname) ORDER BY up.depth)
+    FROM up
+    JOIN pg_catalog.pg_class ac ON ac.oid = up.relid
+    JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace) END,
   ${keys ? KEY_COLUMNS_SQL : 'NULL'}, ${runningSql(xids)}
 FROM pg_catalog.unnest('{${oids.join(',')}}'::pg_catalog.oid[]) x(oid)
-LEFT JOIN pg_catalog.pg_class c ON c.oid = x.oid
-LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`;
+LEFT JOIN pg_catalog.pg_class c ON c.oid = x.oid`;
 }
 
 /**
@@ -214,7 +224,7 @@ export class LineageResolver {
   /** When the last look-up was sent (kept after it answers, for a retry round's start). */
   #inFlightStarted = 0;
   /** While a look-up is asked again later: when the first of this round was sent, the last wait, and whether it runs. */
-  #retrying: { since: number; waitMs: number; sleeping: boolean } | null = null;
+  #retrying: { since: number; waitMs: number; sleeping: boolean; xids: ReadonlySet<number> } | null = null;
   #failed = false;
 
   constructor(options: LineageResolverOptions) {
@@ -230,6 +240,11 @@ export class LineageResolver {
   waitingMs(): number | null {
     const since = this.#retrying?.since ?? this.#inFlightSince;
     return since === null ? null : this.#options.now() - since;
+  }
+
+  /** While look-ups are asked again because their transactions were not visible yet: those xids. */
+  invisibleXids(): number[] {
+    return this.#retrying === null ? [] : [...this.#retrying.xids];
   }
 
   /** `count` committed changes to `relation`: reported at once when its place is known, else parked. */
@@ -365,7 +380,7 @@ export class LineageResolver {
     this.#options.lookup(oids, [...xids]).then(
       (answer) => {
         this.#inFlightSince = null;
-        if (this.#settle(request, answer)) this.#retryLater();
+        if (this.#settle(request, answer)) this.#retryLater(answer.running);
         else {
           this.#retrying = null;
           this.#pump();
@@ -379,9 +394,10 @@ export class LineageResolver {
     );
   }
 
-  /** Asks again after a wait that doubles each time the look-up still comes too early. */
-  #retryLater(): void {
-    const retrying = this.#retrying ?? { since: this.#inFlightStarted, waitMs: 0, sleeping: false };
+  /** Asks again after a wait that doubles each time the look-up still comes too early (`xids` not visible). */
+  #retryLater(xids: ReadonlySet<number>): void {
+    const retrying = this.#retrying ?? { since: this.#inFlightStarted, waitMs: 0, sleeping: false, xids };
+    retrying.xids = xids;
     retrying.waitMs = Math.min(RETRY_MAX_MS, retrying.waitMs === 0 ? RETRY_FIRST_MS : retrying.waitMs * 2);
     retrying.sleeping = true;
     this.#retrying = retrying;

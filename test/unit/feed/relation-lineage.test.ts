@@ -243,10 +243,12 @@ describe('LineageResolver', () => {
       [1, 2],
     );
     assert.equal(h.resolver.waitingMs(), 3, 'the wait counts from the first look-up of the round');
+    assert.deepEqual(h.resolver.invisibleXids(), [901], 'what a liveness failure would name');
     h.retries[1]!.run();
     await h.lookups[2]!.answer([[20, lineage('public.parted_eu')]]);
     assert.deepEqual(h.emitted.at(-1), ['public.parted_eu', 1, 1000]);
     assert.equal(h.resolver.waitingMs(), null);
+    assert.deepEqual(h.resolver.invisibleXids(), []);
     assert.equal(h.retries.length, 2);
   });
 });
