@@ -140,7 +140,16 @@ function rootCertParameter(url: URL, scheme: string, option: string, what: strin
       option,
     );
   }
-  const path = url.searchParams.get('sslrootcert') ?? '';
+  // Decoded as libpq decodes a URI's values: percent-escapes only. URLSearchParams would also read `+`
+  // as a space, and a CA path may hold a `+`.
+  const pair = url.search.slice(1).split('&')[0]!;
+  const raw = pair.includes('=') ? pair.slice(pair.indexOf('=') + 1) : '';
+  let path: string;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    throw new ConfigError(`${option}: sslrootcert is not valid percent-encoding`, option);
+  }
   if (path === '') throw new ConfigError(`${option}: sslrootcert is empty; give the CA file's path`, option);
   return path === 'system' ? undefined : path;
 }

@@ -86,6 +86,11 @@ describe('parseBrokerUrl', TEST, () => {
       {},
     );
     assert.equal(address.sslrootcert, '/etc/redis/ca.pem');
+    // A `+` is a plus, as libpq reads it, not URLSearchParams' space.
+    assert.equal(
+      parseBrokerUrl('rediss://cache/orders?sslrootcert=/etc/ssl/ca+bundle%20x.pem', 'from', {}).sslrootcert,
+      '/etc/ssl/ca+bundle x.pem',
+    );
     assert.equal(address.channel, 'orders');
     assert.equal(address.target, 'rediss://cache:6379/orders', 'the target names the server, not the CA');
     assert.equal(
