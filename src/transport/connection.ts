@@ -37,6 +37,7 @@ import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
 import { PacedReads } from './paced-reads.js';
 import type { ReadPacing } from './read-pacer.js';
 import type { ConnectionSettings } from './settings.js';
+import type { SlabReads } from './slab-reads.js';
 import { startupParameters } from './startup-parameters.js';
 
 export type { QueryResult } from '../protocol/query-response.js';
@@ -175,7 +176,13 @@ export class PgConnection {
   /** Whether the link is encrypted. */
   readonly tls: boolean;
 
-  private constructor(socket: Socket, tls: boolean, target: string, options: ConnectOptions) {
+  private constructor(
+    socket: Socket,
+    reads: SlabReads | null,
+    tls: boolean,
+    target: string,
+    options: ConnectOptions,
+  ) {
     this.#socket = socket;
     this.tls = tls;
     this.#target = target;
@@ -189,9 +196,13 @@ export class PgConnection {
     // CREATE_REPLICATION_SLOT waiting for older transactions, and a peer or route that died meanwhile is
     // then found by the kernel's probes (the server's kernel answers them however long it waits).
     socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
-    // readSslResponse paused the socket so no byte is lost between listeners.
-    socket.resume();
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    if (reads !== null) {
+      reads.deliverTo((chunk) => this.#receive(chunk));
+    } else {
+      // readSslResponse paused the socket so no byte is lost between listeners.
+      socket.resume();
+      socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    }
     socket.on('error', (error) => this.#fail(connectionLost(target, error)));
     socket.on('close', () => this.#fail(connectionLost(target)));
   }
@@ -212,7 +223,7 @@ export class PgConnection {
     params: Record<string, string>,
     options: ConnectOptions,
   ): Promise<PgConnection> {
-    const connection = new PgConnection(link.socket, link.tls, link.target, options);
+    const connection = new PgConnection(link.socket, link.reads, link.tls, link.target, options);
     try {
       await connection.#runStartup(settings, params, link.password, link.certificateDer);
     } catch (error) {
@@ -418,8 +429,8 @@ export class PgConnection {
     if (!this.#socket.destroyed) this.#socket.write(bytes);
   }
 
-  #receive(chunk: Buffer): void {
-    this.#bytesReceived += chunk.length;
+  #receive(chunk: Uint8Array): void {
+    this.#bytesReceived += chunk.byteLength;
     // After terminate(), what the server still sends until it closes is read and dropped.
     if (this.closed) return;
     const decoder = this.#decoder;
@@ -436,7 +447,7 @@ export class PgConnection {
           this.#dispatch(parseBackendMessage(decoder.code, body), decoder.code, body.byteLength);
         }
       }
-      this.#reads?.read(chunk.length);
+      this.#reads?.read(chunk.byteLength);
     } catch (error) {
       this.#socket.destroy();
       // A PgnudgeError says what the server did wrong; anything else is a bug of ours, filed as one.

@@ -14,7 +14,8 @@ import {
 import { type BoundLogger, bindLogger } from '../logger.js';
 import { encodeSSLRequest } from '../protocol/frontend.js';
 import { type ConnectionSettings, type ConnectionTarget, describeTarget } from './settings.js';
-import { peerCertificateDer, startTls } from './tls.js';
+import { SlabReads } from './slab-reads.js';
+import { connectDirectTls, peerCertificateDer, startTls } from './tls.js';
 
 /** What dialing needs besides the settings. */
 export interface DialOptions {
@@ -28,6 +29,11 @@ export interface DialOptions {
 /** A link to one server, TLS negotiated, ready for the session's StartupMessage. */
 export interface Link {
   socket: Socket;
+  /**
+   * Set when the socket reads through `onread` (plain connections and direct TLS): its reads come from
+   * here, and the socket emits no 'data'. Null when it is read as a stream (TLS after an SSLRequest).
+   */
+  reads: SlabReads | null;
   tls: boolean;
   /** The redacted `user@host:port/database` this link reaches. */
   target: string;
@@ -145,10 +151,34 @@ async function attempt<S extends StartedSession>(
   const establish = async (): Promise<S> => {
     const password = await passwordForAttempt(host.password ?? settings.password);
     if (abandoned) throw abandon();
+    const direct = wantTls && settings.sslnegotiation === 'direct';
+    // A socket reads into a slab (slab-reads.ts) wherever Node allows it: when net.connect creates it
+    // for a plain session, or tls.connect for direct TLS. A TLS socket that wraps a socket after an
+    // SSLRequest, or the createSocket seam's socket (tests), can only be read as a stream.
+    const ownTls = direct && options.createSocket === undefined;
+    const reads = !wantTls || ownTls ? new SlabReads() : null;
     // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
     // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
     // loop alive, one more per backoff retry (contract R10).
-    const opening = openSocket(host, unix, options.createSocket ?? netConnect);
+    if (ownTls) {
+      const opening = connectDirectTls(host.host, host.port, settings, reads!.onread);
+      socket = opening.socket;
+      let connected = false;
+      socket.once('connect', () => {
+        connected = true;
+      });
+      socket = await opening.secured.catch((error: unknown) => {
+        // Refused or unreachable before any TLS: said as for every other connect.
+        const cause = (error as PgnudgeError).cause as NodeJS.ErrnoException | undefined;
+        if (connected || !(error instanceof ConnectionError) || cause === undefined) throw error;
+        throw cannotConnect(`${host.host}:${host.port}`, cause);
+      });
+      if (abandoned) throw abandon();
+      const certificateDer = peerCertificateDer(socket as TLSSocket);
+      started = start({ socket, reads, tls: true, target, certificateDer, password });
+      return started;
+    }
+    const opening = openSocket(host, unix, options.createSocket ?? netConnect, reads);
     socket = opening.socket;
     await opening.connected;
     if (abandoned) {
@@ -157,7 +187,6 @@ async function attempt<S extends StartedSession>(
     }
     let encrypted = false;
     if (wantTls) {
-      const direct = settings.sslnegotiation === 'direct';
       if (!direct) {
         socket.write(encodeSSLRequest());
         const answer = await readSslResponse(socket, target);
@@ -177,7 +206,7 @@ async function attempt<S extends StartedSession>(
     }
     if (abandoned) throw abandon();
     const certificateDer = encrypted ? peerCertificateDer(socket as TLSSocket) : null;
-    started = start({ socket, tls: encrypted, target, certificateDer, password });
+    started = start({ socket, reads, tls: encrypted, target, certificateDer, password });
     return started;
   };
 
@@ -220,10 +249,12 @@ function openSocket(
   host: ConnectionTarget,
   unix: boolean,
   create: (options: NetConnectOpts) => Socket,
+  reads: SlabReads | null,
 ): { socket: Socket; connected: Promise<void> } {
+  const onread = reads === null ? {} : { onread: reads.onread };
   const socket = unix
-    ? create({ path: `${host.host}/.s.PGSQL.${host.port}` })
-    : create({ host: host.host, port: host.port });
+    ? create({ path: `${host.host}/.s.PGSQL.${host.port}`, ...onread })
+    : create({ host: host.host, port: host.port, ...onread });
   const where = unix ? `${host.host}/.s.PGSQL.${host.port}` : `${host.host}:${host.port}`;
   const connected = new Promise<void>((resolve, reject) => {
     socket.once('connect', () => {
@@ -232,16 +263,19 @@ function openSocket(
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       socket.destroy();
-      reject(
-        new ConnectionError(
-          'PGNUDGE_ERR_CONNECTION',
-          `cannot connect to ${where}: ${error.code ?? error.message}${error.code === 'ECONNREFUSED' ? ' (is the server running and accepting TCP/IP connections there?)' : ''}`,
-          { cause: error },
-        ),
-      );
+      reject(cannotConnect(where, error));
     });
   });
   return { socket, connected };
+}
+
+/** The error for a connect that failed before the server answered at all. */
+function cannotConnect(where: string, error: NodeJS.ErrnoException): ConnectionError {
+  return new ConnectionError(
+    'PGNUDGE_ERR_CONNECTION',
+    `cannot connect to ${where}: ${error.code ?? error.message}${error.code === 'ECONNREFUSED' ? ' (is the server running and accepting TCP/IP connections there?)' : ''}`,
+    { cause: error },
+  );
 }
 
 /**

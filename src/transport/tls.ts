@@ -1,7 +1,7 @@
 // TLS for the connection shell: the node:tls options that give each libpq `sslmode` its meaning,
 // and the upgrade of a plain socket after the server accepted an SSLRequest.
 import { readFileSync, type Stats, statSync } from 'node:fs';
-import { isIP, type Socket } from 'node:net';
+import { isIP, type OnReadOpts, type Socket } from 'node:net';
 import {
   checkServerIdentity,
   createSecureContext,
@@ -149,10 +149,39 @@ export function startTls(
   settings: TlsSettings,
   direct: boolean,
 ): Promise<TLSSocket> {
+  const options: TlsOptions = { ...tlsOptions(host, settings), socket };
+  if (direct) options.ALPNProtocols = [POSTGRES_ALPN];
+  return handshake(tlsConnect(options), host, settings, direct);
+}
+
+/**
+ * Direct TLS (sslnegotiation=direct) on a connection node:tls opens itself: only then does Node take
+ * `onread`, which reads into the caller's memory instead of a stream chunk per TLS record
+ * (slab-reads.ts). `socket` is returned at once, so that an abandoned attempt can destroy it.
+ */
+export function connectDirectTls(
+  host: string,
+  port: number,
+  settings: TlsSettings,
+  onread: OnReadOpts,
+): { socket: TLSSocket; secured: Promise<TLSSocket> } {
+  const socket = tlsConnect({
+    ...tlsOptions(host, settings),
+    port,
+    ALPNProtocols: [POSTGRES_ALPN],
+    onread,
+  } as TlsOptions & { onread: OnReadOpts });
+  return { socket, secured: handshake(socket, host, settings, true) };
+}
+
+/** Resolves with `secure` once its handshake completed and the certificate passed the sslmode's checks. */
+function handshake(
+  secure: TLSSocket,
+  host: string,
+  settings: TlsSettings,
+  direct: boolean,
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const options: TlsOptions = { ...tlsOptions(host, settings), socket };
-    if (direct) options.ALPNProtocols = [POSTGRES_ALPN];
-    const secure = tlsConnect(options);
     let settled = false;
     const fail = (error: Error) => {
       if (settled) return;

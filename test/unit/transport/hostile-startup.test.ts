@@ -785,13 +785,29 @@ describe('hostile server: after authentication', () => {
  */
 function watchedSocket(events: string[], onServerFirst: () => void) {
   return (options: NetConnectOpts): Socket => {
-    const socket = netConnect(options);
-    socket.prependListener('data', (chunk: Buffer) => {
-      if (chunk[0] === 0x52 && chunk.byteLength >= 9 && chunk.readInt32BE(5) === 11) {
+    const watch = (chunk: Uint8Array) => {
+      if (chunk[0] === 0x52 && chunk.byteLength >= 9 && Buffer.from(chunk).readInt32BE(5) === 11) {
         events.push('server-first');
         onServerFirst();
       }
-    });
+    };
+    // A plain connection reads through `onread` (slab-reads.ts): watch there, ahead of the session.
+    const onread = options.onread;
+    const socket = netConnect(
+      onread === undefined
+        ? options
+        : {
+            ...options,
+            onread: {
+              buffer: onread.buffer,
+              callback: (bytesRead, buffer) => {
+                watch(buffer.subarray(0, bytesRead));
+                return onread.callback(bytesRead, buffer);
+              },
+            },
+          },
+    );
+    if (onread === undefined) socket.prependListener('data', watch);
     const write = socket.write.bind(socket) as (data: Uint8Array) => boolean;
     socket.write = ((data: Uint8Array) => {
       if (data[0] === 0x70 && events.includes('server-first')) events.push('client-final');

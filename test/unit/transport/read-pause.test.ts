@@ -1,11 +1,13 @@
 // Stopping a socket's reads (read-pause.ts) through the handle and through the public fallback, over
-// plain TCP and TLS: no 'data' while stopped, every byte after, in order, on a real loopback socket.
+// plain TCP and TLS, read as a stream or through onread (slab-reads.ts): nothing arrives while
+// stopped, every byte after, in order, on a real loopback socket.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { readHandle, stopReading } from '../../../src/transport/read-pause.js';
+import { SlabReads } from '../../../src/transport/slab-reads.js';
 import { tlsMaterial } from '../../support/hostile-run.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -15,22 +17,35 @@ const servers: Record<'tcp' | 'tls', Server> = {
   tls: createTlsServer({ cert: material.cert, key: material.key }),
 };
 
-/** A connected pair: `socket` reads (flowing, like PgConnection's), `writer` is the server's end. */
+/** How PgConnection reads a socket: as a flowing stream, or through `onread` into a slab (slab-reads.ts). */
+type Reading = 'stream' | 'slab';
+
+/** A connected pair: `socket` reads as PgConnection's does, `writer` is the server's end. */
 async function pair(
   transport: 'tcp' | 'tls',
+  reading: Reading = 'stream',
 ): Promise<{ socket: Socket; writer: Socket; received: Buffer[] }> {
   const server = servers[transport];
   const accepted = once(server, transport === 'tls' ? 'secureConnection' : 'connection') as Promise<[Socket]>;
   const port = (server.address() as { port: number }).port;
+  const reads = reading === 'slab' ? new SlabReads() : null;
+  const onread = reads === null ? {} : { onread: reads.onread };
   const socket =
     transport === 'tls'
       ? // What is read matters here, not whom: the throwaway certificate is a CA's, not a server's.
-        tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false })
-      : netConnect({ host: '127.0.0.1', port });
+        tlsConnect({
+          host: '127.0.0.1',
+          port,
+          servername: 'localhost',
+          rejectUnauthorized: false,
+          ...onread,
+        } as ConnectionOptions)
+      : netConnect({ host: '127.0.0.1', port, ...onread });
   await once(socket, transport === 'tls' ? 'secureConnect' : 'connect');
   const [writer] = await accepted;
   const received: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  if (reads === null) socket.on('data', (chunk: Buffer) => received.push(chunk));
+  else reads.deliverTo((chunk) => received.push(Buffer.from(chunk)));
   return { socket, writer, received };
 }
 
@@ -57,10 +72,15 @@ after(() => {
   material.remove();
 });
 
-for (const transport of ['tcp', 'tls'] as const) {
-  describe(`stopReading over ${transport}`, () => {
+for (const [transport, reading] of [
+  ['tcp', 'stream'],
+  ['tls', 'stream'],
+  ['tcp', 'slab'],
+  ['tls', 'slab'],
+] as const) {
+  describe(`stopReading over ${transport}, read as a ${reading}`, () => {
     test('a connected socket has the handle interface; a destroyed one has none', async () => {
-      const { socket, writer } = await pair(transport);
+      const { socket, writer } = await pair(transport, reading);
       assert.notEqual(readHandle(socket), null);
       socket.destroy();
       writer.destroy();
@@ -69,7 +89,7 @@ for (const transport of ['tcp', 'tls'] as const) {
 
     for (const path of ['the handle', 'the public fallback (pause/resume)'] as const) {
       test(`through ${path}: nothing arrives while stopped, everything after, in order`, async () => {
-        const { socket, writer, received } = await pair(transport);
+        const { socket, writer, received } = await pair(transport, reading);
         try {
           await send(writer, 'before;');
           await waitFor(() => received.length > 0, { timeoutMs: 5000, what: 'the first bytes' });
@@ -94,7 +114,7 @@ for (const transport of ['tcp', 'tls'] as const) {
     }
 
     test('resuming a socket that was destroyed meanwhile does nothing', async () => {
-      const { socket, writer } = await pair(transport);
+      const { socket, writer } = await pair(transport, reading);
       const resume = stopReading(socket);
       socket.destroy();
       writer.destroy();
