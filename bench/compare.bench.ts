@@ -48,11 +48,13 @@ import {
   peakRssMiB,
   pgClient,
   processCpuSeconds,
+  processCpuSplit,
   readBytes,
   readSyscalls,
   resetPeakRss,
   rssMiB,
   totalCpuSeconds,
+  totalKernelAndAll,
 } from './support/measure.js';
 import { writerThroughput } from './support/writer.js';
 
@@ -252,10 +254,10 @@ async function runOnce(
       if (options.latencyOnly) return rep;
 
       if (contender.countsRows) await proc.measureDrain();
-      const client0 = processCpuSeconds(proc.pid);
+      const client0 = processCpuSplit(proc.pid);
       const reads0 = readSyscalls(proc.pid);
       const bytes0 = readBytes(proc.pid);
-      const walsender0 = totalCpuSeconds(server.walsenders);
+      const walsender0 = totalKernelAndAll(server.walsenders);
       await writer.query(`INSERT INTO ${BULK} (id) SELECT g FROM generate_series(1, ${ROWS}) g`);
       const committed = nowMs();
       await proc.until(
@@ -263,11 +265,15 @@ async function runOnce(
         600_000,
         `${contender.name} to account for the ${ROWS}-row transaction`,
       );
-      rep.client_cpu_s = processCpuSeconds(proc.pid) - client0;
+      const client1 = processCpuSplit(proc.pid);
+      rep.client_cpu_s = client1.user + client1.kernel - client0.user - client0.kernel;
+      rep.client_kernel_cpu_s = client1.kernel - client0.kernel;
       // libuv reads a socket with read(2), which /proc counts; libpq's recv(2) is not counted there.
       rep.client_read_syscalls = proc.external ? null : readSyscalls(proc.pid) - reads0;
       rep.bytes_per_row = proc.external ? null : (readBytes(proc.pid) - bytes0) / ROWS;
-      rep.walsender_cpu_s = contender.walsender ? totalCpuSeconds(server.walsenders) - walsender0 : null;
+      const walsender1 = totalKernelAndAll(server.walsenders);
+      rep.walsender_cpu_s = contender.walsender ? walsender1.all - walsender0.all : null;
+      rep.walsender_kernel_cpu_s = contender.walsender ? walsender1.kernel - walsender0.kernel : null;
       const peak = peakRssMiB(proc.pid);
       rep.peak_rss_mb = Math.max(startupPeak, peak);
       rep.rss_growth_mb = peakReset ? peak - rep.rss_baseline_mb! : null;

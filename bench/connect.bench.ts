@@ -40,7 +40,8 @@ async function timeConnect(base: Record<string, unknown>): Promise<Timing> {
   const at = (text: string) => lines.push({ at: nowMs(), text });
   const logger = { trace: at, debug: at, info: at, warn: at, error: at };
   const started = nowMs();
-  const feed = new WalFeed({ ...base, plugin: 'wal2json', logger });
+  // The phases come from trace lines, which only logLevel 'trace' writes.
+  const feed = new WalFeed({ ...base, plugin: 'wal2json', logger, logLevel: 'trace' });
   const iterator = feed[Symbol.asyncIterator]();
   await iterator.next();
   const ready = nowMs();

@@ -21,6 +21,12 @@ export const CONTENDERS: readonly Contender[] = [
   // else the bulk table has no key and their events are table-level.
   pgnudge('pgnudge-wal2json-keys', 'wal2json', { keys: true }),
   pgnudge('pgnudge-test_decoding-keys', 'test_decoding', { keys: true }),
+  // Direct TLS (PostgreSQL 17+, PGNUDGE_BENCH_PG=17): the only TLS Node reads through onread
+  // (slab-reads.ts); the variants without it negotiate with an SSLRequest. Plain TCP is the same for both.
+  pgnudge('pgnudge-test_decoding-direct', 'test_decoding', { sslnegotiation: 'direct' }),
+  withPublication('full', (publication) =>
+    pgnudge('pgnudge-pgoutput-direct', undefined, { publication, sslnegotiation: 'direct' }),
+  ),
   // pgoutput through the publication postgres.js reads (whole rows), and through a key-only one.
   withPublication('full', (publication) => pgnudge('pgnudge-pgoutput', undefined, { publication })),
   withPublication('keyonly', (publication) =>
@@ -38,9 +44,12 @@ export const CONTENDERS: readonly Contender[] = [
   pgRecvlogical('test_decoding'),
 ];
 
-/** The contenders of a full run: every one but the unpaced and keys variants, which answer narrower questions. */
+/**
+ * The contenders of a full run: every one but the unpaced, keys and direct variants, which answer
+ * narrower questions (direct TLS also needs PostgreSQL 17+, and the full run's default is 15).
+ */
 export const DEFAULT_CONTENDERS: readonly Contender[] = CONTENDERS.filter(
-  (contender) => !contender.name.endsWith('-unpaced') && !contender.name.endsWith('-keys'),
+  (contender) => !/-(unpaced|keys|direct)$/.test(contender.name),
 );
 
 export function contenderNamed(name: string): Contender {

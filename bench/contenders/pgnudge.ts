@@ -19,6 +19,13 @@ export function pgnudgeOptions(target: Target): WalFeedOptions {
   return { ...connection, debounce: target.debounceMs };
 }
 
+/** `options` less TLS negotiation when `base` is plain TCP, so one variant runs on both transports. */
+function withoutTlsOnTcp(options: WalFeedOptions, base: WalFeedOptions): WalFeedOptions {
+  if (base.sslmode !== 'disable' || options.sslnegotiation === undefined) return options;
+  const { sslnegotiation: _, ...rest } = options;
+  return rest;
+}
+
 /**
  * A pgnudge contender named `name` (`pgnudge-…`): `open` makes the feed from the target's options
  * (`pgnudgeOptions`). Defaults to a WalFeed with `plugin` and `options` laid over them.
@@ -28,7 +35,7 @@ export function pgnudge(
   plugin: Plugin | undefined,
   options: WalFeedOptions = {},
   open: (base: WalFeedOptions, target: Target) => PgnudgeFeed = (base) =>
-    new WalFeed({ ...base, ...(plugin ? { plugin } : {}), ...options }),
+    new WalFeed({ ...base, ...(plugin ? { plugin } : {}), ...withoutTlsOnTcp(options, base) }),
 ): Contender {
   return {
     name,

@@ -24,6 +24,8 @@ export const FIGURE_KEYS = [
   'idle_server_cpu_pct',
   'client_read_syscalls',
   'bytes_per_row',
+  'client_kernel_cpu_s',
+  'walsender_kernel_cpu_s',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];

@@ -15,22 +15,36 @@ let clockTicks: number | undefined;
 
 /** utime + stime of `pid` in seconds, from /proc/<pid>/stat (fields 14 and 15; all threads). */
 export function processCpuSeconds(pid: number): number {
+  const { user, kernel } = processCpuSplit(pid);
+  return user + kernel;
+}
+
+/** `pid`'s CPU seconds so far in user mode (utime) and in the kernel on its behalf (stime). */
+export function processCpuSplit(pid: number): { user: number; kernel: number } {
   clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces and parentheses; fields are counted after its ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  return { user: Number(fields[11]) / clockTicks, kernel: Number(fields[12]) / clockTicks };
 }
 
 /** Sum of processCpuSeconds over `pids`; a pid that has already gone counts 0. */
 export function totalCpuSeconds(pids: readonly number[]): number {
-  let total = 0;
+  return totalKernelAndAll(pids).all;
+}
+
+/** Sums over `pids` of all CPU seconds and of the kernel's part; a pid that has already gone counts 0. */
+export function totalKernelAndAll(pids: readonly number[]): { all: number; kernel: number } {
+  let all = 0;
+  let kernel = 0;
   for (const pid of pids) {
     try {
-      total += processCpuSeconds(pid);
+      const split = processCpuSplit(pid);
+      all += split.user + split.kernel;
+      kernel += split.kernel;
     } catch {}
   }
-  return total;
+  return { all, kernel };
 }
 
 /** Read system calls `pid` has made so far (`syscr` in /proc/<pid>/io): a socket read is one each. */
