@@ -22,7 +22,11 @@ export interface DialOptions {
   logger?: BoundLogger;
   /** Aborts a connection attempt in any phase. */
   signal?: AbortSignal;
-  /** Test seam: opens the socket instead of `net.connect` (a fake that never connects stands in for a blackholed host). */
+  /**
+   * Test seam: opens the socket instead of `net.connect` (a fake that never connects stands in for a
+   * blackholed host). For a plain session the options carry `onread` (slab-reads.ts): create the socket
+   * with them, since Node reads `onread` only when a socket is constructed, or no byte reaches the session.
+   */
   createSocket?: (options: NetConnectOpts) => Socket;
 }
 
@@ -168,9 +172,10 @@ async function attempt<S extends StartedSession>(
         connected = true;
       });
       socket = await opening.secured.catch((error: unknown) => {
-        // Refused or unreachable before any TLS: said as for every other connect.
-        const cause = (error as PgnudgeError).cause as NodeJS.ErrnoException | undefined;
-        if (connected || !(error instanceof ConnectionError) || cause === undefined) throw error;
+        if (connected) throw error;
+        // Whatever failed before the TCP connection was up (refused, unreachable, a name that does not
+        // resolve) is said, and retried, as for every other connect: the next host, or a later attempt.
+        const cause = ((error as PgnudgeError).cause ?? error) as NodeJS.ErrnoException;
         throw cannotConnect(`${host.host}:${host.port}`, cause);
       });
       if (abandoned) throw abandon();
