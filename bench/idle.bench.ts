@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     for (let w = 0; w < WINDOWS; w++) {
       await sleep(WINDOW_S * 1000);
       const now = procs.map(({ proc }) => processCpuSeconds(proc.pid!));
-      procs.forEach(({ kind }, i) => rows[kind].push(((now[i]! - before[i]!) / WINDOW_S) * 100));
+      for (const [i, { kind }] of procs.entries()) rows[kind].push(((now[i]! - before[i]!) / WINDOW_S) * 100);
       before = now;
     }
     for (const kind of KINDS) {
