@@ -3,19 +3,15 @@
 // stopped, every byte after, in order, on a real loopback socket.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { type ConnectionOptions, createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { readHandle, stopReading } from '../../../src/transport/read-pause.js';
 import { SlabReads } from '../../../src/transport/slab-reads.js';
-import { tlsMaterial } from '../../support/hostile-run.js';
+import { loopbackServers } from '../../support/loopback-servers.js';
 import { waitFor } from '../../support/wait.js';
 
-const material = tlsMaterial();
-const servers: Record<'tcp' | 'tls', Server> = {
-  tcp: createServer(),
-  tls: createTlsServer({ cert: material.cert, key: material.key }),
-};
+const servers = loopbackServers();
 
 /** How PgConnection reads a socket: as a flowing stream, or through `onread` into a slab (slab-reads.ts). */
 type Reading = 'stream' | 'slab';
@@ -60,17 +56,6 @@ async function send(writer: Socket, text: string): Promise<void> {
 async function turns(count: number): Promise<void> {
   for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
 }
-
-before(async () => {
-  for (const server of Object.values(servers)) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-  }
-});
-after(() => {
-  for (const server of Object.values(servers)) server.close();
-  material.remove();
-});
 
 for (const [transport, reading] of [
   ['tcp', 'stream'],

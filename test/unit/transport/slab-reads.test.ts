@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { type ConnectionOptions, createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { MIN_READ_BYTES, SLAB_BYTES, SlabReads } from '../../../src/transport/slab-reads.js';
-import { tlsMaterial } from '../../support/hostile-run.js';
+import { loopbackServers } from '../../support/loopback-servers.js';
 import { waitFor } from '../../support/wait.js';
 
 const DEADLINE = { timeout: 20_000 };
@@ -63,22 +63,7 @@ describe('SlabReads by hand', () => {
   });
 });
 
-const material = tlsMaterial();
-const servers: Record<'tcp' | 'tls', Server> = {
-  tcp: createServer(),
-  tls: createTlsServer({ cert: material.cert, key: material.key }),
-};
-
-before(async () => {
-  for (const server of Object.values(servers)) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-  }
-});
-after(() => {
-  for (const server of Object.values(servers)) server.close();
-  material.remove();
-});
+const servers = loopbackServers();
 
 for (const transport of ['tcp', 'tls'] as const) {
   describe(`SlabReads on a real ${transport} socket`, () => {
