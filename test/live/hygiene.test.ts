@@ -124,8 +124,11 @@ async function serverSessions(): Promise<number> {
   return Number(row?.n ?? -1);
 }
 
+// 1,000 sessions cost the server a backend start and the client a handshake each: 71–115 s on a quiet
+// 2-core CI with the other majors' suites beside it, and past 150 s on a loaded one. What is tested is
+// what they leave behind, not their speed.
 test('1,000 connect/close cycles leave nothing behind, in the process or on the server', {
-  timeout: 150_000,
+  timeout: 300_000,
 }, async (t) => {
   await cycles(WARM_UP);
   await waitFor(async () => (await serverSessions()) === 0, { what: 'the warm-up sessions to end' });

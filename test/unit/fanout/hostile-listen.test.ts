@@ -71,6 +71,9 @@ describe('NotifyFeed: a server that never answers LISTEN', () => {
       const feed = new NotifyFeed(
         {
           ...fakeOptions(fake),
+          // What is timed is the LISTEN, by livenessTimeout: a loaded machine may take longer than the
+          // hostile suite's 600 ms to start the session before it.
+          connectTimeout: 5_000,
           channel: 'orders',
           secret: SECRET,
           statusInterval: 40,
