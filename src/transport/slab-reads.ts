@@ -8,6 +8,7 @@
 // Memory handed out is never written again, because FrameDecoder keeps chunks by reference: each read
 // lands in the free part of a slab, after the reads before it, and a slab is dropped (left to the
 // garbage collector with whatever still refers to it), never reused.
+import type { OnReadOpts } from 'node:net';
 
 /** A new slab's size: a few hundred reads of small TLS records, or four full TCP reads. */
 export const SLAB_BYTES = 256 * 1024;
@@ -17,8 +18,6 @@ export const SLAB_BYTES = 256 * 1024;
  * left is replaced.
  */
 export const MIN_READ_BYTES = 64 * 1024;
-
-import type { OnReadOpts } from 'node:net';
 
 /**
  * The reads of one socket: pass {@link onread} when creating it, then {@link deliverTo} the code that
