@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { BUSY_GAP_MS, BUSY_WAKES, ReadPacer, WAKE_BUDGET_BYTES } from '../../../src/transport/read-pacer.js';
+import {
+  BUSY_GAP_MS,
+  BUSY_WAKES,
+  PAUSE_WORTH_BYTES,
+  ReadPacer,
+  WAKE_BUDGET_BYTES,
+} from '../../../src/transport/read-pacer.js';
 
 /** Feeds `count` wake-ups that each start `gapMs` after the previous one ended; returns the answers. */
 function run(pacer: ReadPacer, count: number, gapMs: number, from = 1000, bytes = 200): number[] {
@@ -43,6 +49,20 @@ describe('ReadPacer', () => {
     assert.equal(pacer.wake(2010.02, 2010.03, 100), 0, 'a new run needs busyWakes again');
   });
 
+  test('after a pause, one commit waiting is read on: a loop that commits after each wakeup is not held', () => {
+    const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
+    assert.deepEqual(run(pacer, 3, 0.01), [0, 0, 2]);
+    // The application heard of its commit and committed again during the pause: one commit waits.
+    pacer.resumed(2000);
+    assert.equal(pacer.wake(2000.01, 2000.02, 189), 0, 'one commit is no reason to pause again');
+    pacer.resumed(2000.02);
+    assert.equal(pacer.wake(2000.03, 2000.04, PAUSE_WORTH_BYTES - 1), 0, 'nor is less than it takes');
+    // The run starts over: its next commits are read at once until a run is busy again.
+    assert.deepEqual(run(pacer, 2, 0.01, 2000.05), [0, 2]);
+    pacer.resumed(2003);
+    assert.equal(pacer.wake(2003.01, 2003.5, PAUSE_WORTH_BYTES), 2, 'a pause that gathered enough');
+  });
+
   test('a wake-up that reached the budget found a backlog: no pause, and the run starts over', () => {
     const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
     assert.deepEqual(run(pacer, 2, 0.01), [0, 0]);
@@ -56,31 +76,44 @@ describe('ReadPacer', () => {
     assert.ok(run(pacer, 10 * BUSY_WAKES, 0).every((answer) => answer === 0));
   });
 
-  test('property: never longer than pauseMs, never for a wake-up that began after a quiet gap', () => {
+  test('property: never longer than pauseMs, never after a quiet gap, never again on a pause that gathered little', () => {
     const wake = fc.record({
+      // Mostly busy, so that runs reach busyWakes and pauses happen.
       gapMs: fc.oneof(
-        fc.double({ min: 0, max: 0.5, noNaN: true }),
-        fc.double({ min: 0, max: 50, noNaN: true }),
+        { arbitrary: fc.double({ min: 0, max: 0.3, noNaN: true }), weight: 8 },
+        { arbitrary: fc.double({ min: 0, max: 50, noNaN: true }), weight: 1 },
       ),
       lengthMs: fc.double({ min: 0, max: 5, noNaN: true }),
-      bytes: fc.integer({ min: 1, max: 2 * WAKE_BUDGET_BYTES }),
+      bytes: fc.oneof(
+        fc.integer({ min: 1, max: 4 * PAUSE_WORTH_BYTES }),
+        fc.integer({ min: 1, max: 2 * WAKE_BUDGET_BYTES }),
+      ),
     });
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 20 }), fc.array(wake, { maxLength: 200 }), (pauseMs, wakes) => {
-        const pacer = new ReadPacer({ pauseMs });
-        let end = 0;
-        for (const { gapMs, lengthMs, bytes } of wakes) {
-          const start = end + gapMs;
-          end = start + lengthMs;
-          const answer = pacer.wake(start, end, bytes);
-          assert.ok(answer === 0 || answer === pauseMs, `paused ${answer} ms`);
-          if (gapMs > BUSY_GAP_MS || bytes >= WAKE_BUDGET_BYTES) assert.equal(answer, 0);
-          if (answer > 0) {
-            end += answer;
-            pacer.resumed(end);
+      fc.property(
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 1, max: BUSY_WAKES }),
+        fc.array(wake, { maxLength: 200 }),
+        (pauseMs, busyWakes, wakes) => {
+          const pacer = new ReadPacer({ pauseMs, busyWakes });
+          let end = 0;
+          let afterPause = false;
+          for (const { gapMs, lengthMs, bytes } of wakes) {
+            const start = end + gapMs;
+            end = start + lengthMs;
+            const answer = pacer.wake(start, end, bytes);
+            assert.ok(answer === 0 || answer === pauseMs, `paused ${answer} ms`);
+            if (gapMs > BUSY_GAP_MS || bytes >= WAKE_BUDGET_BYTES) assert.equal(answer, 0);
+            if (afterPause && bytes < PAUSE_WORTH_BYTES)
+              assert.equal(answer, 0, 'a pause that gathered little');
+            afterPause = answer > 0;
+            if (answer > 0) {
+              end += answer;
+              pacer.resumed(end);
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 });
