@@ -21,11 +21,12 @@ export const BUSY_GAP_MS = 0.25;
 export const BUSY_WAKES = 8;
 
 /**
- * The least a pause must have gathered for another to follow it: a dozen changes or so. A pause that
- * gathered one commit saved a wake-up or two and delayed that commit by the whole pause. It is what a
- * pause gathers from an application that writes after each wakeup (commit, wait to hear of it, commit
- * again): the next commit arrives during the pause, and pausing again on it would hold every commit of
- * the loop for a whole pause, measured: 2.4 ms each instead of 0.25.
+ * What a pause must gather to be worth its delay: a dozen changes or so. A pause that gathers one
+ * commit saves a wake-up or two and delays that commit by the whole pause. That is what an application
+ * that writes after each wakeup (commit, wait to hear of it, commit again) sends: its wake-ups come
+ * close together, yet a pause would gather its next commit alone, and pausing on it held every commit
+ * of the loop for a whole pause (measured: 2.4 ms each instead of 0.25). So a run pauses only when its
+ * bytes came fast enough to fill this in one pause, and pauses again only when the last pause did.
  */
 export const PAUSE_WORTH_BYTES = 2048;
 
@@ -40,14 +41,18 @@ export const WAKE_BUDGET_BYTES = 128 * 1024;
 /**
  * Decides, at the end of each wake-up (the reads one turn of the event loop delivered), whether to stop
  * reading, and for how long. Reading pauses after `busyWakes` wake-ups each of which began within
- * `busyGapMs` of the previous one's end; and again right after a pause whose first wake-up found at
- * least PAUSE_WORTH_BYTES waiting at once, since the stream went on meanwhile.
+ * `busyGapMs` of the previous one's end, if their bytes came fast enough to gather PAUSE_WORTH_BYTES in
+ * one pause; and again right after a pause whose first wake-up found that much waiting at once, since
+ * the stream went on meanwhile.
  */
 export class ReadPacer {
   readonly #pauseMs: number;
   readonly #busyGapMs: number;
   readonly #busyWakes: number;
+  /** The busy run: its wake-ups, their bytes, and when it began (the end of the wake-up before it). */
   #run = 0;
+  #runBytes = 0;
+  #runFrom = 0;
   #lastEnd = Number.NEGATIVE_INFINITY;
   /** When the last pause ended, until the wake-up after it has been judged. */
   #resumedAt: number | null = null;
@@ -68,19 +73,20 @@ export class ReadPacer {
     const gap = startMs - (resumedAt ?? this.#lastEnd);
     this.#lastEnd = endMs;
     if (this.#pauseMs <= 0) return 0;
-    if (bytes >= WAKE_BUDGET_BYTES || gap > this.#busyGapMs) {
-      this.#run = 0;
-      return 0;
-    }
+    if (bytes >= WAKE_BUDGET_BYTES || gap > this.#busyGapMs) return this.#startRun(endMs);
     if (resumedAt !== null) {
       // Data was waiting when the pause ended. Enough of it means the stream went on meanwhile;
-      // less means one arrival, which the pause only delayed: read on, and start the run over.
-      if (bytes >= PAUSE_WORTH_BYTES) return this.#pause();
-      this.#run = 0;
-      return 0;
+      // less is one arrival, which the pause only delayed.
+      return bytes >= PAUSE_WORTH_BYTES ? this.#pause(endMs) : this.#startRun(endMs);
     }
     this.#run += 1;
-    return this.#run >= this.#busyWakes ? this.#pause() : 0;
+    this.#runBytes += bytes;
+    if (this.#run < this.#busyWakes) return 0;
+    // At the run's rate, would a pause gather enough? A loop of commit-and-wait comes close together
+    // but slowly; judge the next wake-ups afresh either way.
+    const worth =
+      this.#runBytes > 0 && this.#runBytes * this.#pauseMs >= PAUSE_WORTH_BYTES * (endMs - this.#runFrom);
+    return worth ? this.#pause(endMs) : this.#startRun(endMs);
   }
 
   /** Reading resumed at `nowMs` after a pause. */
@@ -88,8 +94,16 @@ export class ReadPacer {
     this.#resumedAt = nowMs;
   }
 
-  #pause(): number {
-    this.#run = 0;
+  #pause(endMs: number): number {
+    this.#startRun(endMs);
     return this.#pauseMs;
+  }
+
+  /** A run starts over after the wake-up that ended at `endMs`: it counts the wake-ups after it. */
+  #startRun(endMs: number): 0 {
+    this.#run = 0;
+    this.#runBytes = 0;
+    this.#runFrom = endMs;
+    return 0;
   }
 }

@@ -30,6 +30,15 @@ describe('ReadPacer', () => {
     assert.deepEqual(answers, [...Array(BUSY_WAKES).fill(0), 2]);
   });
 
+  test('close wake-ups that bring little (a loop that commits after each wakeup) never pause', () => {
+    const pacer = new ReadPacer({ pauseMs: 2 });
+    // 190 bytes (one commit) every 0.2 ms: each within the busy gap, yet a pause would gather 1,900.
+    assert.ok(BUSY_GAP_MS > 0.19);
+    assert.ok(run(pacer, 20 * BUSY_WAKES, 0.19, 1000, 190).every((answer) => answer === 0));
+    // The same wake-ups, a pause's worth apart in bytes, do.
+    assert.ok(run(pacer, BUSY_WAKES + 1, 0.01, 2000, 190).some((answer) => answer === 2));
+  });
+
   test('a lone arrival after a quiet gap is read at once, and starts the run over', () => {
     const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 3 });
     assert.deepEqual(run(pacer, 3, 0.01), [0, 0, 0]);
@@ -76,7 +85,7 @@ describe('ReadPacer', () => {
     assert.ok(run(pacer, 10 * BUSY_WAKES, 0).every((answer) => answer === 0));
   });
 
-  test('property: never longer than pauseMs, never after a quiet gap, never again on a pause that gathered little', () => {
+  test('property: never longer than pauseMs, never after a quiet gap or on a slow stream, never again on a pause that gathered little', () => {
     const wake = fc.record({
       // Mostly busy, so that runs reach busyWakes and pauses happen.
       gapMs: fc.oneof(
@@ -89,6 +98,24 @@ describe('ReadPacer', () => {
         fc.integer({ min: 1, max: 2 * WAKE_BUDGET_BYTES }),
       ),
     });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: BUSY_WAKES }),
+        fc.array(wake, { maxLength: 200 }),
+        (pauseMs, busyWakes, wakes) => {
+          // Each wake-up brings less than a pause's worth at the rate of its own span: never a pause.
+          const pacer = new ReadPacer({ pauseMs, busyWakes });
+          let end = 0;
+          for (const { gapMs, lengthMs, bytes } of wakes) {
+            const slow = Math.min(bytes, Math.floor((PAUSE_WORTH_BYTES * (gapMs + lengthMs)) / pauseMs) - 1);
+            const start = end + gapMs;
+            end = start + lengthMs;
+            assert.equal(pacer.wake(start, end, Math.max(0, slow)), 0);
+          }
+        },
+      ),
+    );
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 20 }),
