@@ -26,6 +26,8 @@ export const FIGURE_KEYS = [
   'bytes_per_row',
   'client_kernel_cpu_s',
   'walsender_kernel_cpu_s',
+  'latency_cold_p50_ms',
+  'latency_cold_p99_ms',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];
@@ -45,6 +47,7 @@ const COLUMNS: { key: FigureKey; title: string; digits: number }[] = [
   { key: 'latency_p50_ms', title: 'p50 ms', digits: 2 },
   { key: 'latency_p99_ms', title: 'p99 ms', digits: 2 },
   { key: 'latency_max_ms', title: 'max ms', digits: 2 },
+  { key: 'latency_cold_p99_ms', title: 'cold p99 ms', digits: 2 },
   { key: 'latency_default_debounce_p99_ms', title: 'p99@50 ms', digits: 1 },
   { key: 'bulk_first_wake_s', title: 'wake s', digits: 3 },
   { key: 'bulk_drain_s', title: 'drain s', digits: 2 },
@@ -88,13 +91,15 @@ export function printTable(
     rows: number;
     reps: number;
     commits: number;
+    warmAfter: number;
     pollCommits: number;
     writerPairs: number;
   },
 ): void {
   console.log(
     `\n${run.transport}, PostgreSQL ${run.postgres}; medians of ${run.reps}; latency over ${run.commits} single-row commits ` +
-      `(polling ${run.pollCommits}), debounce 0 (p99@50: pgnudge at its default 50 ms); ` +
+      `once ${run.warmAfter} have gone by (cold p99: the first ${run.commits}; polling ${run.pollCommits}), ` +
+      'debounce 0 (p99@50: pgnudge at its default 50 ms); ' +
       `bulk = one ${run.rows.toLocaleString('en-US')}-row transaction\n`,
   );
   for (const line of formatTable(rows)) console.log(line);
