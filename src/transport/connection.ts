@@ -196,6 +196,7 @@ export class PgConnection {
     // CREATE_REPLICATION_SLOT waiting for older transactions, and a peer or route that died meanwhile is
     // then found by the kernel's probes (the server's kernel answers them however long it waits).
     socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+    this.readsIntoSlab = reads !== null;
     if (reads !== null) {
       reads.deliverTo((chunk) => this.#receive(chunk));
     } else {
@@ -256,6 +257,9 @@ export class PgConnection {
   get bytesReceived(): number {
     return this.#bytesReceived;
   }
+
+  /** Whether the socket reads into a slab (slab-reads.ts) rather than as a stream. */
+  readonly readsIntoSlab: boolean;
 
   /** How often paced reading has paused the replication stream so far (StreamOptions.readPacingMs). */
   get readPauses(): number {

@@ -16,6 +16,7 @@ import { encodeSSLRequest } from '../protocol/frontend.js';
 import { type ConnectionSettings, type ConnectionTarget, describeTarget } from './settings.js';
 import { SlabReads } from './slab-reads.js';
 import { connectDirectTls, peerCertificateDer, startTls } from './tls.js';
+import { slabReadsForWrappedTls } from './wrapped-tls-reads.js';
 
 /** What dialing needs besides the settings. */
 export interface DialOptions {
@@ -28,14 +29,20 @@ export interface DialOptions {
    * with them, since Node reads `onread` only when a socket is constructed, or no byte reaches the session.
    */
   createSocket?: (options: NetConnectOpts) => Socket;
+  /**
+   * Test seam: read a TLS socket that wraps an existing one as a stream, which is what happens when
+   * this Node's internals are not what wrapped-tls-reads.ts expects.
+   */
+  streamWrappedTls?: boolean;
 }
 
 /** A link to one server, TLS negotiated, ready for the session's StartupMessage. */
 export interface Link {
   socket: Socket;
   /**
-   * Set when the socket reads through `onread` (plain connections and direct TLS): its reads come from
-   * here, and the socket emits no 'data'. Null when it is read as a stream (TLS after an SSLRequest).
+   * Set when the socket reads into a slab (plain connections, direct TLS, and TLS after an SSLRequest
+   * where Node's internals allow): its reads come from here, and the socket emits no 'data'. Null when
+   * it is read as a stream.
    */
   reads: SlabReads | null;
   tls: boolean;
@@ -156,11 +163,11 @@ async function attempt<S extends StartedSession>(
     const password = await passwordForAttempt(host.password ?? settings.password);
     if (abandoned) throw abandon();
     const direct = wantTls && settings.sslnegotiation === 'direct';
-    // A socket reads into a slab (slab-reads.ts) wherever Node allows it: when net.connect creates it
-    // for a plain session, or tls.connect for direct TLS. A TLS socket that wraps a socket after an
-    // SSLRequest, or the createSocket seam's socket (tests), can only be read as a stream.
+    // A socket reads into a slab (slab-reads.ts): through `onread` when net.connect creates it for a
+    // plain session, or tls.connect for direct TLS; a TLS socket that wraps one (after an SSLRequest,
+    // or around the createSocket seam's socket) is switched over after its handshake.
     const ownTls = direct && options.createSocket === undefined;
-    const reads = !wantTls || ownTls ? new SlabReads() : null;
+    let reads = !wantTls || ownTls ? new SlabReads() : null;
     // The socket is ours from the first SYN, not from 'connect': a timeout or abort during a connect
     // that hangs (a blackholed host retries its SYN for ~2 min) must destroy it, or it keeps the event
     // loop alive, one more per backoff retry (contract R10).
@@ -207,7 +214,10 @@ async function attempt<S extends StartedSession>(
       } else {
         encrypted = true;
       }
-      if (encrypted) socket = await startTls(socket, host.host, settings, direct);
+      if (encrypted) {
+        socket = await startTls(socket, host.host, settings, direct);
+        if (!options.streamWrappedTls) reads = slabReadsForWrappedTls(socket as TLSSocket);
+      }
     }
     if (abandoned) throw abandon();
     const certificateDer = encrypted ? peerCertificateDer(socket as TLSSocket) : null;

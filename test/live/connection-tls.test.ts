@@ -276,6 +276,55 @@ describe('connection shell: TLS', () => {
   });
 });
 
+describe('how a TLS session is read', () => {
+  /** A query whose answer spans many reads: 20,000 rows of 100 bytes, about 2.5 MB with framing. */
+  async function largeAnswer(connection: PgConnection): Promise<void> {
+    const [result] = await connection.query(
+      'SELECT i, repeat(chr(65 + i % 26), 100) FROM generate_series(1, 20000) AS i',
+    );
+    assert.equal(result?.rows.length, 20_000);
+    for (const [index, row] of result!.rows.entries()) {
+      const i = index + 1;
+      assert.equal(row[0], String(i));
+      assert.equal(row[1], String.fromCharCode(65 + (i % 26)).repeat(100));
+    }
+  }
+
+  test('after an SSLRequest the session reads into a slab, and every byte arrives', DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, {
+        host: 'localhost',
+        sslmode: 'verify-full',
+        sslrootcert: info.caFile!,
+      }),
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(connection.readsIntoSlab, true);
+    await largeAnswer(connection);
+  });
+
+  test("read as a stream (Node's internals not as expected), it works the same", DEADLINE, async (t) => {
+    const skip = noHarnessTls();
+    if (skip) return t.skip(skip);
+    const connection = await openConnection(
+      t,
+      settingsFor(info, info.roles.replication, {
+        host: 'localhost',
+        sslmode: 'verify-full',
+        sslrootcert: info.caFile!,
+      }),
+      { streamWrappedTls: true },
+    );
+    assert.equal(connection.tls, true);
+    assert.equal(connection.readsIntoSlab, false);
+    assert.equal(connection.authMethod, 'SCRAM-SHA-256-PLUS');
+    await largeAnswer(connection);
+  });
+});
+
 describe('direct TLS (sslnegotiation=direct)', () => {
   test(
     'on PostgreSQL 17+ the first byte on the wire is a TLS handshake, not an SSLRequest',

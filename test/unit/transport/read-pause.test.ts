@@ -1,5 +1,6 @@
 // Stopping a socket's reads (read-pause.ts) through the handle and through the public fallback, over
-// plain TCP and TLS, read as a stream or through onread (slab-reads.ts): nothing arrives while
+// plain TCP and TLS, read as a stream, through onread (slab-reads.ts), or switched to a slab after a
+// handshake that wrapped the socket (wrapped-tls-reads.ts): nothing arrives while
 // stopped, every byte after, in order, on a real loopback socket.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,13 +9,18 @@ import { describe, test } from 'node:test';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { readHandle, stopReading } from '../../../src/transport/read-pause.js';
 import { SlabReads } from '../../../src/transport/slab-reads.js';
+import { slabReadsForWrappedTls } from '../../../src/transport/wrapped-tls-reads.js';
 import { loopbackServers } from '../../support/loopback-servers.js';
 import { waitFor } from '../../support/wait.js';
 
 const servers = loopbackServers();
 
-/** How PgConnection reads a socket: as a flowing stream, or through `onread` into a slab (slab-reads.ts). */
-type Reading = 'stream' | 'slab';
+/**
+ * How PgConnection reads a socket: as a flowing stream, through `onread` into a slab (slab-reads.ts),
+ * or, for TLS that wraps a connected socket (after an SSLRequest), switched to a slab after its
+ * handshake (wrapped-tls-reads.ts).
+ */
+type Reading = 'stream' | 'slab' | 'wrapped slab';
 
 /** A connected pair: `socket` reads as PgConnection's does, `writer` is the server's end. */
 async function pair(
@@ -24,20 +30,31 @@ async function pair(
   const server = servers[transport];
   const accepted = once(server, transport === 'tls' ? 'secureConnection' : 'connection') as Promise<[Socket]>;
   const port = (server.address() as { port: number }).port;
-  const reads = reading === 'slab' ? new SlabReads() : null;
+  let reads = reading === 'slab' ? new SlabReads() : null;
   const onread = reads === null ? {} : { onread: reads.onread };
-  const socket =
-    transport === 'tls'
-      ? // What is read matters here, not whom: the throwaway certificate is a CA's, not a server's.
-        tlsConnect({
-          host: '127.0.0.1',
-          port,
-          servername: 'localhost',
-          rejectUnauthorized: false,
-          ...onread,
-        } as ConnectionOptions)
-      : netConnect({ host: '127.0.0.1', port, ...onread });
-  await once(socket, transport === 'tls' ? 'secureConnect' : 'connect');
+  let socket: Socket;
+  if (reading === 'wrapped slab') {
+    const raw = netConnect({ host: '127.0.0.1', port });
+    await once(raw, 'connect');
+    const secure = tlsConnect({ socket: raw, servername: 'localhost', rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    reads = slabReadsForWrappedTls(secure);
+    assert.ok(reads !== null, 'this Node lets a wrapped TLS socket read into a slab');
+    socket = secure;
+  } else {
+    socket =
+      transport === 'tls'
+        ? // What is read matters here, not whom: the throwaway certificate is a CA's, not a server's.
+          tlsConnect({
+            host: '127.0.0.1',
+            port,
+            servername: 'localhost',
+            rejectUnauthorized: false,
+            ...onread,
+          } as ConnectionOptions)
+        : netConnect({ host: '127.0.0.1', port, ...onread });
+    await once(socket, transport === 'tls' ? 'secureConnect' : 'connect');
+  }
   const [writer] = await accepted;
   const received: Buffer[] = [];
   if (reads === null) socket.on('data', (chunk: Buffer) => received.push(chunk));
@@ -62,6 +79,7 @@ for (const [transport, reading] of [
   ['tls', 'stream'],
   ['tcp', 'slab'],
   ['tls', 'slab'],
+  ['tls', 'wrapped slab'],
 ] as const) {
   describe(`stopReading over ${transport}, read as a ${reading}`, () => {
     test('a connected socket has the handle interface; a destroyed one has none', async () => {
