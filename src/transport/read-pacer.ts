@@ -12,13 +12,23 @@ export interface ReadPacing {
   readonly pauseMs: number;
   /** A wake-up that starts within this of the previous one's end continues a busy run. */
   readonly busyGapMs?: number;
-  /** Consecutive wake-ups in a busy run before reading pauses. */
+  /**
+   * Consecutive wake-ups in a busy run before reading pauses; twice as many after each pause that
+   * gathered too little, up to MAX_BUSY_WAKES.
+   */
   readonly busyWakes?: number;
 }
 
 /** Defaults measured on the 1M-row drain (docs/benchmarks.md, "Paced reads"). */
 export const BUSY_GAP_MS = 0.25;
 export const BUSY_WAKES = 8;
+
+/**
+ * The longest run a pause can come to need. A loop of commit-and-wait on a fast machine can look busy
+ * by gap and rate alike; each pause then gathers only its next commit, and doubling the run after each
+ * leaves one delayed commit per thousand or so wake-ups.
+ */
+export const MAX_BUSY_WAKES = 1024;
 
 /**
  * What a pause must gather to be worth its delay: a dozen changes or so. A pause that gathers one
@@ -40,15 +50,19 @@ export const WAKE_BUDGET_BYTES = 128 * 1024;
 
 /**
  * Decides, at the end of each wake-up (the reads one turn of the event loop delivered), whether to stop
- * reading, and for how long. Reading pauses after `busyWakes` wake-ups each of which began within
- * `busyGapMs` of the previous one's end, if their bytes came fast enough to gather PAUSE_WORTH_BYTES in
- * one pause; and again right after a pause whose first wake-up found that much waiting at once, since
- * the stream went on meanwhile.
+ * reading, and for how long. Reading pauses after a busy run: `busyWakes` wake-ups each of which began
+ * within `busyGapMs` of the previous one's end, whose bytes came fast enough to gather
+ * PAUSE_WORTH_BYTES in one pause. Each pause is judged by the wake-up after it: if it found that much
+ * waiting at once, the stream went on meanwhile, so reading pauses again at once; if not, the pause
+ * only delayed what came, and the next one needs a run twice as long (up to MAX_BUSY_WAKES) until a
+ * pause gathers enough again.
  */
 export class ReadPacer {
   readonly #pauseMs: number;
   readonly #busyGapMs: number;
   readonly #busyWakes: number;
+  /** Wake-ups the next busy run needs before a pause. */
+  #needed: number;
   /** The busy run: its wake-ups, their bytes, and when it began (the end of the wake-up before it). */
   #run = 0;
   #runBytes = 0;
@@ -61,6 +75,12 @@ export class ReadPacer {
     this.#pauseMs = pacing.pauseMs;
     this.#busyGapMs = pacing.busyGapMs ?? BUSY_GAP_MS;
     this.#busyWakes = pacing.busyWakes ?? BUSY_WAKES;
+    this.#needed = this.#busyWakes;
+  }
+
+  /** Wake-ups the next busy run needs before reading pauses. */
+  get needed(): number {
+    return this.#needed;
   }
 
   /**
@@ -73,15 +93,22 @@ export class ReadPacer {
     const gap = startMs - (resumedAt ?? this.#lastEnd);
     this.#lastEnd = endMs;
     if (this.#pauseMs <= 0) return 0;
-    if (bytes >= WAKE_BUDGET_BYTES || gap > this.#busyGapMs) return this.#startRun(endMs);
+    const close = gap <= this.#busyGapMs;
     if (resumedAt !== null) {
-      // Data was waiting when the pause ended. Enough of it means the stream went on meanwhile;
-      // less is one arrival, which the pause only delayed.
-      return bytes >= PAUSE_WORTH_BYTES ? this.#pause(endMs) : this.#startRun(endMs);
+      // What was waiting the moment the pause ended is what it gathered.
+      const gathered = close ? bytes : 0;
+      if (gathered < PAUSE_WORTH_BYTES) {
+        this.#needed = Math.min(2 * this.#needed, Math.max(MAX_BUSY_WAKES, this.#busyWakes));
+        return this.#startRun(endMs);
+      }
+      this.#needed = this.#busyWakes;
+      // A wake-up that used its budget found a backlog: pausing would only idle a client that is behind.
+      return bytes >= WAKE_BUDGET_BYTES ? this.#startRun(endMs) : this.#pause(endMs);
     }
+    if (bytes >= WAKE_BUDGET_BYTES || !close) return this.#startRun(endMs);
     this.#run += 1;
     this.#runBytes += bytes;
-    if (this.#run < this.#busyWakes) return 0;
+    if (this.#run < this.#needed) return 0;
     // At the run's rate, would a pause gather enough? A loop of commit-and-wait comes close together
     // but slowly; judge the next wake-ups afresh either way.
     const worth =

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import {
   BUSY_GAP_MS,
   BUSY_WAKES,
+  MAX_BUSY_WAKES,
   PAUSE_WORTH_BYTES,
   ReadPacer,
   WAKE_BUDGET_BYTES,
@@ -64,12 +65,34 @@ describe('ReadPacer', () => {
     // The application heard of its commit and committed again during the pause: one commit waits.
     pacer.resumed(2000);
     assert.equal(pacer.wake(2000.01, 2000.02, 189), 0, 'one commit is no reason to pause again');
-    pacer.resumed(2000.02);
-    assert.equal(pacer.wake(2000.03, 2000.04, PAUSE_WORTH_BYTES - 1), 0, 'nor is less than it takes');
-    // The run starts over: its next commits are read at once until a run is busy again.
-    assert.deepEqual(run(pacer, 2, 0.01, 2000.05), [0, 2]);
+    // The run starts over, and now needs twice as many wake-ups.
+    assert.equal(pacer.needed, 4);
+    assert.deepEqual(run(pacer, 4, 0.01, 2000.03), [0, 0, 0, 2]);
     pacer.resumed(2003);
-    assert.equal(pacer.wake(2003.01, 2003.5, PAUSE_WORTH_BYTES), 2, 'a pause that gathered enough');
+    assert.equal(pacer.wake(2003.01, 2003.02, PAUSE_WORTH_BYTES - 1), 0, 'nor is less than it takes');
+    assert.equal(pacer.needed, 8);
+    assert.deepEqual(run(pacer, 8, 0.01, 2003.03), [0, 0, 0, 0, 0, 0, 0, 2]);
+    pacer.resumed(2006);
+    assert.equal(pacer.wake(2006.01, 2006.5, PAUSE_WORTH_BYTES), 2, 'a pause that gathered enough');
+    assert.equal(pacer.needed, 2, 'and the runs are short again');
+  });
+
+  test('a pause that found nothing waiting doubles the run too; the doubling stops at MAX_BUSY_WAKES', () => {
+    const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
+    // The first wake-up has no predecessor: it starts the first run without counting in it.
+    assert.equal(pacer.wake(999, 999.01, 100), 0);
+    let at = 999.02;
+    for (let pauses = 0; pauses < 20; pauses++) {
+      const answers = run(pacer, pacer.needed, 0.01, at);
+      assert.equal(answers.at(-1), 2, `pause ${pauses + 1} after a run of ${answers.length}`);
+      at += answers.length * 0.02 + 2;
+      pacer.resumed(at);
+      // Nothing was waiting: the next wake-up comes after a quiet gap.
+      at += 5;
+      assert.equal(pacer.wake(at, at + 0.01, 100), 0);
+      at += 0.02;
+    }
+    assert.equal(pacer.needed, MAX_BUSY_WAKES);
   });
 
   test('a wake-up that reached the budget found a backlog: no pause, and the run starts over', () => {
@@ -78,6 +101,38 @@ describe('ReadPacer', () => {
     assert.equal(pacer.wake(1000.1, 1003, WAKE_BUDGET_BYTES), 0);
     assert.equal(pacer.wake(1003.01, 1003.02, 100), 0);
     assert.equal(pacer.wake(1003.03, 1003.04, 100), 2);
+  });
+
+  test('property: a stream whose pauses never gather enough pauses a logarithmic few times, then one in MAX_BUSY_WAKES', () => {
+    // Close wake-ups of any rate, but never PAUSE_WORTH_BYTES at once: a loop of commit-and-wait.
+    const wake = fc.record({
+      gapMs: fc.double({ min: 0, max: BUSY_GAP_MS, noNaN: true }),
+      lengthMs: fc.double({ min: 0, max: 0.05, noNaN: true }),
+      bytes: fc.integer({ min: 1, max: PAUSE_WORTH_BYTES - 1 }),
+    });
+    fc.assert(
+      fc.property(fc.array(wake, { minLength: 500, maxLength: 3000, size: 'max' }), (wakes) => {
+        const pacer = new ReadPacer({ pauseMs: 2 });
+        let end = 0;
+        let pauses = 0;
+        for (const { gapMs, lengthMs, bytes } of wakes) {
+          const start = end + gapMs;
+          end = start + lengthMs;
+          const answer = pacer.wake(start, end, bytes);
+          if (answer > 0) {
+            pauses += 1;
+            end += answer;
+            pacer.resumed(end);
+          }
+        }
+        const doublings = Math.log2(MAX_BUSY_WAKES / BUSY_WAKES);
+        assert.ok(
+          pauses <= doublings + 1 + wakes.length / MAX_BUSY_WAKES,
+          `${pauses} pauses in ${wakes.length} wake-ups`,
+        );
+      }),
+      { numRuns: 50 },
+    );
   });
 
   test('pauseMs 0 never pauses', () => {
