@@ -53,9 +53,9 @@ export const WAKE_BUDGET_BYTES = 128 * 1024;
  * reading, and for how long. Reading pauses after a busy run: `busyWakes` wake-ups each of which began
  * within `busyGapMs` of the previous one's end, whose bytes came fast enough to gather
  * PAUSE_WORTH_BYTES in one pause. Each pause is judged by the wake-up after it: if it found that much
- * waiting at once, the stream went on meanwhile, so reading pauses again at once; if not, the pause
- * only delayed what came, and the next one needs a run twice as long (up to MAX_BUSY_WAKES) until a
- * pause gathers enough again.
+ * waiting at once, the stream went on meanwhile, so reading pauses again at once; if it found less, the
+ * pause only delayed what came, and the next one needs a run twice as long (up to MAX_BUSY_WAKES) until
+ * a pause gathers enough again.
  */
 export class ReadPacer {
   readonly #pauseMs: number;
@@ -94,10 +94,9 @@ export class ReadPacer {
     this.#lastEnd = endMs;
     if (this.#pauseMs <= 0) return 0;
     const close = gap <= this.#busyGapMs;
-    if (resumedAt !== null) {
-      // What was waiting the moment the pause ended is what it gathered.
-      const gathered = close ? bytes : 0;
-      if (gathered < PAUSE_WORTH_BYTES) {
+    if (resumedAt !== null && close) {
+      // Data was waiting the moment the pause ended: what the pause gathered, and what it delayed.
+      if (bytes < PAUSE_WORTH_BYTES) {
         this.#needed = Math.min(2 * this.#needed, Math.max(MAX_BUSY_WAKES, this.#busyWakes));
         return this.#startRun(endMs);
       }
@@ -105,6 +104,7 @@ export class ReadPacer {
       // A wake-up that used its budget found a backlog: pausing would only idle a client that is behind.
       return bytes >= WAKE_BUDGET_BYTES ? this.#startRun(endMs) : this.#pause(endMs);
     }
+    // (A pause after which nothing was waiting delayed nothing: it costs the next run nothing either.)
     if (bytes >= WAKE_BUDGET_BYTES || !close) return this.#startRun(endMs);
     this.#run += 1;
     this.#runBytes += bytes;

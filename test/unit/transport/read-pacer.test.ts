@@ -36,7 +36,7 @@ describe('ReadPacer', () => {
     // 190 bytes (one commit) every 0.2 ms: each within the busy gap, yet a pause would gather 1,900.
     assert.ok(BUSY_GAP_MS > 0.19);
     assert.ok(run(pacer, 20 * BUSY_WAKES, 0.19, 1000, 190).every((answer) => answer === 0));
-    // The same wake-ups, a pause's worth apart in bytes, do.
+    // The same commits ten times as fast do.
     assert.ok(run(pacer, BUSY_WAKES + 1, 0.01, 2000, 190).some((answer) => answer === 2));
   });
 
@@ -77,7 +77,7 @@ describe('ReadPacer', () => {
     assert.equal(pacer.needed, 2, 'and the runs are short again');
   });
 
-  test('a pause that found nothing waiting doubles the run too; the doubling stops at MAX_BUSY_WAKES', () => {
+  test('the doubling stops at MAX_BUSY_WAKES; a pause after which nothing waited changes nothing', () => {
     const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
     // The first wake-up has no predecessor: it starts the first run without counting in it.
     assert.equal(pacer.wake(999, 999.01, 100), 0);
@@ -87,12 +87,17 @@ describe('ReadPacer', () => {
       assert.equal(answers.at(-1), 2, `pause ${pauses + 1} after a run of ${answers.length}`);
       at += answers.length * 0.02 + 2;
       pacer.resumed(at);
-      // Nothing was waiting: the next wake-up comes after a quiet gap.
-      at += 5;
-      assert.equal(pacer.wake(at, at + 0.01, 100), 0);
-      at += 0.02;
+      // One small commit was waiting.
+      assert.equal(pacer.wake(at + 0.01, at + 0.02, 100), 0);
+      at += 0.03;
     }
     assert.equal(pacer.needed, MAX_BUSY_WAKES);
+    const quiet = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
+    assert.deepEqual(run(quiet, 3, 0.01), [0, 0, 2]);
+    quiet.resumed(2000);
+    // Nothing was waiting: the next arrival comes after a quiet gap, and was delayed by nothing.
+    assert.equal(quiet.wake(2010, 2010.01, 100), 0);
+    assert.equal(quiet.needed, 2);
   });
 
   test('a wake-up that reached the budget found a backlog: no pause, and the run starts over', () => {
