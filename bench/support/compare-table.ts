@@ -28,6 +28,7 @@ export const FIGURE_KEYS = [
   'walsender_kernel_cpu_s',
   'latency_cold_p50_ms',
   'latency_cold_p99_ms',
+  'latency_cold_max_ms',
 ] as const;
 
 export type FigureKey = (typeof FIGURE_KEYS)[number];
@@ -98,7 +99,9 @@ export function printTable(
 ): void {
   console.log(
     `\n${run.transport}, PostgreSQL ${run.postgres}; medians of ${run.reps}; latency over ${run.commits} single-row commits ` +
-      `once ${run.warmAfter} have gone by (cold p99: the first ${run.commits}; polling ${run.pollCommits}), ` +
+      (run.warmAfter > 0
+        ? `once ${run.warmAfter} have gone by (cold p99: the first ${run.commits}; polling ${run.pollCommits}), `
+        : `(polling ${run.pollCommits}), `) +
       'debounce 0 (p99@50: pgnudge at its default 50 ms); ' +
       `bulk = one ${run.rows.toLocaleString('en-US')}-row transaction\n`,
   );

@@ -7,8 +7,9 @@
 //
 // What `onread` sets up is reachable after the fact: net.Socket keeps the option under three symbols
 // that Node's stream code reads on every read, and the TLS handle takes a user buffer like any stream
-// handle. Both are Node's internals, unchanged from Node 12 through 26, so this is the one place that
-// touches them, and anything unexpected leaves the socket read as a stream, as Node's public API does.
+// handle. Both are Node's internals (the same on Node 20, 22, 24 and 26, the lines the tests run on), so
+// this is the one place that touches them, and anything unexpected leaves the socket read as a stream,
+// as Node's public API does.
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SlabReads } from './slab-reads.js';
