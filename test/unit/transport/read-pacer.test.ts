@@ -100,6 +100,26 @@ describe('ReadPacer', () => {
     assert.equal(quiet.needed, 2);
   });
 
+  test('a busy stream whose first read after a pause comes late keeps short runs', () => {
+    // A drain: 2 KiB wake-ups back to back, and after each pause the event loop is slow to read again.
+    const pacer = new ReadPacer({ pauseMs: 2 });
+    assert.equal(pacer.wake(999, 999.01, 2048), 0);
+    let at = 999.02;
+    let pauses = 0;
+    for (let wake = 0; wake < 2000; wake++) {
+      const answer = pacer.wake(at, at + 0.01, 2048);
+      at += 0.02;
+      if (answer > 0) {
+        pauses += 1;
+        at += answer;
+        pacer.resumed(at);
+        at += 2 * BUSY_GAP_MS;
+      }
+    }
+    assert.equal(pacer.needed, BUSY_WAKES);
+    assert.ok(pauses >= 2000 / (BUSY_WAKES + 2), `${pauses} pauses in 2,000 wake-ups`);
+  });
+
   test('a wake-up that reached the budget found a backlog: no pause, and the run starts over', () => {
     const pacer = new ReadPacer({ pauseMs: 2, busyWakes: 2 });
     assert.deepEqual(run(pacer, 2, 0.01), [0, 0]);
