@@ -12,10 +12,7 @@ export interface ReadPacing {
   readonly pauseMs: number;
   /** A wake-up that starts within this of the previous one's end continues a busy run. */
   readonly busyGapMs?: number;
-  /**
-   * Consecutive wake-ups in a busy run before reading pauses; twice as many after each pause that
-   * gathered too little, up to MAX_BUSY_WAKES.
-   */
+  /** Consecutive wake-ups in a busy run before reading pauses. */
   readonly busyWakes?: number;
 }
 
@@ -24,21 +21,21 @@ export const BUSY_GAP_MS = 0.25;
 export const BUSY_WAKES = 8;
 
 /**
- * The longest run a pause can come to need. A loop of commit-and-wait on a fast machine can look busy
- * by gap and rate alike; each pause then gathers only its next commit, and doubling the run after each
- * leaves one delayed commit per thousand or so wake-ups.
- */
-export const MAX_BUSY_WAKES = 1024;
-
-/**
- * What a pause must gather to be worth its delay: a dozen changes or so. A pause that gathers one
+ * What a pause must gather for another to follow it: a dozen changes or so. A pause that gathers one
  * commit saves a wake-up or two and delays that commit by the whole pause. That is what an application
- * that writes after each wakeup (commit, wait to hear of it, commit again) sends: its wake-ups come
- * close together, yet a pause would gather its next commit alone, and pausing on it held every commit
- * of the loop for a whole pause (measured: 2.4 ms each instead of 0.25). So a run pauses only when its
- * bytes came fast enough to fill this in one pause, and pauses again only when the last pause did.
+ * that writes after each wakeup (commit, wait to hear of it, commit again) sends: its next commit
+ * arrives during the pause, and pausing again on it held every commit of the loop for a whole pause
+ * (measured: 2.4 ms each instead of 0.25).
  */
 export const PAUSE_WORTH_BYTES = 2048;
+
+/**
+ * How fast a run's bytes must come for it to pause: 2 KiB per millisecond, a pause's worth in half a
+ * pause. Such a loop's wake-ups come within the busy gap, but slowly: a warm one of wal2json commits
+ * brings 1–1.5 KiB per millisecond here, a drain 7–12 (docs/benchmarks.md, "A loop that commits after
+ * each wakeup"). Half a pause rather than a whole one keeps the loops of a faster machine below it.
+ */
+export const BUSY_BYTES_PER_MS = 2048;
 
 /**
  * The most bytes one wake-up reads before the event loop gets a turn (the connection stops reading
@@ -50,19 +47,15 @@ export const WAKE_BUDGET_BYTES = 128 * 1024;
 
 /**
  * Decides, at the end of each wake-up (the reads one turn of the event loop delivered), whether to stop
- * reading, and for how long. Reading pauses after a busy run: `busyWakes` wake-ups each of which began
- * within `busyGapMs` of the previous one's end, whose bytes came fast enough to gather
- * PAUSE_WORTH_BYTES in one pause. Each pause is judged by the wake-up after it: if it found that much
- * waiting at once, the stream went on meanwhile, so reading pauses again at once; if it found less, the
- * pause only delayed what came, and the next one needs a run twice as long (up to MAX_BUSY_WAKES) until
- * a pause gathers enough again.
+ * reading, and for how long. Reading pauses after `busyWakes` wake-ups each of which began within
+ * `busyGapMs` of the previous one's end, if their bytes came at BUSY_BYTES_PER_MS or faster; and
+ * again right after a pause whose first wake-up found PAUSE_WORTH_BYTES waiting at once, since the
+ * stream went on meanwhile.
  */
 export class ReadPacer {
   readonly #pauseMs: number;
   readonly #busyGapMs: number;
   readonly #busyWakes: number;
-  /** Wake-ups the next busy run needs before a pause. */
-  #needed: number;
   /** The busy run: its wake-ups, their bytes, and when it began (the end of the wake-up before it). */
   #run = 0;
   #runBytes = 0;
@@ -75,12 +68,6 @@ export class ReadPacer {
     this.#pauseMs = pacing.pauseMs;
     this.#busyGapMs = pacing.busyGapMs ?? BUSY_GAP_MS;
     this.#busyWakes = pacing.busyWakes ?? BUSY_WAKES;
-    this.#needed = this.#busyWakes;
-  }
-
-  /** Wake-ups the next busy run needs before reading pauses. */
-  get needed(): number {
-    return this.#needed;
   }
 
   /**
@@ -93,26 +80,18 @@ export class ReadPacer {
     const gap = startMs - (resumedAt ?? this.#lastEnd);
     this.#lastEnd = endMs;
     if (this.#pauseMs <= 0) return 0;
-    const close = gap <= this.#busyGapMs;
-    if (resumedAt !== null && close) {
-      // Data was waiting the moment the pause ended: what the pause gathered, and what it delayed.
-      if (bytes < PAUSE_WORTH_BYTES) {
-        this.#needed = Math.min(2 * this.#needed, Math.max(MAX_BUSY_WAKES, this.#busyWakes));
-        return this.#startRun(endMs);
-      }
-      this.#needed = this.#busyWakes;
-      // A wake-up that used its budget found a backlog: pausing would only idle a client that is behind.
-      return bytes >= WAKE_BUDGET_BYTES ? this.#startRun(endMs) : this.#pause(endMs);
+    if (bytes >= WAKE_BUDGET_BYTES || gap > this.#busyGapMs) return this.#startRun(endMs);
+    if (resumedAt !== null) {
+      // Data was waiting when the pause ended. Enough of it means the stream went on meanwhile;
+      // less is one arrival, which the pause only delayed.
+      return bytes >= PAUSE_WORTH_BYTES ? this.#pause(endMs) : this.#startRun(endMs);
     }
-    // (A pause after which nothing was waiting delayed nothing: it costs the next run nothing either.)
-    if (bytes >= WAKE_BUDGET_BYTES || !close) return this.#startRun(endMs);
     this.#run += 1;
     this.#runBytes += bytes;
-    if (this.#run < this.#needed) return 0;
-    // At the run's rate, would a pause gather enough? A loop of commit-and-wait comes close together
-    // but slowly; judge the next wake-ups afresh either way.
-    const worth =
-      this.#runBytes > 0 && this.#runBytes * this.#pauseMs >= PAUSE_WORTH_BYTES * (endMs - this.#runFrom);
+    if (this.#run < this.#busyWakes) return 0;
+    // A loop of commit-and-wait comes close together but slowly; judge the next wake-ups afresh
+    // either way.
+    const worth = this.#runBytes > 0 && this.#runBytes >= BUSY_BYTES_PER_MS * (endMs - this.#runFrom);
     return worth ? this.#pause(endMs) : this.#startRun(endMs);
   }
 
