@@ -8,7 +8,12 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { MIN_READ_BYTES, SLAB_BYTES, SlabReads } from '../../../src/transport/slab-reads.js';
-import { loopbackServers } from '../../support/loopback-servers.js';
+import {
+  collectReads,
+  loopbackServers,
+  recordSizedParts,
+  writeEach,
+} from '../../support/loopback-servers.js';
 import { waitFor } from '../../support/wait.js';
 
 const DEADLINE = { timeout: 20_000 };
@@ -87,28 +92,18 @@ for (const transport of ['tcp', 'tls'] as const) {
                 onread: reads.onread,
               } as ConnectionOptions)
             : netConnect({ host: '127.0.0.1', port, onread: reads.onread });
-        const chunks: Uint8Array[] = [];
-        let received = 0;
-        reads.deliverTo((chunk) => {
-          chunks.push(chunk);
-          received += chunk.byteLength;
-        });
+        const { chunks, bytes: received } = collectReads(reads);
         let dataEvents = 0;
         socket.on('data', () => dataEvents++);
         const [writer] = await accepted;
         try {
           // Each write waits for the last, so that each becomes its own TLS record, as a walsender's
           // changes do: the case onread is for.
-          const parts: Buffer[] = [];
-          for (let i = 0; i < 1000; i++) parts.push(randomBytes(i % 250 === 0 ? 100_000 : 1 + (i % 300)));
-          for (const part of parts) {
-            await new Promise<void>((resolve, reject) =>
-              writer.write(part, (error) => (error ? reject(error) : resolve())),
-            );
-          }
+          const parts = recordSizedParts();
+          await writeEach(writer, parts);
           const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
-          await waitFor(() => received >= total, { timeoutMs: 15_000, what: `${total} bytes` });
-          assert.equal(received, total);
+          await waitFor(() => received() >= total, { timeoutMs: 15_000, what: `${total} bytes` });
+          assert.equal(received(), total);
           assert.ok(Buffer.concat(chunks).equals(Buffer.concat(parts)), 'the bytes, in order, unchanged');
           assert.equal(dataEvents, 0, "an onread socket emits no 'data'");
           if (transport === 'tls') {

@@ -9,7 +9,12 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { onreadSlots, slabReadsForWrappedTls } from '../../../src/transport/wrapped-tls-reads.js';
-import { loopbackServers } from '../../support/loopback-servers.js';
+import {
+  collectReads,
+  loopbackServers,
+  recordSizedParts,
+  writeEach,
+} from '../../support/loopback-servers.js';
 import { waitFor } from '../../support/wait.js';
 
 const DEADLINE = { timeout: 20_000 };
@@ -26,15 +31,6 @@ async function wrapped(): Promise<{ socket: TLSSocket; writer: Socket }> {
   await once(socket, 'secureConnect');
   const [writer] = await accepted;
   return { socket, writer };
-}
-
-/** Writes each part once the last was taken, so that each becomes a TLS record of its own. */
-async function writeEach(writer: Socket, parts: readonly Buffer[]): Promise<void> {
-  for (const part of parts) {
-    await new Promise<void>((resolve, reject) =>
-      writer.write(part, (error) => (error ? reject(error) : resolve())),
-    );
-  }
 }
 
 describe('slabReadsForWrappedTls', () => {
@@ -55,12 +51,7 @@ describe('slabReadsForWrappedTls', () => {
       try {
         const reads = slabReadsForWrappedTls(socket);
         assert.ok(reads !== null);
-        const chunks: Uint8Array[] = [];
-        let received = 0;
-        reads.deliverTo((chunk) => {
-          chunks.push(chunk);
-          received += chunk.byteLength;
-        });
+        const { chunks, bytes: received } = collectReads(reads);
         // Counted without a 'data' listener, which would make the stream flow: PgConnection never does.
         let dataEvents = 0;
         const emit = socket.emit.bind(socket);
@@ -68,12 +59,11 @@ describe('slabReadsForWrappedTls', () => {
           if (event === 'data') dataEvents++;
           return emit(event, ...args);
         };
-        const parts: Buffer[] = [];
-        for (let i = 0; i < 1000; i++) parts.push(randomBytes(i % 250 === 0 ? 100_000 : 1 + (i % 300)));
+        const parts = recordSizedParts();
         await writeEach(writer, parts);
         const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
-        await waitFor(() => received >= total, { timeoutMs: 15_000, what: `${total} bytes` });
-        assert.equal(received, total);
+        await waitFor(() => received() >= total, { timeoutMs: 15_000, what: `${total} bytes` });
+        assert.equal(received(), total);
         assert.ok(Buffer.concat(chunks).equals(Buffer.concat(parts)), 'the bytes, in order, unchanged');
         assert.equal(dataEvents, 0, "a switched socket emits no 'data'");
         assert.ok(chunks.length >= parts.length, `a read per record (${chunks.length} reads)`);
