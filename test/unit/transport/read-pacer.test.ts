@@ -74,14 +74,16 @@ describe('ReadPacer', () => {
     assert.equal(pacer.wake(2006.01, 2006.5, PAUSE_WORTH_BYTES), 2, 'a pause that gathered enough');
   });
 
-  test('a warm loop of larger commits (wal2json, 600 bytes in two wake-ups every 0.4 ms) never pauses', () => {
+  test('a warm loop of larger commits (wal2json: 450 bytes in two close wake-ups every 0.3 ms) never pauses', () => {
+    // 1.5 KiB per ms, every wake-up within the busy gap of the last: below BUSY_BYTES_PER_MS.
     const pacer = new ReadPacer({ pauseMs: 2 });
     let at = 1000;
     for (let commit = 0; commit < 5000; commit++) {
-      assert.equal(pacer.wake(at, at + 0.02, 250), 0);
-      assert.equal(pacer.wake(at + 0.04, at + 0.06, 350), 0);
-      at += 0.4;
+      assert.equal(pacer.wake(at, at + 0.02, 200), 0);
+      assert.equal(pacer.wake(at + 0.04, at + 0.06, 250), 0);
+      at += 0.3;
     }
+    assert.ok(0.3 - 0.06 <= BUSY_GAP_MS);
   });
 
   test('a busy stream whose first read after a pause comes late keeps short runs', () => {
