@@ -98,7 +98,7 @@ export interface StreamOptions {
    * How a busy stream is told (read-pacer.ts's measured defaults when absent). A test seam: how far
    * apart reads arrive depends on the machine, so a test that needs a pause widens the gap.
    */
-  readBusy?: Pick<ReadPacing, 'busyGapMs' | 'busyWakes'>;
+  readBusy?: Pick<ReadPacing, 'busyGapMs' | 'busyWakes' | 'busyBytesPerMs'>;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */

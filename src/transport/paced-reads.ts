@@ -20,7 +20,11 @@ export class PacedReads {
   #closed = false;
 
   /** Paces `socket`'s reads with pauses of `pauseMs` (0: never paused, only bounded per wake-up). */
-  constructor(socket: Socket, pauseMs: number, busy: Pick<ReadPacing, 'busyGapMs' | 'busyWakes'> = {}) {
+  constructor(
+    socket: Socket,
+    pauseMs: number,
+    busy: Pick<ReadPacing, 'busyGapMs' | 'busyWakes' | 'busyBytesPerMs'> = {},
+  ) {
     this.#socket = socket;
     this.#pacer = new ReadPacer({ ...busy, pauseMs });
   }

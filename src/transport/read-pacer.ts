@@ -14,6 +14,8 @@ export interface ReadPacing {
   readonly busyGapMs?: number;
   /** Consecutive wake-ups in a busy run before reading pauses. */
   readonly busyWakes?: number;
+  /** The least rate, in bytes per millisecond, at which a busy run's bytes must come to pause. */
+  readonly busyBytesPerMs?: number;
 }
 
 /** Defaults measured on the 1M-row drain (docs/benchmarks.md, "Paced reads"). */
@@ -56,6 +58,7 @@ export class ReadPacer {
   readonly #pauseMs: number;
   readonly #busyGapMs: number;
   readonly #busyWakes: number;
+  readonly #busyBytesPerMs: number;
   /** The busy run: its wake-ups, their bytes, and when it began (the end of the wake-up before it). */
   #run = 0;
   #runBytes = 0;
@@ -68,6 +71,7 @@ export class ReadPacer {
     this.#pauseMs = pacing.pauseMs;
     this.#busyGapMs = pacing.busyGapMs ?? BUSY_GAP_MS;
     this.#busyWakes = pacing.busyWakes ?? BUSY_WAKES;
+    this.#busyBytesPerMs = pacing.busyBytesPerMs ?? BUSY_BYTES_PER_MS;
   }
 
   /**
@@ -91,7 +95,7 @@ export class ReadPacer {
     if (this.#run < this.#busyWakes) return 0;
     // A loop of commit-and-wait comes close together but slowly; judge the next wake-ups afresh
     // either way.
-    const worth = this.#runBytes > 0 && this.#runBytes >= BUSY_BYTES_PER_MS * (endMs - this.#runFrom);
+    const worth = this.#runBytes > 0 && this.#runBytes >= this.#busyBytesPerMs * (endMs - this.#runFrom);
     return worth ? this.#pause(endMs) : this.#startRun(endMs);
   }
 

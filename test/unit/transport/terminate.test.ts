@@ -141,8 +141,9 @@ describe('PgConnection.terminate', () => {
         await connection.startReplication(
           'START_REPLICATION SLOT pgnudge_terminate LOGICAL 0/0',
           { xlogData() {}, keepalive() {} },
-          // Any wake-up within a second continues a busy run: how close reads arrive is the machine's.
-          { readPacingMs: 3_600_000, readBusy: { busyGapMs: 1000 } },
+          // Any wake-up within a second continues a busy run, at any rate: how close and how fast reads
+          // arrive is the machine's.
+          { readPacingMs: 3_600_000, readBusy: { busyGapMs: 1000, busyBytesPerMs: 0 } },
         );
         await waitFor(() => connection.readsPaused, { timeoutMs: CASE_DEADLINE_MS, what: 'a pause' });
         connection.terminate();
