@@ -12,6 +12,7 @@ import { FeedProbe, feedConnection } from '../support/feed-probe.js';
 import { emptyHome, openLiveDatabase, type ScratchDatabase } from '../support/live-database.js';
 import { LogCapture } from '../support/log-capture.js';
 import { waitFor } from '../support/wait.js';
+import { wireBody } from '../support/wire-messages.js';
 
 const TEST = { timeout: 180_000 } as const;
 const SECRET = 'live keyed fan-out: 32 bytes ok!';
@@ -34,11 +35,6 @@ const sql = (text: string) => runSql(info, text, db.name);
 /** The row `a`'s key text and its changes in the transaction below: insert, update if a % 3, delete if a % 5. */
 const keyText = (a: number) => AWKWARD[a % AWKWARD.length] as string;
 const changes = (a: number) => 1 + (a % 3 === 0 ? 1 : 0) + (a % 5 === 0 ? 1 : 0);
-
-/** The body of a wire message: the JSON after `v2.<mac>.`. */
-function body(payload: string): { k: string; b: string; q: number; p?: number; n?: number; e?: unknown[] } {
-  return JSON.parse(payload.slice(payload.indexOf('.', 3) + 1));
-}
 
 /** A plain LISTEN session on `channel` (the `pg` package, not pgnudge) that keeps every payload. */
 async function rawListener(t: TestContext, channel: string): Promise<string[]> {
@@ -165,7 +161,7 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
         // The bridge split that one batch into consecutive NOTIFY messages, each under 8000 bytes.
         const parts = payloads
           .slice(listened)
-          .map((payload) => ({ payload, message: body(payload) }))
+          .map((payload) => ({ payload, message: wireBody(payload) }))
           .filter(({ message }) => message.k === 'batch');
         assert.ok(parts.length > 1, `split into ${parts.length} messages`);
         t.diagnostic(`${ROWS} keyed events in ${parts.length} NOTIFY messages`);
