@@ -35,7 +35,7 @@ import { classifyServerError } from '../protocol/server-error.js';
 import { type AuthMethod, type StartupAction, StartupMachine } from '../protocol/startup.js';
 import { connectionLost, type DialOptions, dial, type Link } from './dial.js';
 import { PacedReads } from './paced-reads.js';
-import type { ReadPacing } from './read-pacer.js';
+import type { BusyRule } from './read-pacer.js';
 import type { ConnectionSettings } from './settings.js';
 import type { SlabReads } from './slab-reads.js';
 import { startupParameters } from './startup-parameters.js';
@@ -98,7 +98,7 @@ export interface StreamOptions {
    * How a busy stream is told (read-pacer.ts's measured defaults when absent). A test seam: how far
    * apart reads arrive depends on the machine, so a test that needs a pause widens the gap.
    */
-  readBusy?: Pick<ReadPacing, 'busyGapMs' | 'busyWakes' | 'busyBytesPerMs'>;
+  readBusy?: BusyRule;
 }
 
 /** An asynchronous notification (LISTEN/NOTIFY). */

@@ -3,7 +3,7 @@
 // socket's reads (read-pause.ts). It also bounds each wake-up at WAKE_BUDGET_BYTES, paced or not.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { ReadPacer, type ReadPacing, WAKE_BUDGET_BYTES } from './read-pacer.js';
+import { type BusyRule, ReadPacer, WAKE_BUDGET_BYTES } from './read-pacer.js';
 import { stopReading } from './read-pause.js';
 
 /** Paced reads of one socket; `close()` ends a pause and its timer with the connection. */
@@ -20,11 +20,7 @@ export class PacedReads {
   #closed = false;
 
   /** Paces `socket`'s reads with pauses of `pauseMs` (0: never paused, only bounded per wake-up). */
-  constructor(
-    socket: Socket,
-    pauseMs: number,
-    busy: Pick<ReadPacing, 'busyGapMs' | 'busyWakes' | 'busyBytesPerMs'> = {},
-  ) {
+  constructor(socket: Socket, pauseMs: number, busy: BusyRule = {}) {
     this.#socket = socket;
     this.#pacer = new ReadPacer({ ...busy, pauseMs });
   }

@@ -18,6 +18,9 @@ export interface ReadPacing {
   readonly busyBytesPerMs?: number;
 }
 
+/** How a busy stream is told, without the pause: what a test that needs a pause of a fake stream widens. */
+export type BusyRule = Omit<ReadPacing, 'pauseMs'>;
+
 /** Defaults measured on the 1M-row drain (docs/benchmarks.md, "Paced reads"). */
 export const BUSY_GAP_MS = 0.25;
 export const BUSY_WAKES = 8;
