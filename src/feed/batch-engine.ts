@@ -9,6 +9,10 @@
 // 3. An open batch closes when debounceMs pass with no new change, or maxBatchWaitMs after its first
 //    change, whichever is first (contract R5). Changes do not touch timers: the debounce timer, when it fires,
 //    re-arms itself for the rest of the quiet period, so a million-row transaction costs no timer work.
+//    While the feed holds changes for a catalog lookup (holding(true)), the quiet period has not begun:
+//    those changes reached the client and belong to the burst, so the debounce waits for them and only
+//    maxBatchWaitMs closes the batch. A transaction that names tables the feed has not looked up yet is one
+//    wakeup, not a first batch without them and a second with them.
 // 4. A Resync drops the pending batch: reloading covers every change that reached the client before
 //    it. So the queued Resync is older than everything in the batch, and take() returns it first.
 // 5. Collapsing Resyncs keeps the reason that must not be lost: connected > reconnected > bridge >
@@ -74,6 +78,7 @@ export class BatchEngine {
 
   readonly #batch: Coalescer;
   #ready = false;
+  #held = false;
   #lastChangeMs = 0;
   #debounceTimer: TimerHandle | undefined;
   #maxWaitTimer: TimerHandle | undefined;
@@ -162,6 +167,16 @@ export class BatchEngine {
     }
   }
 
+  /**
+   * Whether changes that reached the feed are held until a catalog lookup places them (a relation the
+   * feed has not looked up yet). While they are, an open batch does not close on debounce, only on
+   * maxBatchWait (invariant 3). The feed says false once nothing is held: released, dropped for a
+   * Resync, or its session ended. Cheap enough to call on every held change.
+   */
+  holding(held: boolean): void {
+    this.#held = held;
+  }
+
   /** Drops the pending batch and queues Resync(`reason`), collapsing with one already queued. */
   resync(reason: ResyncReason): void {
     if (this.#closed) return;
@@ -218,6 +233,9 @@ export class BatchEngine {
     // A wall clock stepped backwards shows as remaining > debounceMs; closing early is harmless.
     if (remaining > 0 && remaining <= this.#debounceMs) {
       this.#debounceTimer = this.#clock.setTimer(remaining, this.#onDebounce);
+    } else if (this.#held) {
+      // A debounce of 0 would re-arm on every tick: wait at least 1 ms for the lookup.
+      this.#debounceTimer = this.#clock.setTimer(Math.max(1, this.#debounceMs), this.#onDebounce);
     } else {
       this.#closeBatch();
     }

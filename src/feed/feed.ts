@@ -77,7 +77,7 @@ export function feedSetup(
  * read; a sink without it (a test's) has every key read.
  */
 export type FeedSink = Pick<BatchEngine, 'change' | 'changeRow' | 'resync'> &
-  Partial<Pick<BatchEngine, 'rowsFolded'>>;
+  Partial<Pick<BatchEngine, 'rowsFolded' | 'holding'>>;
 
 /**
  * A feed kind's sessions: `connect` opens one connection, `run` lives on it, feeding `sink`, and calls
@@ -138,7 +138,14 @@ export abstract class Feed implements AsyncIterable<FeedItem>, AsyncDisposable {
     this.#supervisor = new Supervisor({
       setup,
       connect: (signal) => body.connect(signal),
-      run: (session) => body.run(session, this.#engine),
+      run: async (session) => {
+        try {
+          return await body.run(session, engine);
+        } finally {
+          // What a session held for its lookups ended with it; the next session's Resync covers it.
+          engine.holding(false);
+        }
+      },
       // contract R1: the first item of every connection is its Resync, queued once the session is live.
       onLive: (reconnect) => {
         monitor.live(reconnect);

@@ -1,7 +1,7 @@
-// Seeded property: for any interleaving of table-level and row changes, resyncs, clock advances and
-// takes, every change is accounted for (taken or dropped for a Resync), every taken Batch is exactly
-// what a slow, obviously correct model of coalescing (contract R4, R6, R24) predicts, and memory stays
-// within maxPending entries and maxKeys rows per table.
+// Seeded property: for any interleaving of table-level and row changes, resyncs, clock advances, takes
+// and holds for a lookup, every change is accounted for (taken or dropped for a Resync), every taken
+// Batch is exactly what a slow, obviously correct model of coalescing (contract R4, R6, R24) predicts,
+// and memory stays within maxPending entries and maxKeys rows per table.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -16,7 +16,8 @@ type Step =
   | { kind: 'change'; table: string; key: readonly string[] | null; count: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'take' }
-  | { kind: 'resync'; reason: ResyncReason };
+  | { kind: 'resync'; reason: ResyncReason }
+  | { kind: 'holding'; held: boolean };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -42,6 +43,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 120 }) }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('holding' as const), held: fc.boolean() }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -190,6 +192,7 @@ test('every change is taken or superseded by a Resync, every batch is what the m
           unresolved.add(s.table);
         } else if (s.kind === 'advance') clock.advance(s.ms);
         else if (s.kind === 'take') take();
+        else if (s.kind === 'holding') engine.holding(s.held);
         else engine.resync(s.reason);
         noteDrops();
         assert.equal(engine.pendingPayloads, model.entries.length);
@@ -198,7 +201,7 @@ test('every change is taken or superseded by a Resync, every batch is what the m
         // feed.stats().changes: every change fed, whatever became of it.
         assert.equal(engine.changesReceived, fed);
       }
-      // Let every open batch close, then drain.
+      // Let every open batch close, then drain: maxBatchWait closes it even while changes are held.
       clock.advance(options.maxBatchWaitMs + 1);
       noteDrops();
       while (take());

@@ -111,6 +111,59 @@ describe('BatchEngine', () => {
     assert.deepEqual(counts, [20, 20, 20, 20, 20]);
   });
 
+  test('while changes are held for a lookup the debounce waits for them; maxBatchWait still closes', () => {
+    const { engine, clock, readable } = setup({ debounceMs: 50, maxBatchWaitMs: 1000 });
+    engine.change('public.known');
+    engine.holding(true);
+    clock.advance(300);
+    assert.equal(readable(), 0, 'a change that reached the feed is on its way: not a quiet period');
+    // The lookup answers: the held change is released, and nothing else is held.
+    engine.change('public.new', 3, T0 + 10);
+    engine.holding(false);
+    clock.advance(49);
+    assert.equal(readable(), 0, 'the quiet period runs from the release');
+    clock.advance(1);
+    assert.deepEqual(show(engine.take()), [
+      ['public.known', 1],
+      ['public.new', 3],
+    ]);
+
+    engine.change('public.known');
+    engine.holding(true);
+    clock.advance(999);
+    assert.equal(readable(), 1);
+    clock.advance(1);
+    assert.equal(readable(), 2, 'a lookup that never answers holds the batch no longer than maxBatchWait');
+    assert.deepEqual(show(engine.take()), [['public.known', 1]]);
+    engine.close();
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  test('a hold that ends without a release closes the batch within one debounce; debounce 0 waits in 1 ms steps', () => {
+    const { engine, clock, readable } = setup({ debounceMs: 50, maxBatchWaitMs: 1000 });
+    engine.change('public.known');
+    engine.holding(true);
+    clock.advance(120);
+    // Dropped for a Resync, or filtered out once placed: nothing to record.
+    engine.holding(false);
+    clock.advance(30);
+    assert.equal(readable(), 1, 'closed on the next debounce tick');
+
+    const zero = setup({ debounceMs: 0, maxBatchWaitMs: 20 });
+    zero.engine.change('public.known');
+    zero.engine.holding(true);
+    zero.clock.advance(5);
+    assert.equal(zero.readable(), 0);
+    assert.equal(
+      zero.clock.pendingTimers,
+      2,
+      'one debounce timer (re-armed at 1 ms, not spinning) and the cap',
+    );
+    zero.engine.holding(false);
+    zero.clock.advance(1);
+    assert.equal(zero.readable(), 1);
+  });
+
   test('debounce 0 closes the batch on the next timer tick, coalescing the same tick', () => {
     const { engine, clock } = setup({ debounceMs: 0, maxBatchWaitMs: 0 });
     engine.change('public.a');
