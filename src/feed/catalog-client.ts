@@ -61,9 +61,11 @@ export class CatalogClient {
       this.#options.log.warn(
         `changes to ${held} relations unknown to the cache are waiting for their catalog lookup, the most pgnudge holds (maxPending); dropping them for Resync('overflow')`,
       );
+      this.#options.sink.holding?.(false);
       this.#options.sink.resync('overflow');
       return;
     }
+    this.#options.sink.holding?.(true);
     this.#pump();
   }
 
@@ -76,6 +78,7 @@ export class CatalogClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#options.sink.holding?.(false);
     this.#abort.abort();
     this.#connection?.abort();
     this.#connection = null;
@@ -111,6 +114,7 @@ export class CatalogClient {
       const outcome = this.#catalog.answer(query, parseDescribeRelations(results, query.relations.length));
       for (const release of outcome.releases)
         sink.change(release.payload, release.count, release.firstSeenMs);
+      sink.holding?.(this.#catalog.heldRelations > 0);
       if (outcome.resync) {
         log.info(
           "the catalog contradicts what a change was reported under (a partition attached or detached, a table renamed or dropped): Resync('overflow') (contract R20)",

@@ -170,6 +170,7 @@ function streamConsumer(
     },
     emit: (payload, count, firstSeenMs) => sink.change(payload, count, firstSeenMs),
     emitRow: (table, key, count, firstSeenMs) => sink.changeRow(table, key, count, firstSeenMs),
+    holding: (held) => sink.holding?.(held),
     maxKeys: keys ? options.maxKeys : null,
     resync: (why) => {
       log.info(`${why}: Resync('overflow') (contract R20)`);

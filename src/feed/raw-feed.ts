@@ -131,6 +131,7 @@ class PhysicalSessions implements FeedBody<PgConnection> {
         { filter: this.#filter, partitions: 'root' },
         {
           change: (payload, count) => sink.change(payload, count),
+          holding: (held) => sink.holding?.(held),
           resync: (why) => {
             log.info(`Resync('overflow'): ${why}`);
             sink.resync('overflow');

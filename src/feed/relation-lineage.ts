@@ -154,6 +154,11 @@ export interface LineageResolverOptions {
   emitRow?(table: string, key: readonly string[], count: number, firstSeenMs: number): void;
   /** Row keys on: most distinct keys parked per relation before they collapse (contract R24); null: off. */
   readonly maxKeys?: number | null;
+  /**
+   * Whether changes wait, parked, for a look-up: true when the first is parked, false once none is
+   * (placed, dropped, or vanished). The feed's batch stays open meanwhile (batch-engine.ts, invariant 3).
+   */
+  holding?(held: boolean): void;
   /** Something could not be placed: the feed must reload everything (Resync, coarser but never wrong). */
   resync(why: string): void;
   /** A look-up failed: the session must end (it reconnects and resyncs). */
@@ -325,6 +330,7 @@ export class LineageResolver {
   #park(relation: PgoutputRelation, count: number): Parked {
     if (this.#parked.size >= this.#options.maxParked) {
       this.#parked.clear();
+      this.#options.holding?.(false);
       this.#options.resync(
         `more than ${this.#options.maxParked} relations waited for their partition root at once`,
       );
@@ -338,6 +344,7 @@ export class LineageResolver {
       xid: this.#options.committedXid(),
     };
     this.#parked.set(relation, parked);
+    if (this.#parked.size === 1) this.#options.holding?.(true);
     this.#queued.add(relation.oid);
     this.#pump();
     return parked;
@@ -439,6 +446,7 @@ export class LineageResolver {
         this.#emitRow(relation, place, key.values, key.count, parked.firstSeenMs);
       }
     }
+    if (this.#parked.size === 0) this.#options.holding?.(false);
     if (vanished.length > 0) {
       this.#options.resync(
         `${vanished.map((name) => JSON.stringify(name)).join(', ')} changed and then left the catalog before its partition root was known`,

@@ -35,6 +35,12 @@ import type { TableFilter } from './tables.js';
 export interface ResolverOutput {
   change(payload: string, count: number): void;
   resync(why: string): void;
+  /**
+   * Whether released transactions wait in the queue for a lookup: true when the first does, false once
+   * the queue is empty (emitted, or dropped for a Resync). The feed's batch stays open meanwhile
+   * (batch-engine.ts, invariant 3).
+   */
+  holding?(held: boolean): void;
   /** A lookup found the file of pg_class, pg_namespace or pg_inherits (`catalog`): one a VACUUM FULL made. */
   nameCatalogFound?(catalog: string, kind: 'renames' | 'parents', file: RelFile): void;
 }
@@ -104,6 +110,8 @@ export class RelationResolver {
   #generation = 0;
   #waiting: Waiting | null = null;
   #paused = true;
+  /** What holding() last said, so it is said once per change, not per transaction. */
+  #saidHolding = false;
 
   constructor(cache: RelationCache, options: ResolverOptions, output: ResolverOutput) {
     this.#cache = cache;
@@ -219,9 +227,17 @@ export class RelationResolver {
     this.#waiting = null;
     // A dropped release may have renamed a table: the next use of each entry reads it again.
     this.#generation += 1;
+    this.#sayHolding();
     this.#output.resync(
       `more than ${this.#maxHeld} relations waited for catalog lookups (maxHeld); the queue was dropped`,
     );
+  }
+
+  #sayHolding(): void {
+    const holding = this.#head < this.#queue.length;
+    if (holding === this.#saidHolding) return;
+    this.#saidHolding = holding;
+    this.#output.holding?.(holding);
   }
 
   /** Processes the queue from its head until a release needs a lookup, or the queue is empty. */
@@ -235,6 +251,7 @@ export class RelationResolver {
       }
       this.#plan(item.release);
     }
+    this.#sayHolding();
   }
 
   /** Emits `release` if the cache names every file it needs, or makes the lookup it waits for. */

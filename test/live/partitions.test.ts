@@ -148,6 +148,29 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.deepEqual(probe.payloads().sort(), [`${root}_eu_high`, `${root}_eu_low`, usPayload].sort());
     });
 
+    test('one transaction over 1,200 tables the feed has not looked up is one batch: the debounce waits for the lookups', async (t) => {
+      if (skip) return t.skip(skip);
+      const tables = Array.from({ length: 1200 }, (_, i) => `public.${name('wide')}_${i}`);
+      await sql(tables.map((table) => `CREATE TABLE ${table} (id int);`).join('\n'));
+      t.after(() => sql(tables.map((table) => `DROP TABLE ${table};`).join('\n')));
+      // Every table is unknown to a feed watching all of them, so each first change waits for a lookup:
+      // the first asks for one table, the next for the rest, well past a 100 ms debounce. The cap is far
+      // away, so only the lookups could cut the transaction in two.
+      const { probe } = openFeed(t, { plugin, debounce: 100, maxBatchWait: 60_000 });
+      await probe.resync('connected');
+      const mark = probe.mark();
+      await sql(`BEGIN; ${tables.map((table) => `INSERT INTO ${table} VALUES (1);`).join(' ')} COMMIT;`);
+      await waitFor(() => tables.every((table) => probe.count(table, mark) === 1), {
+        timeoutMs: 60_000,
+        what: () => `all 1,200 tables (have ${probe.payloads(mark).length})`,
+      });
+      assert.deepEqual(
+        probe.items.slice(mark).map((item) => (item.type === 'batch' ? item.events.length : item.reason)),
+        [1200],
+        'one batch of every table',
+      );
+    });
+
     test('a partition created while the feed runs nudges from its first change', async (t) => {
       if (skip) return t.skip(skip);
       const { root } = await createEvents(name('ev_new'));

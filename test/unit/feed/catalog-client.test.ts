@@ -71,6 +71,8 @@ function setup(options: { maxHeld?: number; livenessTimeoutMs?: number | null } 
   const resyncs: ResyncReason[] = [];
   const failures: PgnudgeError[] = [];
   const warnings: string[] = [];
+  /** What the client last said of held changes (holding()), or null before it said anything. */
+  const held = { now: null as boolean | null };
   const catalog = new RelationCatalog({
     naming: 'root',
     filter: null,
@@ -89,6 +91,9 @@ function setup(options: { maxHeld?: number; livenessTimeoutMs?: number | null } 
       change: (payload, count = 1, firstSeenMs = -1) => changes.push([payload, count, firstSeenMs]),
       changeRow: () => assert.fail('held changes are released table-level'),
       resync: (reason) => resyncs.push(reason),
+      holding: (holding) => {
+        held.now = holding;
+      },
     },
     fail: (error) => failures.push(error),
     clock,
@@ -98,7 +103,7 @@ function setup(options: { maxHeld?: number; livenessTimeoutMs?: number | null } 
     },
     log: bindLogger({ warn: (message: string) => warnings.push(message) }),
   });
-  return { clock, connections, changes, resyncs, failures, warnings, catalog, client };
+  return { clock, connections, changes, resyncs, failures, warnings, held, catalog, client };
 }
 
 const KNOWN: Known = {
@@ -181,11 +186,39 @@ describe('CatalogClient', () => {
     client.close();
   });
 
+  test('it tells the sink it holds changes from the first held until the last is released', async () => {
+    const { connections, changes, held, client } = setup();
+    assert.equal(held.now, null);
+    client.hold('public', 'ev_p1');
+    assert.equal(held.now, true, 'at once: the debounce must not close the batch meanwhile');
+    await tick();
+    client.hold('public', 'plain');
+    connections[0]!.answer(KNOWN);
+    await tick();
+    assert.deepEqual(
+      changes.map(([payload]) => payload),
+      ['public.ev'],
+    );
+    assert.equal(held.now, true, 'plain still waits for the next answer');
+    connections[0]!.answer(KNOWN);
+    await tick();
+    assert.deepEqual(
+      changes.map(([payload]) => payload),
+      ['public.ev', 'public.plain'],
+    );
+    assert.equal(held.now, false, 'all released');
+    client.hold('public', 'gone');
+    assert.equal(held.now, true);
+    client.close();
+    assert.equal(held.now, false, 'what a closed client held is gone with its session');
+  });
+
   test('past the bound of held relations, everything held becomes one Resync', async () => {
-    const { resyncs, warnings, catalog, client } = setup({ maxHeld: 2 });
+    const { resyncs, warnings, held, catalog, client } = setup({ maxHeld: 2 });
     client.hold('s', 'a');
     client.hold('s', 'b');
     client.hold('s', 'c');
+    assert.equal(held.now, false, 'nothing held once dropped');
     assert.deepEqual(resyncs, ['overflow']);
     assert.equal(catalog.heldRelations, 0);
     assert.match(warnings[0] ?? '', /changes to 2 relations unknown to the cache/);

@@ -106,6 +106,31 @@ describe('LineageResolver', () => {
     assert.equal(h.lookups.length, 1);
   });
 
+  test('it says it holds changes from the first parked until none is, dropped or placed', async () => {
+    const said: boolean[] = [];
+    const h = harness({ maxParked: 2, holding: (held) => said.push(held) });
+    const a = relation(20, 'public', 'a');
+    const b = relation(21, 'public', 'b');
+    h.resolver.change(a, 1);
+    h.resolver.change(a, 1);
+    h.resolver.change(b, 1);
+    assert.deepEqual(said, [true], 'once, when the first change was parked');
+    await h.lookups[0]!.answer([[20, lineage('public.a')]]);
+    assert.deepEqual(said, [true], 'b still waits for the next look-up');
+    await h.lookups[1]!.answer([[21, lineage('public.b')]]);
+    assert.deepEqual(said, [true, false]);
+    // Past maxParked everything parked becomes a resync, and the newcomer is parked alone.
+    h.resolver.change(relation(30, 'public', 'c'), 1);
+    h.resolver.change(relation(31, 'public', 'd'), 1);
+    h.resolver.change(relation(32, 'public', 'e'), 1);
+    assert.equal(h.resyncs.length, 1);
+    assert.deepEqual(said, [true, false, true, false, true]);
+    // A relation dropped before its look-up: nothing parked is left.
+    await h.lookups[2]!.answer([[30, lineage('public.c')]]);
+    await h.lookups[3]!.answer([[32, null]]);
+    assert.deepEqual(said, [true, false, true, false, true, false]);
+  });
+
   test('a plain table keeps the name it was described with, even if renamed since', async () => {
     const h = harness();
     h.resolver.change(relation(30, 'public', 'old_name'), 1);

@@ -43,12 +43,15 @@ function harness(
   maxHeld?: number,
 ) {
   const out: string[] = [];
+  /** Each holding() the resolver said, in order. */
+  const said: boolean[] = [];
   const resolver = new RelationResolver(
     new RelationCache(),
     { filter: null, partitions: 'root', ...(maxHeld === undefined ? {} : { maxHeld }), maxAttempts: 3 },
     {
       change: (payload, count) => out.push(`${payload} ${count}`),
       resync: (why) => out.push(`resync: ${why}`),
+      holding: (held) => said.push(held),
     },
   );
   resolver.start();
@@ -70,7 +73,7 @@ function harness(
     }
     return runs;
   };
-  return { out, resolver, answer, settle };
+  return { out, said, resolver, answer, settle };
 }
 
 describe('RelationResolver', () => {
@@ -248,8 +251,27 @@ describe('RelationResolver', () => {
     assert.deepEqual(found, ['pg_class renames 30000']);
   });
 
+  test('it says it holds transactions while one waits for a lookup, once per change, not per transaction', () => {
+    const { out, said, resolver, settle } = harness({
+      files: new Map([
+        [20000, row(16400, 'a')],
+        [20001, row(16401, 'b')],
+      ]),
+    });
+    resolver.release(release(10, [[20000, 1]]));
+    resolver.release(release(11, [[20000, 1]]));
+    assert.deepEqual(said, [true]);
+    settle();
+    assert.deepEqual(out, ['public.a 1', 'public.a 1']);
+    assert.deepEqual(said, [true, false]);
+    resolver.release(release(12, [[20000, 5]]));
+    assert.deepEqual(said, [true, false], 'a known file nudges at once: nothing held');
+    resolver.release(release(13, [[20001, 1]]));
+    assert.deepEqual(said, [true, false, true]);
+  });
+
   test('the queue is bounded: past maxHeld it is dropped for one Resync, and every name is read again', () => {
-    const { out, resolver, settle } = harness({ files: new Map([[20000, row(16400, 'a')]]) }, 4);
+    const { out, said, resolver, settle } = harness({ files: new Map([[20000, row(16400, 'a')]]) }, 4);
     resolver.release(release(9, [[20000, 1]]));
     settle();
     const generation = resolver.generation;
@@ -258,6 +280,7 @@ describe('RelationResolver', () => {
     resolver.release(release(12, [[20003, 1]]));
     assert.equal(out.filter((line) => line.startsWith('resync: more than 4')).length, 1);
     assert.equal(resolver.held, 0);
+    assert.equal(said.at(-1), false, 'nothing held once the queue is dropped');
     assert.equal(resolver.request(), undefined);
     assert.equal(resolver.generation, generation + 1);
   });
