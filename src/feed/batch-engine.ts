@@ -10,9 +10,11 @@
 //    change, whichever is first (contract R5). Changes do not touch timers: the debounce timer, when it fires,
 //    re-arms itself for the rest of the quiet period, so a million-row transaction costs no timer work.
 //    While the feed holds changes for a catalog lookup (holding(true)), the quiet period has not begun:
-//    those changes reached the client and belong to the burst, so the debounce waits for them and only
-//    maxBatchWaitMs closes the batch. A transaction that names tables the feed has not looked up yet is one
-//    wakeup, not a first batch without them and a second with them.
+//    those changes reached the client and belong to the burst, so the debounce waits for them, for at most
+//    maxBatchWaitMs since the hold began (then a lookup that is slow to answer, or retried, no longer
+//    holds back batches it has nothing to do with; the held changes come in the next one). A transaction
+//    that names tables the feed has not looked up yet is one wakeup, not a batch without them and a
+//    second with them.
 // 4. A Resync drops the pending batch: reloading covers every change that reached the client before
 //    it. So the queued Resync is older than everything in the batch, and take() returns it first.
 // 5. Collapsing Resyncs keeps the reason that must not be lost: connected > reconnected > bridge >
@@ -79,6 +81,8 @@ export class BatchEngine {
   readonly #batch: Coalescer;
   #ready = false;
   #held = false;
+  /** When the current hold began (holding(true) after false). */
+  #heldSinceMs = 0;
   #lastChangeMs = 0;
   #debounceTimer: TimerHandle | undefined;
   #maxWaitTimer: TimerHandle | undefined;
@@ -169,11 +173,13 @@ export class BatchEngine {
 
   /**
    * Whether changes that reached the feed are held until a catalog lookup places them (a relation the
-   * feed has not looked up yet). While they are, an open batch does not close on debounce, only on
-   * maxBatchWait (invariant 3). The feed says false once nothing is held: released, dropped for a
-   * Resync, or its session ended. Cheap enough to call on every held change.
+   * feed has not looked up yet). While they are, for at most maxBatchWait since the hold began, an open
+   * batch does not close on debounce (invariant 3). The feed says false once nothing is held: released,
+   * dropped for a Resync, or its session ended. Reads the clock only when a hold begins.
    */
   holding(held: boolean): void {
+    if (this.#closed) return;
+    if (held && !this.#held) this.#heldSinceMs = this.#clock.now();
     this.#held = held;
   }
 
@@ -229,13 +235,17 @@ export class BatchEngine {
 
   readonly #onDebounce = (): void => {
     this.#debounceTimer = undefined;
-    const remaining = this.#lastChangeMs + this.#debounceMs - this.#clock.now();
-    // A wall clock stepped backwards shows as remaining > debounceMs; closing early is harmless.
+    const now = this.#clock.now();
+    const remaining = this.#lastChangeMs + this.#debounceMs - now;
+    const holdLeft = this.#held ? this.#heldSinceMs + this.#maxBatchWaitMs - now : 0;
+    // A wall clock stepped backwards shows as remaining > debounceMs (or holdLeft > maxBatchWaitMs);
+    // closing early is harmless.
     if (remaining > 0 && remaining <= this.#debounceMs) {
       this.#debounceTimer = this.#clock.setTimer(remaining, this.#onDebounce);
-    } else if (this.#held) {
+    } else if (holdLeft > 0 && holdLeft <= this.#maxBatchWaitMs) {
       // A debounce of 0 would re-arm on every tick: wait at least 1 ms for the lookup.
-      this.#debounceTimer = this.#clock.setTimer(Math.max(1, this.#debounceMs), this.#onDebounce);
+      const wait = Math.min(Math.max(1, this.#debounceMs), holdLeft);
+      this.#debounceTimer = this.#clock.setTimer(wait, this.#onDebounce);
     } else {
       this.#closeBatch();
     }

@@ -44,6 +44,7 @@ export class CatalogClient {
   #connection: CatalogConnection | null = null;
   #inFlight = false;
   #timer: TimerHandle | null = null;
+  #saidHolding = false;
   #closed = false;
 
   constructor(options: CatalogClientOptions) {
@@ -61,11 +62,11 @@ export class CatalogClient {
       this.#options.log.warn(
         `changes to ${held} relations unknown to the cache are waiting for their catalog lookup, the most pgnudge holds (maxPending); dropping them for Resync('overflow')`,
       );
-      this.#options.sink.holding?.(false);
+      this.#say(false);
       this.#options.sink.resync('overflow');
       return;
     }
-    this.#options.sink.holding?.(true);
+    this.#say(true);
     this.#pump();
   }
 
@@ -78,12 +79,19 @@ export class CatalogClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#options.sink.holding?.(false);
+    this.#say(false);
     this.#abort.abort();
     this.#connection?.abort();
     this.#connection = null;
     if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
     this.#timer = null;
+  }
+
+  /** Tells the sink whether changes are held (BatchEngine.holding), once per change of answer. */
+  #say(holding: boolean): void {
+    if (holding === this.#saidHolding) return;
+    this.#saidHolding = holding;
+    this.#options.sink.holding?.(holding);
   }
 
   /** Sends the next query if one is due and none is in flight, else arms the timer for the next re-check. */
@@ -114,7 +122,7 @@ export class CatalogClient {
       const outcome = this.#catalog.answer(query, parseDescribeRelations(results, query.relations.length));
       for (const release of outcome.releases)
         sink.change(release.payload, release.count, release.firstSeenMs);
-      sink.holding?.(this.#catalog.heldRelations > 0);
+      this.#say(this.#catalog.heldRelations > 0);
       if (outcome.resync) {
         log.info(
           "the catalog contradicts what a change was reported under (a partition attached or detached, a table renamed or dropped): Resync('overflow') (contract R20)",

@@ -74,7 +74,8 @@ export function feedSetup(
 /**
  * What a session body feeds into the feed's BatchEngine: table-level changes (`schema.table`), row
  * changes (a table and a key, contract R22) and Resyncs. `rowsFolded` says when a row's key need not be
- * read; a sink without it (a test's) has every key read.
+ * read; a sink without it (a test's) has every key read. `holding` is told while changes wait for a
+ * catalog lookup, so the batch waits for them (BatchEngine invariant 3).
  */
 export type FeedSink = Pick<BatchEngine, 'change' | 'changeRow' | 'resync'> &
   Partial<Pick<BatchEngine, 'rowsFolded' | 'holding'>>;

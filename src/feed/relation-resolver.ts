@@ -36,9 +36,9 @@ export interface ResolverOutput {
   change(payload: string, count: number): void;
   resync(why: string): void;
   /**
-   * Whether released transactions wait in the queue for a lookup: true when the first does, false once
-   * the queue is empty (emitted, or dropped for a Resync). The feed's batch stays open meanwhile
-   * (batch-engine.ts, invariant 3).
+   * Whether released transactions wait in the queue (behind a lookup, or before start()): true when the
+   * first does, false once the queue is empty (emitted, or dropped for a Resync). The feed's batch stays
+   * open meanwhile (batch-engine.ts, invariant 3).
    */
   holding?(held: boolean): void;
   /** A lookup found the file of pg_class, pg_namespace or pg_inherits (`catalog`): one a VACUUM FULL made. */

@@ -23,7 +23,7 @@ import { REDIS_SERVER, type RedisServer, startRedis } from '../support/redis.js'
 import { runsInAnotherSuite } from '../support/run-once.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait.js';
-import { publishedBatches } from '../support/wire-messages.js';
+import { publishedBatches, yieldedWhole } from '../support/wire-messages.js';
 
 const TEST = { timeout: 120_000 } as const;
 const SECRET = 'live broker fan-out secret, 32 b';
@@ -306,10 +306,12 @@ describe('fan-out through Redis and NATS', TEST, () => {
       [viaRedis.probe, marks[0] as number],
       [viaNats.probe, marks[1] as number],
     ] as const) {
-      const batches = probe.items.slice(mark).filter((item) => item instanceof Batch).length;
+      const sizes = probe.items
+        .slice(mark)
+        .flatMap((item) => (item instanceof Batch ? [item.events.length] : []));
       assert.ok(
-        batches <= published.batches,
-        `each batch the bridge published arrived whole, in one Batch (${batches} Batches, ${published.batches} published)`,
+        yieldedWhole(sizes, published.sizes),
+        `each batch the bridge published arrived whole, in one Batch (events per Batch ${JSON.stringify(sizes)}, per published batch ${JSON.stringify(published.sizes)})`,
       );
       assert.ok(
         probe.items.slice(mark).every((item) => item.type === 'batch'),
@@ -375,10 +377,10 @@ describe('fan-out through Redis and NATS', TEST, () => {
         `the batch went as several NATS messages (${JSON.stringify(published)})`,
       );
       const items = viaNats.probe.items.slice(mark);
-      const batches = items.filter((item) => item instanceof Batch).length;
+      const sizes = items.flatMap((item) => (item instanceof Batch ? [item.events.length] : []));
       assert.ok(
-        batches <= published.batches,
-        `each batch the bridge published arrived whole, in one Batch (${batches} Batches, ${published.batches} published)`,
+        yieldedWhole(sizes, published.sizes),
+        `each batch the bridge published arrived whole, in one Batch (events per Batch ${JSON.stringify(sizes)}, per published batch ${JSON.stringify(published.sizes)})`,
       );
       assert.ok(
         items.every((item) => item.type === 'batch'),

@@ -22,7 +22,7 @@ import {
 import { FeedProbe, feedConnection, slotsIn } from '../support/feed-probe.js';
 import { LogCapture } from '../support/log-capture.js';
 import { waitFor } from '../support/wait.js';
-import { publishedBatches } from '../support/wire-messages.js';
+import { publishedBatches, yieldedWhole } from '../support/wire-messages.js';
 
 const TEST = { timeout: 120_000 } as const;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -309,10 +309,13 @@ describe('fan-out over NOTIFY', TEST, () => {
       const published = publishedBatches(payloads);
       assert.equal(published.events, tables.length, 'the bridge published each table once');
       assert.ok(published.mostParts > 1, `the batch was split (${JSON.stringify(published)})`);
-      const batches = probe.items.slice(mark).filter(isBatch).length;
+      const sizes = probe.items
+        .slice(mark)
+        .filter(isBatch)
+        .map((batch) => batch.events.length);
       assert.ok(
-        batches <= published.batches,
-        `the consumer reassembled each batch the bridge published into one Batch (${batches} Batches, ${published.batches} published)`,
+        yieldedWhole(sizes, published.sizes),
+        `the consumer reassembled each batch the bridge published into one Batch (events per Batch ${JSON.stringify(sizes)}, per published batch ${JSON.stringify(published.sizes)})`,
       );
       for (const text of payloads)
         assert.ok(Buffer.byteLength(text) < 8000, `${Buffer.byteLength(text)} bytes`);

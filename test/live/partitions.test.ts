@@ -64,7 +64,7 @@ async function settled(probe: FeedProbe, payload: string, from: number, expected
 }
 
 for (const plugin of ['wal2json', 'test_decoding'] as const) {
-  describe(`partitions with ${plugin}`, { timeout: 90_000 }, () => {
+  describe(`partitions with ${plugin}`, { timeout: 240_000 }, () => {
     let skip: string | undefined;
     before(() => {
       skip = pluginUnavailable(info, plugin);
@@ -148,7 +148,9 @@ for (const plugin of ['wal2json', 'test_decoding'] as const) {
       assert.deepEqual(probe.payloads().sort(), [`${root}_eu_high`, `${root}_eu_low`, usPayload].sort());
     });
 
-    test('one transaction over 1,200 tables the feed has not looked up is one batch: the debounce waits for the lookups', async (t) => {
+    test('one transaction over 1,200 tables the feed has not looked up is one batch: the debounce waits for the lookups', {
+      timeout: 120_000,
+    }, async (t) => {
       if (skip) return t.skip(skip);
       const tables = Array.from({ length: 1200 }, (_, i) => `public.${name('wide')}_${i}`);
       await sql(tables.map((table) => `CREATE TABLE ${table} (id int);`).join('\n'));

@@ -139,6 +139,37 @@ describe('BatchEngine', () => {
     assert.equal(clock.pendingTimers, 0);
   });
 
+  test('a hold holds batches back for at most maxBatchWait since it began: a stuck lookup delays no later batch', () => {
+    const { engine, clock, readable } = setup({ debounceMs: 50, maxBatchWaitMs: 1000 });
+    engine.holding(true);
+    clock.advance(900);
+    engine.change('public.known');
+    clock.advance(99);
+    assert.equal(readable(), 0, 'the hold began 999 ms ago: still waiting for it');
+    clock.advance(1);
+    assert.equal(
+      readable(),
+      1,
+      "closed once the held changes had waited maxBatchWait, not at the batch's own cap",
+    );
+    engine.take();
+    engine.holding(true);
+    clock.advance(5000);
+    engine.change('public.known');
+    clock.advance(50);
+    assert.equal(readable(), 2, 'a hold older than maxBatchWait: the batch closes on debounce');
+    engine.take();
+    // A new hold after the old one ended counts from its own start.
+    engine.holding(false);
+    engine.holding(true);
+    engine.change('public.known');
+    clock.advance(50);
+    assert.equal(readable(), 2);
+    engine.close();
+    engine.holding(true);
+    assert.equal(clock.pendingTimers, 0, 'after close() holding() is a no-op');
+  });
+
   test('a hold that ends without a release closes the batch within one debounce; debounce 0 waits in 1 ms steps', () => {
     const { engine, clock, readable } = setup({ debounceMs: 50, maxBatchWaitMs: 1000 });
     engine.change('public.known');

@@ -11,8 +11,9 @@ import type { WalFeedOptions } from '../../../src/feed/options.js';
 import type { Session } from '../../../src/feed/session.js';
 import { WalFeed } from '../../../src/feed/wal-feed.js';
 import { FakeLink } from '../../support/fake-link.js';
+import { handFeed, settle } from '../../support/hand-feed.js';
 import { ManualClock } from '../../support/manual-clock.js';
-import { withDeadline } from '../../support/wait.js';
+import { waitFor, withDeadline } from '../../support/wait.js';
 
 const DEADLINE_MS = 2_000;
 
@@ -155,6 +156,27 @@ describe('Feed: the session lifecycle', () => {
     const reconnected = await withDeadline(second, DEADLINE_MS, 'the reconnect Resync');
     assert.deepEqual((reconnected.value as FeedItem).toJSON(), { type: 'resync', reason: 'reconnected' });
     await hand.close();
+  });
+
+  test("what a session held for a lookup ends with it: the next session's batch closes on debounce", async () => {
+    const { body, clock, iterator } = handFeed({ debounce: 50, maxBatchWait: 1000 });
+    const connected = iterator.next();
+    await waitFor(() => body.sessions.length === 1, { timeoutMs: 2000, what: 'the first session' });
+    body.current.session.live();
+    await withDeadline(connected, 2000, "Resync('connected')");
+    body.current.sink.holding?.(true);
+    body.current.end(new PgnudgeError('PGNUDGE_ERR_CONNECTION', 'the server closed the connection', true));
+    await settle();
+    clock.advance(10);
+    await waitFor(() => body.sessions.length === 2, { timeoutMs: 2000, what: 'the second session' });
+    body.current.session.live();
+    const reconnected = await withDeadline(iterator.next(), 2000, "Resync('reconnected')");
+    assert.equal((reconnected.value as FeedItem).type, 'resync');
+    const batch = iterator.next();
+    body.current.sink.change('public.a');
+    clock.advance(50);
+    const item = (await withDeadline(batch, 2000, 'the batch, 50 ms after its change')).value as FeedItem;
+    assert.equal(item.type === 'batch' && item.events[0]?.payload, 'public.a');
   });
 
   test('an aborted signal ends the feed: pending next() calls end, no session remains', async () => {
