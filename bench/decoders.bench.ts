@@ -7,6 +7,7 @@ import { createTestDecodingDecoder } from '../src/decode/test-decoding.js';
 import { createWal2jsonDecoder } from '../src/decode/wal2json.js';
 import { BatchEngine } from '../src/feed/batch-engine.js';
 import type { Clock } from '../src/feed/clock.js';
+import { LineageResolver } from '../src/feed/relation-lineage.js';
 import { RowEvents } from '../src/feed/row-events.js';
 import * as pgoutput from '../test/support/pgoutput-bytes.js';
 
@@ -260,3 +261,95 @@ function measureIntake(label: string, keyed: boolean): void {
 }
 measureIntake('intake, test_decoding bulk rows: table-level', false);
 measureIntake('intake, test_decoding bulk rows: keys, maxKeys 1000', true);
+
+// The same intake with pgoutput (issue 16's wiring as pgoutput-session.ts builds it): decoder, lineage
+// resolver (placed once, up front) and engine, over the bulk table's Insert messages.
+const BULK_OID = 16_500;
+const bulkInserts = Array.from({ length: BATCH_ROWS }, (_, i) =>
+  pgoutput.insert(BULK_OID, [String(1_000_000 + i), `2026-12-04 19:14:16.${String(i).padStart(6, '0')}+00`]),
+);
+async function measurePgoutputIntake(label: string, keyed: boolean): Promise<void> {
+  // The session reads the clock once per socket read; the whole run is one read here.
+  const readMs = clock.now();
+  const intake = new BatchEngine({
+    clock,
+    debounceMs: 50,
+    maxBatchWaitMs: 1000,
+    maxPending: 10_000,
+    maxKeys: 1000,
+    failsafeMs: null,
+    onReadable: () => undefined,
+  });
+  const resolver = new LineageResolver({
+    lookup: async (oids) => ({
+      lineages: new Map(oids.map((oid) => [oid, [{ schema: 'public', table: 'bulk' }]])),
+      keys: keyed ? new Map(oids.map((oid) => [oid, ['id']])) : null,
+      running: new Set(),
+    }),
+    committedXid: () => 0,
+    later: () => undefined,
+    emit: (payload, count, firstSeenMs) =>
+      firstSeenMs === undefined
+        ? intake.change(payload, count, undefined, readMs)
+        : intake.change(payload, count, firstSeenMs),
+    emitRow: (table, key, count, firstSeenMs) =>
+      firstSeenMs === undefined
+        ? intake.changeRow(table, key, count, undefined, readMs)
+        : intake.changeRow(table, key, count, firstSeenMs),
+    rowsFolded: (table) => intake.rowsFolded(table),
+    maxKeys: keyed ? 1000 : null,
+    resync: (why) => {
+      throw new Error(`${label}: ${why}`);
+    },
+    fail: (error) => {
+      throw error;
+    },
+    filter: null,
+    naming: 'root',
+    now: () => clock.now(),
+    maxParked: 100,
+  });
+  const decoder = createPgoutputDecoder({ maxHeldKeysPerRelation: 1000 });
+  const sink: PgoutputSink = {
+    change: (relation, _op, count) => resolver.change(relation, count),
+    overflow: () => {
+      throw new Error(`${label}: overflow`);
+    },
+  };
+  if (keyed) {
+    sink.keyColumns = (relation) => resolver.keyColumns(relation);
+    sink.rowsFolded = (relation) => resolver.rowsFolded(relation);
+    sink.row = (relation, key, count) => resolver.changeRow(relation, key, count);
+  }
+  decoder.decode(pgoutput.begin(1), sink);
+  decoder.decode(
+    pgoutput.relation({
+      oid: BULK_OID,
+      schema: 'public',
+      table: 'bulk',
+      columns: [
+        { name: 'id', key: true },
+        { name: 'updated_at', key: false },
+      ],
+    }),
+    sink,
+  );
+  decoder.decode(bulkInserts[0]!, sink);
+  // The look-up answers on a later turn: then the relation is placed.
+  await new Promise((resolve) => setImmediate(resolve));
+  const run = (rows: number) => {
+    for (let i = 0; i < rows; i++) {
+      if (i % BATCH_ROWS === 0) intake.resync('failsafe');
+      decoder.decode(bulkInserts[i % BATCH_ROWS]!, sink);
+    }
+  };
+  run(100_000);
+  const before = intake.changesReceived;
+  const begun = process.hrtime.bigint();
+  run(ROWS);
+  const took = Number(process.hrtime.bigint() - begun);
+  if (intake.changesReceived - before !== ROWS) throw new Error(`${label}: changes went missing`);
+  console.log(`${label.padEnd(52)} ${(took / ROWS).toFixed(1).padStart(7)} ns/row`);
+}
+await measurePgoutputIntake('intake, pgoutput bulk rows: table-level', false);
+await measurePgoutputIntake('intake, pgoutput bulk rows: keys, maxKeys 1000', true);

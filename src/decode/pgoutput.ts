@@ -46,6 +46,13 @@ export interface PgoutputSink {
    */
   keyColumns?(relation: PgoutputRelation): readonly number[] | null;
   /**
+   * With row keys on: whether a row change to `relation` now counts exactly as a table-level one (its
+   * rows folded in the pending batch, BatchEngine.rowsFolded). Then an ordinary transaction's INSERT or
+   * DELETE, and an UPDATE that sends no old key, is counted without reading its key: a big transaction
+   * reads at most maxKeys keys per table per batch. Asked only of rows that are counted at once.
+   */
+  rowsFolded?(relation: PgoutputRelation): boolean;
+  /**
    * With row keys on: `count` committed changes to the row of `relation` whose key is `key` (the text
    * of the columns keyColumns named, in that order; the array is reused, copy it to keep it). A null
    * `key`: row changes whose keys a held transaction stopped keeping past a cap (table-level).
@@ -261,7 +268,16 @@ export class PgoutputDecoder {
     const relation = this.#target(oid, at);
     if (relation !== undefined && sink.keyColumns !== undefined) {
       const keyColumns = sink.keyColumns(relation);
-      if (keyColumns !== null && keyColumns.length > 0) {
+      if (
+        keyColumns !== null &&
+        keyColumns.length > 0 &&
+        // A held transaction counts at its commit, into whatever batch is pending then: keep its keys.
+        !(
+          block === TRANSACTION &&
+          (op !== UPDATE || data[at + 4] === NEW_TUPLE) &&
+          sink.rowsFolded?.(relation) === true
+        )
+      ) {
         this.#keyedRow(data, sink, op, at, relation, keyColumns);
         return;
       }

@@ -150,6 +150,12 @@ function streamConsumer(
   const { log, options } = setup;
   const debug = log.enabled('debug');
   const keys = options.keys;
+  // The clock is read once per socket read that brings a change, not once per change: NaN until then.
+  let readMs = Number.NaN;
+  const streamMs = () => {
+    if (Number.isNaN(readMs)) readMs = setup.now();
+    return readMs;
+  };
   const resolver = new LineageResolver({
     lookup: async (oids, xids) => {
       const result = (await lookups.query(lineageSql(oids, keys, xids)))[0];
@@ -168,8 +174,17 @@ function streamConsumer(
         () => {},
       );
     },
-    emit: (payload, count, firstSeenMs) => sink.change(payload, count, firstSeenMs),
-    emitRow: (table, key, count, firstSeenMs) => sink.changeRow(table, key, count, firstSeenMs),
+    // Without a first-seen time the change came with the stream now; with one, a look-up released it,
+    // outside any read, and the engine reads its own clock.
+    emit: (payload, count, firstSeenMs) =>
+      firstSeenMs === undefined
+        ? sink.change(payload, count, undefined, streamMs())
+        : sink.change(payload, count, firstSeenMs),
+    emitRow: (table, key, count, firstSeenMs) =>
+      firstSeenMs === undefined
+        ? sink.changeRow(table, key, count, undefined, streamMs())
+        : sink.changeRow(table, key, count, firstSeenMs),
+    rowsFolded: (table) => sink.rowsFolded?.(table) === true,
     holding: (held) => sink.holding?.(held),
     maxKeys: keys ? options.maxKeys : null,
     resync: (why) => {
@@ -220,6 +235,7 @@ function streamConsumer(
   };
   if (keys) {
     changes.keyColumns = (relation) => resolver.keyColumns(relation);
+    changes.rowsFolded = (relation) => resolver.rowsFolded(relation);
     changes.row = (relation, key, count) => {
       if (debug) {
         log.debug(
@@ -231,6 +247,9 @@ function streamConsumer(
   }
   return {
     data: (data) => decoder.decode(data, changes),
+    read: () => {
+      readMs = Number.NaN;
+    },
     notice(message) {
       // PostgreSQL 18 streams on without a publication that was dropped, saying so only in a WARNING
       // (15–17 end the stream with an error instead): silence from then on would be a lost wakeup.

@@ -148,10 +148,18 @@ export interface LineageResolverOptions {
   committedXid(): number;
   /** Runs `callback` after `ms` (the feed's timers): a look-up that came too early is asked again. */
   later(callback: () => void, ms: number): void;
-  /** A change to report: `count` changes to `payload`, first seen at `firstSeenMs`. */
-  emit(payload: string, count: number, firstSeenMs: number): void;
+  /**
+   * A change to report: `count` changes to `payload`, first seen at `firstSeenMs`; undefined when it
+   * arrives just now with the stream (the owner reads the clock once per socket read, not per change).
+   */
+  emit(payload: string, count: number, firstSeenMs?: number): void;
   /** With keys: `count` changes to the row `key` (key-column order; reused, copy to keep) of `table`. */
-  emitRow?(table: string, key: readonly string[], count: number, firstSeenMs: number): void;
+  emitRow?(table: string, key: readonly string[], count: number, firstSeenMs?: number): void;
+  /**
+   * With keys: whether `table`'s rows folded in the pending batch (BatchEngine.rowsFolded), so a row
+   * change counts exactly as a table-level one and the decoder need not read its key.
+   */
+  rowsFolded?(table: string): boolean;
   /** Row keys on: most distinct keys parked per relation before they collapse (contract R24); null: off. */
   readonly maxKeys?: number | null;
   /**
@@ -256,7 +264,7 @@ export class LineageResolver {
   change(relation: PgoutputRelation, count: number): void {
     const place = this.#places.get(relation);
     if (place !== undefined) {
-      if (place !== null) this.#options.emit(place, count, this.#options.now());
+      if (place !== null) this.#options.emit(place, count);
       return;
     }
     const parked = this.#parked.get(relation);
@@ -288,6 +296,16 @@ export class LineageResolver {
   }
 
   /**
+   * With keys: whether a row change to `relation` now counts exactly as a table-level one, its place's
+   * rows having folded in the pending batch (past maxKeys), so its key need not be read. False until
+   * the relation is placed.
+   */
+  rowsFolded(relation: PgoutputRelation): boolean {
+    const place = this.#places.get(relation);
+    return typeof place === 'string' && this.#options.rowsFolded?.(place) === true;
+  }
+
+  /**
    * `count` committed changes to the row of `relation` whose key `values` were read from the columns
    * {@link keyColumns} named (null: rows whose key is unknown, table-level).
    */
@@ -298,7 +316,7 @@ export class LineageResolver {
     }
     const place = this.#places.get(relation);
     if (place !== undefined) {
-      if (place !== null) this.#emitRow(relation, place, values, count, this.#options.now());
+      if (place !== null) this.#emitRow(relation, place, values, count, undefined);
       return;
     }
     const parked = this.#parked.get(relation) ?? this.#park(relation, 0);
@@ -356,7 +374,7 @@ export class LineageResolver {
     place: string,
     values: readonly string[],
     count: number,
-    firstSeenMs: number,
+    firstSeenMs: number | undefined,
   ): void {
     const plan = this.#plans.get(relation);
     if (plan === null || plan === undefined || this.#options.emitRow === undefined) {

@@ -198,6 +198,73 @@ describe('keys in ordinary transactions', () => {
   });
 });
 
+describe('keys of a table whose rows folded in the pending batch (rowsFolded)', () => {
+  /** A KeySink whose batch has folded `public.lines`, counting how often the decoder asked. */
+  function foldedSink(): KeySink & { asked: number } {
+    const sink = Object.assign(new KeySink(), { asked: 0 });
+    (sink as PgoutputSink).rowsFolded = (relation) => {
+      sink.asked += 1;
+      return relation.table === 'lines';
+    };
+    return sink;
+  }
+
+  test('an INSERT, a DELETE and an UPDATE without an old key count table-level, their keys unread', () => {
+    const sink = feed(
+      decoder(),
+      [
+        m.begin(700),
+        m.relation(LINES),
+        m.insert(LINES.oid, ['n', 'eu', 'b', 'c1']),
+        m.update(LINES.oid, ['n', 'eu', 'b', 'c1']),
+        m.remove(LINES.oid, 'K', [null, 'eu', null, 'c1']),
+        m.commit(),
+      ],
+      foldedSink(),
+    );
+    assert.deepEqual(sink.tables, [
+      ['public.lines', 'insert', 1],
+      ['public.lines', 'update', 1],
+      ['public.lines', 'delete', 1],
+    ]);
+    assert.deepEqual(sink.rows, []);
+  });
+
+  test('an UPDATE with an old key is still read: a changed key counts twice, as before the fold', () => {
+    const sink = feed(
+      decoder(),
+      [
+        m.begin(700),
+        m.relation(LINES),
+        m.update(LINES.oid, ['n', 'eu', 'b', 'c2'], { kind: 'K', values: [null, 'eu', null, 'c1'] }),
+        m.commit(),
+      ],
+      foldedSink(),
+    );
+    assert.deepEqual(sink.rows, [
+      ['public.lines', 'eu,c1', 1],
+      ['public.lines', 'eu,c2', 1],
+    ]);
+  });
+
+  test('a transaction streamed in progress keeps its keys: it counts at its commit, into a later batch', () => {
+    const sink = foldedSink();
+    feed(
+      decoder(),
+      [
+        m.streamStart(900, true),
+        m.relation(LINES, 900),
+        m.insert(LINES.oid, ['n', 'eu', 'b', 'c1'], 900),
+        m.streamStop(),
+        m.streamCommit(900),
+      ],
+      sink,
+    );
+    assert.equal(sink.asked, 0);
+    assert.deepEqual(sink.rows, [['public.lines', 'eu,c1', 1]]);
+  });
+});
+
 describe('keys of transactions streamed in progress', () => {
   const XID = 900;
   const SUB = 901;

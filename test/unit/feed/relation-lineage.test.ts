@@ -55,7 +55,8 @@ function harness(options: Partial<LineageResolverOptions> = {}) {
           },
         });
       }),
-    emit: (payload, count, firstSeenMs) => emitted.push([payload, count, firstSeenMs]),
+    // No first-seen time: the change arrived with the stream just now, as the session's clock reads it.
+    emit: (payload, count, firstSeenMs = now) => emitted.push([payload, count, firstSeenMs]),
     resync: (why) => resyncs.push(why),
     fail: (error) => failures.push(error),
     filter: null,
