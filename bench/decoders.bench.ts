@@ -228,8 +228,10 @@ const bulkLines = Array.from({ length: BATCH_ROWS }, (_, i) =>
   ),
 );
 const KEY_COLUMNS = ['id'];
-function measureIntake(label: string, keyed: boolean): void {
-  const intake = new BatchEngine({
+
+/** The engine an intake feeds: maxKeys 1000, no timer ever fires. */
+function intakeEngine(): BatchEngine {
+  return new BatchEngine({
     clock,
     debounceMs: 50,
     maxBatchWaitMs: 1000,
@@ -238,17 +240,17 @@ function measureIntake(label: string, keyed: boolean): void {
     failsafeMs: null,
     onReadable: () => undefined,
   });
-  const rowEvents = new RowEvents(intake);
-  const decoder = createTestDecodingDecoder();
-  const readMs = clock.now();
-  const sink = keyed
-    ? (_schema: string, _table: string, op: ChangeOp, rows?: RowImages) =>
-        rowEvents.change('public.bulk', KEY_COLUMNS, op, rows, readMs)
-    : () => intake.change('public.bulk', 1, undefined, readMs);
+}
+
+/**
+ * Times `decodeRow(i)` over ROWS rows (after 100,000 to warm up), a batch ending every BATCH_ROWS rows,
+ * and checks that every row reached `intake`.
+ */
+function timeIntake(label: string, intake: BatchEngine, decodeRow: (i: number) => void): void {
   const run = (rows: number) => {
     for (let i = 0; i < rows; i++) {
       if (i % BATCH_ROWS === 0) intake.resync('failsafe');
-      decoder.decode(bulkLines[i % BATCH_ROWS]!, sink);
+      decodeRow(i % BATCH_ROWS);
     }
   };
   run(100_000);
@@ -258,6 +260,17 @@ function measureIntake(label: string, keyed: boolean): void {
   const took = Number(process.hrtime.bigint() - begun);
   if (intake.changesReceived - before !== ROWS) throw new Error(`${label}: changes went missing`);
   console.log(`${label.padEnd(52)} ${(took / ROWS).toFixed(1).padStart(7)} ns/row`);
+}
+function measureIntake(label: string, keyed: boolean): void {
+  const intake = intakeEngine();
+  const rowEvents = new RowEvents(intake);
+  const decoder = createTestDecodingDecoder();
+  const readMs = clock.now();
+  const sink = keyed
+    ? (_schema: string, _table: string, op: ChangeOp, rows?: RowImages) =>
+        rowEvents.change('public.bulk', KEY_COLUMNS, op, rows, readMs)
+    : () => intake.change('public.bulk', 1, undefined, readMs);
+  timeIntake(label, intake, (i) => decoder.decode(bulkLines[i]!, sink));
 }
 measureIntake('intake, test_decoding bulk rows: table-level', false);
 measureIntake('intake, test_decoding bulk rows: keys, maxKeys 1000', true);
@@ -271,15 +284,7 @@ const bulkInserts = Array.from({ length: BATCH_ROWS }, (_, i) =>
 async function measurePgoutputIntake(label: string, keyed: boolean): Promise<void> {
   // The session reads the clock once per socket read; the whole run is one read here.
   const readMs = clock.now();
-  const intake = new BatchEngine({
-    clock,
-    debounceMs: 50,
-    maxBatchWaitMs: 1000,
-    maxPending: 10_000,
-    maxKeys: 1000,
-    failsafeMs: null,
-    onReadable: () => undefined,
-  });
+  const intake = intakeEngine();
   const resolver = new LineageResolver({
     lookup: async (oids) => ({
       lineages: new Map(oids.map((oid) => [oid, [{ schema: 'public', table: 'bulk' }]])),
@@ -337,19 +342,7 @@ async function measurePgoutputIntake(label: string, keyed: boolean): Promise<voi
   decoder.decode(bulkInserts[0]!, sink);
   // The look-up answers on a later turn: then the relation is placed.
   await new Promise((resolve) => setImmediate(resolve));
-  const run = (rows: number) => {
-    for (let i = 0; i < rows; i++) {
-      if (i % BATCH_ROWS === 0) intake.resync('failsafe');
-      decoder.decode(bulkInserts[i % BATCH_ROWS]!, sink);
-    }
-  };
-  run(100_000);
-  const before = intake.changesReceived;
-  const begun = process.hrtime.bigint();
-  run(ROWS);
-  const took = Number(process.hrtime.bigint() - begun);
-  if (intake.changesReceived - before !== ROWS) throw new Error(`${label}: changes went missing`);
-  console.log(`${label.padEnd(52)} ${(took / ROWS).toFixed(1).padStart(7)} ns/row`);
+  timeIntake(label, intake, (i) => decoder.decode(bulkInserts[i]!, sink));
 }
 await measurePgoutputIntake('intake, pgoutput bulk rows: table-level', false);
 await measurePgoutputIntake('intake, pgoutput bulk rows: keys, maxKeys 1000', true);
